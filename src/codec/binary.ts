@@ -1,0 +1,217 @@
+/**
+ * Binary codec primitives: a growable `Writer` that copies once at the end, and a bounds-checked `Reader`
+ * that throws `DecodeError` on any malformed, truncated or oversized input. Every `writeX` has a `readX`.
+ *
+ * Integers: unsigned LEB128 varints up to Number.MAX_SAFE_INTEGER (at most 8 bytes), zigzag for signed.
+ */
+import { DecodeError } from '../errors.js';
+
+const textEncoder = new TextEncoder();
+const textDecoder = new TextDecoder('utf-8', { fatal: true });
+
+export class Writer {
+  private buf: Uint8Array;
+  private view: DataView;
+  pos = 0;
+
+  constructor(initialSize = 256) {
+    this.buf = new Uint8Array(initialSize);
+    this.view = new DataView(this.buf.buffer);
+  }
+
+  /** Make room for n more bytes. */
+  ensure(n: number): void {
+    const need = this.pos + n;
+    if (need <= this.buf.length) return;
+    let size = this.buf.length * 2;
+    while (size < need) size *= 2;
+    const next = new Uint8Array(size);
+    next.set(this.buf.subarray(0, this.pos));
+    this.buf = next;
+    this.view = new DataView(next.buffer);
+  }
+
+  u8(v: number): void {
+    this.ensure(1);
+    this.buf[this.pos++] = v;
+  }
+
+  /** Unsigned varint, 0 <= v <= Number.MAX_SAFE_INTEGER. */
+  varuint(v: number): void {
+    if (!(v >= 0 && v <= Number.MAX_SAFE_INTEGER) || !Number.isInteger(v)) {
+      throw new RangeError(`varuint out of range: ${v}`);
+    }
+    this.ensure(8);
+    const buf = this.buf;
+    let pos = this.pos;
+    while (v >= 0x80) {
+      buf[pos++] = (v % 0x80) | 0x80;
+      v = Math.floor(v / 0x80);
+    }
+    buf[pos++] = v;
+    this.pos = pos;
+  }
+
+  /** Signed varint (zigzag), |v| <= 2^52 - 1 (so the zigzag value stays a safe integer). */
+  varint(v: number): void {
+    if (!Number.isInteger(v) || Math.abs(v) > 4503599627370495) throw new RangeError(`varint out of range: ${v}`);
+    this.varuint(v < 0 ? -v * 2 - 1 : v * 2);
+  }
+
+  u32(v: number): void {
+    this.ensure(4);
+    this.view.setUint32(this.pos, v >>> 0, true);
+    this.pos += 4;
+  }
+
+  f64(v: number): void {
+    this.ensure(8);
+    this.view.setFloat64(this.pos, v, true);
+    this.pos += 8;
+  }
+
+  /** Raw bytes, no length prefix. */
+  raw(bytes: Uint8Array): void {
+    this.ensure(bytes.length);
+    this.buf.set(bytes, this.pos);
+    this.pos += bytes.length;
+  }
+
+  /** Length-prefixed bytes. */
+  bytes(bytes: Uint8Array): void {
+    this.varuint(bytes.length);
+    this.raw(bytes);
+  }
+
+  /** Length-prefixed UTF-8 string. */
+  string(s: string): void {
+    // worst case 3 bytes per UTF-16 unit
+    const max = s.length * 3;
+    this.ensure(max + 8);
+    const lenPos = this.pos;
+    // reserve a fixed-size slot only when small; otherwise encode then prefix
+    if (max < 0x80) {
+      this.pos += 1;
+      const { written } = textEncoder.encodeInto(s, this.buf.subarray(this.pos));
+      this.buf[lenPos] = written;
+      this.pos += written;
+      return;
+    }
+    const enc = textEncoder.encode(s);
+    this.bytes(enc);
+  }
+
+  /** The written bytes, copied once into a right-sized array. */
+  finish(): Uint8Array {
+    return this.buf.slice(0, this.pos);
+  }
+
+  /** A view on the written bytes (valid until the next write). */
+  view_(): Uint8Array {
+    return this.buf.subarray(0, this.pos);
+  }
+
+  reset(): void {
+    this.pos = 0;
+  }
+}
+
+export class Reader {
+  readonly buf: Uint8Array;
+  pos: number;
+  readonly end: number;
+  private readonly view: DataView;
+
+  constructor(buf: Uint8Array, start = 0, end = buf.length) {
+    if (!(buf instanceof Uint8Array)) throw new DecodeError('input is not a Uint8Array');
+    this.buf = buf;
+    this.pos = start;
+    this.end = end;
+    this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  }
+
+  get remaining(): number {
+    return this.end - this.pos;
+  }
+
+  need(n: number): void {
+    if (n < 0 || this.pos + n > this.end) throw new DecodeError(`truncated input: need ${n} bytes at ${this.pos}, have ${this.end - this.pos}`);
+  }
+
+  u8(): number {
+    this.need(1);
+    return this.buf[this.pos++];
+  }
+
+  varuint(): number {
+    const buf = this.buf;
+    let result = 0;
+    let mul = 1;
+    for (let i = 0; i < 8; i++) {
+      if (this.pos >= this.end) throw new DecodeError('truncated varint');
+      const b = buf[this.pos++];
+      result += (b & 0x7f) * mul;
+      if (b < 0x80) {
+        if (result > Number.MAX_SAFE_INTEGER) throw new DecodeError('varint exceeds MAX_SAFE_INTEGER');
+        if (i > 0 && b === 0) throw new DecodeError('non-canonical varint');
+        return result;
+      }
+      mul *= 0x80;
+    }
+    throw new DecodeError('varint too long');
+  }
+
+  varint(): number {
+    const z = this.varuint();
+    return z % 2 === 0 ? z / 2 : -(z + 1) / 2;
+  }
+
+  u32(): number {
+    this.need(4);
+    const v = this.view.getUint32(this.pos, true);
+    this.pos += 4;
+    return v;
+  }
+
+  f64(): number {
+    this.need(8);
+    const v = this.view.getFloat64(this.pos, true);
+    this.pos += 8;
+    return v;
+  }
+
+  /** A count of items that each take at least `minBytesEach` bytes: checked against the remaining input. */
+  count(minBytesEach = 1, max = Number.MAX_SAFE_INTEGER): number {
+    const n = this.varuint();
+    if (n > max) throw new DecodeError(`count ${n} exceeds limit ${max}`);
+    if (n * minBytesEach > this.remaining) throw new DecodeError(`count ${n} exceeds remaining input`);
+    return n;
+  }
+
+  /** n raw bytes as a view (no copy). */
+  raw(n: number): Uint8Array {
+    this.need(n);
+    const out = this.buf.subarray(this.pos, this.pos + n);
+    this.pos += n;
+    return out;
+  }
+
+  bytes(): Uint8Array {
+    const n = this.varuint();
+    return this.raw(n);
+  }
+
+  string(): string {
+    const b = this.bytes();
+    try {
+      return textDecoder.decode(b);
+    } catch (e) {
+      throw new DecodeError('invalid UTF-8', { cause: e });
+    }
+  }
+
+  /** Throws unless every byte was consumed. */
+  done(): void {
+    if (this.pos !== this.end) throw new DecodeError(`${this.end - this.pos} trailing bytes`);
+  }
+}

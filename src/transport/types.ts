@@ -1,0 +1,25 @@
+/**
+ * A transport moves opaque byte messages between named peers. It never interprets them.
+ * Implementations: `MemoryNetwork` (simulated, deterministic) and `WebSocketTransport`.
+ */
+export type MessageHandler = (fromPeerId: string, bytes: Uint8Array) => void;
+
+export interface Transport {
+  /** This node's id on the transport. */
+  readonly id: string;
+  /** Where peers reach this node (e.g. `ws://127.0.0.1:7101`), or a simulated address. */
+  readonly address: string;
+  /**
+   * Send bytes to a peer. Best effort: it may be dropped (loss, peer down, back-pressure); it never throws for a
+   * down peer. Returns false when the message was dropped locally (unknown peer, queue full, too large).
+   */
+  send(peerId: string, bytes: Uint8Array): boolean;
+  /** Register the handler for incoming messages (one handler; a later call replaces it). */
+  onMessage(fn: MessageHandler): void;
+  /** Tell the transport where a peer lives (used by transports that dial out). */
+  connect?(peerId: string, address: string): void;
+  /** Forget a peer. */
+  disconnect?(peerId: string): void;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}

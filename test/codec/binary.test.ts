@@ -1,0 +1,56 @@
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { Reader, Writer } from '../../src/codec/binary.js';
+import { DecodeError } from '../../src/errors.js';
+
+const SEED = Number(process.env.SEED ?? 0x5eed);
+
+describe('codec/binary', () => {
+  it('round-trips varuint, varint, f64, strings and bytes', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.maxSafeNat(), fc.integer({ min: -(2 ** 52 - 1), max: 2 ** 52 - 1 }), fc.double(), fc.string(), fc.uint8Array())),
+        (items) => {
+          const w = new Writer(4);
+          for (const [u, i, d, s, b] of items) {
+            w.varuint(u);
+            w.varint(i);
+            w.f64(d);
+            w.string(s);
+            w.bytes(b);
+          }
+          const r = new Reader(w.finish());
+          for (const [u, i, d, s, b] of items) {
+            expect(r.varuint()).toBe(u);
+            expect(r.varint()).toBe(i);
+            expect(Object.is(r.f64(), d)).toBe(true);
+            expect(r.string()).toBe(s);
+            expect(r.bytes()).toEqual(b);
+          }
+          r.done();
+        },
+      ),
+      { seed: SEED, numRuns: 300 },
+    );
+  });
+
+  it('throws DecodeError on truncated input, overlong varints and bad UTF-8', () => {
+    const w = new Writer();
+    w.varuint(2 ** 40);
+    const bytes = w.finish();
+    expect(() => new Reader(bytes.subarray(0, bytes.length - 1)).varuint()).toThrow(DecodeError);
+    expect(() => new Reader(new Uint8Array(9).fill(0xff)).varuint()).toThrow(DecodeError);
+    expect(() => new Reader(new Uint8Array([0x80, 0x00])).varuint()).toThrow(DecodeError);
+    expect(() => new Reader(new Uint8Array([2, 0xc3, 0x28])).string()).toThrow(DecodeError);
+    expect(() => new Reader(new Uint8Array([5, 1, 2])).bytes()).toThrow(DecodeError);
+    expect(() => new Reader(new Uint8Array([0xff, 0xff, 0x03])).count(1)).toThrow(DecodeError);
+  });
+
+  it('rejects out-of-range integers on write with RangeError', () => {
+    const w = new Writer();
+    expect(() => w.varuint(-1)).toThrow(RangeError);
+    expect(() => w.varuint(2 ** 53)).toThrow(RangeError);
+    expect(() => w.varuint(1.5)).toThrow(RangeError);
+    expect(() => w.varint(2 ** 52)).toThrow(RangeError);
+  });
+});

@@ -23,7 +23,7 @@ function newest(path) {
 
 if (ifNeeded && existsSync(stamp)) {
   const inputs = Math.max(
-    ...['src', 'assembly', 'asconfig.json', 'package.json', 'scripts/build.mjs', 'tsconfig.json'].map((p) => newest(join(root, p))),
+    ...['src', 'assembly', 'bench', 'asconfig.json', 'package.json', 'scripts/build.mjs', 'tsconfig.json'].map((p) => newest(join(root, p))),
   );
   if (statSync(stamp).mtimeMs >= inputs) process.exit(0);
 }

@@ -9,7 +9,8 @@
  * - 64-bit hashes (key hashes, digests) are stored as little-endian u32 pairs in a `Uint32Array`:
  *   element 2*i is the low word, 2*i+1 the high word. These are the same bytes as a u64 in wasm memory.
  *   Hash order is unsigned 64-bit order (compare high word, then low word).
- * - HLC timestamps are packed u64 `(wallMs << 16) | logical`, stored as u32 pairs like hashes.
+ * - HLC timestamps are plain numbers `wallMs * 2048 + logical` (see src/clock/hlc.ts), in `Float64Array`s;
+ *   they are exact integers, compared with `<`.
  * - Kernels never retain the arrays passed in; outputs are written into caller-provided arrays.
  */
 
@@ -48,8 +49,8 @@ export interface CausalContextColumns {
 export interface LwwColumns {
   /** 2 u32 words per entry: 64-bit key hash (lo, hi). */
   keys: Uint32Array;
-  /** 2 u32 words per entry: packed u64 HLC timestamp (lo, hi). */
-  ts: Uint32Array;
+  /** HLC timestamp per entry (exact integer, see src/clock/hlc.ts). */
+  ts: Float64Array;
   /**
    * Tie-break rank of the writing replica, consistent with the global order of replica id strings
    * (the caller guarantees: rank order == replica id order, for both inputs of one merge).
@@ -92,7 +93,7 @@ export interface Kernel {
   // --- 4. LWW -------------------------------------------------------------------------------------
   /**
    * Merge two key-sorted LWW entry lists. For each key in either list, the winner is the larger
-   * (timestamp, rank) (unsigned 64-bit timestamp compare, then rank); on full equality A wins.
+   * (timestamp, rank) (numeric timestamp compare, then rank); on full equality A wins.
    * Writes one entry per distinct key, in key order, into `out` (capacity a.n + b.n): `i` for A's entry i or
    * `-(j + 1)` for B's entry j. Returns the count.
    */

@@ -1,0 +1,31 @@
+/**
+ * What every CRDT shares. Types are state-based: `merge` takes a full state or a delta-state of the same type
+ * (deltas are states), and is commutative, associative and idempotent.
+ */
+export interface Crdt<Self = unknown> {
+  readonly replicaId: string;
+  /** Type tag (see CRDT_TYPE) used by the codec and the sync envelope. */
+  readonly typeTag: number;
+  merge(other: Self): void;
+  /** Canonical bytes: equal states give equal bytes (on both kernel backends). */
+  encode(): Uint8Array;
+  /** The delta-state accumulated since the last take (null when nothing changed). */
+  takeDelta(): Self | null;
+  clone(): Self;
+}
+
+/** One byte per type, first byte after the version byte of every encoding. Stable: part of the wire format. */
+export const CRDT_TYPE = {
+  GCounter: 1,
+  PNCounter: 2,
+  GSet: 3,
+  TwoPSet: 4,
+  ORSet: 5,
+  LWWRegister: 6,
+  MVRegister: 7,
+  ORMap: 8,
+  RGA: 9,
+} as const;
+
+/** Version byte that starts every CRDT encoding. */
+export const CODEC_VERSION = 1;

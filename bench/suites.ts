@@ -5,4 +5,14 @@ export interface BenchSuite {
   run(): Promise<string>;
 }
 
-export const suites: BenchSuite[] = [];
+import { suite as crdtOps } from './crdt-ops.js';
+import { suite as peers } from './peers.js';
+import { suite as memory } from './memory.js';
+import { suite as kernels } from './kernels.js';
+
+export const suites: BenchSuite[] = [
+  kernels,
+  crdtOps,
+  peers,
+  memory,
+];

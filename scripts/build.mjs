@@ -68,6 +68,9 @@ if (existsSync(join(root, 'src', 'browser.ts'))) {
     target: 'es2022',
     sourcemap: true,
     minify: true,
+    // Node-only modules are imported lazily by the classes that need them (LmdbStorage is not in this entry;
+    // WebSocketTransport uses the native WebSocket in browsers): never bundle them.
+    external: ['ws', 'lmdb', 'node:*'],
     logLevel: 'warning',
   });
 }

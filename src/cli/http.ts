@@ -1,0 +1,257 @@
+/**
+ * The node's HTTP API (served on the same port as the peer WebSocket):
+ *
+ * | route | answer |
+ * | --- | --- |
+ * | `GET /` | the live dashboard (HTML) |
+ * | `GET /state` | `{ nodeId, region, vms, nodes, assignments, counters }` |
+ * | `GET /summary` | `{ nodeId, region, vms, nodes, assignments, counters, hash }`: counts and a SHA-256 of the VMs and assignments (what the demo polls) |
+ * | `GET /metrics` | Prometheus text |
+ * | `GET /healthz` | `{ status: 'ok', nodeId, region, uptimeSeconds }` |
+ * | `PUT /vms/:id` | JSON VMState; 204 once durable (`?write=majority\|all&timeoutMs=N` for a stronger write) |
+ * | `DELETE /vms/:id` | 204 once durable |
+ * | `PUT /assignments/:vmId` | JSON `{ "nodeId": "..." }`; 204 |
+ * | `POST /counters/:name` | JSON `{ "delta": n }` (safe integer, may be negative); 204 |
+ * | `POST /admin/peers` | JSON `{ "id", "address" }`: add a peer at run time; 204 |
+ * | `POST /admin/partition` | JSON `{ "peers": [ids] }`: drop all traffic with those peers; 204 |
+ * | `POST /admin/heal` | lift every partition; 204 |
+ *
+ * Writes (every non-GET route): without an API token only from loopback addresses (403 otherwise); with a
+ * token, `Authorization: Bearer <token>` is required from everywhere (401 otherwise; compared in constant
+ * time). Bodies are limited to 1 MiB (413). Bad JSON or an invalid value is a 400 and changes nothing; a
+ * consistency wait that times out is a 504 (the write is applied locally and still propagates).
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { NovaCronIntegration } from '../cluster/integration.js';
+import type { WriteOptions } from '../cluster/types.js';
+import { dashboardHtml } from '../dashboard/page.js';
+import { CrdtError, TimeoutError, ValidationError } from '../errors.js';
+import type { JsonLogger } from './log.js';
+
+export const MAX_BODY_BYTES = 1024 * 1024;
+
+export interface AdminControl {
+  addPeer(id: string, address: string): void;
+  partition(peerIds: string[]): void;
+  heal(): void;
+}
+
+export interface HttpContext {
+  nodeId: string;
+  region: string;
+  cluster: NovaCronIntegration;
+  /** Bearer token required for writes; undefined: writes from loopback only. */
+  apiToken?: string;
+  metrics(): string;
+  admin: AdminControl;
+  logger?: JsonLogger;
+  startedAt?: number;
+}
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+function isLoopback(addr: string | undefined): boolean {
+  if (!addr) return false;
+  return addr === '::1' || addr.startsWith('127.') || addr.startsWith('::ffff:127.');
+}
+
+function send(res: ServerResponse, status: number, body?: string, type = 'application/json; charset=utf-8'): void {
+  if (res.headersSent) return;
+  if (body === undefined) {
+    res.writeHead(status, { 'cache-control': 'no-store' });
+    res.end();
+    return;
+  }
+  res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
+  res.end(body);
+}
+
+function json(res: ServerResponse, status: number, value: unknown): void {
+  send(res, status, JSON.stringify(value));
+}
+
+async function readBody(req: IncomingMessage): Promise<string> {
+  const declared = Number(req.headers['content-length'] ?? 0);
+  if (declared > MAX_BODY_BYTES) throw new HttpError(413, `body larger than ${MAX_BODY_BYTES} bytes`);
+  const chunks: Buffer[] = [];
+  let n = 0;
+  for await (const c of req as AsyncIterable<Buffer>) {
+    n += c.length;
+    if (n > MAX_BODY_BYTES) throw new HttpError(413, `body larger than ${MAX_BODY_BYTES} bytes`);
+    chunks.push(c);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+async function readJson(req: IncomingMessage): Promise<unknown> {
+  const text = await readBody(req);
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new HttpError(400, 'body is not valid JSON');
+  }
+}
+
+/** JSON with object keys sorted at every level: the same value gives the same text on every node. */
+export function canonicalJson(v: unknown): string {
+  if (v === null || typeof v !== 'object') return JSON.stringify(v) ?? 'null';
+  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
+  const keys = Object.keys(v).filter((k) => (v as Record<string, unknown>)[k] !== undefined).sort();
+  return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson((v as Record<string, unknown>)[k])}`).join(',')}}`;
+}
+
+/** The `/state` document. */
+export function stateDocument(ctx: HttpContext): Record<string, unknown> {
+  const s = ctx.cluster.exportState();
+  return { nodeId: ctx.nodeId, region: ctx.region, vms: s.vms, nodes: s.nodes, assignments: s.assignments, counters: s.counters };
+}
+
+/** The `/summary` document: counts and a hash of the VMs and assignments. */
+export function summaryDocument(ctx: HttpContext): Record<string, unknown> {
+  const s = ctx.cluster.exportState();
+  const h = createHash('sha256');
+  h.update(canonicalJson(s.vms));
+  h.update('\n');
+  h.update(canonicalJson(s.assignments));
+  return {
+    nodeId: ctx.nodeId,
+    region: ctx.region,
+    vms: s.vms.length,
+    nodes: s.nodes.length,
+    assignments: Object.keys(s.assignments).length,
+    counters: s.counters,
+    hash: h.digest('hex'),
+  };
+}
+
+function authorize(ctx: HttpContext, req: IncomingMessage): void {
+  if (ctx.apiToken === undefined) {
+    if (!isLoopback(req.socket.remoteAddress)) throw new HttpError(403, 'writes are accepted from loopback only (start the node with --api-token-file to allow remote writes)');
+    return;
+  }
+  const h = req.headers.authorization ?? '';
+  const m = /^Bearer (.+)$/.exec(h);
+  const given = Buffer.from(m ? m[1] : '');
+  const want = Buffer.from(ctx.apiToken);
+  if (!m || given.length !== want.length || !timingSafeEqual(given, want)) throw new HttpError(401, 'missing or wrong bearer token');
+}
+
+function pathId(raw: string): string {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    throw new HttpError(400, 'bad percent-encoding in path');
+  }
+}
+
+function writeOptions(url: URL): WriteOptions | undefined {
+  const w = url.searchParams.get('write');
+  const t = url.searchParams.get('timeoutMs');
+  if (w === null && t === null) return undefined;
+  const o: WriteOptions = {};
+  if (w !== null) o.write = w as WriteOptions['write'];
+  if (t !== null) {
+    if (!/^\d+$/.test(t)) throw new HttpError(400, 'timeoutMs must be a whole number');
+    o.timeoutMs = Number(t);
+  }
+  return o;
+}
+
+/** The request handler. */
+export function createHttpHandler(ctx: HttpContext): (req: IncomingMessage, res: ServerResponse) => void {
+  const startedAt = ctx.startedAt ?? Date.now();
+  let page: string | undefined;
+  return (req, res) => {
+    void handle(req, res).catch((e: unknown) => {
+      if (e instanceof HttpError) json(res, e.status, { error: e.message });
+      else if (e instanceof ValidationError) json(res, 400, { error: e.message, code: e.code });
+      else if (e instanceof TimeoutError) json(res, 504, { error: e.message, code: e.code });
+      else {
+        ctx.logger?.error('http handler failed', { method: req.method, url: req.url, error: e });
+        json(res, 500, { error: e instanceof CrdtError ? e.message : 'internal error', code: e instanceof CrdtError ? e.code : undefined });
+      }
+    });
+  };
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://node.invalid');
+    const path = url.pathname;
+    const method = req.method ?? 'GET';
+    if (method === 'GET' || method === 'HEAD') {
+      if (path === '/') {
+        page ??= dashboardHtml({ nodeId: ctx.nodeId, region: ctx.region });
+        return send(res, 200, page, 'text/html; charset=utf-8');
+      }
+      if (path === '/state') return json(res, 200, stateDocument(ctx));
+      if (path === '/summary') return json(res, 200, summaryDocument(ctx));
+      if (path === '/metrics') return send(res, 200, ctx.metrics(), 'text/plain; version=0.0.4; charset=utf-8');
+      if (path === '/healthz') return json(res, 200, { status: 'ok', nodeId: ctx.nodeId, region: ctx.region, uptimeSeconds: Math.round((Date.now() - startedAt) / 1000) });
+      if (/^\/vms\/[^/]+$/.test(path)) {
+        const vm = ctx.cluster.getVMState(pathId(path.slice(5)));
+        return vm ? json(res, 200, vm) : json(res, 404, { error: 'no such VM' });
+      }
+      throw new HttpError(404, 'not found');
+    }
+
+    const vmMatch = /^\/vms\/([^/]+)$/.exec(path);
+    const asgMatch = /^\/assignments\/([^/]+)$/.exec(path);
+    const ctrMatch = /^\/counters\/([^/]+)$/.exec(path);
+    const known = vmMatch || asgMatch || ctrMatch || path.startsWith('/admin/');
+    if (!known) throw new HttpError(404, 'not found');
+    authorize(ctx, req);
+
+    if (vmMatch && method === 'PUT') {
+      const body = await readJson(req);
+      await ctx.cluster.updateVMState(pathId(vmMatch[1]), body as never, writeOptions(url));
+      return send(res, 204);
+    }
+    if (vmMatch && method === 'DELETE') {
+      await readBody(req);
+      await ctx.cluster.removeVM(pathId(vmMatch[1]));
+      return send(res, 204);
+    }
+    if (asgMatch && method === 'PUT') {
+      const body = (await readJson(req)) as { nodeId?: unknown } | null;
+      await ctx.cluster.assignVM(pathId(asgMatch[1]), (body ?? {}).nodeId as string);
+      return send(res, 204);
+    }
+    if (ctrMatch && method === 'POST') {
+      const body = (await readJson(req)) as { delta?: unknown } | null;
+      await ctx.cluster.incrementCounter(pathId(ctrMatch[1]), (body ?? {}).delta as number);
+      return send(res, 204);
+    }
+    if (method === 'POST' && path === '/admin/peers') {
+      const body = (await readJson(req)) as { id?: unknown; address?: unknown } | null;
+      const id = body?.id;
+      const address = body?.address;
+      if (typeof id !== 'string' || !id || id === ctx.nodeId || typeof address !== 'string' || !/^wss?:\/\/[^/]+/.test(address)) {
+        throw new HttpError(400, 'body must be { "id": "<another node id>", "address": "ws://host:port" }');
+      }
+      ctx.admin.addPeer(id, address);
+      return send(res, 204);
+    }
+    if (method === 'POST' && path === '/admin/partition') {
+      const body = (await readJson(req)) as { peers?: unknown } | null;
+      const peers = body?.peers;
+      if (!Array.isArray(peers) || !peers.every((p) => typeof p === 'string' && p.length > 0)) throw new HttpError(400, 'body must be { "peers": ["id", ...] }');
+      ctx.admin.partition(peers as string[]);
+      ctx.logger?.warn('partition on', { peers });
+      return send(res, 204);
+    }
+    if (method === 'POST' && path === '/admin/heal') {
+      await readBody(req);
+      ctx.admin.heal();
+      ctx.logger?.warn('partition healed');
+      return send(res, 204);
+    }
+    throw new HttpError(path.startsWith('/admin/') ? 404 : 405, path.startsWith('/admin/') ? 'not found' : 'method not allowed');
+  }
+}

@@ -1,0 +1,294 @@
+/**
+ * `async-state-sync node`: one cluster node in one process.
+ *
+ * - One port, one `http.Server`: peer WebSockets arrive as upgrade requests (`WebSocketTransport` with the
+ *   `server` option), everything else is the HTTP API (http.ts).
+ * - State lives in LMDB under `<data-dir>/lmdb`; a restarted node loads it and catches up by anti-entropy.
+ * - The transport is wrapped in a `PartitionableTransport` so `/admin/partition` can cut peers off.
+ * - The node reports its own `NodeStatus` (load, memory, VM count) every heartbeat interval.
+ * - Logs are JSON lines on stdout. The first line after start-up is `{"msg":"listening","address":"ws://...",
+ *   "http":"http://..."}` (what the demo reads to learn a node's port when it listens on port 0).
+ * - SIGINT/SIGTERM: stop accepting requests, stop the engine (pending deltas flushed), close the transport and
+ *   the storage, exit 0. A second signal while stopping exits at once with 1.
+ */
+import { mkdirSync, readFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { cpus, freemem, loadavg, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { NovaCronIntegration } from '../cluster/integration.js';
+import { LmdbStorage } from '../storage/lmdb.js';
+import type { Logger } from '../sync/engine.js';
+import { RealScheduler } from '../time/scheduler.js';
+import { WebSocketTransport } from '../transport/websocket.js';
+import type { NodeConfig } from './args.js';
+import { createHttpHandler } from './http.js';
+import { createLogger, type JsonLogger } from './log.js';
+import { renderMetrics, type MetricFamily } from './metrics.js';
+import { PartitionableTransport } from './partition.js';
+
+/** Largest peer message (a full-state anti-entropy answer for a large cluster must fit). */
+export const NODE_MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
+
+function readSecret(file: string, what: string): string {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new Error(`cannot read ${what} file ${file}: ${(e as Error).message}`);
+  }
+  const v = text.trim();
+  if (v.length < 8) throw new Error(`${what} in ${file} is shorter than 8 characters`);
+  return v;
+}
+
+/** Build the Prometheus families of a node. */
+export function nodeMetrics(cluster: NovaCronIntegration, ws: WebSocketTransport, part: PartitionableTransport, knownPeers: string[]): MetricFamily[] {
+  const t = ws.stats();
+  const s = cluster.getStats();
+  const fams: MetricFamily[] = [];
+  const counter = (name: string, help: string, value: number) => fams.push({ name, type: 'counter', help, samples: [{ value }] });
+  const gauge = (name: string, help: string, value: number) => fams.push({ name, type: 'gauge', help, samples: [{ value }] });
+  counter('ass_transport_bytes_sent_total', 'Bytes written to peer sockets.', t.bytesSent);
+  counter('ass_transport_bytes_received_total', 'Bytes received from peer sockets.', t.bytesReceived);
+  counter('ass_transport_messages_sent_total', 'Messages sent to peers.', t.messagesSent);
+  counter('ass_transport_messages_received_total', 'Messages received from peers.', t.messagesReceived);
+  counter('ass_transport_dropped_queue_full_total', 'Messages dropped because a peer send queue was full.', t.droppedQueueFull);
+  counter('ass_transport_dropped_too_large_total', 'Messages dropped for exceeding the size limit.', t.droppedTooLarge);
+  counter('ass_transport_dropped_unknown_peer_total', 'Messages dropped for an unknown peer.', t.droppedUnknownPeer);
+  counter('ass_transport_rejected_frames_total', 'Frames rejected (malformed, oversized, out of protocol).', t.rejectedFrames);
+  counter('ass_transport_rejected_connections_total', 'Connections closed for protocol violations.', t.rejectedConnections);
+  counter('ass_transport_reconnects_total', 'Outbound reconnect attempts.', t.reconnects);
+  counter('ass_partition_dropped_total', 'Messages dropped by the admin partition filter.', part.droppedIn + part.droppedOut);
+  gauge('ass_transport_queued_messages', 'Messages waiting in peer send queues.', t.queuedMessages);
+  const connected = new Set(ws.connectedPeers());
+  const blocked = new Set(part.blockedPeers());
+  const peers = [...new Set([...knownPeers, ...connected])].sort();
+  fams.push({
+    name: 'ass_peer_connected',
+    type: 'gauge',
+    help: 'Whether a peer link is up (1) or down (0); partitioned peers count as down.',
+    samples: peers.map((p) => ({ labels: { peer: p }, value: connected.has(p) && !blocked.has(p) ? 1 : 0 })),
+  });
+  gauge('ass_peers', 'Peers known to the sync engine.', s.peerCount);
+  gauge('ass_vms', 'VMs in the cluster state held by this node.', s.clusterStats.totalVMs);
+  gauge('ass_nodes', 'Node statuses held by this node.', s.clusterStats.totalNodes);
+  gauge('ass_assignments', 'VM assignments held by this node.', s.clusterStats.totalAssignments);
+  gauge('ass_crdts', 'CRDT objects registered with the sync engine.', s.crdtCount);
+  const e = s.engine;
+  counter('ass_gossip_messages_sent_total', 'Gossip and eager-push messages sent by the sync engine.', e.gossip.sent);
+  counter('ass_gossip_messages_received_total', 'Gossip messages received by the sync engine.', e.gossip.received);
+  counter('ass_gossip_duplicates_dropped_total', 'Duplicate gossip messages dropped by the seen-cache.', e.gossip.duplicatesDropped);
+  gauge('ass_gossip_pending', 'Messages waiting in the interval-gossip queue.', e.gossip.pending);
+  counter('ass_anti_entropy_syncs_total', 'Anti-entropy sessions started.', e.antiEntropy.totalSyncs);
+  counter('ass_anti_entropy_syncs_ok_total', 'Anti-entropy sessions completed.', e.antiEntropy.successfulSyncs);
+  counter('ass_anti_entropy_syncs_failed_total', 'Anti-entropy sessions failed or timed out.', e.antiEntropy.failedSyncs);
+  counter('ass_anti_entropy_keys_exchanged_total', 'Keys exchanged by anti-entropy.', e.antiEntropy.keysExchanged);
+  counter('ass_anti_entropy_bytes_sent_total', 'Bytes sent by anti-entropy.', e.antiEntropy.bytesSent);
+  gauge('ass_anti_entropy_average_sync_ms', 'Mean duration of a completed anti-entropy session.', e.antiEntropy.averageSyncTimeMs);
+  counter('ass_sync_bytes_sent_total', 'Bytes of sync messages sent (before transport framing).', e.bytesSent);
+  counter('ass_sync_bytes_received_total', 'Bytes of sync messages received.', e.bytesReceived);
+  fams.push({
+    name: 'ass_sync_rejected_messages_total',
+    type: 'counter',
+    help: 'Peer messages dropped by the sync engine, by reason.',
+    samples: Object.entries(e.errors).map(([kind, value]) => ({ labels: { reason: kind }, value })),
+  });
+  gauge('ass_write_pending_acks', 'Majority/all writes waiting for acknowledgements.', e.writes.pendingAcks);
+  counter('ass_write_timeouts_total', 'Majority/all writes that timed out.', e.writes.timedOut);
+  fams.push({
+    name: 'ass_peer_state',
+    type: 'gauge',
+    help: 'Liveness of each peer as the sync engine sees it (1 for the current state).',
+    samples: e.peers.flatMap((p) => (['alive', 'suspect', 'dead'] as const).map((st) => ({ labels: { peer: p.id, state: st }, value: p.state === st ? 1 : 0 }))),
+  });
+  gauge('ass_process_resident_memory_bytes', 'Resident set size of the node process.', process.memoryUsage().rss);
+  return fams;
+}
+
+/** The sync engine logs `(msg, ...details)`; turn the details into a JSON field. */
+function engineLogger(log: JsonLogger): Logger {
+  const f = (args: unknown[]) => (args.length ? { detail: args.map((a) => (a instanceof Error ? `${a.name}: ${a.message}` : a)) } : undefined);
+  return {
+    debug: (m, ...a) => log.debug(m, f(a)),
+    info: (m, ...a) => log.info(m, f(a)),
+    warn: (m, ...a) => log.warn(m, f(a)),
+    error: (m, ...a) => log.error(m, f(a)),
+  };
+}
+
+export interface RunNodeOptions {
+  /** Where log lines go (default stdout). */
+  write?: (line: string) => void;
+  /** Resolve to stop the node (default: SIGINT/SIGTERM). */
+  stopSignal?: Promise<void>;
+}
+
+export async function runNode(cfg: NodeConfig, opts: RunNodeOptions = {}): Promise<number> {
+  const log: JsonLogger = createLogger(cfg.logLevel, { node: cfg.id, region: cfg.region }, opts.write);
+  let clusterKey: string | undefined;
+  let apiToken: string | undefined;
+  try {
+    if (cfg.clusterKeyFile) clusterKey = readSecret(cfg.clusterKeyFile, 'cluster key');
+    if (cfg.apiTokenFile) apiToken = readSecret(cfg.apiTokenFile, 'API token');
+    mkdirSync(cfg.dataDir, { recursive: true });
+  } catch (e) {
+    log.error('cannot start', { error: (e as Error).message });
+    return 1;
+  }
+
+  const storage = new LmdbStorage({ path: join(cfg.dataDir, 'lmdb') });
+  const server: Server = createServer();
+  server.keepAliveTimeout = 5000;
+  server.headersTimeout = 10_000;
+  server.requestTimeout = 30_000;
+  server.on('clientError', (err, socket) => {
+    log.debug('bad HTTP request', { error: err.message });
+    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n');
+    socket.destroy();
+  });
+  let handler: ((req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => void) | undefined;
+  server.on('request', (req, res) => {
+    if (handler) return handler(req, res);
+    res.writeHead(503, { 'content-type': 'application/json' });
+    res.end('{"error":"starting"}');
+  });
+  const ws = new WebSocketTransport({
+    id: cfg.id,
+    host: cfg.host,
+    server,
+    maxMessageBytes: NODE_MAX_MESSAGE_BYTES,
+    maxQueueBytes: 4 * NODE_MAX_MESSAGE_BYTES,
+    reconnect: { initialDelayMs: 100, maxDelayMs: Math.max(1000, Math.min(5000, cfg.gossipIntervalMs * 4)) },
+    logger: log.child({ component: 'transport' }),
+  });
+  const transport = new PartitionableTransport(ws);
+  let cluster: NovaCronIntegration | undefined;
+  let heartbeat: ReturnType<typeof setInterval> | undefined;
+  const knownPeers = new Set<string>();
+
+  try {
+    await storage.open();
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(cfg.port, cfg.host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    server.on('error', (e) => log.error('http server error', { error: e }));
+    const addr = server.address() as import('node:net').AddressInfo;
+    const hostPart = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+    const address = `ws://${hostPart}:${addr.port}`;
+
+    cluster = new NovaCronIntegration({
+      nodeId: cfg.id,
+      region: cfg.region,
+      antiEntropyInterval: cfg.antiEntropyIntervalMs,
+      gossipFanout: cfg.gossipFanout,
+      gossipInterval: cfg.gossipIntervalMs,
+      transport,
+      storage,
+      clusterKey,
+      logger: engineLogger(log.child({ component: 'sync' })),
+      scheduler: new RealScheduler(),
+    });
+    await cluster.start();
+    for (const p of cfg.peers) {
+      knownPeers.add(p.id);
+      cluster.addPeer(p.id, p.address);
+    }
+    const c = cluster;
+    const beat = () => {
+      const vmCount = c.listVMs().filter((v) => v.nodeId === cfg.id).length;
+      const mem = totalmem();
+      c.updateNodeStatus({
+        id: cfg.id,
+        region: cfg.region,
+        status: 'healthy',
+        cpuUsage: Math.min(100, Math.round((loadavg()[0] / Math.max(1, cpus().length)) * 1000) / 10),
+        memoryUsage: Math.round(((mem - freemem()) / mem) * 1000) / 10,
+        diskUsage: 0,
+        vmCount,
+        lastHeartbeat: Date.now(),
+      }).catch((e: unknown) => log.warn('heartbeat failed', { error: e }));
+    };
+    beat();
+    heartbeat = setInterval(beat, cfg.heartbeatIntervalMs);
+    heartbeat.unref();
+
+    handler = createHttpHandler({
+      nodeId: cfg.id,
+      region: cfg.region,
+      cluster: c,
+      apiToken,
+      logger: log.child({ component: 'http' }),
+      metrics: () => renderMetrics(nodeMetrics(c, ws, transport, [...knownPeers])),
+      admin: {
+        addPeer: (id, addr2) => {
+          knownPeers.add(id);
+          c.addPeer(id, addr2);
+          log.info('peer added', { peer: id, address: addr2 });
+        },
+        partition: (ids) => transport.block(ids),
+        heal: () => transport.heal(),
+      },
+    });
+    log.info('listening', {
+      address,
+      http: `http://${hostPart}:${addr.port}`,
+      dataDir: cfg.dataDir,
+      peers: cfg.peers.map((p) => p.id),
+      vms: c.listVMs().length,
+      auth: apiToken ? 'bearer' : 'loopback',
+      clusterKey: clusterKey ? 'set' : 'none',
+    });
+  } catch (e) {
+    log.error('start-up failed', { error: (e as Error).message });
+    if (heartbeat) clearInterval(heartbeat);
+    await cluster?.stop().catch(() => {});
+    await transport.stop().catch(() => {});
+    server.closeAllConnections?.();
+    server.close();
+    await storage.close().catch(() => {});
+    return 1;
+  }
+
+  const signal =
+    opts.stopSignal ??
+    new Promise<void>((resolve) => {
+      let stopping = false;
+      const on = (sig: NodeJS.Signals) => {
+        if (stopping) {
+          log.error('second signal while stopping: exiting now', { signal: sig });
+          process.exit(1);
+        }
+        stopping = true;
+        log.info('stopping', { signal: sig });
+        resolve();
+      };
+      process.on('SIGINT', on);
+      process.on('SIGTERM', on);
+    });
+  await signal;
+
+  let code = 0;
+  clearInterval(heartbeat);
+  handler = undefined;
+  server.close();
+  try {
+    await cluster.stop();
+  } catch (e) {
+    log.error('engine stop failed', { error: e });
+    code = 1;
+  }
+  await transport.stop().catch((e: unknown) => log.warn('transport stop failed', { error: e }));
+  server.closeAllConnections?.();
+  try {
+    await storage.close();
+  } catch (e) {
+    log.error('storage close failed', { error: e });
+    code = 1;
+  }
+  log.info('stopped', { code });
+  return code;
+}

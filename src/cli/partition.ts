@@ -1,0 +1,75 @@
+/**
+ * `PartitionableTransport`: wraps a transport with a firewall the node can switch at run time
+ * (`POST /admin/partition`, `POST /admin/heal`). While a peer is blocked, messages to it are dropped before
+ * they reach the socket and messages from it are dropped on arrival; the sockets themselves stay up. This is
+ * how the demo cuts a region off without touching the machine's network.
+ */
+import type { MessageHandler, Transport } from '../transport/types.js';
+
+export class PartitionableTransport implements Transport {
+  private readonly blocked = new Set<string>();
+  private handler: MessageHandler = () => {};
+  /** Messages dropped by the firewall, each direction. */
+  droppedOut = 0;
+  droppedIn = 0;
+
+  constructor(readonly inner: Transport) {
+    inner.onMessage((from, bytes) => {
+      if (this.blocked.has(from)) {
+        this.droppedIn++;
+        return;
+      }
+      this.handler(from, bytes);
+    });
+  }
+
+  get id(): string {
+    return this.inner.id;
+  }
+
+  get address(): string {
+    return this.inner.address;
+  }
+
+  /** Block traffic with these peers (added to any already blocked). */
+  block(peerIds: string[]): void {
+    for (const p of peerIds) this.blocked.add(p);
+  }
+
+  /** Unblock everything. */
+  heal(): void {
+    this.blocked.clear();
+  }
+
+  blockedPeers(): string[] {
+    return [...this.blocked].sort();
+  }
+
+  send(peerId: string, bytes: Uint8Array): boolean {
+    if (this.blocked.has(peerId)) {
+      this.droppedOut++;
+      return false;
+    }
+    return this.inner.send(peerId, bytes);
+  }
+
+  onMessage(fn: MessageHandler): void {
+    this.handler = fn;
+  }
+
+  connect(peerId: string, address: string): void {
+    this.inner.connect?.(peerId, address);
+  }
+
+  disconnect(peerId: string): void {
+    this.inner.disconnect?.(peerId);
+  }
+
+  start(): Promise<void> {
+    return this.inner.start();
+  }
+
+  stop(): Promise<void> {
+    return this.inner.stop();
+  }
+}

@@ -1,0 +1,296 @@
+/**
+ * `NovaCronIntegration`: the cluster metadata API of the seed system, on a `SyncEngine`.
+ *
+ * ```ts
+ * const node = new NovaCronIntegration({ nodeId: 'node-us-east-1', region: 'us-east', transport, storage });
+ * await node.start();
+ * node.registerRegion('node-eu-west-1', 'eu-west', 'ws://eu-west.example.internal:7100');
+ * await node.updateVMState('vm-001', { id: 'vm-001', status: 'running', nodeId: 'node-us-east-1', cpuCores: 4, memoryMB: 8192 });
+ * node.getVMState('vm-001');
+ * ```
+ *
+ * Design choices:
+ * - The state is a `ClusterMetadata` (five CRDTs, see metadata.ts) registered with the engine under stable
+ *   names. Every write validates first (ValidationError: nothing changes anywhere), applies the change locally
+ *   and synchronously (a read right after sees it, even without `await`), then commits through the engine,
+ *   whose promise resolves once the delta is durable in storage (and, with `{ write: 'majority' | 'all' }`,
+ *   merged by that many replicas; else TimeoutError, the write still applied and propagating).
+ * - Mutators are async and report every error as a rejected promise, so `await` works uniformly.
+ * - With a storage, writes are refused (NotInitializedError) until `start()` has loaded the stored state:
+ *   writing before the load could reuse dots that peers have already seen.
+ * - `gossipInterval`, `gossipFanout`, `maxGossipHops`, `antiEntropyInterval` map to the engine's gossip and
+ *   anti-entropy options; `getStats()` reports the engine's counters in the seed's shape.
+ */
+import { HLC } from '../clock/hlc.js';
+import { NotInitializedError, ValidationError } from '../errors.js';
+import type { Storage } from '../storage/types.js';
+import { SyncEngine, type Logger, type SyncEngineOptions, type SyncStats } from '../sync/engine.js';
+import type { Random } from '../time/random.js';
+import { RealScheduler, type Scheduler } from '../time/scheduler.js';
+import type { Transport } from '../transport/types.js';
+import { ClusterMetadata, type ClusterState } from './metadata.js';
+import { checkId, checkWriteOptions, type ClusterSnapshot, type NodeStatus, type VMState, type WriteOptions } from './types.js';
+
+export interface NovaCronIntegrationOptions {
+  nodeId: string;
+  region: string;
+  /** Anti-entropy period, ms. Default 30,000. */
+  antiEntropyInterval?: number;
+  /** Peers per gossip push. Default 3. */
+  gossipFanout?: number;
+  /** Gossip period, ms. Default 5,000. */
+  gossipInterval?: number;
+  /** Forwarding limit of a gossiped delta. Default 10. */
+  maxGossipHops?: number;
+  transport: Transport;
+  storage?: Storage;
+  /** Shared secret: every message is authenticated with HMAC-SHA256. */
+  clusterKey?: Uint8Array | string;
+  logger?: Logger;
+  /** Timers (default real time; a VirtualScheduler for simulation). */
+  scheduler?: Scheduler;
+  /** Seeded randomness for the engine's peer choice (deterministic simulation). */
+  random?: Random;
+  /** Further engine options (liveness, flush delay, message size, ...), applied under the ones above. */
+  engine?: Partial<SyncEngineOptions>;
+}
+
+export interface ClusterStats {
+  totalVMs: number;
+  totalNodes: number;
+  totalAssignments: number;
+  /** Sum of all cluster counters. */
+  counterValue?: number;
+}
+
+export interface IntegrationStats {
+  clusterStats: ClusterStats;
+  gossipStats: SyncStats['gossip'] & { bytesSent: number; bytesReceived: number };
+  antiEntropyStats: SyncStats['antiEntropy'];
+  peerCount: number;
+  crdtCount: number;
+  /** The engine's full statistics (errors, causal buffer, pending writes, per-peer liveness). */
+  engine: SyncStats;
+}
+
+export class NovaCronIntegration {
+  readonly nodeId: string;
+  readonly region: string;
+  readonly engine: SyncEngine;
+  readonly metadata: ClusterMetadata;
+  private readonly storage: Storage | undefined;
+  private readonly regions = new Map<string, { region: string; address: string }>();
+  private running = false;
+
+  constructor(options: NovaCronIntegrationOptions) {
+    if (!options || typeof options !== 'object') throw new ValidationError('options are required');
+    this.nodeId = checkId('nodeId', options.nodeId);
+    this.region = checkId('region', options.region);
+    if (!options.transport) throw new ValidationError('transport is required');
+    const scheduler = options.scheduler ?? new RealScheduler();
+    const clock = new HLC({ now: () => scheduler.now() });
+    this.metadata = new ClusterMetadata(this.nodeId, { clock, now: () => scheduler.now() });
+    this.storage = options.storage;
+    this.engine = new SyncEngine({
+      ...options.engine,
+      random: options.random ?? options.engine?.random,
+      replicaId: this.nodeId,
+      transport: options.transport,
+      scheduler,
+      storage: options.storage,
+      clusterKey: options.clusterKey,
+      logger: options.logger,
+      gossip: {
+        ...options.engine?.gossip,
+        fanout: options.gossipFanout ?? 3,
+        intervalMs: options.gossipInterval ?? 5000,
+        maxHops: options.maxGossipHops ?? 10,
+      },
+      antiEntropy: { ...options.engine?.antiEntropy, intervalMs: options.antiEntropyInterval ?? 30_000 },
+    });
+    for (const [name, crdt] of this.metadata.crdts()) this.engine.register(name, crdt);
+    this.regions.set(this.nodeId, { region: this.region, address: options.transport.address });
+  }
+
+  /** Load stored state (with a storage), start the transport, gossip and anti-entropy. */
+  async start(): Promise<void> {
+    await this.engine.start();
+    this.running = true;
+  }
+
+  /** Stop timers and transport; pending local writes are made durable first. */
+  async stop(): Promise<void> {
+    this.running = false;
+    await this.engine.stop();
+  }
+
+  /** Add a peer node (its region is recorded for `regionOf`). */
+  registerRegion(nodeId: string, region: string, address: string): void {
+    checkId('nodeId', nodeId);
+    checkId('region', region);
+    if (typeof address !== 'string') throw new ValidationError('address must be a string');
+    if (nodeId === this.nodeId) throw new ValidationError('cannot register this node as its own peer');
+    this.regions.set(nodeId, { region, address });
+    this.engine.addPeer(nodeId, address);
+  }
+
+  /** Add a peer whose region is not known up front (it is learned from its NodeStatus). */
+  addPeer(nodeId: string, address: string): void {
+    checkId('nodeId', nodeId);
+    if (typeof address !== 'string') throw new ValidationError('address must be a string');
+    this.engine.addPeer(nodeId, address);
+  }
+
+  /** The region of a node: registered, else from its replicated NodeStatus. */
+  regionOf(nodeId: string): string | undefined {
+    return this.regions.get(nodeId)?.region ?? this.metadata.getNodeStatus(nodeId)?.region;
+  }
+
+  // ---- VMs ----
+
+  /** Write a VM's state (validated). Resolves once durable (and replicated per `opts.write`). */
+  async updateVMState(vmId: string, state: VMState, opts?: WriteOptions): Promise<void> {
+    const o = checkWriteOptions(opts);
+    this.checkWritable();
+    const names = this.metadata.putVM(vmId, state);
+    await this.commit(names, o);
+  }
+
+  getVMState(vmId: string): VMState | undefined {
+    return this.metadata.getVMState(vmId);
+  }
+
+  listVMs(): VMState[] {
+    return this.metadata.listVMs();
+  }
+
+  /** Remove a VM and its assignment. */
+  async removeVM(vmId: string, opts?: WriteOptions): Promise<void> {
+    const o = checkWriteOptions(opts);
+    checkId('vmId', vmId);
+    this.checkWritable();
+    await this.commit(this.metadata.removeVM(vmId), o);
+  }
+
+  // ---- nodes ----
+
+  async updateNodeStatus(status: NodeStatus, opts?: WriteOptions): Promise<void> {
+    const o = checkWriteOptions(opts);
+    this.checkWritable();
+    await this.commit(this.metadata.putNode(status), o);
+  }
+
+  getNodeStatus(nodeId: string): NodeStatus | undefined {
+    return this.metadata.getNodeStatus(nodeId);
+  }
+
+  listNodes(): NodeStatus[] {
+    return this.metadata.listNodes();
+  }
+
+  // ---- assignments ----
+
+  async assignVM(vmId: string, nodeId: string, opts?: WriteOptions): Promise<void> {
+    const o = checkWriteOptions(opts);
+    checkId('vmId', vmId);
+    checkId('nodeId', nodeId);
+    this.checkWritable();
+    await this.commit(this.metadata.assign(vmId, nodeId), o);
+  }
+
+  getAssignment(vmId: string): string | undefined {
+    return this.metadata.getAssignment(vmId);
+  }
+
+  listAssignments(): Record<string, string> {
+    return this.metadata.listAssignments();
+  }
+
+  // ---- counters and resources ----
+
+  /** Add n (a safe integer, negative to decrement) to a cluster-wide PN-counter. */
+  async incrementCounter(name: string, n = 1, opts?: WriteOptions): Promise<void> {
+    const o = checkWriteOptions(opts);
+    checkId('counter name', name);
+    if (typeof n !== 'number' || !Number.isSafeInteger(n)) throw new ValidationError('counter increment must be a safe integer');
+    this.checkWritable();
+    let names: string[];
+    try {
+      names = this.metadata.increment(name, n);
+    } catch (e) {
+      if (e instanceof RangeError) throw new ValidationError(`counter ${name}: ${e.message}`);
+      throw e;
+    }
+    await this.commit(names, o);
+  }
+
+  getCounter(name: string): number {
+    return this.metadata.getCounter(name);
+  }
+
+  listCounters(): Record<string, number> {
+    return this.metadata.listCounters();
+  }
+
+  async setResource(key: string, value: unknown, opts?: WriteOptions): Promise<void> {
+    const o = checkWriteOptions(opts);
+    checkId('resource key', key);
+    this.checkWritable();
+    await this.commit(this.metadata.setResource(key, value), o);
+  }
+
+  getResource(key: string): unknown {
+    return this.metadata.getResource(key);
+  }
+
+  // ---- whole state ----
+
+  /** Everything, as plain data: `{ vms, nodes, assignments, counters, resources }`. */
+  exportState(): ClusterState {
+    return this.metadata.exportState();
+  }
+
+  /**
+   * Import an existing cluster state (the seed system's migration path). The whole snapshot is validated
+   * first: one bad entry rejects with ValidationError and nothing is imported. Counters are raised to the
+   * snapshot's values (re-importing does not double them). Resolves once durable. Returns what was imported.
+   */
+  async migrateFrom(snapshot: ClusterSnapshot, opts?: WriteOptions): Promise<Record<string, number>> {
+    const o = checkWriteOptions(opts);
+    ClusterMetadata.checkSnapshot(snapshot);
+    this.checkWritable();
+    const { names, counts } = this.metadata.importSnapshot(snapshot);
+    await this.commit(names, o);
+    return counts;
+  }
+
+  getStats(): IntegrationStats {
+    const s = this.engine.stats();
+    const counters = this.metadata.listCounters();
+    const names = Object.keys(counters);
+    return {
+      clusterStats: {
+        totalVMs: this.metadata.vms.size,
+        totalNodes: this.metadata.nodes.size,
+        totalAssignments: this.metadata.assignments.size,
+        ...(names.length ? { counterValue: names.reduce((a, k) => a + counters[k], 0) } : {}),
+      },
+      gossipStats: { ...s.gossip, bytesSent: s.bytesSent, bytesReceived: s.bytesReceived },
+      antiEntropyStats: s.antiEntropy,
+      peerCount: s.peerCount,
+      crdtCount: s.crdtCount,
+      engine: s,
+    };
+  }
+
+  // ---- internals ----
+
+  private checkWritable(): void {
+    if (this.storage && !this.running) throw new NotInitializedError('start() must load the stored state before writes');
+  }
+
+  private async commit(names: string[], opts: WriteOptions | undefined): Promise<void> {
+    if (names.length === 0) return;
+    await Promise.all(names.map((n) => this.engine.commit(n, opts)));
+  }
+}

@@ -1,0 +1,298 @@
+/**
+ * `ClusterMetadata`: the cluster's replicated state as five CRDTs, after the seed system's layout:
+ *
+ * | name | CRDT | holds |
+ * | --- | --- | --- |
+ * | `cluster/vms` | ORMap, LWW values | VM id -> VMState |
+ * | `cluster/nodes` | ORMap, LWW values | node id -> NodeStatus |
+ * | `cluster/assignments` | ORMap, LWW values | VM id -> node id |
+ * | `cluster/counters` | ORMap of nested PN-Counters | counter name -> PNCounter |
+ * | `cluster/resources` | ORMap, LWW values | resource key -> JSON-like value |
+ *
+ * A whole VMState (or NodeStatus) is one LWW value: a write replaces the record, concurrent writes resolve by
+ * hybrid logical clock then replica id, and a delete concurrent with a write loses (observed-remove). Counters
+ * are PN-Counters nested in an OR-Map (one per name, created on first increment) so concurrent increments
+ * from every region add up. Writes validate first and mutate after: a `ValidationError` changes nothing.
+ * Reads return copies: callers can never mutate replicated state by accident.
+ */
+import type { HLC } from '../clock/hlc.js';
+import { ORMap } from '../crdt/or-map.js';
+import type { PNCounter } from '../crdt/pn-counter.js';
+import type { Crdt } from '../crdt/types.js';
+import { ValidationError } from '../errors.js';
+import {
+  checkCounterDelta,
+  checkId,
+  checkResourceValue,
+  validateNodeStatus,
+  validateVMState,
+  type ClusterSnapshot,
+  type NodeStatus,
+  type VMState,
+} from './types.js';
+
+/** Names of the cluster CRDTs in the sync engine. Stable: part of the persisted and wire state. */
+export const CLUSTER_CRDT_NAMES = {
+  vms: 'cluster/vms',
+  nodes: 'cluster/nodes',
+  assignments: 'cluster/assignments',
+  counters: 'cluster/counters',
+  resources: 'cluster/resources',
+} as const;
+
+export interface ClusterMetadataOptions {
+  /** Hybrid logical clock shared by the maps (deterministic simulation injects one over virtual time). */
+  clock?: HLC;
+  /** Wall clock for `createdAt`/`updatedAt`/`lastHeartbeat` defaults. Default `Date.now`. */
+  now?: () => number;
+}
+
+/** The whole state in plain data, as `exportState()` gives it and `migrateFrom` takes it. */
+export interface ClusterState {
+  vms: VMState[];
+  nodes: NodeStatus[];
+  assignments: Record<string, string>;
+  counters: Record<string, number>;
+  resources: Record<string, unknown>;
+}
+
+function copy<T>(v: T): T {
+  return v === null || typeof v !== 'object' ? v : structuredClone(v);
+}
+
+export class ClusterMetadata {
+  readonly vms: ORMap<VMState>;
+  readonly nodes: ORMap<NodeStatus>;
+  readonly assignments: ORMap<string>;
+  readonly counters: ORMap<never>;
+  readonly resources: ORMap<unknown>;
+  private readonly now: () => number;
+
+  constructor(
+    readonly replicaId: string,
+    options: ClusterMetadataOptions = {},
+  ) {
+    const o = options.clock ? { clock: options.clock } : {};
+    this.vms = new ORMap<VMState>(replicaId, o);
+    this.nodes = new ORMap<NodeStatus>(replicaId, o);
+    this.assignments = new ORMap<string>(replicaId, o);
+    this.counters = new ORMap<never>(replicaId, o);
+    this.resources = new ORMap<unknown>(replicaId, o);
+    this.now = options.now ?? Date.now;
+  }
+
+  /** The CRDTs with their engine names. */
+  crdts(): Array<[string, Crdt<unknown>]> {
+    return [
+      [CLUSTER_CRDT_NAMES.vms, this.vms as Crdt<unknown>],
+      [CLUSTER_CRDT_NAMES.nodes, this.nodes as Crdt<unknown>],
+      [CLUSTER_CRDT_NAMES.assignments, this.assignments as Crdt<unknown>],
+      [CLUSTER_CRDT_NAMES.counters, this.counters as Crdt<unknown>],
+      [CLUSTER_CRDT_NAMES.resources, this.resources as Crdt<unknown>],
+    ];
+  }
+
+  // ---- reads ----
+
+  getVMState(vmId: string): VMState | undefined {
+    const v = this.vms.get(vmId);
+    return v === undefined ? undefined : copy(v as VMState);
+  }
+
+  /** Every VM, sorted by id. */
+  listVMs(): VMState[] {
+    return this.vms.entries().map(([, v]) => copy(v as VMState));
+  }
+
+  getNodeStatus(nodeId: string): NodeStatus | undefined {
+    const v = this.nodes.get(nodeId);
+    return v === undefined ? undefined : copy(v as NodeStatus);
+  }
+
+  /** Every node status, sorted by node id. */
+  listNodes(): NodeStatus[] {
+    return this.nodes.entries().map(([, v]) => copy(v as NodeStatus));
+  }
+
+  getAssignment(vmId: string): string | undefined {
+    const v = this.assignments.get(vmId);
+    return typeof v === 'string' ? v : undefined;
+  }
+
+  listAssignments(): Record<string, string> {
+    const out: Record<string, string> = {};
+    for (const [k, v] of this.assignments.entries()) if (typeof v === 'string') out[k] = v;
+    return out;
+  }
+
+  /** A counter's value (0 for a counter never incremented). */
+  getCounter(name: string): number {
+    if (!this.counters.has(name)) return 0;
+    const c = this.counters.get(name);
+    return c && typeof (c as PNCounter).value === 'function' ? (c as PNCounter).value() : 0;
+  }
+
+  listCounters(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const k of this.counters.keys()) out[k] = this.getCounter(k);
+    return out;
+  }
+
+  getResource(key: string): unknown {
+    return copy(this.resources.get(key));
+  }
+
+  listResources(): Record<string, unknown> {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of this.resources.entries()) out[k] = copy(v);
+    return out;
+  }
+
+  exportState(): ClusterState {
+    return {
+      vms: this.listVMs(),
+      nodes: this.listNodes(),
+      assignments: this.listAssignments(),
+      counters: this.listCounters(),
+      resources: this.listResources(),
+    };
+  }
+
+  // ---- writes: each validates everything first, then mutates; returns the names of the CRDTs it changed ----
+
+  /** Write a VM state (validated). `createdAt` is kept from the stored state, `updatedAt` defaults to now. */
+  putVM(vmId: string, state: unknown): string[] {
+    const vm = this.prepareVM(vmId, state);
+    this.vms.setLWW(vm.id, vm);
+    return [CLUSTER_CRDT_NAMES.vms];
+  }
+
+  /** Validate and complete a VM state without writing it. */
+  prepareVM(vmId: string, state: unknown): VMState {
+    const vm = validateVMState(vmId, state);
+    const now = this.now();
+    const prev = this.vms.get(vm.id) as VMState | undefined;
+    if (vm.createdAt === undefined) vm.createdAt = prev?.createdAt ?? now;
+    if (vm.updatedAt === undefined) vm.updatedAt = now;
+    return vm;
+  }
+
+  /** Remove a VM and its assignment. Returns the CRDTs changed (empty when the VM was unknown). */
+  removeVM(vmId: string): string[] {
+    checkId('vmId', vmId);
+    const out: string[] = [];
+    if (this.vms.delete(vmId)) out.push(CLUSTER_CRDT_NAMES.vms);
+    if (this.assignments.delete(vmId)) out.push(CLUSTER_CRDT_NAMES.assignments);
+    return out;
+  }
+
+  putNode(status: unknown): string[] {
+    const n = this.prepareNode(status);
+    this.nodes.setLWW(n.id, n);
+    return [CLUSTER_CRDT_NAMES.nodes];
+  }
+
+  prepareNode(status: unknown): NodeStatus {
+    const n = validateNodeStatus(status);
+    if (n.lastHeartbeat === undefined) n.lastHeartbeat = this.now();
+    return n;
+  }
+
+  assign(vmId: string, nodeId: string): string[] {
+    checkId('vmId', vmId);
+    checkId('nodeId', nodeId);
+    this.assignments.setLWW(vmId, nodeId);
+    return [CLUSTER_CRDT_NAMES.assignments];
+  }
+
+  increment(name: string, n: number): string[] {
+    checkId('counter name', name);
+    checkCounterDelta(n);
+    if (n === 0) return [];
+    this.counters.counter(name).increment(n);
+    return [CLUSTER_CRDT_NAMES.counters];
+  }
+
+  setResource(key: string, value: unknown): string[] {
+    checkId('resource key', key);
+    checkResourceValue(value);
+    this.resources.setLWW(key, value);
+    return [CLUSTER_CRDT_NAMES.resources];
+  }
+
+  /**
+   * Import a snapshot: everything is validated first (a bad entry anywhere throws `ValidationError` and
+   * nothing is imported), then written as local updates. Counters are raised to the snapshot's value (an
+   * import adds the difference, so importing the same snapshot twice does not double them).
+   */
+  importSnapshot(snapshot: ClusterSnapshot): { names: string[]; counts: Record<string, number> } {
+    const { checkSnapshot } = ClusterMetadata;
+    const s = checkSnapshot(snapshot);
+    const vms = s.vms.map((v) => this.prepareVM(v.id, v));
+    const nodes = s.nodes.map((n) => this.prepareNode(n));
+    const names = new Set<string>();
+    for (const v of vms) {
+      this.vms.setLWW(v.id, v);
+      names.add(CLUSTER_CRDT_NAMES.vms);
+    }
+    for (const n of nodes) {
+      this.nodes.setLWW(n.id, n);
+      names.add(CLUSTER_CRDT_NAMES.nodes);
+    }
+    for (const [vm, node] of s.assignments) {
+      this.assignments.setLWW(vm, node);
+      names.add(CLUSTER_CRDT_NAMES.assignments);
+    }
+    for (const [name, value] of s.counters) {
+      const d = value - this.getCounter(name);
+      if (d !== 0) {
+        this.counters.counter(name).increment(d);
+        names.add(CLUSTER_CRDT_NAMES.counters);
+      }
+    }
+    for (const [k, v] of s.resources) {
+      this.resources.setLWW(k, v);
+      names.add(CLUSTER_CRDT_NAMES.resources);
+    }
+    return {
+      names: [...names],
+      counts: { vms: vms.length, nodes: nodes.length, assignments: s.assignments.length, counters: s.counters.length, resources: s.resources.length },
+    };
+  }
+
+  /** Validate a snapshot into lists (throws ValidationError on the first bad entry). */
+  static checkSnapshot(snapshot: unknown): {
+    vms: VMState[];
+    nodes: NodeStatus[];
+    assignments: Array<[string, string]>;
+    counters: Array<[string, number]>;
+    resources: Array<[string, unknown]>;
+  } {
+    if (snapshot === null || typeof snapshot !== 'object' || Array.isArray(snapshot)) throw new ValidationError('snapshot must be an object');
+    const s = snapshot as ClusterSnapshot;
+    for (const k of Object.keys(s)) {
+      if (!['vms', 'nodes', 'assignments', 'counters', 'resources'].includes(k)) throw new ValidationError(`snapshot has an unknown part ${JSON.stringify(k)}`);
+    }
+    const list = <T>(what: string, v: T[] | Record<string, T> | undefined, idOf: (x: T) => unknown): Array<[string, T]> => {
+      if (v === undefined) return [];
+      if (Array.isArray(v)) return v.map((x) => [checkId(`${what} id`, (x as { id?: unknown })?.id ?? idOf(x)), x]);
+      if (typeof v !== 'object' || v === null) throw new ValidationError(`snapshot.${what} must be an array or an object`);
+      return Object.entries(v);
+    };
+    const vms = list('vms', s.vms, () => undefined).map(([id, v]) => validateVMState(id, v));
+    const nodes = list('nodes', s.nodes, () => undefined).map(([id, n]) => {
+      const x = validateNodeStatus(n);
+      if (x.id !== id) throw new ValidationError(`snapshot.nodes: key ${JSON.stringify(id)} holds node ${JSON.stringify(x.id)}`);
+      return x;
+    });
+    const obj = (what: string, v: unknown): Array<[string, unknown]> => {
+      if (v === undefined) return [];
+      if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new ValidationError(`snapshot.${what} must be an object`);
+      return Object.entries(v);
+    };
+    const assignments = obj('assignments', s.assignments).map(([k, v]) => [checkId('assignment VM id', k), checkId(`assignment of ${k}`, v)] as [string, string]);
+    const counters = obj('counters', s.counters).map(([k, v]) => [checkId('counter name', k), checkCounterDelta(v)] as [string, number]);
+    const resources = obj('resources', s.resources).map(([k, v]) => [checkId('resource key', k), checkResourceValue(v)] as [string, unknown]);
+    return { vms, nodes, assignments, counters, resources };
+  }
+}

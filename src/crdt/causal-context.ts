@@ -1,0 +1,483 @@
+/**
+ * Causal contexts and dots: the shared machinery of the dot-based CRDTs (ORSet, MVRegister, ORMap).
+ *
+ * A dot `(replica, counter)` names one update event. A causal context is the set of dots a replica has seen:
+ * a compact version vector (all dots `(r, 1..vv[r])`) plus a dot cloud of extra dots beyond the vector, kept
+ * as sorted, maximal, non-adjacent inclusive ranges per replica. A dot joining the vector's edge pulls the
+ * cloud's contiguous head into the vector (compaction), so a replica that has seen everything holds no cloud.
+ *
+ * Replica ids are interned per context (so per CRDT instance): `intern(id)` gives a small index; merging maps
+ * the other instance's table into this one (`mapFrom`) before anything is compared.
+ *
+ * Canonical encoding (`write` / `read`): replicas with a non-empty context, sorted by id string (JS `<`), each
+ * as (id, vv, cloud ranges); a range is (gap from the previous range end + 2, length - 1), so every valid
+ * encoding is the unique canonical one and a range never expands into memory (no allocation without bound).
+ * The encoded order is also the index space of the dots that follow a context in every dot-CRDT encoding.
+ */
+import { DecodeError } from '../errors.js';
+import { Reader, Writer } from '../codec/binary.js';
+import { getKernel } from '../kernel/index.js';
+import type { CausalContextColumns, DotColumns, Kernel } from '../kernel/types.js';
+
+const textEncoder = new TextEncoder();
+
+/** The active kernel backend (`useBackend` switches it; read per merge). */
+export function kernel(): Kernel {
+  return getKernel();
+}
+
+/** Replica ids are strings of at most this many UTF-16 units. */
+export const MAX_REPLICA_ID_LENGTH = 1024;
+
+export class CausalContext {
+  /** Interned replica ids: index -> id. */
+  readonly ids: string[] = [];
+  private readonly index = new Map<string, number>();
+  /** `vv[r]`: every dot `(r, 1..vv[r])` is seen. */
+  vv: number[] = [];
+  /** `cloud[r]`: flat inclusive ranges `[s0, e0, s1, e1, ...]`, sorted, with s0 >= vv[r] + 2 and gaps >= 1. */
+  cloud: (number[] | undefined)[] = [];
+
+  /** The index of a replica id, interning it when new. */
+  intern(id: string): number {
+    let i = this.index.get(id);
+    if (i === undefined) {
+      if (typeof id !== 'string' || id.length > MAX_REPLICA_ID_LENGTH) {
+        throw new RangeError(`replica id must be a string of at most ${MAX_REPLICA_ID_LENGTH} characters`);
+      }
+      i = this.ids.length;
+      this.ids.push(id);
+      this.index.set(id, i);
+      this.vv.push(0);
+      this.cloud.push(undefined);
+    }
+    return i;
+  }
+
+  /** The index of a replica id, or -1 when unknown. */
+  lookup(id: string): number {
+    return this.index.get(id) ?? -1;
+  }
+
+  get width(): number {
+    return this.ids.length;
+  }
+
+  /** True when dot (r, c) is in the context. */
+  has(r: number, c: number): boolean {
+    if (c <= this.vv[r]) return true;
+    const cl = this.cloud[r];
+    return cl !== undefined && rangesHave(cl, c);
+  }
+
+  /** Add dot (r, c) (compacts into the vector when contiguous). */
+  add(r: number, c: number): void {
+    const v = this.vv[r];
+    if (c <= v) return;
+    let cl = this.cloud[r];
+    if (c === v + 1) {
+      this.vv[r] = c;
+      if (cl !== undefined && cl.length > 0 && cl[0] === c + 1) {
+        this.vv[r] = cl[1];
+        cl.splice(0, 2);
+      }
+      if (cl !== undefined && cl.length === 0) this.cloud[r] = undefined;
+      return;
+    }
+    if (cl === undefined) this.cloud[r] = cl = [];
+    rangesAdd(cl, c, c);
+  }
+
+  /** A fresh dot counter for replica r (one past everything seen from r), added to the context. */
+  next(r: number): number {
+    const cl = this.cloud[r];
+    const c = (cl !== undefined && cl.length > 0 ? cl[cl.length - 1] : this.vv[r]) + 1;
+    this.add(r, c);
+    return c;
+  }
+
+  /** True when the context holds no dot. */
+  isEmpty(): boolean {
+    for (let r = 0; r < this.vv.length; r++) if (this.vv[r] > 0 || this.cloud[r] !== undefined) return false;
+    return true;
+  }
+
+  /** Maps the other context's replica table into this one: `out[otherIndex] = myIndex` (interning new ids). */
+  mapFrom(other: CausalContext): Int32Array {
+    const out = new Int32Array(other.ids.length);
+    for (let i = 0; i < other.ids.length; i++) out[i] = this.intern(other.ids[i]);
+    return out;
+  }
+
+  /** this := this ∪ other (`map` from `mapFrom(other)`). */
+  mergeFrom(other: CausalContext, map: Int32Array): void {
+    for (let o = 0; o < other.ids.length; o++) {
+      const r = map[o];
+      const ov = other.vv[o];
+      let cl = this.cloud[r];
+      if (ov > this.vv[r]) {
+        this.vv[r] = ov;
+        if (cl !== undefined) rangesDropUpTo(cl, ov);
+      }
+      const ocl = other.cloud[o];
+      if (ocl !== undefined) {
+        if (cl === undefined) this.cloud[r] = cl = [];
+        for (let k = 0; k < ocl.length; k += 2) if (ocl[k + 1] > this.vv[r]) rangesAdd(cl, Math.max(ocl[k], this.vv[r] + 1), ocl[k + 1]);
+      }
+      this.compact(r);
+    }
+  }
+
+  /** this := this ∪ other, whatever the two replica tables. */
+  absorb(other: CausalContext): void {
+    this.mergeFrom(other, this.mapFrom(other));
+  }
+
+  /** True when the context holds dot (replica id, c). */
+  hasId(id: string, c: number): boolean {
+    const r = this.index.get(id);
+    return r !== undefined && this.has(r, c);
+  }
+
+  /** Pull a cloud head that touches the vector into the vector. */
+  private compact(r: number): void {
+    const cl = this.cloud[r];
+    if (cl === undefined) return;
+    if (cl.length > 0 && cl[0] <= this.vv[r] + 1) {
+      this.vv[r] = Math.max(this.vv[r], cl[1]);
+      cl.splice(0, 2);
+    }
+    if (cl.length === 0) this.cloud[r] = undefined;
+  }
+
+  /** A deep copy (same replica table order). */
+  clone(): CausalContext {
+    const c = new CausalContext();
+    for (const id of this.ids) c.intern(id);
+    c.vv = this.vv.slice();
+    c.cloud = this.cloud.map((x) => (x === undefined ? undefined : x.slice()));
+    return c;
+  }
+
+  /**
+   * Kernel columns for this context in `width` replica slots, with the cloud restricted to the given dots
+   * (those the kernel will ask about): equivalent answers, bounded size. `dotsR`/`dotsC` are in this
+   * context's index space unless `toMine` maps them (my index -> this context's index, -1 = unknown here).
+   */
+  columnsFor(width: number, dotsR: Uint32Array, dotsC: Float64Array, n: number, toThis?: Int32Array, thisToOut?: Int32Array): CausalContextColumns {
+    const vv = new Float64Array(width);
+    for (let r = 0; r < this.vv.length; r++) vv[thisToOut ? thisToOut[r] : r] = this.vv[r];
+    const reps: number[] = [];
+    const ctrs: number[] = [];
+    let anyCloud = false;
+    for (const cl of this.cloud) if (cl !== undefined) anyCloud = true;
+    if (anyCloud) {
+      for (let i = 0; i < n; i++) {
+        const r = toThis ? toThis[dotsR[i]] : dotsR[i];
+        if (r < 0) continue;
+        const c = dotsC[i];
+        const cl = this.cloud[r];
+        if (cl !== undefined && c > this.vv[r] && rangesHave(cl, c)) {
+          reps.push(dotsR[i]);
+          ctrs.push(c);
+        }
+      }
+    }
+    const m = reps.length;
+    const order = Array.from({ length: m }, (_, i) => i).sort((a, b) => reps[a] - reps[b] || ctrs[a] - ctrs[b]);
+    const cloudReplicas = new Uint32Array(m);
+    const cloudCounters = new Float64Array(m);
+    let k = 0;
+    for (const i of order) {
+      if (k > 0 && cloudReplicas[k - 1] === reps[i] && cloudCounters[k - 1] === ctrs[i]) continue;
+      cloudReplicas[k] = reps[i];
+      cloudCounters[k] = ctrs[i];
+      k++;
+    }
+    return { vv, cloudReplicas, cloudCounters, cloudN: k };
+  }
+
+  /**
+   * Canonical encoding. Returns the permutation my index -> encoded index (-1 for replicas not written:
+   * those with an empty context; every dot of a well-formed store is in its context, so never referenced).
+   */
+  write(w: Writer): Int32Array {
+    const present: number[] = [];
+    for (let r = 0; r < this.ids.length; r++) if (this.vv[r] > 0 || this.cloud[r] !== undefined) present.push(r);
+    present.sort((a, b) => (this.ids[a] < this.ids[b] ? -1 : 1));
+    const perm = new Int32Array(this.ids.length).fill(-1);
+    w.varuint(present.length);
+    for (let k = 0; k < present.length; k++) {
+      const r = present[k];
+      perm[r] = k;
+      w.string(this.ids[r]);
+      w.varuint(this.vv[r]);
+      const cl = this.cloud[r];
+      if (cl === undefined) {
+        w.varuint(0);
+        continue;
+      }
+      w.varuint(cl.length / 2);
+      let prevEnd = this.vv[r];
+      for (let i = 0; i < cl.length; i += 2) {
+        w.varuint(cl[i] - prevEnd - 2);
+        w.varuint(cl[i + 1] - cl[i]);
+        prevEnd = cl[i + 1];
+      }
+    }
+    return perm;
+  }
+
+  /**
+   * Reads a context written by `write` into this (empty or not: dots are added). Returns encoded index ->
+   * my index. Throws DecodeError on any non-canonical or malformed input.
+   */
+  read(rd: Reader): Int32Array {
+    const n = rd.count(3);
+    const map = new Int32Array(n);
+    let prevId: string | undefined;
+    for (let k = 0; k < n; k++) {
+      const id = rd.string();
+      if (id.length > MAX_REPLICA_ID_LENGTH) throw new DecodeError('bad replica id length');
+      if (prevId !== undefined && !(prevId < id)) throw new DecodeError('replica ids not strictly sorted');
+      prevId = id;
+      const r = this.intern(id);
+      map[k] = r;
+      const vv = rd.varuint();
+      const nr = rd.count(2);
+      if (vv === 0 && nr === 0) throw new DecodeError('empty replica context');
+      const ranges: number[] = [];
+      let prevEnd = vv;
+      for (let i = 0; i < nr; i++) {
+        const s = prevEnd + 2 + rd.varuint();
+        const e = s + rd.varuint();
+        if (e > Number.MAX_SAFE_INTEGER) throw new DecodeError('dot counter exceeds MAX_SAFE_INTEGER');
+        ranges.push(s, e);
+        prevEnd = e;
+      }
+      // union into this context (this may already hold dots)
+      if (vv > this.vv[r]) {
+        this.vv[r] = vv;
+        const cl = this.cloud[r];
+        if (cl !== undefined) rangesDropUpTo(cl, vv);
+      }
+      if (ranges.length > 0) {
+        let cl = this.cloud[r];
+        if (cl === undefined) this.cloud[r] = cl = [];
+        for (let i = 0; i < ranges.length; i += 2) if (ranges[i + 1] > this.vv[r]) rangesAdd(cl, Math.max(ranges[i], this.vv[r] + 1), ranges[i + 1]);
+      }
+      this.compact(r);
+    }
+    return map;
+  }
+
+  /** A short human-readable form, for debugging and test messages. */
+  toString(): string {
+    return this.ids
+      .map((id, r) => `${id}:${this.vv[r]}${this.cloud[r] ? '+' + JSON.stringify(this.cloud[r]) : ''}`)
+      .join(' ');
+  }
+}
+
+// --- flat inclusive range lists [s0, e0, s1, e1, ...] -------------------------------------------------
+
+/** True when c lies in one of the ranges (binary search). */
+export function rangesHave(cl: number[], c: number): boolean {
+  let lo = 0, hi = cl.length / 2 - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    if (c < cl[2 * mid]) hi = mid - 1;
+    else if (c > cl[2 * mid + 1]) lo = mid + 1;
+    else return true;
+  }
+  return false;
+}
+
+/** Union [s, e] into the ranges, keeping them sorted, maximal and non-adjacent. */
+export function rangesAdd(cl: number[], s: number, e: number): void {
+  // first range whose end >= s - 1 (could touch or overlap)
+  let lo = 0, hi = cl.length / 2;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (cl[2 * mid + 1] < s - 1) lo = mid + 1;
+    else hi = mid;
+  }
+  let j = lo;
+  let ns = s, ne = e;
+  while (j < cl.length / 2 && cl[2 * j] <= e + 1) {
+    if (cl[2 * j] < ns) ns = cl[2 * j];
+    if (cl[2 * j + 1] > ne) ne = cl[2 * j + 1];
+    j++;
+  }
+  cl.splice(2 * lo, 2 * (j - lo), ns, ne);
+}
+
+/** Remove everything <= v from the ranges. */
+function rangesDropUpTo(cl: number[], v: number): void {
+  let k = 0;
+  while (k < cl.length && cl[k + 1] <= v) k += 2;
+  if (k > 0) cl.splice(0, k);
+  if (cl.length > 0 && cl[0] <= v) cl[0] = v + 1;
+}
+
+// --- dot lists for the kernel ---------------------------------------------------------------------------
+
+/**
+ * A growable list of dots with a 64-bit key hash and an opaque reference each, sorted on demand into the
+ * kernel's order (key hash unsigned, replica, counter). Used to stage both sides of one `dotMerge` call.
+ */
+export class DotList {
+  keys: Uint32Array;
+  replicas: Uint32Array;
+  counters: Float64Array;
+  refs: Int32Array;
+  n = 0;
+
+  constructor(capacity = 16) {
+    capacity = Math.max(1, capacity);
+    this.keys = new Uint32Array(2 * capacity);
+    this.replicas = new Uint32Array(capacity);
+    this.counters = new Float64Array(capacity);
+    this.refs = new Int32Array(capacity);
+  }
+
+  push(lo: number, hi: number, r: number, c: number, ref: number): void {
+    if (this.n === this.replicas.length) this.grow();
+    const i = this.n++;
+    this.keys[2 * i] = lo;
+    this.keys[2 * i + 1] = hi;
+    this.replicas[i] = r;
+    this.counters[i] = c;
+    this.refs[i] = ref;
+  }
+
+  private grow(): void {
+    const cap = this.replicas.length * 2;
+    const k = new Uint32Array(2 * cap); k.set(this.keys); this.keys = k;
+    const r = new Uint32Array(cap); r.set(this.replicas); this.replicas = r;
+    const c = new Float64Array(cap); c.set(this.counters); this.counters = c;
+    const f = new Int32Array(cap); f.set(this.refs); this.refs = f;
+  }
+
+  /**
+   * Sort in place into kernel order. Fast path when every key's high word is 0 (ORMap names keys by small
+   * integers): a native sort of packed `key * 2^20 + position` numbers, then the rare runs of one key are
+   * ordered by (replica, counter). Otherwise a comparator sort.
+   */
+  sort(): void {
+    const n = this.n;
+    const K = this.keys, R = this.replicas, C = this.counters;
+    let sorted = true;
+    let small = n < 1 << 20;
+    for (let i = 1; i < n && sorted; i++) if (cmpDots(K, R, C, i - 1, K, R, C, i) > 0) sorted = false;
+    if (sorted) return;
+    for (let i = 0; i < n && small; i++) if (K[2 * i + 1] !== 0) small = false;
+    let idx: Uint32Array;
+    if (small) {
+      const packed = new Float64Array(n);
+      for (let i = 0; i < n; i++) packed[i] = K[2 * i] * 1048576 + i;
+      packed.sort();
+      idx = new Uint32Array(n);
+      for (let i = 0; i < n; i++) idx[i] = packed[i] % 1048576;
+      // runs of equal keys: insertion sort by (replica, counter)
+      for (let i = 1; i < n; i++) {
+        const x = idx[i];
+        let j = i - 1;
+        while (j >= 0 && K[2 * idx[j]] === K[2 * x] && (R[idx[j]] > R[x] || (R[idx[j]] === R[x] && C[idx[j]] > C[x]))) {
+          idx[j + 1] = idx[j];
+          j--;
+        }
+        idx[j + 1] = x;
+      }
+    } else {
+      idx = new Uint32Array(n);
+      for (let i = 0; i < n; i++) idx[i] = i;
+      idx.sort((a, b) => cmpDots(K, R, C, a, K, R, C, b));
+    }
+    const k2 = new Uint32Array(2 * n), r2 = new Uint32Array(n), c2 = new Float64Array(n), f2 = new Int32Array(n);
+    for (let i = 0; i < n; i++) {
+      const j = idx[i];
+      k2[2 * i] = K[2 * j];
+      k2[2 * i + 1] = K[2 * j + 1];
+      r2[i] = R[j];
+      c2[i] = C[j];
+      f2[i] = this.refs[j];
+    }
+    this.keys = k2; this.replicas = r2; this.counters = c2; this.refs = f2;
+  }
+
+  columns(): DotColumns {
+    return { keys: this.keys, replicas: this.replicas, counters: this.counters, n: this.n };
+  }
+}
+
+function cmpDots(K1: Uint32Array, R1: Uint32Array, C1: Float64Array, i: number, K2: Uint32Array, R2: Uint32Array, C2: Float64Array, j: number): number {
+  const h1 = K1[2 * i + 1], h2 = K2[2 * j + 1];
+  if (h1 !== h2) return h1 < h2 ? -1 : 1;
+  const l1 = K1[2 * i], l2 = K2[2 * j];
+  if (l1 !== l2) return l1 < l2 ? -1 : 1;
+  if (R1[i] !== R2[j]) return R1[i] < R2[j] ? -1 : 1;
+  return C1[i] - C2[j];
+}
+
+/**
+ * One kernel call: which dots of `a` (against my context) and `b` (against the other's context) survive.
+ * Both lists must be sorted and in my replica index space; `bctx` is the other's context, `toOther` maps my
+ * replica index -> the other's index (-1 when the other never saw the replica). Returns the kernel's output
+ * (`i` for a's dot i, `-(j + 1)` for b's dot j) and its length.
+ */
+export function mergeDots(a: DotList, actx: CausalContext, b: DotList, bctx: CausalContext, toOther: Int32Array, otherToMine: Int32Array): { out: Int32Array; n: number } {
+  const width = actx.width;
+  const aCols = actx.columnsFor(width, b.replicas, b.counters, b.n);
+  const bCols = bctx.columnsFor(width, a.replicas, a.counters, a.n, toOther, otherToMine);
+  const out = new Int32Array(a.n + b.n);
+  const n = kernel().dotMerge(a.columns(), aCols, b.columns(), bCols, out);
+  return { out, n };
+}
+
+/** My replica index -> the other's index (-1 when unknown to the other). */
+export function inverseMap(map: Int32Array, myWidth: number): Int32Array {
+  const inv = new Int32Array(myWidth).fill(-1);
+  for (let o = 0; o < map.length; o++) inv[map[o]] = o;
+  return inv;
+}
+
+// --- hashing --------------------------------------------------------------------------------------------
+
+/** xxHash64 (seed 0) of each byte string, in one kernel call. Result: u32 pairs (lo, hi). */
+export function hashBytesMany(items: Uint8Array[]): Uint32Array {
+  let total = 0;
+  for (const b of items) total += b.length;
+  const buf = new Uint8Array(Math.max(1, total));
+  const offsets = new Uint32Array(items.length);
+  const lengths = new Uint32Array(items.length);
+  let p = 0;
+  for (let i = 0; i < items.length; i++) {
+    buf.set(items[i], p);
+    offsets[i] = p;
+    lengths[i] = items[i].length;
+    p += items[i].length;
+  }
+  const out = new Uint32Array(2 * items.length);
+  if (items.length > 0) kernel().xxhash64Many(buf, offsets, lengths, 0, out);
+  return out;
+}
+
+/** xxHash64 (seed 0) of each string's UTF-8 bytes, in one kernel call. Result: u32 pairs (lo, hi). */
+export function hashStringsMany(items: string[]): Uint32Array {
+  let max = 0;
+  for (const s of items) max += s.length * 3;
+  const buf = new Uint8Array(Math.max(1, max));
+  const offsets = new Uint32Array(items.length);
+  const lengths = new Uint32Array(items.length);
+  let p = 0;
+  for (let i = 0; i < items.length; i++) {
+    const { written } = textEncoder.encodeInto(items[i], buf.subarray(p));
+    offsets[i] = p;
+    lengths[i] = written;
+    p += written;
+  }
+  const out = new Uint32Array(2 * items.length);
+  if (items.length > 0) kernel().xxhash64Many(buf, offsets, lengths, 0, out);
+  return out;
+}

@@ -1,0 +1,152 @@
+/**
+ * Grow-only set. Element identity is the element's canonical value bytes (src/codec/value.ts): the bytes are
+ * produced once by the replica that added the element and carried as bytes from then on.
+ *
+ * - State: a Map from identity key to an immutable element record (bytes plus a lazily decoded value), so
+ *   merges share records between instances without copying.
+ * - merge = union; the delta is the set of elements new since the last take (added locally or by a merge).
+ * - `values()` lists elements in canonical order (unsigned byte order of their encodings), the same on every
+ *   replica; the sorted list is cached until the next change.
+ * - Canonical encoding: version, type tag, count, then each element's bytes (length-prefixed) in byte order.
+ *   Decoding checks strict order (no duplicates) and that every element is valid msgpack.
+ */
+import { Reader, Writer } from '../codec/binary.js';
+import { bytesCompare, decodeValue, encodeValue, identityKey } from '../codec/value.js';
+import { DecodeError, ValidationError } from '../errors.js';
+import { CODEC_VERSION, CRDT_TYPE, type Crdt } from './types.js';
+
+/** @internal An element: its canonical bytes and, once read, its decoded value. */
+export class Elem {
+  private v: unknown;
+  private decoded: boolean;
+  constructor(readonly bytes: Uint8Array, value?: unknown, decoded = false) {
+    this.v = value;
+    this.decoded = decoded;
+  }
+  get value(): unknown {
+    if (!this.decoded) {
+      this.v = decodeValue(this.bytes.subarray(0));
+      this.decoded = true;
+    }
+    return this.v;
+  }
+}
+
+/** @internal Sort elements by their bytes. */
+export function sortElems(elems: Iterable<Elem>): Elem[] {
+  return [...elems].sort((a, b) => bytesCompare(a.bytes, b.bytes));
+}
+
+/** @internal Read the header (version, tag) of an encoding. */
+export function readHeader(r: Reader, tag: number): void {
+  const version = r.u8();
+  if (version !== CODEC_VERSION) throw new DecodeError(`unsupported codec version ${version}`);
+  const t = r.u8();
+  if (t !== tag) throw new DecodeError(`type tag ${t}, expected ${tag}`);
+}
+
+/** @internal Read n length-prefixed elements in strictly increasing byte order, each valid msgpack. */
+export function readElems(r: Reader, n: number): Elem[] {
+  const out: Elem[] = [];
+  let prev: Uint8Array | undefined;
+  for (let i = 0; i < n; i++) {
+    const b = r.bytes();
+    if (prev !== undefined && bytesCompare(prev, b) >= 0) throw new DecodeError('set elements not strictly sorted');
+    prev = b;
+    const copy = new Uint8Array(b);
+    out.push(new Elem(copy, decodeValue(copy.subarray(0)), true));
+  }
+  return out;
+}
+
+export function checkReplicaId(replicaId: unknown): string {
+  if (typeof replicaId !== 'string') throw new ValidationError('replicaId must be a string');
+  return replicaId;
+}
+
+export class GSet<T = unknown> implements Crdt<GSet<T>> {
+  readonly typeTag: number = CRDT_TYPE.GSet;
+  readonly replicaId: string;
+  /** @internal */
+  elems = new Map<string, Elem>();
+  private sorted: Elem[] | null = null;
+  private delta: Map<string, Elem> | null = null;
+
+  constructor(replicaId: string) {
+    this.replicaId = checkReplicaId(replicaId);
+  }
+
+  /** Add x; returns true when it was new. ValidationError for values msgpack cannot carry. */
+  add(x: T): boolean {
+    const bytes = encodeValue(x);
+    const key = identityKey(bytes);
+    if (this.elems.has(key)) return false;
+    this.insert(key, new Elem(bytes));
+    return true;
+  }
+
+  has(x: T): boolean {
+    return this.elems.has(identityKey(encodeValue(x)));
+  }
+
+  get size(): number {
+    return this.elems.size;
+  }
+
+  /** The elements in canonical (byte) order. */
+  values(): T[] {
+    return this.order().map((e) => e.value as T);
+  }
+
+  /** Union with `other` (a full state or a delta). */
+  merge(other: GSet<T>): void {
+    for (const [key, e] of other.elems) if (!this.elems.has(key)) this.insert(key, e);
+  }
+
+  takeDelta(): GSet<T> | null {
+    if (this.delta === null) return null;
+    const d = new GSet<T>(this.replicaId);
+    d.elems = this.delta;
+    this.delta = null;
+    return d;
+  }
+
+  clone(): GSet<T> {
+    const c = new GSet<T>(this.replicaId);
+    c.elems = new Map(this.elems);
+    c.sorted = this.sorted;
+    if (this.delta !== null) c.delta = new Map(this.delta);
+    return c;
+  }
+
+  encode(): Uint8Array {
+    const order = this.order();
+    const w = new Writer(8 + order.length * 8);
+    w.u8(CODEC_VERSION);
+    w.u8(this.typeTag);
+    w.varuint(order.length);
+    for (const e of order) w.bytes(e.bytes);
+    return w.finish();
+  }
+
+  static decode<T = unknown>(bytes: Uint8Array, replicaId = ''): GSet<T> {
+    const r = new Reader(bytes);
+    readHeader(r, CRDT_TYPE.GSet);
+    const elems = readElems(r, r.count(2));
+    r.done();
+    const s = new GSet<T>(replicaId);
+    for (const e of elems) s.elems.set(identityKey(e.bytes), e);
+    s.sorted = elems;
+    return s;
+  }
+
+  private insert(key: string, e: Elem): void {
+    this.elems.set(key, e);
+    this.sorted = null;
+    (this.delta ??= new Map()).set(key, e);
+  }
+
+  private order(): Elem[] {
+    return (this.sorted ??= sortElems(this.elems.values()));
+  }
+}

@@ -1,0 +1,191 @@
+/**
+ * Last-writer-wins register. Each write carries an HLC timestamp (src/clock/hlc.ts) and its writer's replica
+ * id; the larger (timestamp, replica id) wins, replica ids compared as strings. Never wall-clock alone.
+ *
+ * Design choices:
+ * - Clock injection: `new LWWRegister(id, { clock })` takes an `HLC` (deterministic simulation passes one
+ *   built on a virtual time source: `new HLC({ now: () => scheduler.now() })`). Without one, all registers
+ *   of the process share one default `HLC` on `Date.now`, so timestamps of one process never go backwards.
+ * - A merge that adopts a remote write also feeds its timestamp to the local HLC (`receive`), so a later
+ *   local `set` wins over everything this replica has seen. A remote timestamp further ahead of physical
+ *   time than the clock's `maxDriftMs` makes the merge throw `ClockSkewError` and change nothing.
+ * - Values are kept as canonical msgpack bytes, produced once by the writer. For the hot path, a `set` of a
+ *   string, number, boolean or null keeps the value and encodes it on first need (encode/merge tie-break);
+ *   objects are encoded at `set` time, so later mutation of the caller's object changes nothing.
+ *   `set(undefined)` stores null (msgpack has no undefined; `get()` returns undefined only before any write).
+ * - Equal (timestamp, replica) with different bytes cannot come from honest replicas (an HLC never issues a
+ *   timestamp twice); merge then keeps the larger bytes so merge stays commutative even on hostile input.
+ * - Canonical encoding: version, type tag, then 0 (never written) or 1, timestamp (varuint), writer id,
+ *   value bytes.
+ */
+import { Reader, Writer } from '../codec/binary.js';
+import { bytesCompare, decodeValue, encodeValue } from '../codec/value.js';
+import { DecodeError } from '../errors.js';
+import { HLC, type Timestamp } from '../clock/hlc.js';
+import { checkReplicaId, readHeader } from './g-set.js';
+import { CODEC_VERSION, CRDT_TYPE, type Crdt } from './types.js';
+
+export interface LWWRegisterOptions {
+  /** The hybrid logical clock that stamps local writes (default: a process-wide HLC on Date.now). */
+  clock?: HLC;
+}
+
+let defaultClock: HLC | undefined;
+/** The process-wide HLC used by registers created without a clock. */
+export function defaultHlc(): HLC {
+  return (defaultClock ??= new HLC());
+}
+
+export class LWWRegister<T = unknown> implements Crdt<LWWRegister<T>> {
+  readonly typeTag: number = CRDT_TYPE.LWWRegister;
+  readonly replicaId: string;
+  readonly clock: HLC;
+  private ts: Timestamp = 0;
+  private writerId = '';
+  private has = false;
+  /** canonical bytes of the value, or null while only `val` is known (lazy primitive) */
+  private bytes: Uint8Array | null = null;
+  private val: unknown = undefined;
+  private valKnown = false;
+  private dirty = false;
+
+  constructor(replicaId: string, options: LWWRegisterOptions = {}) {
+    this.replicaId = checkReplicaId(replicaId);
+    this.clock = options.clock ?? defaultHlc();
+  }
+
+  /** Write v with a fresh HLC timestamp. ValidationError for values msgpack cannot carry (nothing changes). */
+  set(v: T): void {
+    const t = typeof v;
+    if (t === 'string' || t === 'number' || t === 'boolean' || v === null) {
+      this.bytes = null;
+      this.val = v;
+    } else if (v === undefined) {
+      this.bytes = null;
+      this.val = null;
+    } else {
+      const b = encodeValue(v); // throws before any change
+      this.bytes = b;
+      this.valKnown = false;
+      this.val = undefined;
+      this.ts = this.clock.now();
+      this.writerId = this.replicaId;
+      this.has = true;
+      this.dirty = true;
+      return;
+    }
+    this.valKnown = true;
+    this.ts = this.clock.now();
+    this.writerId = this.replicaId;
+    this.has = true;
+    this.dirty = true;
+  }
+
+  /** The current value, or undefined before any write. */
+  get(): T | undefined {
+    if (!this.has) return undefined;
+    if (!this.valKnown) {
+      this.val = decodeValue(this.bytes!.subarray(0));
+      this.valKnown = true;
+    }
+    return this.val as T;
+  }
+
+  /** HLC timestamp of the current value (0 before any write). */
+  get timestamp(): Timestamp {
+    return this.ts;
+  }
+
+  /** Replica id that wrote the current value ('' before any write). */
+  get writer(): string {
+    return this.writerId;
+  }
+
+  /** Keep the larger of the two writes. ClockSkewError (nothing changes) if the winner is too far ahead. */
+  merge(other: LWWRegister<T>): void {
+    if (!other.has) return;
+    if (this.has) {
+      if (other.ts < this.ts) return;
+      if (other.ts === this.ts) {
+        if (other.writerId < this.writerId) return;
+        if (other.writerId === this.writerId && bytesCompare(other.valueBytes(), this.valueBytes()) <= 0) return;
+      }
+    }
+    if (other.ts > this.clock.current) this.clock.receive(other.ts);
+    this.ts = other.ts;
+    this.writerId = other.writerId;
+    this.has = true;
+    this.bytes = other.bytes;
+    this.val = other.val;
+    this.valKnown = other.valKnown;
+    this.dirty = true;
+  }
+
+  takeDelta(): LWWRegister<T> | null {
+    if (!this.dirty) return null;
+    this.dirty = false;
+    return this.copy();
+  }
+
+  clone(): LWWRegister<T> {
+    const c = this.copy();
+    c.dirty = this.dirty;
+    return c;
+  }
+
+  encode(): Uint8Array {
+    const w = new Writer(this.has ? 32 + this.writerId.length * 3 : 4);
+    w.u8(CODEC_VERSION);
+    w.u8(this.typeTag);
+    if (!this.has) {
+      w.u8(0);
+    } else {
+      w.u8(1);
+      w.varuint(this.ts);
+      w.string(this.writerId);
+      w.bytes(this.valueBytes());
+    }
+    return w.finish();
+  }
+
+  /** Decode canonical bytes; `options.clock` as in the constructor. */
+  static decode<T = unknown>(bytes: Uint8Array, replicaId = '', options: LWWRegisterOptions = {}): LWWRegister<T> {
+    const r = new Reader(bytes);
+    readHeader(r, CRDT_TYPE.LWWRegister);
+    const reg = new LWWRegister<T>(replicaId, options);
+    const flag = r.u8();
+    if (flag === 1) {
+      const ts = r.varuint();
+      const writer = r.string();
+      const b = new Uint8Array(r.bytes());
+      r.done();
+      reg.val = decodeValue(b.subarray(0));
+      reg.valKnown = true;
+      reg.bytes = b;
+      reg.ts = ts;
+      reg.writerId = writer;
+      reg.has = true;
+    } else if (flag === 0) {
+      r.done();
+    } else {
+      throw new DecodeError(`bad register flag ${flag}`);
+    }
+    return reg;
+  }
+
+  /** @internal canonical bytes of the value (encoded on first need for lazily kept primitives). */
+  valueBytes(): Uint8Array {
+    return (this.bytes ??= encodeValue(this.val));
+  }
+
+  private copy(): LWWRegister<T> {
+    const c = new LWWRegister<T>(this.replicaId, { clock: this.clock });
+    c.ts = this.ts;
+    c.writerId = this.writerId;
+    c.has = this.has;
+    c.bytes = this.bytes;
+    c.val = this.val;
+    c.valKnown = this.valKnown;
+    return c;
+  }
+}

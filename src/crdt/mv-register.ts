@@ -1,0 +1,154 @@
+/**
+ * Multi-value register: a dot store of (dot -> value). `set(v)` replaces every value this replica has
+ * observed with one new dotted value; values written concurrently (neither saw the other's dot) are all kept
+ * until a later causal `set` replaces them. `values()` lists them in canonical byte order, equal values once.
+ *
+ * Deltas: `takeDelta()` returns the current dotted values with a context of their dots, the dots replaced
+ * locally and the contexts merged in since the last take (local writes and merges alike).
+ *
+ * Merge: both dot lists go to the kernel's `dotMerge` in one call (every dot under one key, hash 0).
+ * Encoding: version, type tag, causal context, then the dotted values sorted by (replica in the context's
+ * sorted order, counter), each (replica index, counter, value bytes). Value bytes are carried as written.
+ */
+import { DecodeError } from '../errors.js';
+import { Reader, Writer } from '../codec/binary.js';
+import { bytesCompare, bytesEqual, decodeValue, encodeValue } from '../codec/value.js';
+import { CausalContext, DotList, inverseMap, mergeDots } from './causal-context.js';
+import { copyContext, readHeader } from './or-set.js';
+import { CODEC_VERSION, CRDT_TYPE, type Crdt } from './types.js';
+
+interface Entry {
+  r: number;
+  c: number;
+  bytes: Uint8Array;
+}
+
+export class MVRegister<T = unknown> implements Crdt<MVRegister<T>> {
+  readonly replicaId: string;
+  readonly typeTag: number = CRDT_TYPE.MVRegister;
+  /** @internal the causal context (dots seen). */
+  readonly ctx = new CausalContext();
+  private readonly me: number;
+  private entries: Entry[] = [];
+  private dirty = false;
+  private removed: number[] = [];
+  /** Contexts merged in since the last take (a delta carries merged state too). */
+  private merged: CausalContext | undefined;
+  /** @internal called after every local mutation (ORMap uses it for nested values). */
+  onLocalChange: (() => void) | undefined;
+
+  constructor(replicaId: string) {
+    this.me = this.ctx.intern(replicaId);
+    this.replicaId = replicaId;
+  }
+
+  /** Replace every observed value with v. */
+  set(v: T): void {
+    const bytes = encodeValue(v);
+    for (const e of this.entries) this.removed.push(e.r, e.c);
+    const c = this.ctx.next(this.me);
+    this.entries = [{ r: this.me, c, bytes }];
+    this.dirty = true;
+    this.onLocalChange?.();
+  }
+
+  /** All concurrent values, in canonical byte order, equal values once (decoded fresh on each call). */
+  values(): T[] {
+    const list = this.entries.map((e) => e.bytes).sort(bytesCompare);
+    const out: T[] = [];
+    for (let i = 0; i < list.length; i++) if (i === 0 || !bytesEqual(list[i - 1], list[i])) out.push(decodeValue(list[i]) as T);
+    return out;
+  }
+
+  merge(other: MVRegister<T>): void {
+    if (other === this) return;
+    const map = this.ctx.mapFrom(other.ctx);
+    const inv = inverseMap(map, this.ctx.width);
+    const a = new DotList(this.entries.length);
+    this.entries.forEach((e, k) => a.push(0, 0, e.r, e.c, k));
+    const b = new DotList(other.entries.length);
+    other.entries.forEach((e, k) => b.push(0, 0, map[e.r], e.c, k));
+    a.sort();
+    b.sort();
+    const { out, n } = mergeDots(a, this.ctx, b, other.ctx, inv, map);
+    const next: Entry[] = [];
+    for (let k = 0; k < n; k++) {
+      const v = out[k];
+      if (v >= 0) next.push(this.entries[a.refs[v]]);
+      else {
+        const j = -(v + 1);
+        next.push({ r: b.replicas[j], c: b.counters[j], bytes: other.entries[b.refs[j]].bytes.slice() });
+      }
+    }
+    this.entries = next;
+    this.ctx.mergeFrom(other.ctx, map);
+    (this.merged ??= new CausalContext()).absorb(other.ctx);
+  }
+
+  takeDelta(): MVRegister<T> | null {
+    if (!this.dirty && this.removed.length === 0 && this.merged === undefined) return null;
+    const d = new MVRegister<T>(this.replicaId);
+    if (this.merged !== undefined) d.ctx.absorb(this.merged);
+    this.merged = undefined;
+    for (const e of this.entries) {
+      const r = d.ctx.intern(this.ctx.ids[e.r]);
+      d.ctx.add(r, e.c);
+      d.entries.push({ r, c: e.c, bytes: e.bytes });
+    }
+    for (let i = 0; i < this.removed.length; i += 2) d.ctx.add(d.ctx.intern(this.ctx.ids[this.removed[i]]), this.removed[i + 1]);
+    this.dirty = false;
+    this.removed = [];
+    return d;
+  }
+
+  clone(): MVRegister<T> {
+    const c = new MVRegister<T>(this.replicaId);
+    copyContext(this.ctx, c.ctx);
+    c.entries = this.entries.map((e) => ({ r: c.ctx.lookup(this.ctx.ids[e.r]), c: e.c, bytes: e.bytes }));
+    c.dirty = this.dirty;
+    c.merged = this.merged?.clone();
+    c.removed = [];
+    for (let i = 0; i < this.removed.length; i += 2) c.removed.push(c.ctx.lookup(this.ctx.ids[this.removed[i]]), this.removed[i + 1]);
+    return c;
+  }
+
+  encode(): Uint8Array {
+    const w = new Writer(64);
+    w.u8(CODEC_VERSION);
+    w.u8(CRDT_TYPE.MVRegister);
+    const perm = this.ctx.write(w);
+    const list = this.entries.map((e) => ({ r: perm[e.r], c: e.c, bytes: e.bytes })).sort((x, y) => x.r - y.r || x.c - y.c);
+    w.varuint(list.length);
+    for (const e of list) {
+      w.varuint(e.r);
+      w.varuint(e.c);
+      w.bytes(e.bytes);
+    }
+    return w.finish();
+  }
+
+  static decode<T = unknown>(bytes: Uint8Array, replicaId = 'decoded'): MVRegister<T> {
+    const rd = new Reader(bytes);
+    readHeader(rd, CRDT_TYPE.MVRegister);
+    const m = new MVRegister<T>(replicaId);
+    const map = m.ctx.read(rd);
+    const n = rd.count(4);
+    let pr = -1, pc = 0;
+    for (let k = 0; k < n; k++) {
+      const ri = rd.varuint();
+      const c = rd.varuint();
+      if (ri >= map.length) throw new DecodeError('dot replica index out of range');
+      if (c < 1) throw new DecodeError('dot counter must be >= 1');
+      if (ri < pr || (ri === pr && c <= pc)) throw new DecodeError('dots not strictly sorted');
+      pr = ri;
+      pc = c;
+      const r = map[ri];
+      if (!m.ctx.has(r, c)) throw new DecodeError('dot outside the causal context');
+      const b = rd.bytes();
+      decodeValue(b);
+      m.entries.push({ r, c, bytes: b.slice() });
+    }
+    rd.done();
+    return m;
+  }
+}

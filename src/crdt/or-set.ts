@@ -1,0 +1,312 @@
+/**
+ * Optimized add-wins observed-remove set (ORSWOT; Bieniusa et al., Almeida et al. delta-state form).
+ *
+ * Each element holds the dots of the adds that created it; the causal context remembers every dot seen.
+ * `remove(x)` drops x's dots (the context keeps them), so a removed element costs nothing; an add concurrent
+ * with a remove brings a dot the remover never saw, so the add wins. Element identity is the element's
+ * canonical msgpack bytes (`encodeValue`), so `{a: 1, b: 2}` and `{b: 2, a: 1}` are one element.
+ *
+ * Merge: the dots of this set that the other can affect (elements the other holds, and dots the other's
+ * context covers) and all of the other's dots go to the kernel's `dotMerge` in one call, sorted by
+ * (element hash, replica, counter); a 64-bit hash collision between two elements cannot merge them, since
+ * survivors are mapped back to their elements by full identity bytes on this side.
+ *
+ * Deltas: `takeDelta()` returns everything that changed since the last take, local writes and merges alike
+ * (the elements touched, with the removed dots and the merged contexts as the delta's context).
+ *
+ * Encoding: version, type tag, causal context, then elements sorted by bytes, each (bytes, dot count, dots
+ * as (replica index in the context's sorted order, counter) sorted).
+ */
+import { DecodeError } from '../errors.js';
+import { Reader, Writer } from '../codec/binary.js';
+import { bytesCompare, bytesEqual, decodeValue, encodeValue, identityKey } from '../codec/value.js';
+import { CausalContext, DotList, hashBytesMany, inverseMap, mergeDots } from './causal-context.js';
+import { CODEC_VERSION, CRDT_TYPE, type Crdt } from './types.js';
+
+interface Elem {
+  bytes: Uint8Array;
+  /** Flat dots [r0, c0, r1, c1, ...] in this instance's replica index space. */
+  dots: number[];
+  /** 64-bit element hash (lo, hi), computed lazily on the first merge. */
+  lo: number;
+  hi: number;
+  hashed: boolean;
+}
+
+export class ORSet<T = unknown> implements Crdt<ORSet<T>> {
+  readonly replicaId: string;
+  readonly typeTag: number = CRDT_TYPE.ORSet;
+  /** @internal the causal context (dots seen). */
+  readonly ctx = new CausalContext();
+  private readonly me: number;
+  private elems = new Map<string, Elem>();
+  /** Pending delta: element identities touched locally, dots removed locally, since the last take. */
+  private dirty = new Set<string>();
+  private removed: number[] = [];
+  /** Contexts merged in since the last take (a delta carries merged state too). */
+  private merged: CausalContext | undefined;
+  /** @internal called after every local mutation (ORMap uses it for nested values). */
+  onLocalChange: (() => void) | undefined;
+
+  constructor(replicaId: string) {
+    this.me = this.ctx.intern(replicaId);
+    this.replicaId = replicaId;
+  }
+
+  /** Add x (a new dot; replaces x's earlier dots, which this replica has observed). */
+  add(x: T): void {
+    const bytes = encodeValue(x);
+    const id = identityKey(bytes);
+    const c = this.ctx.next(this.me);
+    const e = this.elems.get(id);
+    if (e !== undefined) {
+      for (let i = 0; i < e.dots.length; i++) this.removed.push(e.dots[i]);
+      e.dots = [this.me, c];
+    } else {
+      this.elems.set(id, { bytes, dots: [this.me, c], lo: 0, hi: 0, hashed: false });
+    }
+    this.dirty.add(id);
+    this.onLocalChange?.();
+  }
+
+  /** Remove x if present (only the adds this replica has observed; a concurrent add survives). */
+  remove(x: T): boolean {
+    const id = identityKey(encodeValue(x));
+    const e = this.elems.get(id);
+    if (e === undefined) return false;
+    for (let i = 0; i < e.dots.length; i++) this.removed.push(e.dots[i]);
+    this.elems.delete(id);
+    this.dirty.add(id);
+    this.onLocalChange?.();
+    return true;
+  }
+
+  has(x: T): boolean {
+    return this.elems.has(identityKey(encodeValue(x)));
+  }
+
+  /** The elements, in canonical byte order (decoded fresh on each call). */
+  values(): T[] {
+    const list = [...this.elems.values()].sort((a, b) => bytesCompare(a.bytes, b.bytes));
+    return list.map((e) => decodeValue(e.bytes) as T);
+  }
+
+  get size(): number {
+    return this.elems.size;
+  }
+
+  merge(other: ORSet<T>): void {
+    if (other === this) return;
+    const map = this.ctx.mapFrom(other.ctx);
+    const inv = inverseMap(map, this.ctx.width);
+    const octx = other.ctx;
+    // stage: my elements the other can affect, and all of the other's
+    const aElems: Elem[] = [];
+    for (const [id, e] of this.elems) {
+      let relevant = other.elems.has(id);
+      for (let i = 0; !relevant && i < e.dots.length; i += 2) {
+        const o = inv[e.dots[i]];
+        if (o >= 0 && octx.has(o, e.dots[i + 1])) relevant = true;
+      }
+      if (relevant) aElems.push(e);
+    }
+    const bElems = [...other.elems.values()];
+    ensureHashes(aElems);
+    ensureHashes(bElems);
+    const a = new DotList(aElems.length);
+    for (let k = 0; k < aElems.length; k++) {
+      const e = aElems[k];
+      for (let i = 0; i < e.dots.length; i += 2) a.push(e.lo, e.hi, e.dots[i], e.dots[i + 1], k);
+    }
+    const b = new DotList(bElems.length);
+    for (let k = 0; k < bElems.length; k++) {
+      const e = bElems[k];
+      for (let i = 0; i < e.dots.length; i += 2) b.push(e.lo, e.hi, map[e.dots[i]], e.dots[i + 1], k);
+    }
+    a.sort();
+    b.sort();
+    const { out, n } = mergeDots(a, this.ctx, b, octx, inv, map);
+    // rebuild the staged elements' dots from the survivors
+    const next = new Map<Elem, number[]>();
+    for (const e of aElems) next.set(e, []);
+    const added = new Map<string, { src: Elem; dots: number[] }>();
+    for (let k = 0; k < n; k++) {
+      const v = out[k];
+      if (v >= 0) next.get(aElems[a.refs[v]])!.push(a.replicas[v], a.counters[v]);
+      else {
+        const j = -(v + 1);
+        const src = bElems[b.refs[j]];
+        const id = identityKey(src.bytes);
+        let slot = added.get(id);
+        if (slot === undefined) added.set(id, (slot = { src, dots: [] }));
+        slot.dots.push(b.replicas[j], b.counters[j]);
+      }
+    }
+    for (const [e, dots] of next) {
+      e.dots = dots;
+      if (dots.length === 0) this.elems.delete(identityKey(e.bytes));
+    }
+    for (const [id, { src, dots }] of added) {
+      const e = this.elems.get(id);
+      if (e !== undefined) e.dots.push(...dots);
+      else this.elems.set(id, { bytes: src.bytes.slice(), dots, lo: src.lo, hi: src.hi, hashed: src.hashed });
+    }
+    this.ctx.mergeFrom(octx, map);
+    for (const id of added.keys()) this.dirty.add(id);
+    (this.merged ??= new CausalContext()).absorb(octx);
+  }
+
+  takeDelta(): ORSet<T> | null {
+    if (this.dirty.size === 0 && this.removed.length === 0 && this.merged === undefined) return null;
+    const d = new ORSet<T>(this.replicaId);
+    const merged = this.merged;
+    if (merged !== undefined) {
+      // every element holding a dot the delta's context covers must come along, or the delta would remove it
+      for (const [id, e] of this.elems) {
+        for (let i = 0; i < e.dots.length; i += 2) if (merged.hasId(this.ctx.ids[e.dots[i]], e.dots[i + 1])) this.dirty.add(id);
+      }
+      d.ctx.absorb(merged);
+      this.merged = undefined;
+    }
+    for (const id of this.dirty) {
+      const e = this.elems.get(id);
+      if (e === undefined) continue;
+      const dots: number[] = [];
+      for (let i = 0; i < e.dots.length; i += 2) {
+        const r = d.ctx.intern(this.ctx.ids[e.dots[i]]);
+        dots.push(r, e.dots[i + 1]);
+        d.ctx.add(r, e.dots[i + 1]);
+      }
+      d.elems.set(id, { bytes: e.bytes, dots, lo: e.lo, hi: e.hi, hashed: e.hashed });
+    }
+    for (let i = 0; i < this.removed.length; i += 2) d.ctx.add(d.ctx.intern(this.ctx.ids[this.removed[i]]), this.removed[i + 1]);
+    this.dirty.clear();
+    this.removed = [];
+    return d;
+  }
+
+  clone(): ORSet<T> {
+    const c = new ORSet<T>(this.replicaId);
+    copyContext(this.ctx, c.ctx);
+    for (const [id, e] of this.elems) c.elems.set(id, { ...e, dots: e.dots.slice() });
+    c.dirty = new Set(this.dirty);
+    c.removed = this.removed.slice();
+    c.merged = this.merged?.clone();
+    return c;
+  }
+
+  encode(): Uint8Array {
+    const w = new Writer(64);
+    w.u8(CODEC_VERSION);
+    w.u8(CRDT_TYPE.ORSet);
+    const perm = this.ctx.write(w);
+    const list = [...this.elems.values()].sort((a, b) => bytesCompare(a.bytes, b.bytes));
+    w.varuint(list.length);
+    for (const e of list) {
+      w.bytes(e.bytes);
+      writeDots(w, e.dots, perm);
+    }
+    return w.finish();
+  }
+
+  static decode<T = unknown>(bytes: Uint8Array, replicaId = 'decoded'): ORSet<T> {
+    const rd = new Reader(bytes);
+    readHeader(rd, CRDT_TYPE.ORSet);
+    const s = new ORSet<T>(replicaId);
+    const map = s.ctx.read(rd);
+    const n = rd.count(3);
+    let prev: Uint8Array | undefined;
+    for (let k = 0; k < n; k++) {
+      const b = rd.bytes();
+      if (prev !== undefined && bytesCompare(prev, b) >= 0) throw new DecodeError('set elements not strictly sorted');
+      prev = b;
+      checkCanonicalValue(b);
+      const dots = readDots(rd, map, s.ctx);
+      const copy = b.slice();
+      s.elems.set(identityKey(copy), { bytes: copy, dots, lo: 0, hi: 0, hashed: false });
+    }
+    rd.done();
+    return s;
+  }
+}
+
+function ensureHashes(list: Elem[]): void {
+  const todo = list.filter((e) => !e.hashed);
+  if (todo.length === 0) return;
+  const h = hashBytesMany(todo.map((e) => e.bytes));
+  for (let i = 0; i < todo.length; i++) {
+    todo[i].lo = h[2 * i];
+    todo[i].hi = h[2 * i + 1];
+    todo[i].hashed = true;
+  }
+}
+
+/** @internal copy a context into an empty one, preserving index order. */
+export function copyContext(from: CausalContext, to: CausalContext): void {
+  for (const id of from.ids) to.intern(id);
+  const c = from.clone();
+  for (let r = 0; r < from.ids.length; r++) {
+    const t = to.lookup(from.ids[r]);
+    to.vv[t] = c.vv[r];
+    to.cloud[t] = c.cloud[r];
+  }
+}
+
+/** @internal the version byte and type tag. */
+export function readHeader(rd: Reader, tag: number): void {
+  const v = rd.u8();
+  if (v !== CODEC_VERSION) throw new DecodeError(`unsupported codec version ${v}`);
+  const t = rd.u8();
+  if (t !== tag) throw new DecodeError(`type tag ${t}, expected ${tag}`);
+}
+
+/** @internal a dot list: count, then (encoded replica index, counter) sorted. */
+export function writeDots(w: Writer, dots: number[], perm: Int32Array): void {
+  const n = dots.length / 2;
+  w.varuint(n);
+  if (n === 1) {
+    w.varuint(perm[dots[0]]);
+    w.varuint(dots[1]);
+    return;
+  }
+  const pairs: [number, number][] = [];
+  for (let i = 0; i < dots.length; i += 2) pairs.push([perm[dots[i]], dots[i + 1]]);
+  pairs.sort((x, y) => x[0] - y[0] || x[1] - y[1]);
+  for (const [r, c] of pairs) {
+    w.varuint(r);
+    w.varuint(c);
+  }
+}
+
+/** @internal reads a non-empty, strictly sorted dot list whose dots all lie in the context. */
+export function readDots(rd: Reader, map: Int32Array, ctx: CausalContext): number[] {
+  const n = rd.count(2);
+  if (n === 0) throw new DecodeError('entry without dots');
+  const dots: number[] = [];
+  let pr = -1, pc = 0;
+  for (let i = 0; i < n; i++) {
+    const ri = rd.varuint();
+    const c = rd.varuint();
+    if (ri >= map.length) throw new DecodeError('dot replica index out of range');
+    if (c < 1) throw new DecodeError('dot counter must be >= 1');
+    if (ri < pr || (ri === pr && c <= pc)) throw new DecodeError('dots not strictly sorted');
+    pr = ri;
+    pc = c;
+    const r = map[ri];
+    if (!ctx.has(r, c)) throw new DecodeError('dot outside the causal context');
+    dots.push(r, c);
+  }
+  return dots;
+}
+
+/** @internal checks that bytes are the canonical msgpack encoding of a value. */
+export function checkCanonicalValue(b: Uint8Array): void {
+  let again: Uint8Array;
+  try {
+    again = encodeValue(decodeValue(b));
+  } catch (e) {
+    if (e instanceof DecodeError) throw e;
+    throw new DecodeError(`invalid value: ${(e as Error).message}`, { cause: e });
+  }
+  if (!bytesEqual(again, b)) throw new DecodeError('value bytes are not canonical');
+}

@@ -1,0 +1,633 @@
+/**
+ * Replicated Growable Array (Roh et al.): an ordered sequence with insert-after-reference and tombstone
+ * deletes, usable op-based (`insert`/`delete` return ops, `apply(op)` takes remote ones) and state-based
+ * (`merge`, `takeDelta`).
+ *
+ * Model:
+ * - Every op (insert or delete) has a dot (replica, counter): counters run 1, 2, 3, ... per replica across
+ *   both kinds of ops, so a replica's ops are a gap-free sequence that vector clocks and `CausalBuffer`
+ *   understand (`RGA.opDeps(op)` gives an op's causal-delivery dependencies).
+ * - An insert also has a Lamport sequence number `seq` (greater than every seq its replica had seen) and
+ *   a reference: the element it was inserted after (null = the start). Elements form a tree by reference;
+ *   the document order is the pre-order walk with the children of an element ordered by (seq, replica id)
+ *   descending, so concurrent inserts at the same place order the same way everywhere (the later-stamped
+ *   first). An insert is only valid when its seq exceeds its reference's seq; one that is not (hostile input)
+ *   is kept in the state but never shown, a rule that depends only on the two records.
+ * - The state is two grow-only sets of records, inserts and deletes, plus a GC floor (below). `merge` is the
+ *   union, so it is commutative, associative and idempotent by construction; the list is derived.
+ * - Missing dependencies are held, not rejected: an insert whose reference is not known yet (or a delete of
+ *   an element not known yet) is kept as part of the state and takes effect when the reference arrives. So
+ *   `apply` accepts ops in any order and deltas can be merged in any order. With causal delivery
+ *   (CausalBuffer and `opDeps`) nothing is ever held.
+ * - Garbage collection: `collectGarbage(stable)` removes a deleted element once its insert and one of its
+ *   deletes are covered by `stable` and it is a leaf of the tree (no element refers to it; elements are
+ *   visited from the end, so a run of deleted text goes leaf by leaf in one call). Removing a leaf leaves the
+ *   pre-order of every other element unchanged, and no future op can refer to it, so replicas that collected
+ *   and replicas that did not order every element the same way. A deleted element that still has a live
+ *   element inserted after it stays until that one is deleted and collected too. Contract: `stable` is
+ *   causally stable: every op it covers has been applied at every replica, and every op not yet applied
+ *   anywhere is causally after it (e.g. the pointwise minimum of the latest clocks received from all
+ *   replicas under causal delivery). The floor (max of all stable clocks used) is part of the state: merge
+ *   drops incoming records it covers that this replica no longer has (collected), merges floors, and collects
+ *   with the merged floor, so replicas that collected and replicas that did not converge to identical bytes.
+ * - Cost: the list is one array in document order (tombstones included); index lookups scan it (O(n)), and
+ *   integrating a remote insert finds its reference with a cached hint before falling back to a scan.
+ * - Canonical encoding: version, type tag, the floor (a VectorClock encoding), a table of replica ids
+ *   (sorted), then the inserts sorted by (replica, counter) as columns (replica index, counter, seq,
+ *   reference replica index + 1 or 0, reference counter, value bytes) and the deletes likewise (replica index,
+ *   counter, target replica index, target counter).
+ */
+import { Reader, Writer } from '../codec/binary.js';
+import { decodeValue, encodeValue } from '../codec/value.js';
+import { DecodeError, ValidationError } from '../errors.js';
+import { VectorClock } from '../clock/vector-clock.js';
+import { checkReplicaId, readHeader } from './g-set.js';
+import { CODEC_VERSION, CRDT_TYPE, type Crdt } from './types.js';
+
+/** An op's identity: (replica, counter), counter >= 1. */
+export interface Dot {
+  readonly replica: string;
+  readonly counter: number;
+}
+
+export interface RgaInsertOp {
+  readonly type: 'insert';
+  readonly replica: string;
+  readonly counter: number;
+  /** Lamport sequence number (ordering among concurrent inserts). */
+  readonly seq: number;
+  /** The element this one goes after; null = the start of the list. */
+  readonly ref: Dot | null;
+  /** Canonical msgpack bytes of the value. */
+  readonly bytes: Uint8Array;
+}
+
+export interface RgaDeleteOp {
+  readonly type: 'delete';
+  readonly replica: string;
+  readonly counter: number;
+  /** The element deleted. */
+  readonly target: Dot;
+}
+
+export type RgaOp = RgaInsertOp | RgaDeleteOp;
+
+const MAX = Number.MAX_SAFE_INTEGER;
+const OP_INSERT = 1;
+const OP_DELETE = 2;
+
+function dotKey(replica: string, counter: number): string {
+  return `${counter}:${replica}`;
+}
+
+/** @internal An element (the record of its insert plus derived state). */
+class Node {
+  readonly key: string;
+  readonly refKey: string | null;
+  deleted = false;
+  /** Number of integrated elements whose reference is this one. */
+  children = 0;
+  integrated = false;
+  private v: unknown;
+  private decoded = false;
+  constructor(readonly op: RgaInsertOp) {
+    this.key = dotKey(op.replica, op.counter);
+    this.refKey = op.ref === null ? null : dotKey(op.ref.replica, op.ref.counter);
+  }
+  get value(): unknown {
+    if (!this.decoded) {
+      this.v = decodeValue(this.op.bytes.subarray(0));
+      this.decoded = true;
+    }
+    return this.v;
+  }
+  setValue(v: unknown): void {
+    this.v = v;
+    this.decoded = true;
+  }
+}
+
+/** a orders before b among siblings: larger (seq, replica) first. */
+function before(a: RgaInsertOp, b: RgaInsertOp): boolean {
+  return a.seq > b.seq || (a.seq === b.seq && a.replica > b.replica);
+}
+
+function isCounter(n: unknown): n is number {
+  return typeof n === 'number' && Number.isSafeInteger(n) && n >= 1;
+}
+
+function checkOp(op: RgaOp): void {
+  if (op === null || typeof op !== 'object') throw new ValidationError('RGA op must be an object');
+  if (typeof op.replica !== 'string' || !isCounter(op.counter)) throw new ValidationError('RGA op needs replica and counter >= 1');
+  if (op.type === 'insert') {
+    if (!isCounter(op.seq)) throw new ValidationError('RGA insert needs seq >= 1');
+    if (!(op.bytes instanceof Uint8Array) || op.bytes.length === 0) throw new ValidationError('RGA insert needs value bytes');
+    if (op.ref !== null && (typeof op.ref !== 'object' || typeof op.ref.replica !== 'string' || !isCounter(op.ref.counter))) {
+      throw new ValidationError('RGA insert ref must be null or a dot');
+    }
+  } else if (op.type === 'delete') {
+    if (op.target === null || typeof op.target !== 'object' || typeof op.target.replica !== 'string' || !isCounter(op.target.counter)) {
+      throw new ValidationError('RGA delete needs a target dot');
+    }
+  } else {
+    throw new ValidationError(`unknown RGA op type ${(op as { type: unknown }).type}`);
+  }
+}
+
+function compareDots(a: Dot, b: Dot): number {
+  return a.replica < b.replica ? -1 : a.replica > b.replica ? 1 : a.counter - b.counter;
+}
+
+export class RGA<T = unknown> implements Crdt<RGA<T>> {
+  readonly typeTag: number = CRDT_TYPE.RGA;
+  readonly replicaId: string;
+  /** insert records by dot key */
+  private inserts = new Map<string, Node>();
+  /** delete records by dot key */
+  private deletes = new Map<string, RgaDeleteOp>();
+  /** delete records by target key */
+  private byTarget = new Map<string, RgaDeleteOp[]>();
+  /** inserts waiting for their reference, by reference key */
+  private orphans = new Map<string, Node[]>();
+  /** integrated elements in document order, tombstones included */
+  private list: Node[] = [];
+  private visible = 0;
+  private hint = 0;
+  private floor = new VectorClock();
+  private maxSeq = 0;
+  private ownCounter = 0;
+  private deltaInserts: RgaInsertOp[] = [];
+  private deltaDeletes: RgaDeleteOp[] = [];
+  private floorDirty = false;
+
+  constructor(replicaId: string) {
+    this.replicaId = checkReplicaId(replicaId);
+  }
+
+  /** Number of visible elements. */
+  get length(): number {
+    return this.visible;
+  }
+
+  /** The value at visible index i (undefined when out of range). */
+  get(i: number): T | undefined {
+    const k = this.indexOfVisible(i);
+    return k < 0 ? undefined : (this.list[k].value as T);
+  }
+
+  /** The visible values in order. */
+  toArray(): T[] {
+    const out: T[] = [];
+    for (const n of this.list) if (!n.deleted) out.push(n.value as T);
+    return out;
+  }
+
+  /** Number of tombstones still held (deleted elements not yet collected). */
+  get tombstones(): number {
+    return this.list.length - this.visible;
+  }
+
+  /**
+   * Insert v at visible index (0..length) and return the op to send to other replicas.
+   * RangeError for a bad index, ValidationError for a value msgpack cannot carry (nothing changes).
+   */
+  insert(index: number, v: T): RgaInsertOp {
+    if (!Number.isInteger(index) || index < 0 || index > this.visible) {
+      throw new RangeError(`insert index ${index} out of range [0, ${this.visible}]`);
+    }
+    const bytes = new Uint8Array(encodeValue(v)); // a plain copy, not a view on the encoder's shared buffer
+    if (this.maxSeq >= MAX || this.ownCounter >= MAX) throw new RangeError('RGA counters exhausted');
+    let k = -1;
+    let ref: Dot | null = null;
+    if (index > 0) {
+      k = this.indexOfVisible(index - 1);
+      const r = this.list[k].op;
+      ref = { replica: r.replica, counter: r.counter };
+    }
+    const op: RgaInsertOp = { type: 'insert', replica: this.replicaId, counter: this.ownCounter + 1, seq: this.maxSeq + 1, ref, bytes };
+    this.hint = k;
+    this.addInsert(op);
+    const node = this.inserts.get(dotKey(op.replica, op.counter))!;
+    if (v === null || typeof v !== 'object') node.setValue(v === undefined ? null : v);
+    this.deltaInserts.push(op);
+    return op;
+  }
+
+  /** Delete the element at visible index and return the op. RangeError for a bad index. */
+  delete(index: number): RgaDeleteOp {
+    if (!Number.isInteger(index) || index < 0 || index >= this.visible) {
+      throw new RangeError(`delete index ${index} out of range [0, ${this.visible})`);
+    }
+    if (this.ownCounter >= MAX) throw new RangeError('RGA counters exhausted');
+    const t = this.list[this.indexOfVisible(index)].op;
+    const op: RgaDeleteOp = { type: 'delete', replica: this.replicaId, counter: this.ownCounter + 1, target: { replica: t.replica, counter: t.counter } };
+    this.addDelete(op);
+    this.deltaDeletes.push(op);
+    return op;
+  }
+
+  /**
+   * Apply a remote op. Idempotent: returns false when the op was already applied (or collected), true
+   * otherwise. An op whose reference/target is not known yet is held and takes effect when it arrives.
+   * ValidationError for a malformed op (nothing changes).
+   */
+  apply(op: RgaOp): boolean {
+    checkOp(op);
+    const key = dotKey(op.replica, op.counter);
+    if (this.inserts.has(key) || this.deletes.has(key) || op.counter <= this.floor.get(op.replica)) return false;
+    if (op.type === 'insert') {
+      const copy: RgaInsertOp = {
+        type: 'insert',
+        replica: op.replica,
+        counter: op.counter,
+        seq: op.seq,
+        ref: op.ref === null ? null : { replica: op.ref.replica, counter: op.ref.counter },
+        bytes: new Uint8Array(op.bytes),
+      };
+      this.hint = -1;
+      this.addInsert(copy);
+      this.deltaInserts.push(copy);
+    } else {
+      const copy: RgaDeleteOp = { type: 'delete', replica: op.replica, counter: op.counter, target: { replica: op.target.replica, counter: op.target.counter } };
+      this.addDelete(copy);
+      this.deltaDeletes.push(copy);
+    }
+    return true;
+  }
+
+  /** Union with `other` (a full state or a delta); see the module comment for the GC floor. */
+  merge(other: RGA<T>): void {
+    const floor = this.floor;
+    for (const n of other.inserts.values()) {
+      const op = n.op;
+      if (this.inserts.has(n.key) || op.counter <= floor.get(op.replica)) continue;
+      this.hint = -1;
+      this.addInsert(op);
+      this.deltaInserts.push(op);
+    }
+    for (const [key, op] of other.deletes) {
+      if (this.deletes.has(key) || op.counter <= floor.get(op.replica)) continue;
+      this.addDelete(op);
+      this.deltaDeletes.push(op);
+    }
+    if (!floor.dominates(other.floor)) {
+      floor.merge(other.floor);
+      this.floorDirty = true;
+      this.gc();
+    }
+  }
+
+  /**
+   * Remove tombstones that every replica has seen (see the module comment for the exact rule and the
+   * contract on `stable`). Returns the number of elements removed. Visible content never changes.
+   */
+  collectGarbage(stable: VectorClock): number {
+    if (!this.floor.dominates(stable)) {
+      this.floor.merge(stable);
+      this.floorDirty = true;
+    }
+    return this.gc();
+  }
+
+  takeDelta(): RGA<T> | null {
+    if (this.deltaInserts.length === 0 && this.deltaDeletes.length === 0 && !this.floorDirty) return null;
+    const d = new RGA<T>(this.replicaId);
+    for (const op of this.deltaInserts) d.addInsert(op);
+    for (const op of this.deltaDeletes) d.addDelete(op);
+    d.floor = this.floor.clone();
+    this.deltaInserts = [];
+    this.deltaDeletes = [];
+    this.floorDirty = false;
+    return d;
+  }
+
+  clone(): RGA<T> {
+    const c = new RGA<T>(this.replicaId);
+    c.floor = this.floor.clone();
+    for (const n of this.inserts.values()) c.addInsert(n.op);
+    for (const op of this.deletes.values()) c.addDelete(op);
+    c.deltaInserts = this.deltaInserts.slice();
+    c.deltaDeletes = this.deltaDeletes.slice();
+    c.floorDirty = this.floorDirty;
+    c.ownCounter = Math.max(c.ownCounter, this.ownCounter);
+    return c;
+  }
+
+  /** The highest op counter seen per replica (records held plus the GC floor). */
+  versionVector(): VectorClock {
+    const vc = this.floor.clone();
+    for (const n of this.inserts.values()) vc.set(n.op.replica, n.op.counter);
+    for (const op of this.deletes.values()) vc.set(op.replica, op.counter);
+    return vc;
+  }
+
+  /** The GC floor (max of the stable clocks collected with). */
+  get gcFloor(): VectorClock {
+    return this.floor.clone();
+  }
+
+  /** Causal-delivery dependencies of an op for `CausalBuffer`: its own dot plus the dot it refers to. */
+  static opDeps(op: RgaOp): Record<string, number> {
+    const deps: Record<string, number> = Object.create(null);
+    const dep = op.type === 'insert' ? op.ref : op.target;
+    if (dep !== null) deps[dep.replica] = dep.counter;
+    deps[op.replica] = op.counter;
+    return deps;
+  }
+
+  encode(): Uint8Array {
+    const ins = [...this.inserts.values()].map((n) => n.op).sort(compareDots);
+    const dels = [...this.deletes.values()].sort(compareDots);
+    const ids = new Set<string>();
+    for (const op of ins) {
+      ids.add(op.replica);
+      if (op.ref !== null) ids.add(op.ref.replica);
+    }
+    for (const op of dels) {
+      ids.add(op.replica);
+      ids.add(op.target.replica);
+    }
+    const table = [...ids].sort();
+    const idx = new Map(table.map((id, i) => [id, i]));
+    const w = new Writer(64 + ins.length * 16 + dels.length * 8);
+    w.u8(CODEC_VERSION);
+    w.u8(this.typeTag);
+    this.floor.write(w);
+    w.varuint(table.length);
+    for (const id of table) w.string(id);
+    w.varuint(ins.length);
+    for (const op of ins) w.varuint(idx.get(op.replica)!);
+    for (const op of ins) w.varuint(op.counter);
+    for (const op of ins) w.varuint(op.seq);
+    for (const op of ins) w.varuint(op.ref === null ? 0 : idx.get(op.ref.replica)! + 1);
+    for (const op of ins) if (op.ref !== null) w.varuint(op.ref.counter);
+    for (const op of ins) w.bytes(op.bytes);
+    w.varuint(dels.length);
+    for (const op of dels) w.varuint(idx.get(op.replica)!);
+    for (const op of dels) w.varuint(op.counter);
+    for (const op of dels) w.varuint(idx.get(op.target.replica)!);
+    for (const op of dels) w.varuint(op.target.counter);
+    return w.finish();
+  }
+
+  static decode<T = unknown>(bytes: Uint8Array, replicaId = ''): RGA<T> {
+    const r = new Reader(bytes);
+    readHeader(r, CRDT_TYPE.RGA);
+    const floor = VectorClock.read(r);
+    const nIds = r.count(1);
+    const table: string[] = [];
+    for (let i = 0; i < nIds; i++) {
+      const id = r.string();
+      if (i > 0 && !(table[i - 1] < id)) throw new DecodeError('RGA replica ids not strictly sorted');
+      table.push(id);
+    }
+    const replicaAt = (i: number): string => {
+      if (i >= nIds) throw new DecodeError(`RGA replica index ${i} out of range`);
+      return table[i];
+    };
+    const counter = (): number => {
+      const c = r.varuint();
+      if (c < 1) throw new DecodeError('RGA counter must be >= 1');
+      return c;
+    };
+    // an insert takes at least 6 bytes: replica, counter, seq, ref, value length, one value byte
+    const nIns = r.count(6);
+    const insReplica: string[] = [];
+    const insCounter: number[] = [];
+    const insSeq: number[] = [];
+    const insRef: number[] = [];
+    for (let i = 0; i < nIns; i++) insReplica.push(replicaAt(r.varuint()));
+    for (let i = 0; i < nIns; i++) insCounter.push(counter());
+    for (let i = 0; i < nIns; i++) insSeq.push(counter());
+    for (let i = 0; i < nIns; i++) {
+      const x = r.varuint();
+      if (x > nIds) throw new DecodeError(`RGA ref replica index ${x - 1} out of range`);
+      insRef.push(x);
+    }
+    const ins: RgaInsertOp[] = [];
+    const refs: (Dot | null)[] = [];
+    for (let i = 0; i < nIns; i++) refs.push(insRef[i] === 0 ? null : { replica: table[insRef[i] - 1], counter: counter() });
+    for (let i = 0; i < nIns; i++) {
+      const b = new Uint8Array(r.bytes());
+      if (b.length === 0) throw new DecodeError('RGA empty value');
+      decodeValue(b.subarray(0)); // validate (msgpackr tags the array it reads: use a throwaway view)
+      const op: RgaInsertOp = { type: 'insert', replica: insReplica[i], counter: insCounter[i], seq: insSeq[i], ref: refs[i], bytes: b };
+      if (i > 0 && compareDots(ins[i - 1], op) >= 0) throw new DecodeError('RGA inserts not strictly sorted');
+      ins.push(op);
+    }
+    // a delete takes at least 4 bytes
+    const nDel = r.count(4);
+    const dels: RgaDeleteOp[] = [];
+    const delReplica: string[] = [];
+    const delCounter: number[] = [];
+    const tgtReplica: string[] = [];
+    for (let i = 0; i < nDel; i++) delReplica.push(replicaAt(r.varuint()));
+    for (let i = 0; i < nDel; i++) delCounter.push(counter());
+    for (let i = 0; i < nDel; i++) tgtReplica.push(replicaAt(r.varuint()));
+    for (let i = 0; i < nDel; i++) {
+      const op: RgaDeleteOp = { type: 'delete', replica: delReplica[i], counter: delCounter[i], target: { replica: tgtReplica[i], counter: counter() } };
+      if (i > 0 && compareDots(dels[i - 1], op) >= 0) throw new DecodeError('RGA deletes not strictly sorted');
+      dels.push(op);
+    }
+    r.done();
+    const rga = new RGA<T>(replicaId);
+    rga.floor = floor;
+    const keys = new Set<string>();
+    for (const op of ins) keys.add(dotKey(op.replica, op.counter));
+    for (const op of dels) {
+      if (keys.has(dotKey(op.replica, op.counter))) throw new DecodeError('RGA dot used by an insert and a delete');
+    }
+    for (const op of ins) rga.addInsert(op);
+    for (const op of dels) rga.addDelete(op);
+    rga.ownCounter = Math.max(rga.ownCounter, floor.get(replicaId));
+    return rga;
+  }
+
+  /** Binary encoding of one op. */
+  static encodeOp(op: RgaOp): Uint8Array {
+    checkOp(op);
+    const w = new Writer(32 + (op.type === 'insert' ? op.bytes.length : 0));
+    w.u8(CODEC_VERSION);
+    w.u8(CRDT_TYPE.RGA);
+    w.u8(op.type === 'insert' ? OP_INSERT : OP_DELETE);
+    w.string(op.replica);
+    w.varuint(op.counter);
+    if (op.type === 'insert') {
+      w.varuint(op.seq);
+      if (op.ref === null) w.u8(0);
+      else {
+        w.u8(1);
+        w.string(op.ref.replica);
+        w.varuint(op.ref.counter);
+      }
+      w.bytes(op.bytes);
+    } else {
+      w.string(op.target.replica);
+      w.varuint(op.target.counter);
+    }
+    return w.finish();
+  }
+
+  /** Decode an op from `encodeOp`. DecodeError on any malformed input. */
+  static decodeOp(bytes: Uint8Array): RgaOp {
+    const r = new Reader(bytes);
+    readHeader(r, CRDT_TYPE.RGA);
+    const kind = r.u8();
+    const replica = r.string();
+    const counter = r.varuint();
+    if (counter < 1) throw new DecodeError('RGA op counter must be >= 1');
+    let op: RgaOp;
+    if (kind === OP_INSERT) {
+      const seq = r.varuint();
+      if (seq < 1) throw new DecodeError('RGA op seq must be >= 1');
+      const hasRef = r.u8();
+      let ref: Dot | null = null;
+      if (hasRef === 1) {
+        const rr = r.string();
+        const rc = r.varuint();
+        if (rc < 1) throw new DecodeError('RGA ref counter must be >= 1');
+        ref = { replica: rr, counter: rc };
+      } else if (hasRef !== 0) throw new DecodeError(`bad RGA ref flag ${hasRef}`);
+      const b = new Uint8Array(r.bytes());
+      if (b.length === 0) throw new DecodeError('RGA empty value');
+      decodeValue(b.subarray(0)); // validate (msgpackr tags the array it reads: use a throwaway view)
+      op = { type: 'insert', replica, counter, seq, ref, bytes: b };
+    } else if (kind === OP_DELETE) {
+      const tr = r.string();
+      const tc = r.varuint();
+      if (tc < 1) throw new DecodeError('RGA target counter must be >= 1');
+      op = { type: 'delete', replica, counter, target: { replica: tr, counter: tc } };
+    } else {
+      throw new DecodeError(`unknown RGA op kind ${kind}`);
+    }
+    r.done();
+    return op;
+  }
+
+  // --- internals -----------------------------------------------------------------------------------
+
+  private noteDot(replica: string, counter: number): void {
+    if (replica === this.replicaId && counter > this.ownCounter) this.ownCounter = counter;
+  }
+
+  private addInsert(op: RgaInsertOp): void {
+    const node = new Node(op);
+    this.inserts.set(node.key, node);
+    this.noteDot(op.replica, op.counter);
+    if (op.seq > this.maxSeq) this.maxSeq = op.seq;
+    if (this.byTarget.has(node.key)) node.deleted = true;
+    if (node.refKey === null) {
+      this.integrate(node, null);
+      return;
+    }
+    const ref = this.inserts.get(node.refKey);
+    if (ref !== undefined && ref.integrated) this.integrate(node, ref);
+    else this.park(node);
+  }
+
+  private park(node: Node): void {
+    const list = this.orphans.get(node.refKey!);
+    if (list === undefined) this.orphans.set(node.refKey!, [node]);
+    else list.push(node);
+  }
+
+  /** Put `node` (its reference integrated) into the list, then every orphan waiting on it. */
+  private integrate(first: Node, firstRef: Node | null): void {
+    const stack: [Node, Node | null][] = [[first, firstRef]];
+    while (stack.length > 0) {
+      const [node, ref] = stack.pop()!;
+      if (ref !== null && node.op.seq <= ref.op.seq) continue; // invalid: kept in the state, never shown
+      const list = this.list;
+      let i = 0;
+      if (ref !== null) {
+        const h = this.hint;
+        i = (h >= 0 && h < list.length && list[h] === ref ? h : list.indexOf(ref)) + 1;
+      }
+      while (i < list.length && before(list[i].op, node.op)) i++;
+      if (i === list.length) list.push(node);
+      else list.splice(i, 0, node);
+      this.hint = i;
+      node.integrated = true;
+      if (ref !== null) ref.children++;
+      if (!node.deleted) this.visible++;
+      const waiting = this.orphans.get(node.key);
+      if (waiting !== undefined) {
+        this.orphans.delete(node.key);
+        for (const w of waiting) stack.push([w, node]);
+      }
+    }
+  }
+
+  private addDelete(op: RgaDeleteOp): void {
+    const key = dotKey(op.replica, op.counter);
+    this.deletes.set(key, op);
+    this.noteDot(op.replica, op.counter);
+    const tkey = dotKey(op.target.replica, op.target.counter);
+    const list = this.byTarget.get(tkey);
+    if (list === undefined) this.byTarget.set(tkey, [op]);
+    else list.push(op);
+    const node = this.inserts.get(tkey);
+    if (node !== undefined && !node.deleted) {
+      node.deleted = true;
+      if (node.integrated) this.visible--;
+    }
+  }
+
+  /** List index of the i-th visible element, or -1. */
+  private indexOfVisible(i: number): number {
+    if (!Number.isInteger(i) || i < 0 || i >= this.visible) return -1;
+    const list = this.list;
+    if (this.visible === list.length) return i;
+    let seen = 0;
+    for (let k = 0; k < list.length; k++) {
+      if (list[k].deleted) continue;
+      if (seen === i) return k;
+      seen++;
+    }
+    return -1;
+  }
+
+  private covered(replica: string, counter: number): boolean {
+    return counter <= this.floor.get(replica);
+  }
+
+  /** Collect with the current floor (see the module comment). */
+  private gc(): number {
+    const list = this.list;
+    const keep: Node[] = [];
+    let removed = 0;
+    for (let k = list.length - 1; k >= 0; k--) {
+      const n = list[k];
+      if (n.deleted && this.collectable(n)) {
+        this.inserts.delete(n.key);
+        for (const d of this.byTarget.get(n.key)!) this.deletes.delete(dotKey(d.replica, d.counter));
+        this.byTarget.delete(n.key);
+        if (n.refKey !== null) {
+          const ref = this.inserts.get(n.refKey);
+          if (ref !== undefined) ref.children--;
+        }
+        removed++;
+        continue;
+      }
+      keep.push(n);
+    }
+    if (removed > 0) this.list = keep.reverse();
+    // deletes whose target was collected earlier (re-delivered by a merge)
+    for (const [tkey, dels] of this.byTarget) {
+      if (this.inserts.has(tkey)) continue;
+      const t = dels[0].target;
+      if (!this.covered(t.replica, t.counter)) continue;
+      for (const d of dels) this.deletes.delete(dotKey(d.replica, d.counter));
+      this.byTarget.delete(tkey);
+    }
+    this.hint = -1;
+    return removed;
+  }
+
+  private collectable(n: Node): boolean {
+    const op = n.op;
+    if (n.children > 0 || !this.covered(op.replica, op.counter) || this.orphans.has(n.key)) return false;
+    for (const d of this.byTarget.get(n.key)!) if (this.covered(d.replica, d.counter)) return true;
+    return false;
+  }
+}

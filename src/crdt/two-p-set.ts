@@ -1,0 +1,148 @@
+/**
+ * Two-phase set: an add set and a remove set (tombstones); an element is present when added and never
+ * removed. A removed element never returns: a later `add` of it is a no-op, and a merge keeps the tombstone.
+ *
+ * Design choices:
+ * - `remove(x)` of an element that is not present here (never added, or already removed) is a no-op that
+ *   returns false: a replica can only remove what it has observed (the textbook precondition), so a remove
+ *   never pre-emptively blocks a future add. A remove concurrent with the add, issued by a replica that has
+ *   seen the add, wins forever everywhere.
+ * - Element identity is the canonical value bytes; the remove set is a set of identity keys, always a subset
+ *   of the add set, so element records stay immutable and are shared between instances.
+ * - merge = union of both sets; the delta holds the elements added or removed since the last take.
+ * - Canonical encoding: version, type tag, count, elements (length-prefixed) in byte order, then one flag
+ *   byte per element (0 present, 1 removed).
+ */
+import { Reader, Writer } from '../codec/binary.js';
+import { encodeValue, identityKey } from '../codec/value.js';
+import { DecodeError } from '../errors.js';
+import { Elem, checkReplicaId, readElems, readHeader, sortElems } from './g-set.js';
+import { CODEC_VERSION, CRDT_TYPE, type Crdt } from './types.js';
+
+export class TwoPSet<T = unknown> implements Crdt<TwoPSet<T>> {
+  readonly typeTag: number = CRDT_TYPE.TwoPSet;
+  readonly replicaId: string;
+  /** @internal every element ever added */
+  elems = new Map<string, Elem>();
+  /** @internal identity keys of removed elements (subset of elems) */
+  removed = new Set<string>();
+  private sorted: Elem[] | null = null;
+  private deltaAdd: Map<string, Elem> | null = null;
+  private deltaRemove: Set<string> | null = null;
+
+  constructor(replicaId: string) {
+    this.replicaId = checkReplicaId(replicaId);
+  }
+
+  /** Add x; true when x became present (false when already present or removed before). */
+  add(x: T): boolean {
+    const bytes = encodeValue(x);
+    const key = identityKey(bytes);
+    if (this.elems.has(key)) return false;
+    this.insert(key, new Elem(bytes));
+    return true;
+  }
+
+  /** Remove x for good; true when x was present. A no-op returning false when x is not present. */
+  remove(x: T): boolean {
+    const key = identityKey(encodeValue(x));
+    if (!this.elems.has(key) || this.removed.has(key)) return false;
+    this.tombstone(key);
+    return true;
+  }
+
+  has(x: T): boolean {
+    const key = identityKey(encodeValue(x));
+    return this.elems.has(key) && !this.removed.has(key);
+  }
+
+  /** True when x was removed (it can never be present again). */
+  isRemoved(x: T): boolean {
+    return this.removed.has(identityKey(encodeValue(x)));
+  }
+
+  get size(): number {
+    return this.elems.size - this.removed.size;
+  }
+
+  /** Present elements in canonical (byte) order. */
+  values(): T[] {
+    const out: T[] = [];
+    for (const e of this.order()) if (!this.removed.has(identityKey(e.bytes))) out.push(e.value as T);
+    return out;
+  }
+
+  merge(other: TwoPSet<T>): void {
+    for (const [key, e] of other.elems) if (!this.elems.has(key)) this.insert(key, e);
+    for (const key of other.removed) if (!this.removed.has(key)) this.tombstone(key);
+  }
+
+  takeDelta(): TwoPSet<T> | null {
+    if (this.deltaAdd === null && this.deltaRemove === null) return null;
+    const d = new TwoPSet<T>(this.replicaId);
+    if (this.deltaAdd !== null) d.elems = this.deltaAdd;
+    if (this.deltaRemove !== null) {
+      for (const key of this.deltaRemove) {
+        if (!d.elems.has(key)) d.elems.set(key, this.elems.get(key)!);
+        d.removed.add(key);
+      }
+    }
+    this.deltaAdd = null;
+    this.deltaRemove = null;
+    return d;
+  }
+
+  clone(): TwoPSet<T> {
+    const c = new TwoPSet<T>(this.replicaId);
+    c.elems = new Map(this.elems);
+    c.removed = new Set(this.removed);
+    c.sorted = this.sorted;
+    if (this.deltaAdd !== null) c.deltaAdd = new Map(this.deltaAdd);
+    if (this.deltaRemove !== null) c.deltaRemove = new Set(this.deltaRemove);
+    return c;
+  }
+
+  encode(): Uint8Array {
+    const order = this.order();
+    const w = new Writer(8 + order.length * 9);
+    w.u8(CODEC_VERSION);
+    w.u8(this.typeTag);
+    w.varuint(order.length);
+    for (const e of order) w.bytes(e.bytes);
+    for (const e of order) w.u8(this.removed.has(identityKey(e.bytes)) ? 1 : 0);
+    return w.finish();
+  }
+
+  static decode<T = unknown>(bytes: Uint8Array, replicaId = ''): TwoPSet<T> {
+    const r = new Reader(bytes);
+    readHeader(r, CRDT_TYPE.TwoPSet);
+    // each element: at least a length byte, one value byte and one flag byte
+    const elems = readElems(r, r.count(3));
+    const s = new TwoPSet<T>(replicaId);
+    for (const e of elems) {
+      const key = identityKey(e.bytes);
+      s.elems.set(key, e);
+      const flag = r.u8();
+      if (flag > 1) throw new DecodeError(`bad removed flag ${flag}`);
+      if (flag === 1) s.removed.add(key);
+    }
+    r.done();
+    s.sorted = elems;
+    return s;
+  }
+
+  private insert(key: string, e: Elem): void {
+    this.elems.set(key, e);
+    this.sorted = null;
+    (this.deltaAdd ??= new Map()).set(key, e);
+  }
+
+  private tombstone(key: string): void {
+    this.removed.add(key);
+    (this.deltaRemove ??= new Set()).add(key);
+  }
+
+  private order(): Elem[] {
+    return (this.sorted ??= sortElems(this.elems.values()));
+  }
+}

@@ -1,0 +1,1395 @@
+/**
+ * `SyncEngine`: a store of named CRDTs kept in sync with peers over a `Transport`.
+ *
+ * Paths a change takes (all timers through the injected `Scheduler`, all randomness through a seeded `Random`):
+ * 1. Local write: `update(name, fn, { write })` runs `fn` on the CRDT, takes its delta, appends it to storage
+ *    (when a storage is set) and only then queues it: a delta never leaves the node before it is durable, so
+ *    a crash can never make a replica reuse a counter or dot others have already seen.
+ * 2. Eager push: queued deltas are batched for `flushDelayMs` and sent as one DELTA message to `fanout` live
+ *    peers (to every peer for `majority`/`all` writes, re-sent to the ones that have not acknowledged).
+ *    A receiver merges it, acknowledges it to the origin when asked, and forwards it at once to `fanout`
+ *    other live peers while `hops < maxHops` (epidemic flooding; the seen-cache drops the duplicates).
+ * 3. Interval gossip: every message sent or forwarded is kept in a bounded queue and re-sent to `fanout`
+ *    random live peers on the next `gossip.rounds` gossip ticks: the repair path for lost messages.
+ * 4. Anti-entropy: every `antiEntropy.intervalMs` one peer (round robin) gets a digest: the version vector of
+ *    merged writes and a 64-bit hash per object. Objects that differ are exchanged as whole states, except
+ *    map-like objects exposing per-key digests (`KeyedCrdt`), which descend a bucket hash tree 16-way and
+ *    exchange only the differing buckets. A receiver merges, rehashes, and answers only with what the other
+ *    side still lacks, so a one-sided difference travels once.
+ * 5. Causal delivery: deltas of objects that need it (RGA) travel in messages carrying the origin's causal
+ *    vector and pass through a bounded `CausalBuffer`; what is dropped or stuck is repaired by anti-entropy's
+ *    whole-state transfer, after which the buffer's frontier is advanced.
+ *
+ * Durability layout in `Storage` (keys): `s/<name>` snapshot, `d/<name>/<seq>` logged local deltas since the
+ * snapshot (compacted into a new snapshot every `snapshotEvery` deltas), `m/seq` and `m/cseq` counters.
+ * Remote merges are checkpointed as snapshots every `checkpointMs` (they are not needed for safety: a
+ * restarted replica catches up by anti-entropy). `start()` loads all of it before joining.
+ *
+ * Untrusted input: every message is size-checked, authenticated (HMAC-SHA256 with `clusterKey`), decoded in
+ * full and type-checked before any state changes; failures are counted in `stats()` and never thrown.
+ * Objects must be mutated only inside `update()` (or followed by `commit()`): deltas taken on remote merges
+ * are discarded, so a mutation made outside would reach peers only by anti-entropy.
+ */
+import { CausalBuffer, type CausalEvent } from '../clock/causal-buffer.js';
+import { VectorClock } from '../clock/vector-clock.js';
+import { CRDT_TYPE, type Crdt } from '../crdt/types.js';
+import { AuthError, DecodeError, NotInitializedError, TimeoutError, ValidationError } from '../errors.js';
+import type { Storage, StorageBatchOp } from '../storage/types.js';
+import { Random } from '../time/random.js';
+import { RealScheduler, type Scheduler, type TimerHandle } from '../time/scheduler.js';
+import type { Transport } from '../transport/types.js';
+import { KeyTree, hash64, isKeyed, TREE_FANOUT_BITS, TREE_MAX_DEPTH, type KeyedCrdt, type TreeNode } from './digest.js';
+import { FLAG_WANT_ACK, MSG, decodeEnvelope, encodeEnvelope, makeSigner, type Envelope, type Signer } from './envelope.js';
+import {
+  ITEM_SLICE,
+  ITEM_STATE,
+  ITEM_TREE,
+  decodeAck,
+  decodeDelta,
+  decodeDigest,
+  decodeNonce,
+  decodeReadReq,
+  decodeReadResp,
+  decodeSync,
+  encodeAck,
+  encodeDelta,
+  encodeDigest,
+  encodeNonce,
+  encodeReadReq,
+  encodeReadResp,
+  encodeSync,
+  type DeltaObject,
+  type DeltaPayload,
+  type SliceItem,
+  type SyncItem,
+  type TreeItem,
+  type VersionEntries,
+} from './messages.js';
+import { PeerTable, type PeerState } from './peers.js';
+import { SeenCache } from './seen-cache.js';
+import { WriteVector } from './write-vector.js';
+
+export type WriteLevel = 'local' | 'majority' | 'all';
+export type ReadLevel = 'local' | 'majority';
+
+export interface Logger {
+  debug?(msg: string, ...args: unknown[]): void;
+  info?(msg: string, ...args: unknown[]): void;
+  warn?(msg: string, ...args: unknown[]): void;
+  error?(msg: string, ...args: unknown[]): void;
+}
+
+export interface SyncEngineOptions {
+  replicaId: string;
+  transport: Transport;
+  /** Timers (default: RealScheduler). */
+  scheduler?: Scheduler;
+  /** Durable state (default: none, state lives in memory only). */
+  storage?: Storage;
+  /** Seeded randomness for peer choice and message ids (default: seeded from host entropy). */
+  random?: Random;
+  gossip?: {
+    /** Peers per push (default 3). */
+    fanout?: number;
+    /** Interval gossip period, ms (default 5000). */
+    intervalMs?: number;
+    /** Forwarding limit (default 10). */
+    maxHops?: number;
+    /** Seen-cache capacity in message ids (default 10,000). */
+    seenCacheSize?: number;
+    /** Interval-gossip rounds each message is repeated for (default 2). */
+    rounds?: number;
+    /** Bound of the interval-gossip queue in messages (default 1,024; the oldest are dropped). */
+    maxPending?: number;
+  };
+  antiEntropy?: {
+    /** Period, ms (default 30,000). */
+    intervalMs?: number;
+    /** A session without an answer for this long failed (default min(intervalMs, 10,000)). */
+    timeoutMs?: number;
+  };
+  liveness?: {
+    /** Probe period, ms (default gossip.intervalMs). One peer per period, round robin. */
+    probeIntervalMs?: number;
+    /** Probe answer timeout, ms (default min(probeIntervalMs / 2, 2,000)). */
+    probeTimeoutMs?: number;
+    /** Misses before suspect (default 2) and dead (default 4). */
+    suspectAfter?: number;
+    deadAfter?: number;
+  };
+  /** Batch window for eager push, ms (default 10). */
+  flushDelayMs?: number;
+  /** Shared secret: every message carries an HMAC-SHA256 tag with it, untagged or wrong ones are dropped. */
+  clusterKey?: Uint8Array | string;
+  logger?: Logger;
+  /** Largest message sent or accepted, bytes (default 32 MiB). */
+  maxMessageBytes?: number;
+  /** Bound of the causal buffer (default 10,000 messages). */
+  causalBufferSize?: number;
+  /** Logged deltas per object before they are compacted into a snapshot (default 64). */
+  snapshotEvery?: number;
+  /** Period of snapshotting objects changed by remote merges, ms (default 1,000). */
+  checkpointMs?: number;
+  /** Re-send period of unacknowledged majority/all writes, ms (default 1,000). */
+  writeRetryMs?: number;
+}
+
+export interface UpdateOptions {
+  write?: WriteLevel;
+  /** For majority/all (default 5,000 ms). */
+  timeoutMs?: number;
+}
+
+export interface ReadOptions {
+  read?: ReadLevel;
+  timeoutMs?: number;
+}
+
+export interface ChangeEvent {
+  name: string;
+  /** Replica whose message brought the change (this replica for local writes). */
+  origin: string;
+  local: boolean;
+}
+
+export interface SyncEvent {
+  peer: string;
+  ok: boolean;
+  durationMs: number;
+  keysExchanged: number;
+}
+
+type EventMap = {
+  change: ChangeEvent;
+  'peer-up': string;
+  'peer-down': string;
+  sync: SyncEvent;
+};
+
+export interface SyncStats {
+  gossip: {
+    sent: number;
+    received: number;
+    duplicatesDropped: number;
+    seenCacheSize: number;
+    fanout: number;
+    maxHops: number;
+    /** Messages waiting in the interval-gossip queue. */
+    pending: number;
+  };
+  antiEntropy: {
+    totalSyncs: number;
+    successfulSyncs: number;
+    failedSyncs: number;
+    averageSyncTimeMs: number;
+    keysExchanged: number;
+    bytesSent: number;
+    bytesReceived: number;
+  };
+  peerCount: number;
+  crdtCount: number;
+  peers: { id: string; state: PeerState }[];
+  errors: { decode: number; auth: number; oversize: number; fromRemoved: number; unknownObject: number; merge: number };
+  causal: { pending: number; dropped: number };
+  writes: { pendingAcks: number; timedOut: number };
+  bytesSent: number;
+  bytesReceived: number;
+}
+
+interface Entry {
+  name: string;
+  crdt: Crdt;
+  decode: (bytes: Uint8Array) => Crdt;
+  causal: boolean;
+  hash?: [number, number];
+  tree?: KeyTree;
+  dirty: boolean;
+  logKeys: string[];
+}
+
+interface Outgoing {
+  seq: number;
+  name: string;
+  delta: Crdt;
+  wantAck: boolean;
+  /** For objects needing causal delivery: the causal vector of this write (its own sequence included). */
+  deps?: VersionEntries;
+}
+
+interface QueuedMessage {
+  env: Envelope;
+  rounds: number;
+  /** Peers known to have it (sender, origin). */
+  skip: Set<string>;
+}
+
+interface PendingWrite {
+  seq: number;
+  needed: number;
+  acks: Set<string>;
+  durable: boolean;
+  resolve: () => void;
+  reject: (e: Error) => void;
+  timer?: TimerHandle;
+  /** The message carrying this write (re-sent to peers that have not acknowledged). */
+  message?: Uint8Array;
+  lastSent: number;
+}
+
+interface Session {
+  id: number;
+  peer: string;
+  started: number;
+  timer: TimerHandle;
+  keys: number;
+}
+
+interface PendingRead {
+  name: string;
+  needed: number;
+  answered: Set<string>;
+  resolve: () => void;
+  reject: (e: Error) => void;
+  timer: TimerHandle;
+}
+
+/** Key/bucket slices smaller than this (both sides' key counts together) are sent instead of descending. */
+const SLICE_SMALL = 16;
+
+export class SyncEngine {
+  readonly replicaId: string;
+  readonly transport: Transport;
+  readonly scheduler: Scheduler;
+  readonly storage: Storage | undefined;
+  /** Resolves once `start()` has loaded the stored state. */
+  loaded: Promise<void>;
+
+  private readonly random: Random;
+  private readonly logger: Logger | undefined;
+  private readonly signer: Signer | undefined;
+  private readonly fanout: number;
+  private readonly gossipIntervalMs: number;
+  private readonly maxHops: number;
+  private readonly rounds: number;
+  private readonly maxQueue: number;
+  private readonly aeIntervalMs: number;
+  private readonly aeTimeoutMs: number;
+  private readonly probeIntervalMs: number;
+  private readonly probeTimeoutMs: number;
+  private readonly flushDelayMs: number;
+  private readonly maxMessageBytes: number;
+  private readonly snapshotEvery: number;
+  private readonly checkpointMs: number;
+  private readonly writeRetryMs: number;
+
+  private readonly entries = new Map<string, Entry>();
+  private readonly peers: PeerTable;
+  private readonly seen: SeenCache;
+  private readonly writes = new WriteVector();
+  private causalBuffer: CausalBuffer<{ env: Envelope; payload: DeltaPayload; decoded: Crdt[]; from: string }>;
+  private readonly causalBufferSize: number;
+  private causalDropped = 0;
+  private readonly listeners = new Map<keyof EventMap, Set<(e: never) => void>>();
+
+  private epoch: number;
+  private counter = 0;
+  private writeSeq = 0;
+  private causalSeq = 0;
+  private outbox: Outgoing[] = [];
+  private queue: QueuedMessage[] = [];
+  private readonly pendingWrites = new Map<number, PendingWrite>();
+  private readonly pendingReads = new Map<number, PendingRead>();
+  private readonly sessions = new Map<number, Session>();
+  private probe: { peer: string; nonce: number; timer: TimerHandle } | undefined;
+  private persistChain: Promise<void> = Promise.resolve();
+  private flushTimer: TimerHandle | undefined;
+  private timers: TimerHandle[] = [];
+  private started = false;
+  private stopped = false;
+  private loadedFlag = false;
+
+  private readonly s = {
+    gossipSent: 0,
+    gossipReceived: 0,
+    duplicates: 0,
+    aeTotal: 0,
+    aeOk: 0,
+    aeFailed: 0,
+    aeTimeTotal: 0,
+    aeKeys: 0,
+    aeBytesSent: 0,
+    aeBytesReceived: 0,
+    decode: 0,
+    auth: 0,
+    oversize: 0,
+    fromRemoved: 0,
+    unknownObject: 0,
+    merge: 0,
+    timedOut: 0,
+    bytesSent: 0,
+    bytesReceived: 0,
+  };
+
+  constructor(options: SyncEngineOptions) {
+    if (!options || typeof options.replicaId !== 'string' || options.replicaId.length === 0 || options.replicaId.length > 256) {
+      throw new ValidationError('replicaId must be a non-empty string of at most 256 characters');
+    }
+    if (!options.transport) throw new ValidationError('transport is required');
+    this.replicaId = options.replicaId;
+    this.transport = options.transport;
+    this.scheduler = options.scheduler ?? new RealScheduler();
+    this.storage = options.storage;
+    this.random = options.random ?? Random.fromEntropy();
+    this.logger = options.logger;
+    this.signer = makeSigner(options.clusterKey);
+    const g = options.gossip ?? {};
+    this.fanout = positiveInt(g.fanout ?? 3, 'gossip.fanout');
+    this.gossipIntervalMs = positive(g.intervalMs ?? 5000, 'gossip.intervalMs');
+    this.maxHops = positiveInt(g.maxHops ?? 10, 'gossip.maxHops');
+    this.rounds = Math.max(0, Math.floor(g.rounds ?? 2));
+    this.maxQueue = positiveInt(g.maxPending ?? 1024, 'gossip.maxPending');
+    this.seen = new SeenCache(positiveInt(g.seenCacheSize ?? 10_000, 'gossip.seenCacheSize'));
+    this.aeIntervalMs = positive(options.antiEntropy?.intervalMs ?? 30_000, 'antiEntropy.intervalMs');
+    this.aeTimeoutMs = positive(options.antiEntropy?.timeoutMs ?? Math.min(this.aeIntervalMs, 10_000), 'antiEntropy.timeoutMs');
+    const l = options.liveness ?? {};
+    this.probeIntervalMs = positive(l.probeIntervalMs ?? this.gossipIntervalMs, 'liveness.probeIntervalMs');
+    this.probeTimeoutMs = positive(l.probeTimeoutMs ?? Math.min(this.probeIntervalMs / 2, 2000), 'liveness.probeTimeoutMs');
+    this.peers = new PeerTable(l.suspectAfter ?? 2, l.deadAfter ?? 4);
+    this.flushDelayMs = Math.max(0, options.flushDelayMs ?? 10);
+    this.maxMessageBytes = positiveInt(options.maxMessageBytes ?? 32 * 1024 * 1024, 'maxMessageBytes');
+    this.causalBufferSize = positiveInt(options.causalBufferSize ?? 10_000, 'causalBufferSize');
+    this.snapshotEvery = positiveInt(options.snapshotEvery ?? 64, 'snapshotEvery');
+    this.checkpointMs = positive(options.checkpointMs ?? 1000, 'checkpointMs');
+    this.writeRetryMs = positive(options.writeRetryMs ?? 1000, 'writeRetryMs');
+    this.epoch = this.random.u32();
+    this.causalBuffer = this.newCausalBuffer(new VectorClock());
+    this.loaded = Promise.resolve();
+    this.transport.onMessage((from, bytes) => this.receive(from, bytes));
+  }
+
+  // ---- public API ------------------------------------------------------------------------------------
+
+  /**
+   * Add a CRDT under a name (the same name and type on every replica). Its static `decode(bytes, replicaId)`
+   * decodes what peers send (or pass `decode`). Registered after `start()`, its stored state is loaded before
+   * the next `update` of it.
+   */
+  register<T extends Crdt>(name: string, crdt: T, options: { decode?: (bytes: Uint8Array) => T } = {}): T {
+    if (typeof name !== 'string' || name.length === 0 || name.length > 1024) throw new ValidationError('name must be a non-empty string of at most 1024 characters');
+    if (this.entries.has(name)) throw new ValidationError(`${name} is already registered`);
+    if (!crdt || typeof crdt.merge !== 'function' || typeof crdt.encode !== 'function' || typeof crdt.takeDelta !== 'function') {
+      throw new ValidationError(`${name}: not a CRDT`);
+    }
+    const ctor = crdt.constructor as { decode?: (b: Uint8Array, r?: string) => T };
+    const decode = options.decode ?? (typeof ctor.decode === 'function' ? (b: Uint8Array) => ctor.decode!(b, this.replicaId) : undefined);
+    if (!decode) throw new ValidationError(`${name}: its type has no static decode; pass options.decode`);
+    const e: Entry = { name, crdt, decode, causal: crdt.typeTag === CRDT_TYPE.RGA, dirty: false, logKeys: [] };
+    this.entries.set(name, e);
+    crdt.takeDelta();
+    if (this.loadedFlag && this.storage) this.loaded = this.loaded.then(() => this.loadEntry(e));
+    return crdt;
+  }
+
+  get<T extends Crdt = Crdt>(name: string): T | undefined {
+    return this.entries.get(name)?.crdt as T | undefined;
+  }
+
+  /** Registered names. */
+  names(): string[] {
+    return [...this.entries.keys()];
+  }
+
+  addPeer(id: string, address = ''): void {
+    if (typeof id !== 'string' || id.length === 0 || id === this.replicaId) throw new ValidationError(`invalid peer id ${id}`);
+    this.peers.add(id, address);
+    this.transport.connect?.(id, address);
+  }
+
+  /** Forget a peer for good: its messages are dropped from now on (until it is added again). */
+  removePeer(id: string): void {
+    this.peers.remove(id);
+    this.transport.disconnect?.(id);
+    for (const w of this.pendingWrites.values()) w.acks.delete(id);
+  }
+
+  peerIds(): string[] {
+    return this.peers.all().map((p) => p.id);
+  }
+
+  peerState(id: string): PeerState | undefined {
+    return this.peers.get(id)?.state;
+  }
+
+  /** Load stored state, start the transport and the timers. Resolves once loaded. */
+  async start(): Promise<void> {
+    if (this.started) return this.loaded;
+    this.started = true;
+    this.stopped = false;
+    this.loaded = this.load();
+    await this.loaded;
+    this.loadedFlag = true;
+    await this.transport.start();
+    const sch = this.scheduler;
+    // desynchronise replicas: first tick at a random offset within the period
+    this.every(this.gossipIntervalMs, () => this.gossipTick());
+    this.every(this.aeIntervalMs, () => this.antiEntropyTick());
+    this.every(this.probeIntervalMs, () => this.probeTick());
+    if (this.storage) this.every(this.checkpointMs, () => void this.checkpoint());
+    void sch;
+  }
+
+  /** Stop timers and the transport; pending writes/reads are rejected; dirty state is snapshotted. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.started = false;
+    for (const t of this.timers) {
+      this.scheduler.clearInterval(t);
+      this.scheduler.clearTimeout(t);
+    }
+    this.timers = [];
+    this.scheduler.clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
+    for (const s of this.sessions.values()) this.scheduler.clearTimeout(s.timer);
+    this.sessions.clear();
+    if (this.probe) this.scheduler.clearTimeout(this.probe.timer);
+    this.probe = undefined;
+    for (const w of this.pendingWrites.values()) {
+      this.scheduler.clearTimeout(w.timer);
+      w.reject(new TimeoutError('engine stopped before the write was acknowledged'));
+    }
+    this.pendingWrites.clear();
+    for (const r of this.pendingReads.values()) {
+      this.scheduler.clearTimeout(r.timer);
+      r.reject(new TimeoutError('engine stopped before the read completed'));
+    }
+    this.pendingReads.clear();
+    await this.persistChain;
+    if (this.storage) await this.checkpoint(true);
+    await this.transport.stop();
+  }
+
+  on<K extends keyof EventMap>(event: K, fn: (e: EventMap[K]) => void): () => void {
+    let set = this.listeners.get(event);
+    if (!set) this.listeners.set(event, (set = new Set()));
+    set.add(fn as (e: never) => void);
+    return () => set!.delete(fn as (e: never) => void);
+  }
+
+  off<K extends keyof EventMap>(event: K, fn: (e: EventMap[K]) => void): void {
+    this.listeners.get(event)?.delete(fn as (e: never) => void);
+  }
+
+  /**
+   * Change a registered CRDT: `fn` mutates it, the delta is made durable (with a storage) and pushed.
+   * Resolves once durable and merged by `write` replicas (local: this one; majority: more than half of this
+   * replica and its peers; all: every peer too); rejects with TimeoutError after `timeoutMs`, the write still
+   * applied and propagating. `fn` throwing leaves nothing queued and rethrows.
+   */
+  async update<T extends Crdt>(name: string, fn: (crdt: T) => void, options: UpdateOptions = {}): Promise<void> {
+    const e = this.entry(name);
+    checkWriteLevel(options.write);
+    if (!this.loadedFlag && this.storage) await this.loaded;
+    fn(e.crdt as T);
+    return this.commit(name, options);
+  }
+
+  /** Tell the engine a registered CRDT was changed directly (see `update`). */
+  commit(name: string, options: UpdateOptions = {}): Promise<void> {
+    const e = this.entry(name);
+    const level = options.write ?? 'local';
+    try {
+      checkWriteLevel(level);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const delta = e.crdt.takeDelta() as Crdt | null;
+    if (!delta) return Promise.resolve();
+    this.changed(e, this.replicaId, true);
+    const seq = ++this.writeSeq;
+    const n = this.peers.size + 1;
+    const needed = level === 'local' ? 1 : level === 'all' ? n : Math.floor(n / 2) + 1;
+    const wantAck = needed > 1;
+    let deps: VersionEntries | undefined;
+    if (e.causal) {
+      // one causal event per write; delivered here at once (deliverable by construction)
+      const cseq = ++this.causalSeq;
+      const vc = this.causalBuffer.delivered;
+      vc.set(this.replicaId, cseq);
+      deps = vc.entries();
+      this.causalBuffer.deliver({ id: `${this.replicaId}/${this.epoch}/c${cseq}`, origin: this.replicaId, deps: vc, payload: undefined as never });
+    }
+    const durable = this.persistLocal(e, delta, seq).then(() => {
+      this.writes.addRange(this.replicaId, seq, seq);
+      this.outbox.push({ seq, name, delta, wantAck, deps });
+      this.scheduleFlush();
+    });
+    if (!wantAck) return durable;
+    return new Promise<void>((resolve, reject) => {
+      const w: PendingWrite = { seq, needed, acks: new Set(), durable: false, resolve, reject, lastSent: 0 };
+      this.pendingWrites.set(seq, w);
+      const timeoutMs = options.timeoutMs ?? 5000;
+      w.timer = this.scheduler.setTimeout(() => {
+        if (!this.pendingWrites.delete(seq)) return;
+        this.s.timedOut++;
+        reject(new TimeoutError(`write ${name}#${seq}: ${w.acks.size + 1} of ${needed} replicas within ${timeoutMs} ms`));
+      }, timeoutMs);
+      durable.then(
+        () => {
+          w.durable = true;
+          this.checkWrite(w);
+        },
+        (err: Error) => {
+          this.pendingWrites.delete(seq);
+          this.scheduler.clearTimeout(w.timer);
+          reject(err);
+        },
+      );
+    });
+  }
+
+  /**
+   * Read a registered CRDT. `majority`: first merge the state of enough peers that, with this replica, more
+   * than half have answered (TimeoutError after `timeoutMs`, default 5,000).
+   */
+  async read<T extends Crdt>(name: string, options: ReadOptions = {}): Promise<T> {
+    const e = this.entry(name);
+    if (!this.loadedFlag && this.storage) await this.loaded;
+    const level = options.read ?? 'local';
+    if (level === 'local') return e.crdt as T;
+    if (level !== 'majority') throw new ValidationError(`unknown read level ${String(level)}`);
+    const n = this.peers.size + 1;
+    const needed = Math.floor(n / 2); // answers besides this replica
+    if (needed === 0) return e.crdt as T;
+    const reqId = this.random.u32();
+    const [lo, hi] = this.hashOf(e);
+    const payload = encodeReadReq({ reqId, name, lo, hi });
+    const timeoutMs = options.timeoutMs ?? 5000;
+    await new Promise<void>((resolve, reject) => {
+      const r: PendingRead = {
+        name,
+        needed,
+        answered: new Set(),
+        resolve,
+        reject,
+        timer: this.scheduler.setTimeout(() => {
+          this.pendingReads.delete(reqId);
+          reject(new TimeoutError(`read ${name}: ${r.answered.size + 1} of ${needed + 1} replicas within ${timeoutMs} ms`));
+        }, timeoutMs),
+      };
+      this.pendingReads.set(reqId, r);
+      for (const p of this.peers.live()) this.sendTo(p.id, MSG.READ_REQ, payload, 0);
+      if (this.peers.live().length < needed) for (const p of this.peers.all()) if (p.state === 'dead') this.sendTo(p.id, MSG.READ_REQ, payload, 0);
+    });
+    return e.crdt as T;
+  }
+
+  /** Push queued deltas now (instead of after `flushDelayMs`); resolves once pending local writes are durable and sent. */
+  async flush(): Promise<void> {
+    await this.persistChain;
+    this.doFlush();
+  }
+
+  stats(): SyncStats {
+    return {
+      gossip: {
+        sent: this.s.gossipSent,
+        received: this.s.gossipReceived,
+        duplicatesDropped: this.s.duplicates,
+        seenCacheSize: this.seen.size,
+        fanout: this.fanout,
+        maxHops: this.maxHops,
+        pending: this.queue.length,
+      },
+      antiEntropy: {
+        totalSyncs: this.s.aeTotal,
+        successfulSyncs: this.s.aeOk,
+        failedSyncs: this.s.aeFailed,
+        averageSyncTimeMs: this.s.aeOk ? this.s.aeTimeTotal / this.s.aeOk : 0,
+        keysExchanged: this.s.aeKeys,
+        bytesSent: this.s.aeBytesSent,
+        bytesReceived: this.s.aeBytesReceived,
+      },
+      peerCount: this.peers.size,
+      crdtCount: this.entries.size,
+      peers: this.peers.all().map((p) => ({ id: p.id, state: p.state })),
+      errors: {
+        decode: this.s.decode,
+        auth: this.s.auth,
+        oversize: this.s.oversize,
+        fromRemoved: this.s.fromRemoved,
+        unknownObject: this.s.unknownObject,
+        merge: this.s.merge,
+      },
+      causal: { pending: this.causalBuffer.pending, dropped: this.causalDropped },
+      writes: { pendingAcks: this.pendingWrites.size, timedOut: this.s.timedOut },
+      bytesSent: this.s.bytesSent,
+      bytesReceived: this.s.bytesReceived,
+    };
+  }
+
+  /** A 64-bit hash of a registered object's current encoding, as 16 hex digits (cached until it changes). */
+  hash(name: string): string {
+    const [lo, hi] = this.hashOf(this.entry(name));
+    return hi.toString(16).padStart(8, '0') + lo.toString(16).padStart(8, '0');
+  }
+
+  /** The version vector of merged writes (origin -> highest contiguous sequence). */
+  versionVector(): VersionEntries {
+    return this.writes.entries();
+  }
+
+  /** Start an anti-entropy round with a given peer now (normally timer driven). */
+  syncWith(peerId: string): void {
+    this.startSession(peerId);
+  }
+
+  // ---- local write path --------------------------------------------------------------------------------
+
+  private entry(name: string): Entry {
+    const e = this.entries.get(name);
+    if (!e) throw new ValidationError(`no CRDT registered as ${name}`);
+    return e;
+  }
+
+  private persistLocal(e: Entry, delta: Crdt, seq: number): Promise<void> {
+    const storage = this.storage;
+    if (!storage) return Promise.resolve();
+    const key = `d/${e.name}/${seq.toString().padStart(15, '0')}`;
+    const bytes = delta.encode();
+    const cseq = this.causalSeq;
+    const run = async (): Promise<void> => {
+      await storage.batch([
+        { type: 'put', key, value: bytes },
+        { type: 'put', key: 'm/seq', value: encodeNonce(seq) },
+        { type: 'put', key: 'm/cseq', value: encodeNonce(cseq) },
+      ]);
+      e.logKeys.push(key);
+      if (e.logKeys.length >= this.snapshotEvery) await this.snapshot(e);
+    };
+    const p = this.persistChain.then(run);
+    this.persistChain = p.catch(() => undefined);
+    return p;
+  }
+
+  private async snapshot(e: Entry): Promise<void> {
+    if (!this.storage) return;
+    const keys = e.logKeys;
+    e.logKeys = [];
+    e.dirty = false;
+    const ops: StorageBatchOp[] = [{ type: 'put', key: `s/${e.name}`, value: e.crdt.encode() }];
+    for (const k of keys) ops.push({ type: 'del', key: k });
+    ops.push({ type: 'put', key: 'm/cseq', value: encodeNonce(this.causalSeq) });
+    await this.storage.batch(ops);
+  }
+
+  private async checkpoint(all = false): Promise<void> {
+    const work = async (): Promise<void> => {
+      for (const e of this.entries.values()) if (e.dirty || (all && e.logKeys.length)) await this.snapshot(e);
+    };
+    const p = this.persistChain.then(work);
+    this.persistChain = p.catch((err) => this.logger?.warn?.('checkpoint failed', err));
+    return this.persistChain;
+  }
+
+  private async load(): Promise<void> {
+    const storage = this.storage;
+    if (!storage) return;
+    const seq = await storage.get('m/seq');
+    if (seq) this.writeSeq = decodeNonce(seq);
+    const cseq = await storage.get('m/cseq');
+    if (cseq) this.causalSeq = decodeNonce(cseq);
+    for (const e of this.entries.values()) await this.loadEntry(e);
+    // a restart never reuses a sequence number: our own writes 1..seq are in the loaded state
+    if (this.writeSeq > 0) this.writes.raise(this.replicaId, this.writeSeq);
+    const vc = new VectorClock();
+    if (this.causalSeq > 0) vc.set(this.replicaId, this.causalSeq);
+    this.causalBuffer = this.newCausalBuffer(vc);
+  }
+
+  private async loadEntry(e: Entry): Promise<void> {
+    const storage = this.storage!;
+    const snap = await storage.get(`s/${e.name}`);
+    if (snap) e.crdt.merge(e.decode(snap) as never);
+    for await (const [key, value] of storage.entries(`d/${e.name}/`)) {
+      e.crdt.merge(e.decode(value) as never);
+      e.logKeys.push(key);
+    }
+    e.crdt.takeDelta();
+    this.invalidate(e);
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushTimer !== undefined || this.stopped) return;
+    this.flushTimer = this.scheduler.setTimeout(() => {
+      this.flushTimer = undefined;
+      this.doFlush();
+    }, this.flushDelayMs);
+  }
+
+  private doFlush(): void {
+    this.scheduler.clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
+    if (!this.outbox.length) return;
+    const batch = this.outbox;
+    this.outbox = [];
+    // runs of plain writes go out as one message each; every causal write travels alone with its vector
+    let run: Outgoing[] = [];
+    for (const o of batch) {
+      if (o.deps) {
+        if (run.length) this.sendBatch(run, []);
+        run = [];
+        this.sendBatch([o], o.deps);
+      } else run.push(o);
+    }
+    if (run.length) this.sendBatch(run, []);
+  }
+
+  private sendBatch(batch: Outgoing[], deps: VersionEntries): void {
+    const byName = new Map<string, Crdt>();
+    let wantAck = false;
+    for (const o of batch) {
+      const d = byName.get(o.name);
+      if (d) d.merge(o.delta as never);
+      else byName.set(o.name, o.delta.clone() as Crdt);
+      wantAck ||= o.wantAck;
+    }
+    const objects: DeltaObject[] = [];
+    for (const [name, d] of byName) objects.push({ name, typeTag: d.typeTag, bytes: d.encode() });
+    const payload = encodeDelta({ writesLo: batch[0].seq, writesHi: batch[batch.length - 1].seq, deps, objects });
+    const env: Envelope = {
+      type: MSG.DELTA,
+      flags: wantAck ? FLAG_WANT_ACK : 0,
+      origin: this.replicaId,
+      epoch: this.epoch,
+      counter: ++this.counter,
+      hops: 0,
+      payload,
+    };
+    this.seen.checkAndAdd(msgId(env));
+    const bytes = encodeEnvelope(env, this.signer);
+    if (bytes.length > this.maxMessageBytes) {
+      this.s.oversize++;
+      this.logger?.warn?.(`delta batch of ${bytes.length} bytes exceeds maxMessageBytes; left to anti-entropy`);
+      return;
+    }
+    const targets = wantAck ? this.peers.all() : this.random.sample(this.peers.live(), this.fanout);
+    for (const p of targets) this.sendRaw(p.id, bytes, true);
+    this.enqueue(env, new Set([this.replicaId, ...targets.map((p) => p.id)]));
+    if (wantAck) {
+      const now = this.scheduler.now();
+      for (const o of batch) {
+        const w = this.pendingWrites.get(o.seq);
+        if (w) {
+          w.message = bytes;
+          w.lastSent = now;
+        }
+      }
+    }
+  }
+
+  private enqueue(env: Envelope, skip: Set<string>): void {
+    if (this.rounds === 0 || env.hops >= this.maxHops) return;
+    this.queue.push({ env, rounds: this.rounds, skip });
+    if (this.queue.length > this.maxQueue) this.queue.splice(0, this.queue.length - this.maxQueue);
+  }
+
+  private checkWrite(w: PendingWrite): void {
+    if (!w.durable || w.acks.size + 1 < w.needed) return;
+    if (!this.pendingWrites.delete(w.seq)) return;
+    this.scheduler.clearTimeout(w.timer);
+    w.resolve();
+  }
+
+  private ackFrom(peer: string, lo: number, hi: number): void {
+    if (!this.peers.get(peer)) return;
+    for (const w of this.pendingWrites.values()) {
+      if (w.seq >= lo && w.seq <= hi) {
+        w.acks.add(peer);
+        this.checkWrite(w);
+      }
+    }
+  }
+
+  // ---- timers ------------------------------------------------------------------------------------------
+
+  private every(ms: number, fn: () => void): void {
+    // first run at a random phase, then periodic (replicas do not tick in lockstep)
+    const first = this.scheduler.setTimeout(() => {
+      if (this.stopped) return;
+      fn();
+      this.timers.push(this.scheduler.setInterval(() => !this.stopped && fn(), ms));
+    }, this.random.float() * ms);
+    this.timers.push(first);
+  }
+
+  private gossipTick(): void {
+    // interval gossip: repeat queued messages to fanout random live peers
+    if (this.queue.length) {
+      const live = this.peers.live();
+      const keep: QueuedMessage[] = [];
+      for (const q of this.queue) {
+        const candidates = live.filter((p) => !q.skip.has(p.id));
+        const targets = this.random.sample(candidates, this.fanout);
+        if (targets.length) {
+          const bytes = encodeEnvelope(q.env, this.signer);
+          for (const p of targets) {
+            this.sendRaw(p.id, bytes, true);
+            q.skip.add(p.id);
+          }
+        }
+        if (--q.rounds > 0 && candidates.length > targets.length) keep.push(q);
+      }
+      this.queue = keep;
+    }
+  }
+
+  private retryWrites(): void {
+    const now = this.scheduler.now();
+    for (const w of this.pendingWrites.values()) {
+      if (!w.message || now - w.lastSent < this.writeRetryMs) continue;
+      w.lastSent = now;
+      for (const p of this.peers.all()) if (!w.acks.has(p.id)) this.sendRaw(p.id, w.message, true);
+    }
+  }
+
+  private probeTick(): void {
+    this.retryWrites();
+    if (this.probe) return;
+    const p = this.peers.next(this.peers.all());
+    if (!p) return;
+    const nonce = this.random.u32();
+    this.probe = {
+      peer: p.id,
+      nonce,
+      timer: this.scheduler.setTimeout(() => {
+        this.probe = undefined;
+        this.missed(p.id);
+      }, this.probeTimeoutMs),
+    };
+    this.sendTo(p.id, MSG.PING, encodeNonce(nonce), 0);
+  }
+
+  private missed(peer: string): void {
+    const ev = this.peers.missedExchange(peer);
+    if (ev) this.emit('peer-down', ev.id);
+  }
+
+  private heard(peer: string): void {
+    const ev = this.peers.heardFrom(peer, this.scheduler.now());
+    if (ev) this.emit('peer-up', ev.id);
+  }
+
+  // ---- sending -----------------------------------------------------------------------------------------
+
+  private sendTo(peer: string, type: number, payload: Uint8Array, flags: number): number {
+    const env: Envelope = { type, flags, origin: this.replicaId, epoch: this.epoch, counter: ++this.counter, hops: 0, payload };
+    const bytes = encodeEnvelope(env, this.signer);
+    if (bytes.length > this.maxMessageBytes) {
+      this.s.oversize++;
+      this.logger?.warn?.(`message of ${bytes.length} bytes to ${peer} exceeds maxMessageBytes; dropped`);
+      return 0;
+    }
+    this.sendRaw(peer, bytes, false);
+    return bytes.length;
+  }
+
+  private sendRaw(peer: string, bytes: Uint8Array, gossip: boolean): void {
+    if (this.stopped) return;
+    if (gossip) this.s.gossipSent++;
+    this.s.bytesSent += bytes.length;
+    try {
+      this.transport.send(peer, bytes);
+    } catch (err) {
+      this.logger?.debug?.(`send to ${peer} failed`, err);
+    }
+  }
+
+  // ---- receiving ---------------------------------------------------------------------------------------
+
+  private receive(from: string, bytes: Uint8Array): void {
+    if (this.stopped) return;
+    try {
+      this.s.bytesReceived += bytes?.length ?? 0;
+      if (!(bytes instanceof Uint8Array) || bytes.length > this.maxMessageBytes) {
+        this.s.oversize++;
+        return;
+      }
+      if (this.peers.isRemoved(from)) {
+        this.s.fromRemoved++;
+        return;
+      }
+      let env: Envelope;
+      try {
+        env = decodeEnvelope(bytes, this.signer);
+      } catch (err) {
+        if (err instanceof AuthError) this.s.auth++;
+        else this.s.decode++;
+        return;
+      }
+      if (this.peers.isRemoved(env.origin)) {
+        this.s.fromRemoved++;
+        return;
+      }
+      this.heard(from);
+      switch (env.type) {
+        case MSG.DELTA:
+          return this.onDelta(from, env);
+        case MSG.ACK: {
+          const { lo, hi } = decodeAck(env.payload);
+          return this.ackFrom(env.origin, lo, hi);
+        }
+        case MSG.SYNC_DIGEST:
+          return this.onDigest(from, env, bytes.length);
+        case MSG.SYNC:
+          return this.onSync(from, env, bytes.length);
+        case MSG.PING:
+          decodeNonce(env.payload);
+          this.sendTo(from, MSG.PONG, env.payload, 0);
+          return;
+        case MSG.PONG: {
+          const nonce = decodeNonce(env.payload);
+          if (this.probe && this.probe.peer === from && this.probe.nonce === nonce) {
+            this.scheduler.clearTimeout(this.probe.timer);
+            this.probe = undefined;
+          }
+          return;
+        }
+        case MSG.READ_REQ:
+          return this.onReadReq(from, env);
+        case MSG.READ_RESP:
+          return this.onReadResp(from, env);
+      }
+    } catch (err) {
+      if (err instanceof DecodeError) this.s.decode++;
+      else {
+        this.s.merge++;
+        this.logger?.warn?.(`message from ${from} failed`, err);
+      }
+    }
+  }
+
+  private onDelta(from: string, env: Envelope): void {
+    this.s.gossipReceived++;
+    const id = msgId(env);
+    if (env.origin === this.replicaId || this.seen.checkAndAdd(id)) {
+      this.s.duplicates++;
+      if (env.flags & FLAG_WANT_ACK && env.origin !== this.replicaId) {
+        // the origin may have missed our acknowledgement: answer again if we merged it
+        const p = decodeDelta(env.payload);
+        if (p.writesLo <= p.writesHi && this.writes.covers(env.origin, p.writesLo, p.writesHi)) {
+          this.sendTo(env.origin, MSG.ACK, encodeAck(p.writesLo, p.writesHi), 0);
+        }
+      }
+      return;
+    }
+    let payload: DeltaPayload;
+    let decoded: Crdt[];
+    try {
+      payload = decodeDelta(env.payload);
+      decoded = this.decodeObjects(payload.objects);
+    } catch (err) {
+      this.s.decode++;
+      this.seenForget();
+      throw err instanceof DecodeError ? new DecodeError('bad delta', { cause: err }) : err;
+    }
+    // forward at once (epidemic), and queue for interval gossip
+    if (env.hops + 1 <= this.maxHops) {
+      const fwd: Envelope = { ...env, hops: env.hops + 1 };
+      const candidates = this.peers.live().filter((p) => p.id !== from && p.id !== env.origin);
+      const targets = this.random.sample(candidates, this.fanout);
+      if (targets.length) {
+        const bytes = encodeEnvelope(fwd, this.signer);
+        for (const p of targets) this.sendRaw(p.id, bytes, true);
+      }
+      this.enqueue(fwd, new Set([from, env.origin, this.replicaId, ...targets.map((p) => p.id)]));
+    }
+    if (payload.deps.length) {
+      const deps = new Map(payload.deps);
+      if (!(deps.get(env.origin)! >= 1)) throw new DecodeError('causal delta without its own sequence');
+      const ready = this.causalBuffer.deliver({ id, origin: env.origin, deps, payload: { env, payload, decoded, from } });
+      for (const ev of ready) if (ev.payload) this.applyDelta(ev.payload.env, ev.payload.payload, ev.payload.decoded);
+    } else this.applyDelta(env, payload, decoded);
+  }
+
+  /** Nothing to undo in the seen-cache: a bad message's id stays (a re-sent copy is equally bad). */
+  private seenForget(): void {}
+
+  private decodeObjects(objects: DeltaObject[]): Crdt[] {
+    const out: Crdt[] = [];
+    for (const o of objects) {
+      const e = this.entries.get(o.name);
+      if (!e) {
+        this.s.unknownObject++;
+        out.push(undefined as never);
+        continue;
+      }
+      if (o.typeTag !== e.crdt.typeTag) throw new DecodeError(`${o.name}: type ${o.typeTag}, expected ${e.crdt.typeTag}`);
+      out.push(this.decodeFor(e, o.bytes));
+    }
+    return out;
+  }
+
+  private decodeFor(e: Entry, bytes: Uint8Array): Crdt {
+    let c: Crdt;
+    try {
+      c = e.decode(bytes);
+    } catch (err) {
+      if (err instanceof DecodeError) throw err;
+      throw new DecodeError(`${e.name}: undecodable state`, { cause: err });
+    }
+    if (!c || c.typeTag !== e.crdt.typeTag) throw new DecodeError(`${e.name}: decoded to another type`);
+    return c;
+  }
+
+  private applyDelta(env: Envelope, payload: DeltaPayload, decoded: Crdt[]): void {
+    payload.objects.forEach((o, i) => {
+      const e = this.entries.get(o.name);
+      if (!e || !decoded[i]) return;
+      this.mergeInto(e, decoded[i], env.origin);
+    });
+    if (payload.writesLo >= 1 && payload.writesLo <= payload.writesHi) {
+      this.writes.addRange(env.origin, payload.writesLo, payload.writesHi);
+      if (env.flags & FLAG_WANT_ACK) this.sendTo(env.origin, MSG.ACK, encodeAck(payload.writesLo, payload.writesHi), 0);
+    }
+  }
+
+  private mergeInto(e: Entry, other: Crdt, origin: string): void {
+    e.crdt.merge(other as never);
+    e.crdt.takeDelta(); // remote merges are not re-broadcast as local writes
+    e.dirty = true;
+    this.changed(e, origin, false);
+  }
+
+  private changed(e: Entry, origin: string, local: boolean): void {
+    this.invalidate(e);
+    this.emit('change', { name: e.name, origin, local });
+  }
+
+  private invalidate(e: Entry): void {
+    e.hash = undefined;
+    e.tree = undefined;
+  }
+
+  private hashOf(e: Entry): [number, number] {
+    return (e.hash ??= hash64(e.crdt.encode()));
+  }
+
+  private treeOf(e: Entry): KeyTree {
+    return (e.tree ??= new KeyTree((e.crdt as KeyedCrdt).keyHashes()));
+  }
+
+  private newCausalBuffer(delivered: VectorClock): CausalBuffer<{ env: Envelope; payload: DeltaPayload; decoded: Crdt[]; from: string }> {
+    return new CausalBuffer({ maxPending: this.causalBufferSize, delivered, onDrop: () => this.causalDropped++ });
+  }
+
+  /** After merging a peer's whole causal state, advance the buffer's frontier and release what it unblocks. */
+  private advanceCausal(peerCausal: VersionEntries): void {
+    if (!peerCausal.length) return;
+    const cur = this.causalBuffer.delivered;
+    let raised = false;
+    for (const [r, n] of peerCausal) if (n > cur.get(r)) {
+      cur.set(r, n);
+      raised = true;
+    }
+    if (!raised) return;
+    const pending = this.causalBuffer.pendingEvents();
+    this.causalBuffer = this.newCausalBuffer(cur);
+    for (const ev of pending) {
+      for (const r of this.causalBuffer.deliver(ev)) if (r.payload) this.applyDelta(r.payload.env, r.payload.payload, r.payload.decoded);
+    }
+  }
+
+  // ---- anti-entropy ------------------------------------------------------------------------------------
+
+  private antiEntropyTick(): void {
+    const live = this.peers.live();
+    const p = this.peers.next(live.length ? live : this.peers.all());
+    if (p) this.startSession(p.id);
+  }
+
+  private startSession(peer: string): void {
+    for (const s of this.sessions.values()) {
+      // one session at a time: an unanswered older one has failed
+      this.failSession(s);
+    }
+    const id = this.random.u32();
+    const objects = [...this.entries.values()].map((e) => {
+      const [lo, hi] = this.hashOf(e);
+      return { name: e.name, typeTag: e.crdt.typeTag, lo, hi, keyed: isKeyed(e.crdt) };
+    });
+    const seen = this.writes.entries();
+    const session: Session = {
+      id,
+      peer,
+      started: this.scheduler.now(),
+      keys: 0,
+      timer: this.scheduler.setTimeout(() => this.failSession(session), this.aeTimeoutMs),
+    };
+    this.sessions.set(id, session);
+    this.s.aeTotal++;
+    this.s.aeBytesSent += this.sendTo(peer, MSG.SYNC_DIGEST, encodeDigest({ session: id, seen: this.withCausal(seen), objects }), 0);
+  }
+
+  private failSession(s: Session): void {
+    if (!this.sessions.delete(s.id)) return;
+    this.scheduler.clearTimeout(s.timer);
+    this.s.aeFailed++;
+    this.missed(s.peer);
+    this.emit('sync', { peer: s.peer, ok: false, durationMs: this.scheduler.now() - s.started, keysExchanged: s.keys });
+  }
+
+  private completeSession(s: Session): void {
+    if (!this.sessions.delete(s.id)) return;
+    this.scheduler.clearTimeout(s.timer);
+    const d = this.scheduler.now() - s.started;
+    this.s.aeOk++;
+    this.s.aeTimeTotal += d;
+    this.emit('sync', { peer: s.peer, ok: true, durationMs: d, keysExchanged: s.keys });
+  }
+
+  /**
+   * The version vector sent in digests: merged writes, plus the causal frontier under origin names prefixed
+   * with "\u0000c:" (so one vector carries both).
+   */
+  private withCausal(seen: VersionEntries): VersionEntries {
+    const out = seen.slice();
+    for (const [r, n] of this.causalBuffer.delivered.entries()) out.push([`\u0000c:${r}`, n]);
+    return out;
+  }
+
+  private splitVector(v: VersionEntries): { writes: VersionEntries; causal: VersionEntries } {
+    const writes: VersionEntries = [];
+    const causal: VersionEntries = [];
+    for (const [r, n] of v) (r.startsWith('\u0000c:') ? causal.push([r.slice(3), n]) : writes.push([r, n]));
+    return { writes, causal };
+  }
+
+  private onDigest(from: string, env: Envelope, size: number): void {
+    const d = decodeDigest(env.payload);
+    this.s.aeBytesReceived += size;
+    const { writes } = this.splitVector(d.seen);
+    // the digest's version vector acknowledges our writes it covers
+    for (const [r, n] of writes) if (r === this.replicaId && n > 0) this.ackFrom(from, 1, n);
+    const items: SyncItem[] = [];
+    for (const o of d.objects) {
+      const e = this.entries.get(o.name);
+      if (!e || e.crdt.typeTag !== o.typeTag) continue;
+      const [lo, hi] = this.hashOf(e);
+      if (lo === o.lo && hi === o.hi) continue;
+      if (o.keyed && isKeyed(e.crdt)) {
+        items.push({ kind: ITEM_TREE, name: e.name, depth: 0, nodes: [{ prefix: 0, children: this.treeOf(e).children(0, 0) }] });
+      } else {
+        items.push({ kind: ITEM_STATE, name: e.name, typeTag: e.crdt.typeTag, final: false, lo, hi, bytes: e.crdt.encode() });
+      }
+    }
+    this.s.aeBytesSent += this.sendTo(from, MSG.SYNC, encodeSync({ session: d.session, seen: this.withCausal(this.writes.entries()), items }), 0);
+  }
+
+  private onSync(from: string, env: Envelope, size: number): void {
+    const p = decodeSync(env.payload);
+    this.s.aeBytesReceived += size;
+    const session = this.sessions.get(p.session);
+    const mine = session && session.peer === from ? session : undefined;
+    // decode everything first: a bad item leaves all state unchanged
+    const decoded = new Map<SyncItem, Crdt>();
+    for (const it of p.items) {
+      if (it.kind === ITEM_TREE) continue;
+      const e = this.entries.get(it.name);
+      if (!e) continue;
+      if (it.typeTag !== e.crdt.typeTag) throw new DecodeError(`${it.name}: type ${it.typeTag}, expected ${e.crdt.typeTag}`);
+      decoded.set(it, this.decodeFor(e, it.bytes));
+    }
+    const out: SyncItem[] = [];
+    let keys = 0;
+    let onlyStates = true;
+    let pendingAnswer = false;
+    for (const it of p.items) {
+      const e = this.entries.get(it.name);
+      if (!e) {
+        this.s.unknownObject++;
+        onlyStates = false;
+        continue;
+      }
+      if (it.kind === ITEM_STATE) {
+        this.mergeInto(e, decoded.get(it)!, from);
+        keys++;
+        const [lo, hi] = this.hashOf(e);
+        if (!it.final && (lo !== it.lo || hi !== it.hi)) {
+          out.push({ kind: ITEM_STATE, name: e.name, typeTag: e.crdt.typeTag, final: true, lo, hi, bytes: e.crdt.encode() });
+        }
+      } else if (it.kind === ITEM_TREE) {
+        onlyStates = false;
+        if (!isKeyed(e.crdt)) continue;
+        keys += this.answerTree(e, it, out);
+      } else {
+        onlyStates = false;
+        if (!isKeyed(e.crdt)) continue;
+        const theirs = decoded.get(it)!;
+        this.mergeInto(e, theirs, from);
+        const tree = this.treeOf(e);
+        const differing: number[] = [];
+        for (const b of it.buckets) {
+          const n = tree.node(it.depth, b.prefix);
+          keys += n.count;
+          if (n.lo !== b.lo || n.hi !== b.hi) differing.push(b.prefix);
+        }
+        if (it.left > 0 && differing.length) {
+          out.push(this.sliceItem(e, it.depth, differing, it.left - 1, theirs));
+          if (it.left - 1 > 0) pendingAnswer = true;
+        }
+      }
+    }
+    // the first answer to our digest, made only of whole states: we now hold everything the peer had
+    if (mine && onlyStates && p.seen.length) {
+      const { writes, causal } = this.splitVector(p.seen);
+      this.writes.mergeEntries(writes);
+      this.advanceCausal(causal);
+    }
+    if (mine && p.seen.length) {
+      const { writes } = this.splitVector(p.seen);
+      for (const [r, n] of writes) if (r === this.replicaId && n > 0) this.ackFrom(from, 1, n);
+    }
+    if (mine) mine.keys += keys;
+    this.s.aeKeys += keys;
+    if (out.length) this.s.aeBytesSent += this.sendTo(from, MSG.SYNC, encodeSync({ session: p.session, seen: [], items: out }), 0);
+    // our session is done once nothing we send needs an answer that we would have to act on
+    if (mine && !pendingAnswer && !out.some((i) => i.kind === ITEM_TREE || (i.kind === ITEM_SLICE && i.left > 0))) this.completeSession(mine);
+  }
+
+  /** Compare the peer's children with ours; descend into differing ones or send their slices. Returns keys touched. */
+  private answerTree(e: Entry, it: TreeItem, out: SyncItem[]): number {
+    const tree = this.treeOf(e);
+    const childDepth = it.depth + TREE_FANOUT_BITS;
+    const slices: number[] = [];
+    const descend: TreeItem['nodes'] = [];
+    let anyDiff = false;
+    for (const node of it.nodes) {
+      const mine = tree.children(it.depth, node.prefix);
+      for (let c = 0; c < 16; c++) {
+        const a = mine[c];
+        const b: TreeNode = node.children[c];
+        if (a.count === b.count && (a.count === 0 || (a.lo === b.lo && a.hi === b.hi))) continue;
+        anyDiff = true;
+        const prefix = node.prefix * 16 + c;
+        if (childDepth >= TREE_MAX_DEPTH || a.count + b.count <= SLICE_SMALL) slices.push(prefix);
+        else descend.push({ prefix, children: tree.children(childDepth, prefix) });
+      }
+    }
+    if (it.depth === 0 && !anyDiff) {
+      // every key agrees but the objects' hashes differ (e.g. causal context only): whole states
+      const [lo, hi] = this.hashOf(e);
+      out.push({ kind: ITEM_STATE, name: e.name, typeTag: e.crdt.typeTag, final: false, lo, hi, bytes: e.crdt.encode() });
+      return 0;
+    }
+    if (descend.length) out.push({ kind: ITEM_TREE, name: e.name, depth: childDepth, nodes: descend });
+    if (slices.length) out.push(this.sliceItem(e, childDepth, slices, 2));
+    return slices.length;
+  }
+
+  private sliceItem(e: Entry, depth: number, prefixes: number[], left: number, seen?: Crdt): SliceItem {
+    const tree = this.treeOf(e);
+    const crdt = e.crdt as KeyedCrdt;
+    const bytes = crdt.deltaForBuckets(depth, prefixes, seen) as Crdt;
+    return {
+      kind: ITEM_SLICE,
+      name: e.name,
+      typeTag: e.crdt.typeTag,
+      left,
+      depth,
+      buckets: prefixes.map((prefix) => {
+        const n = tree.node(depth, prefix);
+        return { prefix, lo: n.lo, hi: n.hi };
+      }),
+      bytes: bytes.encode(),
+    };
+  }
+
+  // ---- reads -------------------------------------------------------------------------------------------
+
+  private onReadReq(from: string, env: Envelope): void {
+    const q = decodeReadReq(env.payload);
+    const e = this.entries.get(q.name);
+    if (!e) {
+      this.s.unknownObject++;
+      return;
+    }
+    const [lo, hi] = this.hashOf(e);
+    const same = lo === q.lo && hi === q.hi;
+    this.sendTo(from, MSG.READ_RESP, encodeReadResp({ reqId: q.reqId, name: q.name, same, bytes: same ? new Uint8Array(0) : e.crdt.encode() }), 0);
+  }
+
+  private onReadResp(from: string, env: Envelope): void {
+    const r = decodeReadResp(env.payload);
+    const pending = this.pendingReads.get(r.reqId);
+    if (!pending || pending.name !== r.name || !this.peers.get(from)) return;
+    const e = this.entries.get(r.name);
+    if (!e) return;
+    if (!r.same) this.mergeInto(e, this.decodeFor(e, r.bytes), from);
+    pending.answered.add(from);
+    if (pending.answered.size >= pending.needed) {
+      this.pendingReads.delete(r.reqId);
+      this.scheduler.clearTimeout(pending.timer);
+      pending.resolve();
+    }
+  }
+
+  // ---- events ------------------------------------------------------------------------------------------
+
+  private emit<K extends keyof EventMap>(event: K, value: EventMap[K]): void {
+    const set = this.listeners.get(event);
+    if (!set) return;
+    for (const fn of set) {
+      try {
+        (fn as (e: EventMap[K]) => void)(value);
+      } catch (err) {
+        this.logger?.error?.(`${event} listener threw`, err);
+      }
+    }
+  }
+
+  /** @internal sizes of bounded structures (for tests). */
+  internals(): { seenCache: number; seenCapacity: number; queue: number; maxQueue: number; causalPending: number; causalMax: number; outbox: number; writeExtras: number; sessions: number } {
+    return {
+      seenCache: this.seen.size,
+      seenCapacity: this.seen.capacity,
+      queue: this.queue.length,
+      maxQueue: this.maxQueue,
+      causalPending: this.causalBuffer.pending,
+      causalMax: this.causalBufferSize,
+      outbox: this.outbox.length,
+      writeExtras: this.writes.extras,
+      sessions: this.sessions.size,
+    };
+  }
+
+  /** @internal */
+  get isStarted(): boolean {
+    return this.started;
+  }
+
+  /** @internal for tests that need it: throws unless started. */
+  assertStarted(): void {
+    if (!this.started) throw new NotInitializedError('engine not started');
+  }
+}
+
+function checkWriteLevel(level: unknown): void {
+  if (level !== undefined && level !== 'local' && level !== 'majority' && level !== 'all') throw new ValidationError(`unknown write level ${String(level)}`);
+}
+
+function msgId(env: Envelope): string {
+  return `${env.origin}\u0000${env.epoch}\u0000${env.counter}`;
+}
+
+function positive(v: number, what: string): number {
+  if (!(typeof v === 'number' && v > 0 && Number.isFinite(v))) throw new ValidationError(`${what} must be a positive number`);
+  return v;
+}
+
+function positiveInt(v: number, what: string): number {
+  if (!Number.isSafeInteger(v) || v < 1) throw new ValidationError(`${what} must be a positive integer`);
+  return v;
+}
+
+export type { CausalEvent };

@@ -1,0 +1,346 @@
+/**
+ * Payload codecs of the sync messages (the envelope is in envelope.ts). Every `encodeX` has a `decodeX` that
+ * throws `DecodeError` on malformed input and checks every count against the remaining bytes.
+ */
+import { Reader, Writer } from '../codec/binary.js';
+import { DecodeError } from '../errors.js';
+import type { TreeNode } from './digest.js';
+
+const MAX_NAME = 1024;
+
+/** Replica -> highest contiguous write sequence merged from it. */
+export type VersionEntries = [string, number][];
+
+function writeVector(w: Writer, v: VersionEntries): void {
+  w.varuint(v.length);
+  for (const [r, n] of v) {
+    w.string(r);
+    w.varuint(n);
+  }
+}
+
+function readVector(r: Reader): VersionEntries {
+  const n = r.count(2);
+  const out: VersionEntries = [];
+  for (let i = 0; i < n; i++) out.push([readName(r), r.varuint()]);
+  return out;
+}
+
+function readName(r: Reader): string {
+  const s = r.string();
+  if (s.length > MAX_NAME) throw new DecodeError('name too long');
+  return s;
+}
+
+function readFlag(r: Reader): boolean {
+  const b = r.u8();
+  if (b > 1) throw new DecodeError('bad boolean');
+  return b === 1;
+}
+
+// ---- DELTA ------------------------------------------------------------------------------------------
+
+export interface DeltaObject {
+  name: string;
+  typeTag: number;
+  bytes: Uint8Array;
+}
+
+export interface DeltaPayload {
+  /** Range of the origin's write sequence numbers this message carries (lo > hi: none). */
+  writesLo: number;
+  writesHi: number;
+  /** Causal dependencies (origin's version vector before these writes); empty unless causal delivery is needed. */
+  deps: VersionEntries;
+  objects: DeltaObject[];
+}
+
+export function encodeDelta(p: DeltaPayload): Uint8Array {
+  const w = new Writer(64 + p.objects.reduce((s, o) => s + o.bytes.length + o.name.length * 3 + 8, 0));
+  w.varuint(p.writesLo);
+  w.varuint(p.writesHi);
+  writeVector(w, p.deps);
+  w.varuint(p.objects.length);
+  for (const o of p.objects) {
+    w.string(o.name);
+    w.u8(o.typeTag);
+    w.bytes(o.bytes);
+  }
+  return w.finish();
+}
+
+export function decodeDelta(bytes: Uint8Array): DeltaPayload {
+  const r = new Reader(bytes);
+  const writesLo = r.varuint();
+  const writesHi = r.varuint();
+  const deps = readVector(r);
+  const n = r.count(3);
+  const objects: DeltaObject[] = [];
+  for (let i = 0; i < n; i++) objects.push({ name: readName(r), typeTag: r.u8(), bytes: r.bytes() });
+  r.done();
+  return { writesLo, writesHi, deps, objects };
+}
+
+// ---- ACK --------------------------------------------------------------------------------------------
+
+export function encodeAck(lo: number, hi: number): Uint8Array {
+  const w = new Writer(16);
+  w.varuint(lo);
+  w.varuint(hi);
+  return w.finish();
+}
+
+export function decodeAck(bytes: Uint8Array): { lo: number; hi: number } {
+  const r = new Reader(bytes);
+  const lo = r.varuint();
+  const hi = r.varuint();
+  r.done();
+  if (lo > hi) throw new DecodeError('empty ack range');
+  return { lo, hi };
+}
+
+// ---- anti-entropy -----------------------------------------------------------------------------------
+
+export interface DigestObject {
+  name: string;
+  typeTag: number;
+  lo: number;
+  hi: number;
+  keyed: boolean;
+}
+
+export interface DigestPayload {
+  session: number;
+  seen: VersionEntries;
+  objects: DigestObject[];
+}
+
+export function encodeDigest(p: DigestPayload): Uint8Array {
+  const w = new Writer(64 + p.objects.length * 24);
+  w.varuint(p.session);
+  writeVector(w, p.seen);
+  w.varuint(p.objects.length);
+  for (const o of p.objects) {
+    w.string(o.name);
+    w.u8(o.typeTag);
+    w.u32(o.lo);
+    w.u32(o.hi);
+    w.u8(o.keyed ? 1 : 0);
+  }
+  return w.finish();
+}
+
+export function decodeDigest(bytes: Uint8Array): DigestPayload {
+  const r = new Reader(bytes);
+  const session = r.varuint();
+  const seen = readVector(r);
+  const n = r.count(11);
+  const objects: DigestObject[] = [];
+  for (let i = 0; i < n; i++) objects.push({ name: readName(r), typeTag: r.u8(), lo: r.u32(), hi: r.u32(), keyed: readFlag(r) });
+  r.done();
+  return { session, seen, objects };
+}
+
+export const ITEM_STATE = 1;
+export const ITEM_TREE = 2;
+export const ITEM_SLICE = 3;
+
+/** A whole state, and the hash of the sender's state it is. `final`: the receiver must not answer it. */
+export interface StateItem {
+  kind: typeof ITEM_STATE;
+  name: string;
+  typeTag: number;
+  final: boolean;
+  lo: number;
+  hi: number;
+  bytes: Uint8Array;
+}
+
+/** The sender's 16 children (at depth + 4) of each listed bucket at `depth`. */
+export interface TreeItem {
+  kind: typeof ITEM_TREE;
+  name: string;
+  depth: number;
+  nodes: { prefix: number; children: TreeNode[] }[];
+}
+
+/**
+ * The sender's entries of some buckets at `depth`, with the sender's hash of each bucket (after merging what
+ * it answers). `left`: how many more answers the exchange allows (a receiver whose buckets still differ
+ * answers while left > 0, so removals travel back and forth at most a bounded number of times).
+ */
+export interface SliceItem {
+  kind: typeof ITEM_SLICE;
+  name: string;
+  typeTag: number;
+  left: number;
+  depth: number;
+  buckets: { prefix: number; lo: number; hi: number }[];
+  bytes: Uint8Array;
+}
+
+export type SyncItem = StateItem | TreeItem | SliceItem;
+
+export interface SyncPayload {
+  session: number;
+  /** The sender's version vector, sent with the first reply only (empty otherwise). */
+  seen: VersionEntries;
+  items: SyncItem[];
+}
+
+export function encodeSync(p: SyncPayload): Uint8Array {
+  const w = new Writer(256);
+  w.varuint(p.session);
+  writeVector(w, p.seen);
+  w.varuint(p.items.length);
+  for (const it of p.items) {
+    w.u8(it.kind);
+    w.string(it.name);
+    if (it.kind === ITEM_STATE) {
+      w.u8(it.typeTag);
+      w.u8(it.final ? 1 : 0);
+      w.u32(it.lo);
+      w.u32(it.hi);
+      w.bytes(it.bytes);
+    } else if (it.kind === ITEM_TREE) {
+      w.u8(it.depth);
+      w.varuint(it.nodes.length);
+      for (const nd of it.nodes) {
+        w.varuint(nd.prefix);
+        for (const c of nd.children) {
+          w.varuint(c.count);
+          if (c.count > 0) {
+            w.u32(c.lo);
+            w.u32(c.hi);
+          }
+        }
+      }
+    } else {
+      w.u8(it.typeTag);
+      w.u8(it.left);
+      w.u8(it.depth);
+      w.varuint(it.buckets.length);
+      for (const b of it.buckets) {
+        w.varuint(b.prefix);
+        w.u32(b.lo);
+        w.u32(b.hi);
+      }
+      w.bytes(it.bytes);
+    }
+  }
+  return w.finish();
+}
+
+function readDepth(r: Reader, max: number): number {
+  const d = r.u8();
+  if (d > max || d % 4 !== 0) throw new DecodeError(`bad tree depth ${d}`);
+  return d;
+}
+
+function readPrefix(r: Reader, depth: number): number {
+  const p = r.varuint();
+  if (p >= 2 ** depth && !(depth === 0 && p === 0)) throw new DecodeError('bucket prefix out of range');
+  return p;
+}
+
+export function decodeSync(bytes: Uint8Array): SyncPayload {
+  const r = new Reader(bytes);
+  const session = r.varuint();
+  const seen = readVector(r);
+  const n = r.count(3);
+  const items: SyncItem[] = [];
+  for (let i = 0; i < n; i++) {
+    const kind = r.u8();
+    const name = readName(r);
+    if (kind === ITEM_STATE) {
+      items.push({ kind, name, typeTag: r.u8(), final: readFlag(r), lo: r.u32(), hi: r.u32(), bytes: r.bytes() });
+    } else if (kind === ITEM_TREE) {
+      const depth = readDepth(r, 12);
+      const m = r.count(17);
+      const nodes: TreeItem['nodes'] = [];
+      for (let j = 0; j < m; j++) {
+        const prefix = readPrefix(r, depth);
+        const children: TreeNode[] = [];
+        for (let c = 0; c < 16; c++) {
+          const count = r.varuint();
+          children.push(count > 0 ? { count, lo: r.u32(), hi: r.u32() } : { count, lo: 0, hi: 0 });
+        }
+        nodes.push({ prefix, children });
+      }
+      items.push({ kind, name, depth, nodes });
+    } else if (kind === ITEM_SLICE) {
+      const typeTag = r.u8();
+      const left = r.u8();
+      if (left > 3) throw new DecodeError('bad slice answer budget');
+      const depth = readDepth(r, 16);
+      const m = r.count(9);
+      const buckets: SliceItem['buckets'] = [];
+      for (let j = 0; j < m; j++) buckets.push({ prefix: readPrefix(r, depth), lo: r.u32(), hi: r.u32() });
+      items.push({ kind, name, typeTag, left, depth, buckets, bytes: r.bytes() });
+    } else throw new DecodeError(`unknown sync item ${kind}`);
+  }
+  r.done();
+  return { session, seen, items };
+}
+
+// ---- ping / reads -----------------------------------------------------------------------------------
+
+export function encodeNonce(n: number): Uint8Array {
+  const w = new Writer(8);
+  w.varuint(n);
+  return w.finish();
+}
+
+export function decodeNonce(bytes: Uint8Array): number {
+  const r = new Reader(bytes);
+  const n = r.varuint();
+  r.done();
+  return n;
+}
+
+export interface ReadReq {
+  reqId: number;
+  name: string;
+  lo: number;
+  hi: number;
+}
+
+export function encodeReadReq(p: ReadReq): Uint8Array {
+  const w = new Writer(32);
+  w.varuint(p.reqId);
+  w.string(p.name);
+  w.u32(p.lo);
+  w.u32(p.hi);
+  return w.finish();
+}
+
+export function decodeReadReq(bytes: Uint8Array): ReadReq {
+  const r = new Reader(bytes);
+  const p = { reqId: r.varuint(), name: readName(r), lo: r.u32(), hi: r.u32() };
+  r.done();
+  return p;
+}
+
+export interface ReadResp {
+  reqId: number;
+  name: string;
+  /** True when the responder's state hashes equal to the requester's (no bytes sent). */
+  same: boolean;
+  bytes: Uint8Array;
+}
+
+export function encodeReadResp(p: ReadResp): Uint8Array {
+  const w = new Writer(32 + p.bytes.length);
+  w.varuint(p.reqId);
+  w.string(p.name);
+  w.u8(p.same ? 1 : 0);
+  w.bytes(p.bytes);
+  return w.finish();
+}
+
+export function decodeReadResp(bytes: Uint8Array): ReadResp {
+  const r = new Reader(bytes);
+  const p = { reqId: r.varuint(), name: readName(r), same: readFlag(r), bytes: r.bytes() };
+  r.done();
+  return p;
+}

@@ -1,0 +1,292 @@
+/**
+ * `MemoryNetwork`: a simulated network for deterministic tests and benchmarks. Every delivery is a timer on a
+ * `VirtualScheduler` and every random choice (latency, loss, duplication, reordering) comes from one seeded
+ * PRNG, so the same seed and the same sends give the same run, event for event.
+ *
+ * Faults: `loss` (probability a message is dropped), `duplicate` (probability it is delivered twice),
+ * `reorder` (probability it gets an extra delay of up to 3x the max latency, so later messages overtake it),
+ * `partition(groupA, groupB, ...)` (messages between different groups are dropped, also those in flight),
+ * `heal()`, `crash(nodeId)` (the node's transport is dead for good: nothing in or out, in-flight messages to
+ * it are lost) and `restart(nodeId)` (a fresh transport for the node from `transport(nodeId)`).
+ * Per-link latencies can be set with `setLatency(a, b, [min, max])` (e.g. regions).
+ */
+import { Random } from '../time/random.js';
+import type { Scheduler } from '../time/scheduler.js';
+import type { MessageHandler, Transport } from './types.js';
+
+export interface MemoryNetworkOptions {
+  /** Seed of the network's PRNG. */
+  seed?: number;
+  /** One-way latency range in ms, uniform. Default [1, 10]. */
+  latencyMs?: [number, number];
+  loss?: number;
+  duplicate?: number;
+  reorder?: number;
+  /** Messages larger than this are dropped at send (send returns false). Default 64 MiB. */
+  maxMessageBytes?: number;
+  /** The scheduler deliveries run on (normally a VirtualScheduler). */
+  scheduler: Scheduler;
+  /** Record an event trace (`trace`) for replay comparisons. */
+  trace?: boolean;
+}
+
+export interface NodeNetStats {
+  messagesSent: number;
+  bytesSent: number;
+  messagesReceived: number;
+  bytesReceived: number;
+  dropped: number;
+}
+
+export interface NetworkStats extends NodeNetStats {
+  duplicated: number;
+  reordered: number;
+  inFlight: number;
+}
+
+interface NodeState {
+  /** Incremented on every crash and restart: a transport is live only while its generation matches. */
+  generation: number;
+  crashed: boolean;
+  transport?: MemoryTransport;
+  stats: NodeNetStats;
+}
+
+export class MemoryNetwork {
+  readonly scheduler: Scheduler;
+  private readonly random: Random;
+  private latency: [number, number];
+  loss: number;
+  duplicate: number;
+  reorder: number;
+  readonly maxMessageBytes: number;
+  private readonly nodes = new Map<string, NodeState>();
+  private groups: Map<string, number> | undefined;
+  private partitionEpoch = 0;
+  private readonly linkLatency = new Map<string, [number, number]>();
+  private duplicated = 0;
+  private reordered = 0;
+  private inFlight = 0;
+  /** Event trace (when `trace: true`): one line per send/drop/deliver. */
+  readonly trace: string[] | undefined;
+
+  constructor(options: MemoryNetworkOptions) {
+    this.scheduler = options.scheduler;
+    this.random = new Random(options.seed ?? 1);
+    this.latency = options.latencyMs ?? [1, 10];
+    this.loss = options.loss ?? 0;
+    this.duplicate = options.duplicate ?? 0;
+    this.reorder = options.reorder ?? 0;
+    this.maxMessageBytes = options.maxMessageBytes ?? 64 * 1024 * 1024;
+    this.trace = options.trace ? [] : undefined;
+  }
+
+  /** The node's live transport (created on first use and after a restart). */
+  transport(nodeId: string): MemoryTransport {
+    const n = this.node(nodeId);
+    if (!n.transport || n.transport.generation !== n.generation) n.transport = new MemoryTransport(this, nodeId, n.generation);
+    return n.transport;
+  }
+
+  /** Set the latency range of the link between a and b (both directions). */
+  setLatency(a: string, b: string, range: [number, number]): void {
+    this.linkLatency.set(linkKey(a, b), range);
+  }
+
+  /** Set the default latency range and fault rates (e.g. to make a run quiet before checking convergence). */
+  configure(o: { latencyMs?: [number, number]; loss?: number; duplicate?: number; reorder?: number }): void {
+    if (o.latencyMs) this.latency = o.latencyMs;
+    if (o.loss !== undefined) this.loss = o.loss;
+    if (o.duplicate !== undefined) this.duplicate = o.duplicate;
+    if (o.reorder !== undefined) this.reorder = o.reorder;
+  }
+
+  /** Split the nodes into groups; nodes not listed form one more group together. */
+  partition(...groups: string[][]): void {
+    this.groups = new Map();
+    groups.forEach((g, i) => g.forEach((id) => this.groups!.set(id, i + 1)));
+    this.partitionEpoch++;
+    this.log(`partition ${groups.map((g) => g.join(',')).join(' | ')}`);
+  }
+
+  heal(): void {
+    this.groups = undefined;
+    this.partitionEpoch++;
+    this.log('heal');
+  }
+
+  /** The node stops: its transport is dead for good, messages to and from it are lost. */
+  crash(nodeId: string): void {
+    const n = this.node(nodeId);
+    n.crashed = true;
+    n.generation++;
+    this.log(`crash ${nodeId}`);
+  }
+
+  /** The node comes back; get its new transport with `transport(nodeId)`. */
+  restart(nodeId: string): void {
+    const n = this.node(nodeId);
+    n.crashed = false;
+    n.generation++;
+    this.log(`restart ${nodeId}`);
+  }
+
+  isCrashed(nodeId: string): boolean {
+    return this.nodes.get(nodeId)?.crashed ?? false;
+  }
+
+  /** Can a message from a reach b right now (no partition between them, neither crashed)? */
+  connected(a: string, b: string): boolean {
+    if (this.isCrashed(a) || this.isCrashed(b)) return false;
+    if (!this.groups) return true;
+    return (this.groups.get(a) ?? 0) === (this.groups.get(b) ?? 0);
+  }
+
+  bytesSent(nodeId: string): number {
+    return this.nodes.get(nodeId)?.stats.bytesSent ?? 0;
+  }
+
+  bytesReceived(nodeId: string): number {
+    return this.nodes.get(nodeId)?.stats.bytesReceived ?? 0;
+  }
+
+  nodeStats(nodeId: string): NodeNetStats {
+    return { ...(this.nodes.get(nodeId)?.stats ?? emptyStats()) };
+  }
+
+  /** Totals over every node. */
+  stats(): NetworkStats {
+    const t: NetworkStats = { ...emptyStats(), duplicated: this.duplicated, reordered: this.reordered, inFlight: this.inFlight };
+    for (const n of this.nodes.values()) {
+      t.messagesSent += n.stats.messagesSent;
+      t.bytesSent += n.stats.bytesSent;
+      t.messagesReceived += n.stats.messagesReceived;
+      t.bytesReceived += n.stats.bytesReceived;
+      t.dropped += n.stats.dropped;
+    }
+    return t;
+  }
+
+  /** Reset every node's byte and message counters. */
+  resetStats(): void {
+    for (const n of this.nodes.values()) n.stats = emptyStats();
+    this.duplicated = 0;
+    this.reordered = 0;
+  }
+
+  /** @internal called by MemoryTransport. */
+  send(from: MemoryTransport, to: string, bytes: Uint8Array): boolean {
+    const src = this.node(from.id);
+    if (src.generation !== from.generation || src.crashed || !from.started) return false;
+    if (!(bytes instanceof Uint8Array) || bytes.length > this.maxMessageBytes) {
+      src.stats.dropped++;
+      return false;
+    }
+    src.stats.messagesSent++;
+    src.stats.bytesSent += bytes.length;
+    const dst = this.node(to);
+    if (!this.connected(from.id, to)) {
+      src.stats.dropped++;
+      this.log(`drop-part ${from.id}>${to} ${bytes.length}`);
+      return true;
+    }
+    if (this.random.chance(this.loss)) {
+      src.stats.dropped++;
+      this.log(`drop-loss ${from.id}>${to} ${bytes.length}`);
+      return true;
+    }
+    const copies = this.random.chance(this.duplicate) ? 2 : 1;
+    if (copies === 2) this.duplicated++;
+    const data = bytes.slice();
+    const epoch = this.partitionEpoch;
+    for (let c = 0; c < copies; c++) {
+      let delay = this.delay(from.id, to);
+      if (this.random.chance(this.reorder)) {
+        delay += this.random.float() * 3 * this.maxLatency(from.id, to);
+        this.reordered++;
+      }
+      const gen = dst.generation;
+      this.inFlight++;
+      this.log(`send ${from.id}>${to} ${bytes.length} +${delay.toFixed(3)}`);
+      this.scheduler.setTimeout(() => {
+        this.inFlight--;
+        // lost if the receiver crashed/restarted meanwhile, or a new partition now separates the two
+        if (dst.generation !== gen || dst.crashed || (epoch !== this.partitionEpoch && !this.connected(from.id, to))) {
+          src.stats.dropped++;
+          this.log(`drop-late ${from.id}>${to}`);
+          return;
+        }
+        const t = dst.transport;
+        if (!t || t.generation !== dst.generation || !t.started || !t.handler) {
+          src.stats.dropped++;
+          return;
+        }
+        dst.stats.messagesReceived++;
+        dst.stats.bytesReceived += data.length;
+        this.log(`recv ${from.id}>${to} ${data.length}`);
+        t.handler(from.id, data);
+      }, delay);
+    }
+    return true;
+  }
+
+  private delay(a: string, b: string): number {
+    const [lo, hi] = this.linkLatency.get(linkKey(a, b)) ?? this.latency;
+    return lo + this.random.float() * (hi - lo);
+  }
+
+  private maxLatency(a: string, b: string): number {
+    return (this.linkLatency.get(linkKey(a, b)) ?? this.latency)[1];
+  }
+
+  private node(id: string): NodeState {
+    let n = this.nodes.get(id);
+    if (!n) {
+      n = { generation: 0, crashed: false, stats: emptyStats() };
+      this.nodes.set(id, n);
+    }
+    return n;
+  }
+
+  private log(line: string): void {
+    if (this.trace) this.trace.push(`${this.scheduler.now().toFixed(3)} ${line}`);
+  }
+}
+
+/** One node's endpoint on a `MemoryNetwork`. Dead for good once its node crashes or restarts. */
+export class MemoryTransport implements Transport {
+  readonly address: string;
+  /** @internal */ handler: MessageHandler | undefined;
+  /** @internal */ started = false;
+
+  constructor(
+    private readonly network: MemoryNetwork,
+    readonly id: string,
+    /** @internal */ readonly generation: number,
+  ) {
+    this.address = `memory://${id}`;
+  }
+
+  send(peerId: string, bytes: Uint8Array): boolean {
+    return this.network.send(this, peerId, bytes);
+  }
+  onMessage(fn: MessageHandler): void {
+    this.handler = fn;
+  }
+  connect(): void {}
+  disconnect(): void {}
+  async start(): Promise<void> {
+    this.started = true;
+  }
+  async stop(): Promise<void> {
+    this.started = false;
+  }
+}
+
+function linkKey(a: string, b: string): string {
+  return a < b ? `${a}\u0000${b}` : `${b}\u0000${a}`;
+}
+
+function emptyStats(): NodeNetStats {
+  return { messagesSent: 0, bytesSent: 0, messagesReceived: 0, bytesReceived: 0, dropped: 0 };
+}

@@ -1,0 +1,633 @@
+/**
+ * `WebSocketTransport`: the real network edge. On Node it listens (its own HTTP server, or an existing
+ * `http.Server` shared with other HTTP routes) and dials out with the `ws` package; in browsers it only dials
+ * out, with the native `WebSocket`.
+ *
+ * Design choices:
+ * - One socket carries frames of two kinds, each a binary WebSocket message whose first byte is the kind:
+ *   `HELLO` (protocol version, sender id, sender address) and `DATA` (one opaque transport message). Both ends
+ *   send HELLO as their first frame; the receiving end learns the peer id from it. A socket that sends anything
+ *   else first, a text frame, an unknown kind, a malformed HELLO, or no HELLO within `handshakeTimeoutMs` is
+ *   closed and counted in `stats().rejectedFrames` / `rejectedConnections`. The HELLO is not authenticated: a
+ *   cluster key (checked by the sync layer on every message) is what keeps a forged peer's messages out.
+ * - Sending prefers our outbound socket to the peer (dialled to the configured address, with the peer's HELLO
+ *   checked against the expected id) and falls back to an inbound socket from that peer, so a peer that dialled
+ *   us can be answered without knowing its address.
+ * - Back-pressure: a message is written straight to the socket while the socket's `bufferedAmount` is under
+ *   `highWaterBytes`; otherwise (or while connecting) it waits in a per-peer queue bounded by
+ *   `maxQueueMessages` and `maxQueueBytes`. When the queue is full the new message is dropped, `send` returns
+ *   false and `stats().droppedQueueFull` counts it: the sync layer's anti-entropy repairs what was dropped.
+ *   Nothing grows without bound when a peer is slow or gone.
+ * - Size limit: messages above `maxMessageBytes` are refused on send (false, `droppedTooLarge`) and, on
+ *   receive, the connection is closed (`ws` enforces it in the frame parser with `maxPayload`, before the
+ *   payload is buffered).
+ * - Reconnect: a lost or failed outbound connection is redialled after `initialDelayMs * 2^attempt` (capped at
+ *   `maxDelayMs`, with jitter in [50%, 100%] so a cluster restarting together does not dial in lock step).
+ * - Real sockets are real time: the timers here are plain `setTimeout` (unref'd on Node), not the `Scheduler`;
+ *   deterministic simulation uses `MemoryNetwork` instead of this transport.
+ */
+import type { IncomingMessage, Server } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { Reader, Writer } from '../codec/binary.js';
+import { DecodeError, TransportError } from '../errors.js';
+import type { MessageHandler, Transport } from './types.js';
+
+/** First byte of every frame. */
+export const FRAME_HELLO = 1;
+export const FRAME_DATA = 2;
+/** Version carried in HELLO; a peer with another version is refused. */
+export const WS_PROTOCOL_VERSION = 1;
+
+/** Optional structured logger (any subset of levels). */
+export interface TransportLogger {
+  debug?(msg: string, fields?: Record<string, unknown>): void;
+  info?(msg: string, fields?: Record<string, unknown>): void;
+  warn?(msg: string, fields?: Record<string, unknown>): void;
+  error?(msg: string, fields?: Record<string, unknown>): void;
+}
+
+export interface WebSocketTransportOptions {
+  /** This node's id (sent in HELLO). */
+  id: string;
+  /** Listen host (Node). Default `127.0.0.1`. */
+  host?: string;
+  /** Listen port (Node); 0 picks a free port. Without `port` and `server` the transport only dials out. */
+  port?: number;
+  /** An existing HTTP server to share: peer WebSockets are accepted on its `upgrade` requests. */
+  server?: Server;
+  /** The address peers should dial (sent in HELLO). Default `ws://host:port` of the listening socket. */
+  advertisedAddress?: string;
+  /** Largest message accepted or sent, in bytes. Default 4 MiB. */
+  maxMessageBytes?: number;
+  /** Per-peer send queue bound, in messages. Default 1024. */
+  maxQueueMessages?: number;
+  /** Per-peer send queue bound, in bytes. Default 16 MiB. */
+  maxQueueBytes?: number;
+  /** Socket `bufferedAmount` above which messages queue instead of being written. Default 1 MiB. */
+  highWaterBytes?: number;
+  /** Reconnect backoff. Defaults 100 ms doubling to 5 s. */
+  reconnect?: { initialDelayMs?: number; maxDelayMs?: number };
+  /** A connection must complete the HELLO exchange in this time. Default 5 s. */
+  handshakeTimeoutMs?: number;
+  /** Most inbound connections held at once (further ones are refused). Default 1024. */
+  maxInboundConnections?: number;
+  logger?: TransportLogger;
+}
+
+/** Counters, all monotonic except `connectedPeers` and `queuedMessages`. */
+export interface WebSocketTransportStats {
+  messagesSent: number;
+  messagesReceived: number;
+  /** Payload bytes handed to sockets / received from them (frame kind byte included). */
+  bytesSent: number;
+  bytesReceived: number;
+  droppedQueueFull: number;
+  droppedTooLarge: number;
+  droppedUnknownPeer: number;
+  droppedStopped: number;
+  /** Frames refused: text frames, unknown kinds, data before HELLO, malformed HELLO, oversized frames. */
+  rejectedFrames: number;
+  /** Connections closed for a protocol violation or handshake timeout, or refused at the limit. */
+  rejectedConnections: number;
+  /** Exceptions thrown by the message handler (caught; the connection stays up). */
+  handlerErrors: number;
+  connectionsOpened: number;
+  reconnects: number;
+  connectedPeers: number;
+  queuedMessages: number;
+}
+
+/** The subset of the WebSocket API shared by `ws` and the browser's native WebSocket. */
+interface Sock {
+  readonly readyState: number;
+  readonly bufferedAmount: number;
+  binaryType: string;
+  send(data: Uint8Array): void;
+  close(code?: number, reason?: string): void;
+  onopen: ((ev: unknown) => void) | null;
+  onmessage: ((ev: { data: unknown }) => void) | null;
+  onclose: ((ev: { code?: number }) => void) | null;
+  onerror: ((ev: unknown) => void) | null;
+  /** `ws` only: drop the TCP connection at once. */
+  terminate?(): void;
+}
+
+const OPEN = 1;
+
+interface Conn {
+  sock: Sock;
+  outbound: boolean;
+  /** Peer id once its HELLO arrived (for outbound: checked against the expected id). */
+  peerId?: string;
+  expectedId?: string;
+  timer?: ReturnType<typeof setTimeout>;
+  closed: boolean;
+}
+
+interface PeerLink {
+  id: string;
+  address?: string;
+  out?: Conn;
+  inbound: Set<Conn>;
+  queue: Uint8Array[];
+  queueBytes: number;
+  attempt: number;
+  redial?: ReturnType<typeof setTimeout>;
+  drain?: ReturnType<typeof setTimeout>;
+}
+
+type WsModule = typeof import('ws');
+
+function isNode(): boolean {
+  return typeof process !== 'undefined' && !!process.versions?.node;
+}
+
+function unref(t: ReturnType<typeof setTimeout>): ReturnType<typeof setTimeout> {
+  (t as { unref?: () => void }).unref?.();
+  return t;
+}
+
+/** Encode a HELLO frame. */
+export function encodeHello(id: string, address: string): Uint8Array {
+  const w = new Writer(16 + id.length * 3 + address.length * 3);
+  w.u8(FRAME_HELLO);
+  w.varuint(WS_PROTOCOL_VERSION);
+  w.string(id);
+  w.string(address);
+  return w.finish();
+}
+
+/** Decode a HELLO frame; throws DecodeError when malformed or of another protocol version. */
+export function decodeHello(bytes: Uint8Array): { id: string; address: string } {
+  const r = new Reader(bytes);
+  if (r.u8() !== FRAME_HELLO) throw new DecodeError('not a HELLO frame');
+  const v = r.varuint();
+  if (v !== WS_PROTOCOL_VERSION) throw new DecodeError(`unsupported transport protocol version ${v}`);
+  const id = r.string();
+  const address = r.string();
+  r.done();
+  if (id.length === 0 || id.length > 256) throw new DecodeError('bad peer id in HELLO');
+  if (address.length > 1024) throw new DecodeError('bad address in HELLO');
+  return { id, address };
+}
+
+export class WebSocketTransport implements Transport {
+  readonly id: string;
+  private readonly opts: Required<
+    Pick<WebSocketTransportOptions, 'maxMessageBytes' | 'maxQueueMessages' | 'maxQueueBytes' | 'highWaterBytes' | 'handshakeTimeoutMs' | 'maxInboundConnections'>
+  > & { initialDelayMs: number; maxDelayMs: number };
+  private readonly host: string;
+  private readonly port: number | undefined;
+  private readonly sharedServer: Server | undefined;
+  private ownServer: Server | undefined;
+  private readonly logger: TransportLogger | undefined;
+  private advertised: string | undefined;
+  private handler: MessageHandler = () => {};
+  private readonly peers = new Map<string, PeerLink>();
+  private readonly pendingInbound = new Set<Conn>();
+  private inboundCount = 0;
+  private running = false;
+  private ws: WsModule | undefined;
+  private wss: InstanceType<WsModule['WebSocketServer']> | undefined;
+  private upgradeListener: ((req: IncomingMessage, socket: Duplex, head: Buffer) => void) | undefined;
+  private readonly counters = {
+    messagesSent: 0,
+    messagesReceived: 0,
+    bytesSent: 0,
+    bytesReceived: 0,
+    droppedQueueFull: 0,
+    droppedTooLarge: 0,
+    droppedUnknownPeer: 0,
+    droppedStopped: 0,
+    rejectedFrames: 0,
+    rejectedConnections: 0,
+    handlerErrors: 0,
+    connectionsOpened: 0,
+    reconnects: 0,
+  };
+
+  constructor(options: WebSocketTransportOptions) {
+    if (!options || typeof options.id !== 'string' || options.id.length === 0 || options.id.length > 256) {
+      throw new TransportError('WebSocketTransport needs an id of 1..256 characters');
+    }
+    this.id = options.id;
+    this.host = options.host ?? '127.0.0.1';
+    this.port = options.port;
+    this.sharedServer = options.server;
+    this.advertised = options.advertisedAddress;
+    this.logger = options.logger;
+    this.opts = {
+      maxMessageBytes: options.maxMessageBytes ?? 4 * 1024 * 1024,
+      maxQueueMessages: options.maxQueueMessages ?? 1024,
+      maxQueueBytes: options.maxQueueBytes ?? 16 * 1024 * 1024,
+      highWaterBytes: options.highWaterBytes ?? 1024 * 1024,
+      handshakeTimeoutMs: options.handshakeTimeoutMs ?? 5000,
+      maxInboundConnections: options.maxInboundConnections ?? 1024,
+      initialDelayMs: options.reconnect?.initialDelayMs ?? 100,
+      maxDelayMs: options.reconnect?.maxDelayMs ?? 5000,
+    };
+  }
+
+  /** Where peers dial this node: the advertised address, else `ws://host:port` of the listening socket. */
+  get address(): string {
+    if (this.advertised) return this.advertised;
+    const srv = this.sharedServer ?? this.ownServer;
+    const a = srv?.address();
+    if (a && typeof a === 'object') {
+      const host = a.family === 'IPv6' ? `[${a.address}]` : a.address;
+      return `ws://${host}:${a.port}`;
+    }
+    return `ws://${this.host}:${this.port ?? 0}`;
+  }
+
+  onMessage(fn: MessageHandler): void {
+    this.handler = fn;
+  }
+
+  /** Ids of peers with at least one socket that completed the HELLO exchange. */
+  connectedPeers(): string[] {
+    const out: string[] = [];
+    for (const p of this.peers.values()) if (this.usable(p)) out.push(p.id);
+    return out.sort();
+  }
+
+  stats(): WebSocketTransportStats {
+    let queued = 0;
+    for (const p of this.peers.values()) queued += p.queue.length;
+    return { ...this.counters, connectedPeers: this.connectedPeers().length, queuedMessages: queued };
+  }
+
+  async start(): Promise<void> {
+    if (this.running) return;
+    this.running = true;
+    if (isNode()) {
+      this.ws = (await import('ws')) as unknown as WsModule;
+      const mod = this.ws as unknown as { WebSocketServer?: WsModule['WebSocketServer']; default?: { WebSocketServer: WsModule['WebSocketServer'] } };
+      const WSS = mod.WebSocketServer ?? mod.default!.WebSocketServer;
+      if (this.sharedServer || this.port !== undefined) {
+        this.wss = new WSS({ noServer: true, maxPayload: this.opts.maxMessageBytes + 1 });
+        let server = this.sharedServer;
+        if (!server) {
+          const http = await import('node:http');
+          server = http.createServer((_req, res) => {
+            res.writeHead(426, { 'content-type': 'text/plain' });
+            res.end('WebSocket only\n');
+          });
+          server.on('clientError', (_err, socket) => socket.destroy());
+          this.ownServer = server;
+          await new Promise<void>((resolve, reject) => {
+            server!.once('error', reject);
+            server!.listen(this.port, this.host, () => {
+              server!.off('error', reject);
+              resolve();
+            });
+          });
+        }
+        this.upgradeListener = (req, socket, head) => this.acceptUpgrade(req, socket, head);
+        server.on('upgrade', this.upgradeListener);
+      }
+    }
+    for (const p of this.peers.values()) if (p.address && !p.out) this.dial(p);
+  }
+
+  async stop(): Promise<void> {
+    if (!this.running) return;
+    this.running = false;
+    for (const p of this.peers.values()) {
+      if (p.redial) clearTimeout(p.redial);
+      if (p.drain) clearTimeout(p.drain);
+      p.redial = p.drain = undefined;
+      this.counters.droppedStopped += p.queue.length;
+      p.queue = [];
+      p.queueBytes = 0;
+      if (p.out) this.closeConn(p.out, 1001, 'stopping');
+      for (const c of [...p.inbound]) this.closeConn(c, 1001, 'stopping');
+    }
+    for (const c of [...this.pendingInbound]) this.closeConn(c, 1001, 'stopping');
+    if (this.sharedServer && this.upgradeListener) this.sharedServer.off('upgrade', this.upgradeListener);
+    this.upgradeListener = undefined;
+    if (this.wss) {
+      for (const client of this.wss.clients) client.terminate();
+      await new Promise<void>((resolve) => this.wss!.close(() => resolve()));
+      this.wss = undefined;
+    }
+    if (this.ownServer) {
+      const srv = this.ownServer;
+      this.ownServer = undefined;
+      srv.closeAllConnections?.();
+      await new Promise<void>((resolve) => srv.close(() => resolve()));
+    }
+  }
+
+  /** Register (or re-address) a peer and dial it when running. */
+  connect(peerId: string, address: string): void {
+    if (peerId === this.id) return;
+    if (typeof address !== 'string' || !/^wss?:\/\//.test(address)) throw new TransportError(`bad peer address ${String(address)}`);
+    const p = this.link(peerId);
+    if (p.address === address && (p.out || p.redial)) return;
+    p.address = address;
+    if (p.out) this.closeConn(p.out, 1000, 'readdressed');
+    p.out = undefined;
+    if (this.running) this.dial(p);
+  }
+
+  /** Forget a peer: close its sockets and drop its queue. */
+  disconnect(peerId: string): void {
+    const p = this.peers.get(peerId);
+    if (!p) return;
+    this.peers.delete(peerId);
+    if (p.redial) clearTimeout(p.redial);
+    if (p.drain) clearTimeout(p.drain);
+    this.counters.droppedStopped += p.queue.length;
+    if (p.out) this.closeConn(p.out, 1000, 'peer removed');
+    for (const c of [...p.inbound]) this.closeConn(c, 1000, 'peer removed');
+  }
+
+  send(peerId: string, bytes: Uint8Array): boolean {
+    if (!this.running) {
+      this.counters.droppedStopped++;
+      return false;
+    }
+    if (bytes.length > this.opts.maxMessageBytes) {
+      this.counters.droppedTooLarge++;
+      return false;
+    }
+    const p = this.peers.get(peerId);
+    if (!p || (!p.address && p.inbound.size === 0)) {
+      this.counters.droppedUnknownPeer++;
+      return false;
+    }
+    const frame = new Uint8Array(bytes.length + 1);
+    frame[0] = FRAME_DATA;
+    frame.set(bytes, 1);
+    const sock = this.sockFor(p);
+    if (sock && p.queue.length === 0 && sock.bufferedAmount < this.opts.highWaterBytes) {
+      return this.write(sock, frame);
+    }
+    if (p.queue.length >= this.opts.maxQueueMessages || p.queueBytes + frame.length > this.opts.maxQueueBytes) {
+      this.counters.droppedQueueFull++;
+      return false;
+    }
+    p.queue.push(frame);
+    p.queueBytes += frame.length;
+    if (sock) this.scheduleDrain(p);
+    return true;
+  }
+
+  // ---- connections ----
+
+  private link(peerId: string): PeerLink {
+    let p = this.peers.get(peerId);
+    if (!p) {
+      p = { id: peerId, inbound: new Set(), queue: [], queueBytes: 0, attempt: 0 };
+      this.peers.set(peerId, p);
+    }
+    return p;
+  }
+
+  private usable(p: PeerLink): boolean {
+    return this.sockFor(p) !== undefined;
+  }
+
+  private sockFor(p: PeerLink): Sock | undefined {
+    if (p.out && p.out.peerId && p.out.sock.readyState === OPEN) return p.out.sock;
+    for (const c of p.inbound) if (c.sock.readyState === OPEN) return c.sock;
+    return undefined;
+  }
+
+  private write(sock: Sock, frame: Uint8Array): boolean {
+    try {
+      sock.send(frame);
+    } catch {
+      return false;
+    }
+    this.counters.messagesSent++;
+    this.counters.bytesSent += frame.length;
+    return true;
+  }
+
+  private scheduleDrain(p: PeerLink): void {
+    if (p.drain || !this.running) return;
+    p.drain = unref(
+      setTimeout(() => {
+        p.drain = undefined;
+        this.drain(p);
+      }, 5),
+    );
+  }
+
+  private drain(p: PeerLink): void {
+    const sock = this.sockFor(p);
+    if (!sock) return; // drained again once a socket completes its HELLO
+    while (p.queue.length > 0 && sock.bufferedAmount < this.opts.highWaterBytes) {
+      const frame = p.queue.shift()!;
+      p.queueBytes -= frame.length;
+      this.write(sock, frame);
+    }
+    if (p.queue.length > 0) this.scheduleDrain(p);
+  }
+
+  private dial(p: PeerLink): void {
+    if (!this.running || !p.address) return;
+    if (p.redial) {
+      clearTimeout(p.redial);
+      p.redial = undefined;
+    }
+    let sock: Sock;
+    try {
+      if (this.ws) {
+        const mod = this.ws as unknown as { WebSocket?: WsModule['WebSocket']; default?: WsModule['WebSocket'] };
+        const WS = (mod.WebSocket ?? mod.default) as unknown as new (url: string, opts: unknown) => Sock;
+        sock = new WS(p.address, { maxPayload: this.opts.maxMessageBytes + 1, handshakeTimeout: this.opts.handshakeTimeoutMs });
+      } else {
+        const WS = (globalThis as { WebSocket?: new (url: string) => Sock }).WebSocket;
+        if (!WS) throw new TransportError('no WebSocket implementation available');
+        sock = new WS(p.address);
+      }
+    } catch (e) {
+      this.logger?.warn?.('dial failed', { peer: p.id, address: p.address, error: String(e) });
+      this.scheduleRedial(p);
+      return;
+    }
+    sock.binaryType = this.ws ? 'nodebuffer' : 'arraybuffer';
+    const conn: Conn = { sock, outbound: true, expectedId: p.id, closed: false };
+    p.out = conn;
+    conn.timer = unref(setTimeout(() => this.reject(conn, 'handshake timeout', false), this.opts.handshakeTimeoutMs));
+    sock.onopen = () => {
+      this.counters.connectionsOpened++;
+      this.write0(sock, encodeHello(this.id, this.address));
+    };
+    this.wire(conn);
+  }
+
+  private scheduleRedial(p: PeerLink): void {
+    if (!this.running || !p.address || p.redial || !this.peers.has(p.id)) return;
+    const base = Math.min(this.opts.maxDelayMs, this.opts.initialDelayMs * 2 ** Math.min(p.attempt, 30));
+    const delay = base * (0.5 + Math.random() * 0.5);
+    p.attempt++;
+    p.redial = unref(
+      setTimeout(() => {
+        p.redial = undefined;
+        if (!this.running || p.out) return;
+        this.counters.reconnects++;
+        this.dial(p);
+      }, delay),
+    );
+  }
+
+  private acceptUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    socket.on('error', () => socket.destroy());
+    if (!this.wss || this.inboundCount >= this.opts.maxInboundConnections) {
+      this.counters.rejectedConnections++;
+      socket.destroy();
+      return;
+    }
+    this.wss.handleUpgrade(req, socket, head, (ws) => {
+      const sock = ws as unknown as Sock;
+      sock.binaryType = 'nodebuffer';
+      const conn: Conn = { sock, outbound: false, closed: false };
+      this.inboundCount++;
+      this.counters.connectionsOpened++;
+      this.pendingInbound.add(conn);
+      conn.timer = unref(setTimeout(() => this.reject(conn, 'handshake timeout', false), this.opts.handshakeTimeoutMs));
+      this.wire(conn);
+    });
+  }
+
+  /** Send a control frame without counting it as a message. */
+  private write0(sock: Sock, frame: Uint8Array): void {
+    try {
+      sock.send(frame);
+      this.counters.bytesSent += frame.length;
+    } catch {
+      /* the close handler cleans up */
+    }
+  }
+
+  private wire(conn: Conn): void {
+    const { sock } = conn;
+    sock.onmessage = (ev) => this.onFrame(conn, ev.data);
+    sock.onerror = (ev) => {
+      this.logger?.debug?.('socket error', { peer: conn.peerId ?? conn.expectedId, error: String((ev as { message?: string })?.message ?? ev) });
+    };
+    sock.onclose = (ev) => this.onClose(conn, ev?.code);
+  }
+
+  private onFrame(conn: Conn, data: unknown): void {
+    if (conn.closed) return;
+    let bytes: Uint8Array;
+    if (data instanceof Uint8Array) bytes = data;
+    else if (data instanceof ArrayBuffer) bytes = new Uint8Array(data);
+    else if (Array.isArray(data)) {
+      // `ws` with fragmented messages may hand over a list of buffers
+      const parts = data as Uint8Array[];
+      const total = parts.reduce((n, b) => n + b.length, 0);
+      bytes = new Uint8Array(total);
+      let o = 0;
+      for (const b of parts) {
+        bytes.set(b, o);
+        o += b.length;
+      }
+    } else {
+      this.reject(conn, 'text frame', true);
+      return;
+    }
+    if (bytes.length === 0 || bytes.length > this.opts.maxMessageBytes + 1) {
+      this.reject(conn, 'empty or oversized frame', true);
+      return;
+    }
+    this.counters.bytesReceived += bytes.length;
+    if (!conn.peerId) {
+      this.onHello(conn, bytes);
+      return;
+    }
+    if (bytes[0] !== FRAME_DATA) {
+      this.reject(conn, `unexpected frame kind ${bytes[0]}`, true);
+      return;
+    }
+    this.counters.messagesReceived++;
+    try {
+      this.handler(conn.peerId, bytes.subarray(1));
+    } catch (e) {
+      this.counters.handlerErrors++;
+      this.logger?.debug?.('message handler threw', { peer: conn.peerId, error: String(e) });
+    }
+  }
+
+  private onHello(conn: Conn, bytes: Uint8Array): void {
+    let hello: { id: string; address: string };
+    try {
+      hello = decodeHello(bytes);
+    } catch (e) {
+      this.reject(conn, `bad HELLO: ${(e as Error).message}`, true);
+      return;
+    }
+    if (hello.id === this.id || (conn.expectedId !== undefined && hello.id !== conn.expectedId)) {
+      this.reject(conn, `unexpected peer id ${hello.id}`, false);
+      return;
+    }
+    if (conn.timer) clearTimeout(conn.timer);
+    conn.timer = undefined;
+    conn.peerId = hello.id;
+    const p = this.link(hello.id);
+    if (conn.outbound) {
+      p.attempt = 0;
+      this.logger?.info?.('peer connected', { peer: hello.id, direction: 'out' });
+    } else {
+      this.pendingInbound.delete(conn);
+      p.inbound.add(conn);
+      this.write0(conn.sock, encodeHello(this.id, this.address));
+      this.logger?.info?.('peer connected', { peer: hello.id, direction: 'in' });
+    }
+    if (p.queue.length > 0) this.drain(p);
+  }
+
+  private reject(conn: Conn, why: string, frame: boolean): void {
+    if (conn.closed) return;
+    if (frame) this.counters.rejectedFrames++;
+    this.counters.rejectedConnections++;
+    this.logger?.warn?.('connection rejected', { peer: conn.peerId ?? conn.expectedId, reason: why });
+    this.closeConn(conn, 1002, 'protocol error');
+  }
+
+  private closeConn(conn: Conn, code: number, reason: string): void {
+    if (!conn.closed) {
+      try {
+        if (code === 1002 && conn.sock.terminate) conn.sock.terminate();
+        else conn.sock.close(code, reason);
+      } catch {
+        conn.sock.terminate?.();
+      }
+    }
+    this.onClose(conn, code);
+  }
+
+  private onClose(conn: Conn, _code?: number): void {
+    if (conn.closed) return;
+    conn.closed = true;
+    if (conn.timer) clearTimeout(conn.timer);
+    conn.timer = undefined;
+    if (!conn.outbound) {
+      this.inboundCount--;
+      this.pendingInbound.delete(conn);
+    }
+    const peerId = conn.peerId ?? conn.expectedId;
+    const p = peerId !== undefined ? this.peers.get(peerId) : undefined;
+    if (!p) return;
+    if (conn.outbound) {
+      if (p.out === conn) {
+        p.out = undefined;
+        if (conn.peerId) this.logger?.info?.('peer disconnected', { peer: p.id, direction: 'out' });
+        this.scheduleRedial(p);
+      }
+    } else if (p.inbound.delete(conn)) {
+      this.logger?.info?.('peer disconnected', { peer: p.id, direction: 'in' });
+      if (!p.address && p.inbound.size === 0) {
+        // a peer we only knew from its own connection: forget it, and its queue, once it is gone
+        this.counters.droppedStopped += p.queue.length;
+        if (p.drain) clearTimeout(p.drain);
+        this.peers.delete(p.id);
+      }
+    }
+  }
+}

@@ -1,0 +1,162 @@
+/**
+ * The browser bundle in headless Chromium (Debian's chromium through playwright-core; never a downloaded
+ * browser): `await init()` loads the wasm with compileStreaming, both backends give identical bytes,
+ * IndexedDbStorage persists across a page reload.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createServer, type Server } from 'node:http';
+import { readFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { execSync } from 'node:child_process';
+import { extname, join, normalize } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium, type Browser, type Page } from 'playwright-core';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const types: Record<string, string> = { '.js': 'text/javascript', '.wasm': 'application/wasm', '.html': 'text/html', '.map': 'application/json' };
+
+function chromiumPath(): string {
+  try {
+    return execSync('command -v chromium', { encoding: 'utf8' }).trim();
+  } catch {
+    throw new Error('chromium is not installed: apt-get install -y chromium (.ci/run does this)');
+  }
+}
+
+let server: Server;
+let browser: Browser;
+let base: string;
+
+beforeAll(async () => {
+  const bundle = join(root, 'build/dist/async-state-sync.browser.js');
+  if (!existsSync(bundle)) throw new Error(`missing ${bundle}: run npm run build`);
+  server = createServer(async (req, res) => {
+    const url = new URL(req.url ?? '/', 'http://x');
+    if (url.pathname === '/') {
+      res.writeHead(200, { 'content-type': 'text/html' });
+      res.end('<!doctype html><meta charset="utf-8"><title>async-state-sync</title><body></body>');
+      return;
+    }
+    const path = normalize(join(root, 'build', url.pathname));
+    if (!path.startsWith(join(root, 'build'))) {
+      res.writeHead(403).end();
+      return;
+    }
+    try {
+      const body = await readFile(path);
+      res.writeHead(200, { 'content-type': types[extname(path)] ?? 'application/octet-stream' });
+      res.end(body);
+    } catch {
+      res.writeHead(404).end();
+    }
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const addr = server.address();
+  if (!addr || typeof addr === 'string') throw new Error('no address');
+  base = `http://127.0.0.1:${addr.port}`;
+  browser = await chromium.launch({
+    executablePath: chromiumPath(),
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-sync', '--disable-quic'],
+  });
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
+});
+
+/** Runs `body` (an async function body) in the page; a string, so the test runner never rewrites its import(). */
+function inPage<T>(page: Page, body: string): Promise<T> {
+  return page.evaluate(`(async () => {${body}})()`) as Promise<T>;
+}
+
+async function openPage(): Promise<Page> {
+  const page = await browser.newPage();
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  await page.goto(`${base}/`);
+  (page as unknown as { errors: string[] }).errors = errors;
+  return page;
+}
+
+describe('browser bundle', () => {
+  it('loads the wasm with init(), and both backends give byte-identical CRDT states', async () => {
+    const page = await openPage();
+    const result = await inPage<{ before: string; after: string; w: string; j: string }>(page, `
+      const lib = await import('/dist/async-state-sync.browser.js');
+      const before = lib.backend();
+      await lib.init();
+      const after = lib.backend();
+      function history() {
+        let t = 1_700_000_000_000;
+        const clock = new lib.HLC({ now: () => t++ });
+        const a = new lib.ORMap('a', { clock });
+        const b = new lib.ORMap('b', { clock });
+        for (let i = 0; i < 200; i++) {
+          a.setLWW('vm-' + i, { id: 'vm-' + i, status: 'running', cpuCores: i % 8 });
+          if (i % 3 === 0) b.setLWW('vm-' + i, { id: 'vm-' + i, status: 'stopped', cpuCores: 1 });
+        }
+        a.delete('vm-7');
+        a.merge(b);
+        b.merge(a);
+        const c = new lib.PNCounter('a');
+        c.increment(41);
+        c.decrement(2);
+        const s = new lib.ORSet('b');
+        s.add('x');
+        s.add('y');
+        s.remove('x');
+        return JSON.stringify({
+          map: Array.from(a.encode()),
+          same: Array.from(a.encode()).join() === Array.from(b.encode()).join(),
+          size: a.size,
+          counter: c.value(),
+          set: s.values(),
+        });
+      }
+      lib.useBackend('wasm');
+      const w = history();
+      lib.useBackend('js');
+      const j = history();
+      return { before, after, w, j };
+    `);
+    expect(result.before).toBe('js');
+    expect(result.after).toBe('wasm');
+    expect(result.w).toBe(result.j);
+    const parsed = JSON.parse(result.w);
+    expect(parsed.same).toBe(true);
+    expect(parsed.size).toBe(199);
+    expect(parsed.counter).toBe(39);
+    expect(parsed.set).toEqual(['y']);
+    expect((page as unknown as { errors: string[] }).errors).toEqual([]);
+    await page.close();
+  });
+
+  it('IndexedDbStorage keeps data across a page reload', async () => {
+    const page = await openPage();
+    await inPage(page, `
+      const lib = await import('/dist/async-state-sync.browser.js');
+      const st = new lib.IndexedDbStorage({ name: 'ass-test' });
+      await st.put('crdt/a', new Uint8Array([1, 2, 3]));
+      await st.batch([
+        { type: 'put', key: 'crdt/b', value: new Uint8Array([4]) },
+        { type: 'put', key: 'other/c', value: new Uint8Array([5]) },
+      ]);
+      await st.delete('crdt/b');
+      await st.close();
+    `);
+    await page.reload();
+    const got = await inPage<{ out: [string, number[]][]; c: number[] | null }>(page, `
+      const lib = await import('/dist/async-state-sync.browser.js');
+      const st = new lib.IndexedDbStorage({ name: 'ass-test' });
+      const out = [];
+      for await (const [k, v] of st.entries('crdt/')) out.push([k, Array.from(v)]);
+      const c = await st.get('other/c');
+      await st.close();
+      return { out, c: c ? Array.from(c) : null };
+    `);
+    expect(got.out).toEqual([['crdt/a', [1, 2, 3]]]);
+    expect(got.c).toEqual([5]);
+    await page.close();
+  });
+});

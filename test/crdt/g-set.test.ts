@@ -1,0 +1,60 @@
+import { describe, expect, it } from 'vitest';
+import { GSet } from '../../src/crdt/g-set.js';
+import { DecodeError, ValidationError } from '../../src/errors.js';
+import { checkLaws, randomValue } from './laws.js';
+
+describe('crdt/g-set', () => {
+  checkLaws<GSet>({
+    name: 'GSet',
+    make: (id) => new GSet(id),
+    randomOp: (rng, s) => {
+      s.add(randomValue(rng));
+    },
+    decode: (b, id) => GSet.decode(b, id),
+    view: (s) => s.values(),
+  });
+
+  it('adds, unions and never loses an element', () => {
+    const a = new GSet<string>('a');
+    const b = new GSet<string>('b');
+    expect(a.add('x')).toBe(true);
+    expect(a.add('x')).toBe(false);
+    b.add('y');
+    a.merge(b);
+    expect(a.has('x') && a.has('y')).toBe(true);
+    expect(a.size).toBe(2);
+    expect(a.values()).toEqual(['x', 'y']);
+  });
+
+  it('uses canonical value bytes as identity (object key order does not matter)', () => {
+    const a = new GSet('a');
+    a.add({ b: 1, a: 2 });
+    expect(a.has({ a: 2, b: 1 })).toBe(true);
+    expect(a.add({ a: 2, b: 1 })).toBe(false);
+    expect(a.size).toBe(1);
+    expect(a.has({ a: 2 })).toBe(false);
+  });
+
+  it('rejects values msgpack cannot carry, changing nothing', () => {
+    const a = new GSet('a');
+    expect(() => a.add(10n)).toThrow(ValidationError);
+    expect(() => a.add(new Map())).toThrow(ValidationError);
+    expect(a.size).toBe(0);
+  });
+
+  it('decode rejects duplicate or unsorted elements and bad msgpack', () => {
+    const a = new GSet('a');
+    a.add(1);
+    a.add(2);
+    const ok = a.encode(); // [ver, tag, 2, 1, 0x01, 1, 0x02]
+    expect(GSet.decode(ok).values()).toEqual([1, 2]);
+    const dup = Uint8Array.from([ok[0], ok[1], 2, 1, 0x01, 1, 0x01]);
+    expect(() => GSet.decode(dup)).toThrow(DecodeError);
+    const unsorted = Uint8Array.from([ok[0], ok[1], 2, 1, 0x02, 1, 0x01]);
+    expect(() => GSet.decode(unsorted)).toThrow(DecodeError);
+    const badValue = Uint8Array.from([ok[0], ok[1], 1, 1, 0xc1]);
+    expect(() => GSet.decode(badValue)).toThrow(DecodeError);
+    const truncatedValue = Uint8Array.from([ok[0], ok[1], 1, 1, 0xa3]);
+    expect(() => GSet.decode(truncatedValue)).toThrow(DecodeError);
+  });
+});

@@ -1,0 +1,299 @@
+import { describe, expect, it } from 'vitest';
+import { HLC } from '../../src/clock/hlc.js';
+import { MVRegister } from '../../src/crdt/mv-register.js';
+import { ORMap } from '../../src/crdt/or-map.js';
+import { ORSet } from '../../src/crdt/or-set.js';
+import { PNCounter } from '../../src/crdt/pn-counter.js';
+import { ValidationError } from '../../src/errors.js';
+import { checkLaws, makeRng, randomValue, type Rng } from './laws.js';
+
+const KEYS = ['a', 'b', 'c', 'd', 'vm-1', 'ключ'];
+
+function jitterClock(rng: Rng): HLC {
+  return new HLC({ now: () => 1_700_000_000_000 + rng.int(5) });
+}
+
+/** A plain view of a map: nested CRDTs as their values. */
+function view(m: ORMap): unknown {
+  return m.entries().map(([k, v]) => [k, plain(v)]);
+}
+function plain(v: unknown): unknown {
+  if (v instanceof PNCounter) return { counter: v.value() };
+  if (v instanceof ORSet) return { set: v.values() };
+  if (v instanceof MVRegister) return { mv: v.values() };
+  if (v instanceof ORMap) return { map: view(v) };
+  return v;
+}
+
+function randomMapOp(rng: Rng, m: ORMap, depth = 0): void {
+  const key = rng.pick(KEYS);
+  const roll = rng.float();
+  if (roll < 0.45) m.setLWW(key, randomValue(rng));
+  else if (roll < 0.6) m.delete(rng.bool(0.7) ? key : (rng.pick(m.keys()) ?? key));
+  else if (roll < 0.72) m.counter(key).increment(rng.int(7) - 3);
+  else if (roll < 0.82) {
+    const s = m.orSet(key);
+    if (rng.bool(0.6)) s.add(rng.int(4));
+    else s.remove(rng.int(4));
+  } else if (roll < 0.9) m.register(key).set(rng.int(4));
+  else if (depth < 2) randomMapOp(rng, m.map(key), depth + 1);
+  else m.setLWW(key, rng.int(3));
+}
+
+const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
+
+describe('crdt/or-map', () => {
+  checkLaws<ORMap>({
+    name: 'ORMap',
+    make: (id, rng) => new ORMap(id, { clock: jitterClock(rng) }),
+    randomOp: (rng, m) => randomMapOp(rng, m),
+    decode: (b, id) => ORMap.decode(b, id, { clock: new HLC({ now: () => 1_700_000_000_000 }) }),
+    view: (m) => view(m),
+  });
+
+  it('the later HLC timestamp wins; equal timestamps are broken by replica id, the same on both sides', () => {
+    let t = 1000;
+    const a = new ORMap<string>('node-a', { clock: new HLC({ now: () => t }) });
+    const b = new ORMap<string>('node-b', { clock: new HLC({ now: () => t }) });
+    a.setLWW('k', 'from-a');
+    b.setLWW('k', 'from-b');
+    expect(a.timestamp('k')).toBe(b.timestamp('k'));
+    const ab = a.clone();
+    ab.merge(b);
+    const ba = b.clone();
+    ba.merge(a);
+    expect(ab.get('k')).toBe('from-b');
+    expect(ba.get('k')).toBe('from-b');
+    expect(hex(ab.encode())).toBe(hex(ba.encode()));
+    t += 10;
+    a.setLWW('k', 'later-a');
+    ab.merge(a);
+    ba.merge(a);
+    expect(ab.get('k')).toBe('later-a');
+    expect(ba.get('k')).toBe('later-a');
+  });
+
+  it('a causal overwrite wins even when the writer clock is behind', () => {
+    const fast = new ORMap<number>('z-fast', { clock: new HLC({ now: () => 9_000 }) });
+    const slow = new ORMap<number>('a-slow', { clock: new HLC({ now: () => 1_000 }) });
+    fast.setLWW('k', 1);
+    slow.merge(fast);
+    slow.setLWW('k', 2);
+    expect(slow.timestamp('k')!).toBeGreaterThan(fast.timestamp('k')!);
+    fast.merge(slow);
+    expect(fast.get('k')).toBe(2);
+  });
+
+  it('delete of an observed key removes it; a concurrent set wins over the delete', () => {
+    const a = new ORMap<string>('a');
+    const b = new ORMap<string>('b');
+    a.setLWW('x', '1');
+    a.setLWW('y', '1');
+    b.merge(a);
+    expect(b.delete('x')).toBe(true);
+    expect(b.delete('nope')).toBe(false);
+    a.merge(b);
+    expect(a.has('x')).toBe(false);
+    expect(a.keys()).toEqual(['y']);
+    // concurrent: b deletes y while a sets y again
+    b.delete('y');
+    a.setLWW('y', '2');
+    a.merge(b);
+    b.merge(a);
+    expect(a.get('y')).toBe('2');
+    expect(b.get('y')).toBe('2');
+    expect(hex(a.encode())).toBe(hex(b.encode()));
+    expect(a.size).toBe(1);
+  });
+
+  it('deltas carry deletes, and a deleted key costs no bytes in the state', () => {
+    const a = new ORMap<number>('a');
+    const b = new ORMap<number>('b');
+    for (let i = 0; i < 50; i++) a.setLWW(`k${i}`, i);
+    b.merge(a.takeDelta()!);
+    const full = a.encode().length;
+    for (let i = 0; i < 50; i++) a.delete(`k${i}`);
+    b.merge(ORMap.decode(a.takeDelta()!.encode()));
+    expect(b.size).toBe(0);
+    expect(a.encode().length).toBeLessThan(full / 5);
+    expect(hex(b.encode())).toBe(hex(a.encode()));
+  });
+
+  it('nested counters sum increments from every replica; delete hides, a concurrent update revives (keep-state)', () => {
+    const a = new ORMap('a');
+    const b = new ORMap('b');
+    a.counter('hits').increment(5);
+    b.counter('hits').increment(2);
+    a.merge(b);
+    b.merge(a);
+    expect((a.get('hits') as PNCounter).value()).toBe(7);
+    expect(a.counter('hits').value()).toBe(7);
+    // a deletes while b increments concurrently: the increment wins, the state continues
+    a.delete('hits');
+    expect(a.has('hits')).toBe(false);
+    b.counter('hits').decrement(1);
+    a.merge(b);
+    expect(a.has('hits')).toBe(true);
+    expect(a.counter('hits').value()).toBe(6);
+    // deletes that observed everything hide the key everywhere
+    a.delete('hits');
+    b.merge(a);
+    expect(b.has('hits')).toBe(false);
+    expect(b.get('hits')).toBeUndefined();
+  });
+
+  it('nested sets, registers and maps merge per key', () => {
+    const a = new ORMap('a');
+    const b = new ORMap('b');
+    a.orSet<string>('tags').add('x');
+    b.orSet<string>('tags').add('y');
+    a.register<number>('mv').set(1);
+    b.register<number>('mv').set(2);
+    a.map('vm').setLWW('status', 'running');
+    b.map('vm').setLWW('cpu', 4);
+    a.merge(b);
+    b.merge(a);
+    expect(a.orSet('tags').values()).toEqual(['x', 'y']);
+    expect(a.register('mv').values()).toEqual([1, 2]);
+    expect(view(a.map('vm'))).toEqual([['cpu', 4], ['status', 'running']]);
+    expect(hex(a.encode())).toBe(hex(b.encode()));
+    expect(view(ORMap.decode(a.encode()))).toEqual(view(a));
+  });
+
+  it('an LWW write and a nested write on one key: the later one wins', () => {
+    let t = 100;
+    const a = new ORMap('a', { clock: new HLC({ now: () => t }) });
+    const b = new ORMap('b', { clock: new HLC({ now: () => t }) });
+    a.setLWW('k', 'plain');
+    t = 200;
+    b.counter('k').increment(3);
+    a.merge(b);
+    expect(a.get('k')).toBeInstanceOf(PNCounter);
+    t = 300;
+    a.setLWW('k', 'again');
+    b.merge(a);
+    expect(b.get('k')).toBe('again');
+  });
+
+  it('an unmutated nested accessor leaves the key absent and the encoding unchanged', () => {
+    const a = new ORMap('a');
+    const before = hex(a.encode());
+    a.counter('c');
+    a.orSet('s');
+    a.map('m');
+    expect(a.has('c')).toBe(false);
+    expect(hex(a.encode())).toBe(before);
+    expect(a.takeDelta()).toBeNull();
+  });
+
+  it('two distinct keys forced onto one 64-bit hash both survive merges and digests', () => {
+    const keyHash = (): [number, number] => [0x1234, 0xabcd];
+    const a = new ORMap<number>('a', { keyHash });
+    const b = new ORMap<number>('b', { keyHash });
+    a.setLWW('first', 1);
+    b.setLWW('second', 2);
+    a.merge(b);
+    b.merge(a);
+    b.setLWW('first', 3);
+    a.delete('second');
+    a.merge(b);
+    b.merge(a);
+    expect(a.keys()).toEqual(['first']);
+    expect(a.get('first')).toBe(3);
+    a.setLWW('second', 4);
+    b.merge(a);
+    expect(b.keys()).toEqual(['first', 'second']);
+    const kh = b.keyHashes();
+    expect(kh.keys).toEqual(['first', 'second']);
+    expect([...kh.keyHashes]).toEqual([0x1234, 0xabcd, 0x1234, 0xabcd]);
+    expect(kh.entryHashes[0] !== kh.entryHashes[2] || kh.entryHashes[1] !== kh.entryHashes[3]).toBe(true);
+    const bucket = 0xabcd >>> (32 - 4);
+    const d = b.deltaForBuckets(4, [bucket]);
+    expect(d.keys()).toEqual(['first', 'second']);
+    expect(b.deltaForBuckets(4, [(bucket + 1) % 16]).size).toBe(0);
+    expect(hex(b.hashTree(4))).toBe(hex(a.hashTree(4)));
+  });
+
+  it('anti-entropy by keys: bytes grow with the difference, and deletes propagate with `seen`', () => {
+    const a = new ORMap<number>('a');
+    const b = new ORMap<number>('b');
+    for (let i = 0; i < 2000; i++) a.setLWW(`k${i}`, i);
+    b.merge(a);
+    a.setLWW('k7', -7);
+    a.delete('k9');
+    b.setLWW('new', 1);
+    // digests: find the differing keys
+    const ha = a.keyHashes(), hb = b.keyHashes();
+    const entry = (h: typeof ha): Map<string, string> =>
+      new Map(h.keys.map((k, i) => [k, `${h.entryHashes[2 * i]}:${h.entryHashes[2 * i + 1]}`]));
+    const ea = entry(ha), eb = entry(hb);
+    const diff = [...new Set([...ea.keys(), ...eb.keys()])].filter((k) => ea.get(k) !== eb.get(k)).sort();
+    expect(diff).toEqual(['k7', 'k9', 'new']);
+    // b -> a: b's version of those keys; a answers with its version plus the retired dots b still holds
+    const fromB = b.deltaForKeys(diff);
+    a.merge(ORMap.decode(fromB.encode(), 'a'));
+    const fromA = a.deltaForKeys(diff, fromB);
+    const bytes = fromA.encode();
+    expect(bytes.length).toBeLessThan(200);
+    b.merge(ORMap.decode(bytes, 'b'));
+    expect(hex(a.encode())).toBe(hex(b.encode()));
+    expect(b.has('k9')).toBe(false);
+    expect(b.get('k7')).toBe(-7);
+    expect(a.get('new')).toBe(1);
+    // the hash trees agree again
+    expect(hex(a.hashTree(8))).toBe(hex(b.hashTree(8)));
+  });
+
+  it('change hooks: onChange per write and merge, takeChangedKeys after the first call', () => {
+    const a = new ORMap<number>('a');
+    const b = new ORMap<number>('b');
+    const seen: string[][] = [];
+    const off = a.onChange((keys) => seen.push(keys));
+    expect(a.takeChangedKeys()).toEqual([]);
+    a.setLWW('x', 1);
+    b.setLWW('y', 2);
+    b.setLWW('z', 3);
+    a.merge(b);
+    a.merge(b); // idempotent: no change
+    expect(seen).toEqual([['x'], ['y', 'z']]);
+    expect(a.takeChangedKeys()).toEqual(['x', 'y', 'z']);
+    expect(a.takeChangedKeys()).toEqual([]);
+    off();
+    a.delete('x');
+    expect(seen.length).toBe(2);
+    expect(a.takeChangedKeys()).toEqual(['x']);
+  });
+
+  it('values are kept as bytes and decoded lazily; get returns equal values after decode', () => {
+    const a = new ORMap('a');
+    const vm = { id: 'vm-001', status: 'running', cpuCores: 4, memoryMB: 8192, createdAt: new Date(1_700_000_000_000), metadata: { env: 'prod' } };
+    a.setLWW('vm-001', vm);
+    vm.status = 'mutated after set';
+    const d = ORMap.decode(a.encode());
+    expect(d.get('vm-001')).toEqual({ ...vm, status: 'running' });
+    expect(a.get('vm-001')).toEqual(d.get('vm-001'));
+  });
+
+  it('rejects keys that are not well-formed UTF-16', () => {
+    const a = new ORMap('a');
+    expect(() => a.setLWW('\ud800', 1)).toThrow(ValidationError);
+    expect(() => a.counter('x\udc00')).toThrow(ValidationError);
+    a.setLWW('😀', 1);
+    expect(ORMap.decode(a.encode()).keys()).toEqual(['😀']);
+  });
+
+  it('many keys, many replicas: state merge of random maps converges (seeded)', () => {
+    const rng = makeRng(Number(process.env.SEED ?? 7));
+    const reps = Array.from({ length: 5 }, (_, i) => new ORMap<unknown>(`r${i}`, { clock: jitterClock(rng) }));
+    for (let step = 0; step < 3000; step++) {
+      const m = rng.pick(reps);
+      const k = `vm-${rng.int(300)}`;
+      if (rng.bool(0.85)) m.setLWW(k, { n: rng.int(1000) });
+      else m.delete(k);
+      if (rng.bool(0.05)) m.merge(rng.pick(reps).takeDelta() ?? new ORMap('empty'));
+    }
+    for (const r of reps) for (const o of reps) r.merge(o);
+    const want = hex(reps[0].encode());
+    for (const r of reps) expect(hex(r.encode())).toBe(want);
+  });
+});

@@ -1,0 +1,25 @@
+import { test, expect } from 'vitest';
+import { ORMap, ORSet, MVRegister } from '/work/main/src/crdt/index.js';
+test('smoke', () => {
+  const a = new ORMap('a'), b = new ORMap('b');
+  a.setLWW('x', 1); b.setLWW('y', { z: 2 });
+  a.merge(b); b.merge(a);
+  expect(a.keys()).toEqual(['x', 'y']);
+  expect(a.encode()).toEqual(b.encode());
+  b.delete('x'); a.setLWW('x', 5);
+  a.merge(b.takeDelta()!); b.merge(a.takeDelta()!);
+  expect(a.get('x')).toBe(5); expect(b.get('x')).toBe(5);
+  a.counter('c').increment(3);
+  b.merge(ORMap.decode(a.encode(), 'q'));
+  expect((b.get('c') as any).value()).toBe(3);
+  expect(ORMap.decode(b.encode()).encode()).toEqual(b.encode());
+  const s = new ORSet('a'), t = new ORSet('b');
+  s.add(1); t.merge(s); t.remove(1); s.add(1);
+  s.merge(t); t.merge(s);
+  expect(s.values()).toEqual([1]); expect(t.encode()).toEqual(s.encode());
+  expect(ORSet.decode(s.encode()).encode()).toEqual(s.encode());
+  const r = new MVRegister('a'), q = new MVRegister('b');
+  r.set('x'); q.set('y'); r.merge(q); expect(r.values()).toEqual(['x','y']);
+  q.merge(r); q.set('z'); r.merge(q); expect(r.values()).toEqual(['z']);
+  expect(MVRegister.decode(r.encode()).encode()).toEqual(r.encode());
+});

@@ -7,7 +7,8 @@ import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { suites } from './suites.js';
 
-const file = new URL('./RESULTS.md', import.meta.url);
+// bundled to build/bench.js: RESULTS.md lives in bench/
+const file = new URL('../bench/RESULTS.md', import.meta.url);
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));
 const selected = wanted.length ? suites.filter((s) => wanted.includes(s.name)) : suites;
 if (wanted.length && selected.length !== wanted.length) {

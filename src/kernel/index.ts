@@ -8,32 +8,26 @@
  * - `useBackend('wasm' | 'js')` switches explicitly (throws `NotInitializedError` for 'wasm' before loading);
  *   `getKernel()` is a plain variable read, cheap enough for every merge.
  *
- * Per-method default: the default wasm backend routes each method to whichever backend measured faster in
- * bench/kernels.ts (see `JS_PREFERRED` below and bench/RESULTS.md); `useBackend('wasm')` then means "wasm
- * wherever wasm wins". `pureWasmKernel()` gives the unmixed wasm kernel (tests, the benchmark).
+ * Per-method, per-size default: the 'wasm' backend is the kernel of auto.ts, which sends each call to wasm
+ * when the input is large enough for wasm to win and to js below that (a wasm call from JS arrays pays a fixed
+ * copy/placement cost; see `WASM_FROM` in auto.ts for the measured crossovers and bench/RESULTS.md).
+ * `pureWasmKernel()` gives the all-wasm kernel (tests, the benchmark, zero-copy resident arrays).
  */
 import { NotInitializedError } from '../errors.js';
 import { jsKernel } from './js.js';
 import type { Kernel } from './types.js';
+import { createAutoKernel } from './auto.js';
 import { createWasmKernel, kernelImports, type WasmKernel } from './wasm.js';
 
 export type { Kernel } from './types.js';
 export { jsKernel } from './js.js';
 export type { WasmKernel } from './wasm.js';
+export { WASM_FROM } from './auto.js';
 
 export type BackendName = 'wasm' | 'js';
 
-type Method = Exclude<keyof Kernel, 'name'>;
-
-/**
- * Methods served by the js backend even when wasm is the chosen backend, because the benchmark measured js
- * faster for them (with the copy into linear memory that a call from ordinary JS arrays has to pay).
- * Numbers: see the doc comment in bench/kernels.ts and bench/RESULTS.md (kernels section).
- */
-export const JS_PREFERRED: ReadonlySet<Method> = new Set<Method>([]);
-
 let wasm: WasmKernel | undefined;
-let mixed: Kernel | undefined;
+let auto: Kernel | undefined;
 let current: Kernel = jsKernel;
 let currentName: BackendName = 'js';
 
@@ -68,30 +62,19 @@ export function useBackend(name: BackendName): void {
     current = jsKernel;
     currentName = 'js';
   } else if (name === 'wasm') {
-    if (wasm === undefined || mixed === undefined) {
+    if (wasm === undefined || auto === undefined) {
       throw new NotInitializedError('wasm kernels not loaded: call init() (browsers) or initSync(bytes) first');
     }
-    current = mixed;
+    current = auto;
     currentName = 'wasm';
   } else {
     throw new RangeError(`unknown kernel backend ${String(name)}`);
   }
 }
 
-function mix(w: WasmKernel): Kernel {
-  if (JS_PREFERRED.size === 0) return w;
-  const k: Record<string, unknown> = { name: 'wasm' };
-  for (const key of Object.keys(jsKernel) as (keyof Kernel)[]) {
-    if (key === 'name') continue;
-    const src = JS_PREFERRED.has(key) ? jsKernel : w;
-    k[key] = (src[key] as (...args: never[]) => unknown).bind(src);
-  }
-  return k as unknown as Kernel;
-}
-
 function install(instance: WebAssembly.Instance): void {
   wasm = createWasmKernel(instance);
-  mixed = mix(wasm);
+  auto = createAutoKernel(wasm, jsKernel);
   useBackend('wasm');
 }
 
@@ -130,17 +113,24 @@ async function readFileUrl(url: URL): Promise<Uint8Array> {
 }
 
 /**
+ * Where build/release.wasm is relative to this code once bundled: `../release.wasm` from build/dist/*.js, and
+ * `../../release.wasm` when the bundler put this module into a shared chunk (build/dist/chunks/*.js).
+ */
+export function defaultWasmUrl(base: string = import.meta.url): URL {
+  return new URL(/\/chunks\/[^/]*$/.test(base) ? '../../release.wasm' : '../release.wasm', base);
+}
+
+/**
  * Loads the wasm asynchronously and makes it the default backend. `source`: bytes, a compiled module, a
  * `Response` (or a promise of one), or a URL/string to fetch (`file:` URLs are read from disk on Node).
- * Default: `release.wasm` beside the bundle (`new URL('../release.wasm', import.meta.url)`, right for the files
- * in build/dist/). Calling it again once loaded (without a source) does nothing.
+ * Default: build/release.wasm as seen from the bundled files (`defaultWasmUrl()`). Calling it again once loaded (without a source) does nothing.
  */
 export async function init(
   source?: string | URL | Response | Promise<Response> | WasmBytes | WebAssembly.Module,
 ): Promise<void> {
   if (source === undefined) {
     if (wasm !== undefined) return;
-    source = new URL('../release.wasm', import.meta.url);
+    source = defaultWasmUrl();
   }
   let module: WebAssembly.Module;
   if (source instanceof WebAssembly.Module) module = source;

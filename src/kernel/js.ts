@@ -4,15 +4,16 @@
  *
  * Design choices:
  * - 64-bit arithmetic (xxHash64, the hash-tree mix) runs on (hi, lo) u32 pairs held in locals, multiplies are
- *   split into 16-bit limbs plus `Math.imul`, and two-word results come back through module globals
- *   (`R[0]`, `R[1]`) instead of allocated tuples. No BigInt anywhere on the hot path.
+ *   split into 16-bit limbs plus `Math.imul`, and two-word results come back through a module-level
+ *   `Uint32Array` R (R[0] hi, R[1] lo) instead of allocated tuples. Not module `let`s: a u32 above 2^30 is
+ *   not a small integer, so every write to a module variable would allocate a heap number (measured 3x
+ *   slower). No BigInt anywhere on the hot path.
  * - Maxima use `a < b ? b : a` (the wasm side uses `f64x2.pmax`, the same select), so even -0/+0 or NaN
  *   give the same bytes on both backends.
  * - Vector-clock order is the pair (some slot less, some slot greater) => ORD bits 1 | 2.
  */
 import {
   checkContext,
-  checkCount,
   checkDots,
   checkLww,
   checkMergeMany,
@@ -24,7 +25,7 @@ import {
 } from './check.js';
 import type { CausalContextColumns, DotColumns, Kernel, LwwColumns, Ord } from './types.js';
 
-// --- 64-bit helpers on (hi, lo) u32 pairs; results in R[0], R[1] ------------------------------------------------
+// --- 64-bit helpers on (hi, lo) u32 pairs; results in R[0] (hi), R[1] (lo) ------------------------------
 
 /** The (hi, lo) result of the last 64-bit helper; a typed array so writes never box numbers on the heap. */
 const R = new Uint32Array(2);
@@ -196,7 +197,12 @@ function compare(a: Float64Array, an: number, b: Float64Array, boff: number, bn:
 function merge(a: Float64Array, b: Float64Array, out: Float64Array): number {
   const an = a.length, bn = b.length, on = out.length;
   let changed = 0;
-  for (let i = 0; i < on; i++) {
+  const n = Math.min(an, bn, on);
+  for (let i = 0; i < n; i++) {
+    const x = a[i], y = b[i];
+    if (x < y) { out[i] = y; changed++; } else out[i] = x;
+  }
+  for (let i = n; i < on; i++) {
     const x = i < an ? a[i] : 0;
     const y = i < bn ? b[i] : 0;
     if (x < y) { out[i] = y; changed++; } else out[i] = x;
@@ -388,13 +394,4 @@ export const jsKernel: Kernel = {
     out[0] = 0;
     out[1] = 0;
   },
-};
-
-/** Internal: exposed for tests of the 64-bit helpers (not public API). */
-export const _internal = {
-  mix64(hi: number, lo: number): [number, number] {
-    avalanche(hi >>> 0, lo >>> 0);
-    return [R[0], R[1]];
-  },
-  checkCount,
 };

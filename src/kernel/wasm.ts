@@ -12,8 +12,7 @@
  * array it is used in place (no copy in, and for outputs no copy out). Resident arrays stay valid until
  * `releaseResident()`, or until linear memory grows (growth detaches every view on the old buffer; call
  * `reserve(bytes)` first so the arena never needs to grow; a kernel handed a detached resident array throws a
- * `RangeError` instead of computing on nothing). dotMerge writes branch-free, so a RESIDENT `out` may hold a
- * dropped candidate in the slot just past the returned count (a copied-back `out` never does).
+ * `RangeError` instead of computing on nothing).
  *
  * Linear memory grows only through this wrapper (`memory.grow` from JS); the kernels never grow it.
  */

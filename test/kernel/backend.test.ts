@@ -1,7 +1,7 @@
 /** Backend selection and the loader: js until loaded, NotInitializedError, initSync/init from every source. */
 import { describe, expect, it } from 'vitest';
 import { NotInitializedError } from '../../src/errors.js';
-import { backend, getKernel, init, initSync, isWasmReady, pureWasmKernel, useBackend, wasmMemoryBytes } from '../../src/kernel/index.js';
+import { backend, defaultWasmUrl, getKernel, init, initSync, isWasmReady, pureWasmKernel, useBackend, wasmMemoryBytes } from '../../src/kernel/index.js';
 import { findPackageRoot, loadWasmSync, wasmPath } from '../../src/kernel/node-load.js';
 import { requireWasmBytes } from './helpers.js';
 
@@ -45,6 +45,18 @@ describe('kernel/backend', () => {
     expect(backend()).toBe('wasm');
     await expect(init(new Response('nope', { status: 404 }))).rejects.toThrow(NotInitializedError);
     await expect(init(new Uint8Array([0, 1, 2, 3]))).rejects.toThrow();
+  });
+
+  it('the default URL points at build/release.wasm from build/dist/ and from build/dist/chunks/', async () => {
+    const root = findPackageRoot()!;
+    const want = new URL(`file://${root}/build/release.wasm`).href;
+    expect(defaultWasmUrl(`file://${root}/build/dist/browser.js`).href).toBe(want);
+    expect(defaultWasmUrl(`file://${root}/build/dist/chunks/chunk-ABC123.js`).href).toBe(want);
+    expect(defaultWasmUrl('https://cdn.example/pkg/build/dist/async-state-sync.browser.js').href).toBe(
+      'https://cdn.example/pkg/build/release.wasm',
+    );
+    await init(defaultWasmUrl(`file://${root}/build/dist/chunks/chunk-ABC123.js`));
+    expect(backend()).toBe('wasm');
   });
 
   it('loadWasmSync finds build/release.wasm from the package root', () => {

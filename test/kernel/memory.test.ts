@@ -4,7 +4,7 @@
  * work in place and fail loudly once memory growth has detached them.
  */
 import { describe, expect, it } from 'vitest';
-import { getKernel, initSync, useBackend, wasmMemoryBytes } from '../../src/kernel/index.js';
+import { getKernel, initSync, pureWasmKernel, useBackend, wasmMemoryBytes } from '../../src/kernel/index.js';
 import { jsKernel } from '../../src/kernel/js.js';
 import { freshWasmKernel, requireWasmBytes, sameBytes, SEED } from './helpers.js';
 
@@ -24,8 +24,9 @@ describe('kernel/memory', () => {
   it('10,000,000 merges through the wasm backend keep memory.buffer.byteLength bounded', () => {
     initSync(requireWasmBytes());
     useBackend('wasm');
-    const k = getKernel();
-    expect(k.name).toBe('wasm');
+    expect(getKernel().name).toBe('wasm');
+    // the all-wasm kernel: the default one would send the 8-slot single merges to js (see auto.ts)
+    const k = pureWasmKernel()!;
     const rnd = prng(SEED);
     const dim = 8;
     const rowsPerBatch = 4096;
@@ -99,6 +100,39 @@ describe('kernel/memory', () => {
     k.hashTree(keys, keys, 4, 2, tree);
     jsKernel.hashTree(keys, keys, 4, 2, jtree);
     expect(sameBytes(tree, jtree)).toBe(true);
+    // byte ranges, u8 outputs and the column kernels in place too
+    const bytes = k.residentU8(100);
+    for (let i = 0; i < 100; i++) bytes[i] = (i * 37) & 255;
+    const h1 = k.residentU32(2), h2 = new Uint32Array(2);
+    k.xxhash64(bytes, 7, 93, 5, h1);
+    jsKernel.xxhash64(bytes, 7, 93, 5, h2);
+    expect(sameBytes(h1, h2)).toBe(true);
+    const offs = k.residentU32(3), lens = k.residentU32(3), hs = k.residentU32(6), hj = new Uint32Array(6);
+    offs.set([0, 10, 50]);
+    lens.set([0, 33, 50]);
+    k.xxhash64Many(bytes, offs, lens, 1, hs);
+    jsKernel.xxhash64Many(bytes, offs, lens, 1, hj);
+    expect(sameBytes(hs, hj)).toBe(true);
+    const ords = k.residentU8(2), ordj = new Uint8Array(2);
+    k.vcCompareMany(a.subarray(0, 10), a, 10, ords);
+    jsKernel.vcCompareMany(a.subarray(0, 10), a, 10, ordj);
+    expect(Array.from(ords)).toEqual(Array.from(ordj));
+    const lk = k.residentU32(4), lt = k.residentF64(2), lr = k.residentU32(2), lo = k.residentI32(4);
+    lk.set([1, 0, 2, 0]);
+    lt.set([5, 6]);
+    const lwwA = { keys: lk, ts: lt, ranks: lr, n: 2 };
+    const lwwB = { keys: Uint32Array.of(2, 0, 3, 0), ts: Float64Array.of(7, 1), ranks: Uint32Array.of(0, 0), n: 2 };
+    expect(k.lwwMerge(lwwA, lwwB, lo)).toBe(3);
+    expect(Array.from(lo.subarray(0, 3))).toEqual([0, -1, -2]);
+    const dk = k.residentU32(2), dr = k.residentU32(1), dc = k.residentF64(1), dout = k.residentI32(2);
+    dk.set([9, 9]);
+    dr[0] = 1;
+    dc[0] = 4;
+    const ctx = { vv: k.residentF64(2), cloudReplicas: k.residentU32(0), cloudCounters: k.residentF64(0), cloudN: 0 };
+    expect(k.dotMerge({ keys: dk, replicas: dr, counters: dc, n: 1 }, ctx, { keys: dk, replicas: dr, counters: dc, n: 0 }, ctx, dout)).toBe(1);
+    expect(dout[0]).toBe(0);
+    ctx.vv[1] = 4; // now the other side has seen (1, 4) and dropped it
+    expect(k.dotMerge({ keys: dk, replicas: dr, counters: dc, n: 1 }, ctx, { keys: dk, replicas: dr, counters: dc, n: 0 }, ctx, dout)).toBe(0);
     // force growth: the resident views detach, and using one is an error, not a silent empty input
     k.vcMerge(new Float64Array(1 << 21), new Float64Array(0), new Float64Array(1 << 21));
     expect(a.length).toBe(0);

@@ -101,6 +101,12 @@ export async function runDemo(cfg: DemoConfig, out: (s: string) => void = (s) =>
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
+  // output piped into a reader that went away (e.g. `| head`): stop, but still clean up children and files
+  // (the handler stays for the rest of the process: the last failed writes report their error later)
+  const onOutputError = () => {
+    failed = 'output closed';
+  };
+  process.stdout.on('error', onOutputError);
 
   const check = () => {
     if (failed) throw new DemoError(failed);
@@ -153,7 +159,7 @@ export async function runDemo(cfg: DemoConfig, out: (s: string) => void = (s) =>
           '--heartbeat-interval',
           String(Math.max(1000, cfg.intervalMs * 5)),
         ],
-        { stdio: ['ignore', 'pipe', 'pipe'] },
+        { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ASYNC_STATE_SYNC_EXIT_WITH_PARENT: '1' } },
       );
       const child: Child = { region, id, proc, base: '', address: '', logPath, log, exited: false };
       children.push(child);
@@ -222,20 +228,37 @@ export async function runDemo(cfg: DemoConfig, out: (s: string) => void = (s) =>
       await Promise.all(Array.from({ length: Math.min(8 * children.length, items.length) }, worker));
     }
 
+    progress = createProgress(children, tty, (s) => out(s + '\n'), out);
+    const prog = progress;
+    /** Show live progress (VMs held per region / VMs the demo will write) while `work` runs. */
+    const watch = async (phase: string, work: Promise<void>): Promise<void> => {
+      let done = false;
+      const finished = work.finally(() => {
+        done = true;
+      });
+      while (!done) {
+        await Promise.race([finished.catch(() => {}), sleep(tty ? 250 : 1000)]);
+        if (!done) await prog.show(cfg.vms, phase).catch(() => []);
+      }
+      await finished;
+    };
+
     // 2. initial writes
     const initial = regions.length > 1 ? Math.floor(cfg.vms * 0.7) : cfg.vms;
     const tw = performance.now();
-    await writeAll(
-      Array.from({ length: initial }, (_, i) => {
-        const child = children[i % children.length];
-        return { child, body: vmBody(i, child.region, child.id, 'initial') };
-      }),
-      false,
+    await watch(
+      'writing',
+      writeAll(
+        Array.from({ length: initial }, (_, i) => {
+          const child = children[i % children.length];
+          return { child, body: vmBody(i, child.region, child.id, 'initial') };
+        }),
+        false,
+      ),
     );
     say(`wrote ${initial} VMs over HTTP in ${((performance.now() - tw) / 1000).toFixed(1)} s (each acknowledged once durable)`);
 
     // 3. partition
-    progress = createProgress(children, tty, (s) => out(s + '\n'), out);
     let healedAt = performance.now();
     if (children.length > 1) {
       const cut = children[children.length - 1];
@@ -258,8 +281,7 @@ export async function runDemo(cfg: DemoConfig, out: (s: string) => void = (s) =>
         conflictItems.push({ child: a, body: { ...vmBody(i, a.region, a.id, 'conflict'), status: 'migrating' } });
         conflictItems.push({ child: cut, body: { ...vmBody(i, cut.region, cut.id, 'conflict'), status: 'stopped' } });
       }
-      await writeAll(items, false);
-      await writeAll(conflictItems, true);
+      await watch('writing (partitioned)', writeAll(items, false).then(() => writeAll(conflictItems, true)));
       for (const c of children) await expectNoContent(c, 'POST', `/counters/${encodeURIComponent('demo.writes')}`, { delta: writesPerNode.get(c.id) ?? 0 });
       say(`wrote ${items.length} new VMs and ${conflicts} VMs on both sides of the partition (concurrent updates)`);
       await progress.show(expected.size, 'partitioned', true);
@@ -279,6 +301,7 @@ export async function runDemo(cfg: DemoConfig, out: (s: string) => void = (s) =>
     let last: Summary[] = [];
     const deadline = performance.now() + cfg.timeoutMs;
     while (!converged) {
+      check();
       last = await progress.show(expectedVms, 'syncing');
       const h = last[0].hash;
       converged =
@@ -341,7 +364,7 @@ export async function runDemo(cfg: DemoConfig, out: (s: string) => void = (s) =>
         String(writesPerNode.get(c.id) ?? 0),
       ]);
     }
-    const head = ['region', 'node', 'VMs', 'state hash', 'bytes sent', 'bytes recv', 'msgs sent', 'gossip', 'anti-ent', 'writes'];
+    const head = ['region', 'node', 'VMs', 'state hash', 'bytes sent', 'bytes recv', 'msgs sent', 'gossip msgs', 'AE syncs', 'writes'];
     const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
     const line = (r: string[]) => r.map((x, i) => pad(x, widths[i], i >= 2 && i !== 3)).join('  ');
     say('');
@@ -350,7 +373,7 @@ export async function runDemo(cfg: DemoConfig, out: (s: string) => void = (s) =>
     for (const r of rows) say(line(r));
     say('');
     say(`converged: ${children.length} regions hold the same ${expectedVms} VMs (hash ${last[0].hash.slice(0, 16)})`);
-    say(`convergence time after heal: ${(convergenceMs / 1000).toFixed(2)} s`);
+    say(`convergence time after ${children.length > 1 ? 'heal' : 'the last write'}: ${(convergenceMs / 1000).toFixed(2)} s`);
     say(`bytes sent, all nodes: ${fmtBytes(totalBytes)} (${fmtBytes(totalBytes / children.length)} per node)`);
     say(`counter demo.writes = ${last[0].counters['demo.writes'] ?? 0} on every node; ${checked} VMs checked against what was written`);
     say(`total demo time: ${((performance.now() - t0) / 1000).toFixed(1)} s`);

@@ -58,7 +58,8 @@ class HttpError extends Error {
   }
 }
 
-function isLoopback(addr: string | undefined): boolean {
+/** Is this a loopback peer address (IPv4 127/8, IPv6 ::1, or IPv4-mapped 127/8)? */
+export function isLoopback(addr: string | undefined): boolean {
   if (!addr) return false;
   return addr === '::1' || addr.startsWith('127.') || addr.startsWith('::ffff:127.');
 }

@@ -9,7 +9,8 @@
  * - Logs are JSON lines on stdout. The first line after start-up is `{"msg":"listening","address":"ws://...",
  *   "http":"http://..."}` (what the demo reads to learn a node's port when it listens on port 0).
  * - SIGINT/SIGTERM: stop accepting requests, stop the engine (pending deltas flushed), close the transport and
- *   the storage, exit 0. A second signal while stopping exits at once with 1.
+ *   the storage, exit 0. A second signal while stopping exits at once with 1. With the environment variable
+ *   `ASYNC_STATE_SYNC_EXIT_WITH_PARENT=1` (set by the demo) the node also stops when its parent process dies.
  */
 import { mkdirSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
@@ -74,7 +75,7 @@ export function nodeMetrics(cluster: NovaCronIntegration, ws: WebSocketTransport
   gauge('ass_nodes', 'Node statuses held by this node.', s.clusterStats.totalNodes);
   gauge('ass_assignments', 'VM assignments held by this node.', s.clusterStats.totalAssignments);
   gauge('ass_crdts', 'CRDT objects registered with the sync engine.', s.crdtCount);
-  const e = s.engine;
+  const e = cluster.engine.stats();
   counter('ass_gossip_messages_sent_total', 'Gossip and eager-push messages sent by the sync engine.', e.gossip.sent);
   counter('ass_gossip_messages_received_total', 'Gossip messages received by the sync engine.', e.gossip.received);
   counter('ass_gossip_duplicates_dropped_total', 'Duplicate gossip messages dropped by the seen-cache.', e.gossip.duplicatesDropped);
@@ -124,7 +125,14 @@ export interface RunNodeOptions {
 }
 
 export async function runNode(cfg: NodeConfig, opts: RunNodeOptions = {}): Promise<number> {
-  const log: JsonLogger = createLogger(cfg.logLevel, { node: cfg.id, region: cfg.region }, opts.write);
+  // default sink: stdout; if its reader goes away (EPIPE) logging stops and the node keeps running
+  let stdoutOk = true;
+  const onStdoutError = () => {
+    stdoutOk = false;
+  };
+  if (!opts.write) process.stdout.on('error', onStdoutError);
+  const write = opts.write ?? ((line: string) => void (stdoutOk && process.stdout.write(line)));
+  const log: JsonLogger = createLogger(cfg.logLevel, { node: cfg.id, region: cfg.region }, write);
   let clusterKey: string | undefined;
   let apiToken: string | undefined;
   try {
@@ -137,13 +145,12 @@ export async function runNode(cfg: NodeConfig, opts: RunNodeOptions = {}): Promi
   }
 
   const storage = new LmdbStorage({ path: join(cfg.dataDir, 'lmdb') });
-  const server: Server = createServer();
-  server.keepAliveTimeout = 5000;
-  server.headersTimeout = 10_000;
-  server.requestTimeout = 30_000;
+  // slow or garbage clients are cut off: headers within 5 s, whole request within 30 s, checked every second
+  const server: Server = createServer({ headersTimeout: 5000, requestTimeout: 30_000, connectionsCheckingInterval: 1000, keepAliveTimeout: 5000 });
   server.on('clientError', (err, socket) => {
+    // not HTTP (or a timed-out request): drop the connection at once (ending it politely would leave a
+    // half-open socket to a client that never closes its side)
     log.debug('bad HTTP request', { error: err.message });
-    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n');
     socket.destroy();
   });
   let handler: ((req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => void) | undefined;
@@ -191,6 +198,8 @@ export async function runNode(cfg: NodeConfig, opts: RunNodeOptions = {}): Promi
       clusterKey,
       logger: engineLogger(log.child({ component: 'sync' })),
       scheduler: new RealScheduler(),
+      // the engine's messages must fit the transport's frame limit (HELLO/DATA header included)
+      engine: { maxMessageBytes: NODE_MAX_MESSAGE_BYTES - 16 },
     });
     await cluster.start();
     for (const p of cfg.peers) {
@@ -257,6 +266,18 @@ export async function runNode(cfg: NodeConfig, opts: RunNodeOptions = {}): Promi
     opts.stopSignal ??
     new Promise<void>((resolve) => {
       let stopping = false;
+      if (process.env.ASYNC_STATE_SYNC_EXIT_WITH_PARENT === '1') {
+        // spawned by the demo or a test: stop when the parent is gone (it died without stopping us)
+        const parent = process.ppid;
+        const watch = setInterval(() => {
+          if (process.ppid === parent || stopping) return;
+          clearInterval(watch);
+          stopping = true;
+          log.warn('parent process gone: stopping');
+          resolve();
+        }, 1000);
+        watch.unref();
+      }
       const on = (sig: NodeJS.Signals) => {
         if (stopping) {
           log.error('second signal while stopping: exiting now', { signal: sig });
@@ -271,6 +292,12 @@ export async function runNode(cfg: NodeConfig, opts: RunNodeOptions = {}): Promi
     });
   await signal;
 
+  // a stop that hangs (a peer or the disk not answering) must not keep the process alive forever
+  const watchdog = setTimeout(() => {
+    log.error('stop did not finish within 15 s: exiting');
+    process.exit(1);
+  }, 15_000);
+  watchdog.unref();
   let code = 0;
   clearInterval(heartbeat);
   handler = undefined;
@@ -289,6 +316,7 @@ export async function runNode(cfg: NodeConfig, opts: RunNodeOptions = {}): Promi
     log.error('storage close failed', { error: e });
     code = 1;
   }
+  clearTimeout(watchdog);
   log.info('stopped', { code });
   return code;
 }

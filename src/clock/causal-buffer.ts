@@ -91,6 +91,11 @@ export class CausalBuffer<P = unknown> {
     if (!Number.isSafeInteger(seq) || seq < 1) {
       throw new ValidationError(`causal event ${event.id}: deps[${event.origin}] must be its sequence number >= 1`);
     }
+    for (const [r, n] of clockEntries(event.deps)) {
+      if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) {
+        throw new ValidationError(`causal event ${event.id}: deps[${r}] must be a safe integer >= 0`);
+      }
+    }
     if (seq <= this.clock.get(event.origin) || this.held.has(event.id)) return [];
     const h: Held<P> = { event, seq, live: true };
     const out: CausalEvent<P>[] = [];
@@ -153,7 +158,6 @@ export class CausalBuffer<P = unknown> {
     if (this.clock.get(origin) < h.seq - 1) return [origin, h.seq - 1];
     for (const [r, n] of clockEntries(h.event.deps)) {
       if (r === origin) continue;
-      if (!Number.isSafeInteger(n) || n < 0) continue;
       if (this.clock.get(r) < n) return [r, n];
     }
     return undefined;

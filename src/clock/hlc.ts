@@ -33,6 +33,11 @@ export interface HLCOptions {
   now?: () => number;
   /** Max allowed lead of a remote timestamp over local physical time, ms. Default 60_000. */
   maxDriftMs?: number;
+  /**
+   * The last timestamp issued before a restart (e.g. from storage), so timestamps stay monotonic across
+   * restarts even if the physical clock stepped back. Default 0.
+   */
+  last?: Timestamp;
 }
 
 export class HLC {
@@ -43,6 +48,10 @@ export class HLC {
   constructor(options: HLCOptions = {}) {
     this.clock = options.now ?? Date.now;
     this.maxDriftMs = options.maxDriftMs ?? 60_000;
+    if (!(this.maxDriftMs >= 0)) throw new RangeError(`maxDriftMs must be >= 0, got ${this.maxDriftMs}`);
+    const last = options.last ?? 0;
+    if (!Number.isSafeInteger(last) || last < 0) throw new RangeError(`invalid HLC timestamp ${last}`);
+    this.last = last;
   }
 
   /** The latest timestamp issued or received. */

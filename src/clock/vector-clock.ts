@@ -15,7 +15,7 @@ import { CODEC_VERSION } from '../crdt/types.js';
 import { DecodeError, ValidationError } from '../errors.js';
 import { getKernel } from '../kernel/index.js';
 import { ORD_AFTER, ORD_BEFORE, ORD_EQUAL } from '../kernel/types.js';
-import { ReplicaTable, growF64, scratchF64 } from '../crdt/replicas.js';
+import { ReplicaTable, growF64, readId, scratchF64 } from '../crdt/replicas.js';
 
 export type ClockOrder = 'before' | 'after' | 'equal' | 'concurrent';
 
@@ -45,6 +45,22 @@ export class VectorClock {
         : Object.entries(src as Record<string, number>);
     for (const [id, n] of pairs) vc.set(id, n);
     return vc;
+  }
+
+  /**
+   * Pointwise minimum of the given clocks (their greatest lower bound): what every one of them has seen.
+   * With the latest clock received from each replica this is the causally stable frontier that
+   * `RGA.collectGarbage` takes. An empty list gives an empty clock.
+   */
+  static meet(clocks: readonly VectorClock[]): VectorClock {
+    const out = new VectorClock();
+    if (clocks.length === 0) return out;
+    for (const [r, n] of clocks[0].entries()) {
+      let m = n;
+      for (let k = 1; k < clocks.length && m > 0; k++) m = Math.min(m, clocks[k].get(r));
+      if (m > 0) out.set(r, m);
+    }
+    return out;
   }
 
   /** Add one to `replica`'s counter and return the new value. RangeError past MAX_SAFE_INTEGER. */
@@ -158,7 +174,7 @@ export class VectorClock {
     const table = new ReplicaTable();
     let prev: string | undefined;
     for (let i = 0; i < n; i++) {
-      const id = r.string();
+      const id = readId(r);
       if (prev !== undefined && !(prev < id)) throw new DecodeError('vector clock replica ids not strictly sorted');
       prev = id;
       table.intern(id);

@@ -69,8 +69,6 @@ export interface IntegrationStats {
   antiEntropyStats: SyncStats['antiEntropy'];
   peerCount: number;
   crdtCount: number;
-  /** The engine's full statistics (errors, causal buffer, pending writes, per-peer liveness). */
-  engine: SyncStats;
 }
 
 export class NovaCronIntegration {
@@ -264,6 +262,7 @@ export class NovaCronIntegration {
     return counts;
   }
 
+  /** Counters in the seed's shape (the engine's full statistics: `engine.stats()`). */
   getStats(): IntegrationStats {
     const s = this.engine.stats();
     const counters = this.metadata.listCounters();
@@ -279,7 +278,6 @@ export class NovaCronIntegration {
       antiEntropyStats: s.antiEntropy,
       peerCount: s.peerCount,
       crdtCount: s.crdtCount,
-      engine: s,
     };
   }
 

@@ -5,7 +5,7 @@
  */
 import { ValidationError } from '../errors.js';
 
-/** A VM as the cluster sees it. Times are epoch milliseconds. */
+/** A VM as the cluster sees it. Times are epoch milliseconds (a `Date` given on write is stored as such). */
 export interface VMState {
   id: string;
   /** Free-form lifecycle state, e.g. `pending`, `running`, `stopped`, `migrating`, `failed`. */
@@ -85,6 +85,16 @@ function checkNumber(what: string, v: unknown, opts: { integer?: boolean; min?: 
   return v;
 }
 
+/** A time: epoch milliseconds, or a valid Date (stored as its epoch milliseconds). */
+function checkTime(what: string, v: unknown): number | undefined {
+  if (v instanceof Date) {
+    const t = v.getTime();
+    if (!Number.isFinite(t)) throw new ValidationError(`${what} is an invalid Date`);
+    return checkNumber(what, t, { min: 0 });
+  }
+  return checkNumber(what, v, { min: 0 });
+}
+
 /** JSON-like data only (what survives the wire and the HTTP API unchanged). */
 function checkJsonLike(what: string, v: unknown, depth = 0): void {
   if (depth > 32) throw new ValidationError(`${what} is nested too deeply`);
@@ -136,9 +146,9 @@ export function validateVMState(vmId: unknown, state: unknown): VMState {
   if (disk !== undefined) out.diskGB = disk;
   const ip = checkText('ipAddress', state.ipAddress, false);
   if (ip !== undefined) out.ipAddress = ip;
-  const created = checkNumber('createdAt', state.createdAt, { min: 0 });
+  const created = checkTime('createdAt', state.createdAt);
   if (created !== undefined) out.createdAt = created;
-  const updated = checkNumber('updatedAt', state.updatedAt, { min: 0 });
+  const updated = checkTime('updatedAt', state.updatedAt);
   if (updated !== undefined) out.updatedAt = updated;
   if (state.metadata !== undefined) {
     if (!isPlainObject(state.metadata)) throw new ValidationError('metadata must be a plain object');
@@ -163,7 +173,7 @@ export function validateNodeStatus(status: unknown): NodeStatus {
   }
   const n = checkNumber('vmCount', status.vmCount, { integer: true, min: 0 });
   if (n !== undefined) out.vmCount = n;
-  const hb = checkNumber('lastHeartbeat', status.lastHeartbeat, { min: 0 });
+  const hb = checkTime('lastHeartbeat', status.lastHeartbeat);
   if (hb !== undefined) out.lastHeartbeat = hb;
   return out;
 }

@@ -7,7 +7,7 @@
 import { DecodeError } from '../errors.js';
 
 const textEncoder = new TextEncoder();
-const textDecoder = new TextDecoder('utf-8', { fatal: true });
+const textDecoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 export class Writer {
   private buf: Uint8Array;

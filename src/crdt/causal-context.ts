@@ -161,8 +161,10 @@ export class CausalContext {
 
   /**
    * Kernel columns for this context in `width` replica slots, with the cloud restricted to the given dots
-   * (those the kernel will ask about): equivalent answers, bounded size. `dotsR`/`dotsC` are in this
-   * context's index space unless `toMine` maps them (my index -> this context's index, -1 = unknown here).
+   * (those the kernel will ask about): equivalent answers, bounded size (a cloud range never expands).
+   * `dotsR`/`dotsC` are in the merging instance's index space; `toThis` maps that space to this context's
+   * indices (-1 = unknown here) and `thisToOut` maps this context's indices back, both omitted when the
+   * spaces are the same.
    */
   columnsFor(width: number, dotsR: Uint32Array, dotsC: Float64Array, n: number, toThis?: Int32Array, thisToOut?: Int32Array): CausalContextColumns {
     const vv = new Float64Array(width);
@@ -443,25 +445,6 @@ export function inverseMap(map: Int32Array, myWidth: number): Int32Array {
 }
 
 // --- hashing --------------------------------------------------------------------------------------------
-
-/** xxHash64 (seed 0) of each byte string, in one kernel call. Result: u32 pairs (lo, hi). */
-export function hashBytesMany(items: Uint8Array[]): Uint32Array {
-  let total = 0;
-  for (const b of items) total += b.length;
-  const buf = new Uint8Array(Math.max(1, total));
-  const offsets = new Uint32Array(items.length);
-  const lengths = new Uint32Array(items.length);
-  let p = 0;
-  for (let i = 0; i < items.length; i++) {
-    buf.set(items[i], p);
-    offsets[i] = p;
-    lengths[i] = items[i].length;
-    p += items[i].length;
-  }
-  const out = new Uint32Array(2 * items.length);
-  if (items.length > 0) kernel().xxhash64Many(buf, offsets, lengths, 0, out);
-  return out;
-}
 
 /** xxHash64 (seed 0) of each string's UTF-8 bytes, in one kernel call. Result: u32 pairs (lo, hi). */
 export function hashStringsMany(items: string[]): Uint32Array {

@@ -21,12 +21,12 @@ export class GCounter extends SlotCounter implements Crdt<GCounter> {
   increment(n = 1): void {
     // inlined fast path of SlotCounter.add for the common call
     if (n === 1) {
-      const t = this.totals[0] + 1;
+      const t = this.total0 + 1;
       if (t <= Number.MAX_SAFE_INTEGER) {
         this.slots[0] += 1;
-        this.totals[0] = t;
-        this.dirty[0] = 1;
-        this.anyDirty = true;
+        this.total0 = t;
+        this.dirtyOwn = true;
+        this.enc = null;
         return;
       }
     }
@@ -35,11 +35,11 @@ export class GCounter extends SlotCounter implements Crdt<GCounter> {
 
   /** The counter's value (exact). */
   value(): number {
-    return this.totals[0];
+    return this.total0;
   }
 
-  /** Decode canonical bytes; `replicaId` is the local replica for further increments (default ''). */
-  static decode(bytes: Uint8Array, replicaId = ''): GCounter {
+  /** Decode canonical bytes; `replicaId` is the local replica for further increments (default 'decoded'). */
+  static decode(bytes: Uint8Array, replicaId = 'decoded'): GCounter {
     return SlotCounter.decodeInto(new GCounter(replicaId), bytes);
   }
 }

@@ -15,11 +15,16 @@ import { bytesCompare, decodeValue, encodeValue, identityKey } from '../codec/va
 import { DecodeError, ValidationError } from '../errors.js';
 import { CODEC_VERSION, CRDT_TYPE, type Crdt } from './types.js';
 
-/** @internal An element: its canonical bytes and, once read, its decoded value. */
+/** @internal An element: its canonical bytes, their identity key and, once read, its decoded value. */
 export class Elem {
   private v: unknown;
   private decoded: boolean;
-  constructor(readonly bytes: Uint8Array, value?: unknown, decoded = false) {
+  constructor(
+    readonly bytes: Uint8Array,
+    readonly key: string,
+    value?: unknown,
+    decoded = false,
+  ) {
     this.v = value;
     this.decoded = decoded;
   }
@@ -54,7 +59,7 @@ export function readElems(r: Reader, n: number): Elem[] {
     if (prev !== undefined && bytesCompare(prev, b) >= 0) throw new DecodeError('set elements not strictly sorted');
     prev = b;
     const copy = new Uint8Array(b);
-    out.push(new Elem(copy, decodeValue(copy.subarray(0)), true));
+    out.push(new Elem(copy, identityKey(copy), decodeValue(copy.subarray(0)), true));
   }
   return out;
 }
@@ -81,7 +86,7 @@ export class GSet<T = unknown> implements Crdt<GSet<T>> {
     const bytes = encodeValue(x);
     const key = identityKey(bytes);
     if (this.elems.has(key)) return false;
-    this.insert(key, new Elem(bytes));
+    this.insert(key, new Elem(bytes, key));
     return true;
   }
 
@@ -129,13 +134,14 @@ export class GSet<T = unknown> implements Crdt<GSet<T>> {
     return w.finish();
   }
 
-  static decode<T = unknown>(bytes: Uint8Array, replicaId = ''): GSet<T> {
+  /** Decode canonical bytes (DecodeError on any malformed input); `replicaId` is the local replica for further edits (default 'decoded'). */
+  static decode<T = unknown>(bytes: Uint8Array, replicaId = 'decoded'): GSet<T> {
     const r = new Reader(bytes);
     readHeader(r, CRDT_TYPE.GSet);
     const elems = readElems(r, r.count(2));
     r.done();
     const s = new GSet<T>(replicaId);
-    for (const e of elems) s.elems.set(identityKey(e.bytes), e);
+    for (const e of elems) s.elems.set(e.key, e);
     s.sorted = elems;
     return s;
   }

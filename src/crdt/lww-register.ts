@@ -23,6 +23,7 @@ import { bytesCompare, decodeValue, encodeValue } from '../codec/value.js';
 import { DecodeError } from '../errors.js';
 import { HLC, type Timestamp } from '../clock/hlc.js';
 import { checkReplicaId, readHeader } from './g-set.js';
+import { readId } from './replicas.js';
 import { CODEC_VERSION, CRDT_TYPE, type Crdt } from './types.js';
 
 export interface LWWRegisterOptions {
@@ -148,15 +149,15 @@ export class LWWRegister<T = unknown> implements Crdt<LWWRegister<T>> {
     return w.finish();
   }
 
-  /** Decode canonical bytes; `options.clock` as in the constructor. */
-  static decode<T = unknown>(bytes: Uint8Array, replicaId = '', options: LWWRegisterOptions = {}): LWWRegister<T> {
+  /** Decode canonical bytes (DecodeError on any malformed input); `replicaId` and `options.clock` as in the constructor. */
+  static decode<T = unknown>(bytes: Uint8Array, replicaId = 'decoded', options: LWWRegisterOptions = {}): LWWRegister<T> {
     const r = new Reader(bytes);
     readHeader(r, CRDT_TYPE.LWWRegister);
     const reg = new LWWRegister<T>(replicaId, options);
     const flag = r.u8();
     if (flag === 1) {
       const ts = r.varuint();
-      const writer = r.string();
+      const writer = readId(r);
       const b = new Uint8Array(r.bytes());
       r.done();
       reg.val = decodeValue(b.subarray(0));

@@ -25,29 +25,40 @@
  *   row whose dot that context covers comes along, so the delta never removes what it should keep).
  *
  * ## State (columnar)
- * One row per dot: typed-array columns for the replica index, dot counter, HLC timestamp, kind, value offset
- * and length into one byte arena of msgpack values (values are kept as the writer produced them and decoded
- * lazily on `get`, with a small droppable cache), the 64-bit key hash (computed lazily in batches), and a
- * next-row link for keys with several dots. A `Map<string, row>` finds a key's first row. Freed rows are
- * reused; the arena compacts when more than half of it is garbage.
+ * One row per dot, in typed-array columns: replica index, dot counter (u32, widened to f64 past 2^32),
+ * HLC timestamp, kind, value chunk/offset/length, a next-row link for keys with several dots, and a
+ * changed-since-last-delta flag. A `KeyIndex` (open addressing over an Int32Array) finds a key's first row;
+ * the key string is the only per-key JS object. Freed rows are reused. Values are kept as the writer's
+ * msgpack bytes in a chunked arena (chunks of a quarter of the bytes in use, 256 B to 256 KiB: growth never
+ * copies, slack is at most one chunk; compacted when over half is garbage) and decoded lazily on `get`, with
+ * a small droppable cache. Measured: about 300 bytes per key for a 100,000-VM map whose msgpack values
+ * average 215 bytes (so about 85 bytes of overhead per key, the key string included).
  *
  * ## Merge
- * The rows the other can affect (keys the other holds, and dots the other's context covers: one tight scan
- * over the typed columns) and all the other's rows go, sorted by (key hash, replica, counter), to the
- * kernel's `dotMerge` in one call; losers are unlinked and winners copied with their value bytes. A 64-bit
- * key-hash collision cannot mix two keys: the hash only orders dots, and a surviving dot is mapped back to
- * its row, which holds the full key.
+ * The rows the other can affect (keys the other holds, and rows whose dot the other's context covers: one
+ * tight scan over the typed columns) and all the other's rows go to the kernel's `dotMerge` in one call,
+ * sorted by (key number, replica, counter); losers are unlinked, winners copied with their value bytes. The
+ * kernel's 64-bit "key" is a per-merge key number (a key's first row here, fresh numbers for keys new here)
+ * rather than a key hash: the merge needs only a consistent order and equality, the number costs the index
+ * lookup the merge does anyway, while hashing every incoming key cost more than the rest of the merge
+ * (measured), and two keys can never collide. 64-bit key hashes (xxHash64 of the UTF-8 bytes, or the
+ * `keyHash` test hook) serve the anti-entropy digests only and are computed in one batch when asked for.
  *
  * ## Encoding (columnar, canonical)
- * version, type tag, causal context; key count, then the keys sorted (JS string order) as length-prefixed
- * UTF-8; dot count per key; per dot: `replica index * 8 + kind`; per dot: counter; timestamp base (the
- * minimum) then per dot `ts - base`; per LWW dot: length-prefixed value bytes; finally the nested states
- * (non-empty ones, sorted by key then kind) as (kind, key, nested encoding).
+ * version, type tag, causal context; key count, then the keys sorted (JS string order), front-coded on
+ * their UTF-8 bytes (shared prefix length with the previous key, then the rest, length-prefixed); dot count
+ * per key; per dot `replica index * 8 + kind`; per dot its counter; the timestamp base (the minimum) then
+ * per dot `ts - base`; per LWW dot its value, length-prefixed, through a per-encoding string dictionary (a
+ * repeated string of 3..255 bytes becomes 0xc1 + index, see `StrDict`; decoding restores the exact bytes);
+ * finally the non-empty nested states, sorted by key then kind, as (kind, key, nested encoding). For the
+ * 1,000-VM workload this is about half the bytes of the plain msgpack values.
  *
  * ## Anti-entropy
- * `keyHashes()` gives per key a 64-bit key hash and a 64-bit entry hash (xxHash64, one kernel call each),
+ * `keyHashes()` gives per key a 64-bit key hash and a 64-bit entry hash (one kernel call each),
  * `hashTree(depth)` the kernel's bucketed hash tree over them, and `deltaForKeys(keys, seen?)` /
  * `deltaForBuckets(depth, buckets, seen?)` a state of only those keys, so bytes grow with the difference.
+ * Protocol: B sends `deltaForKeys(diff)`; A merges it and answers `deltaForKeys(diff, thatDelta)`, which also
+ * carries the dots A has retired that B still holds, so deletes propagate too.
  */
 import { DecodeError, ValidationError } from '../errors.js';
 import { Reader, Writer } from '../codec/binary.js';
@@ -66,8 +77,8 @@ const KIND_COUNT = 5;
 
 export interface ORMapOptions {
   /**
-   * Hybrid logical clock for LWW timestamps. Default: the process-wide HLC over `Date.now` (as LWWRegister). For deterministic
-   * simulation inject `new HLC({ now: () => scheduler.now() })`. Nested maps share it.
+   * Hybrid logical clock for LWW timestamps. Default: the process-wide HLC over `Date.now` (as LWWRegister).
+   * For deterministic simulation inject `new HLC({ now: () => scheduler.now() })`. Nested maps share it.
    */
   clock?: HLC;
   /**
@@ -97,8 +108,10 @@ class MapCounter extends PNCounter {
 }
 
 const MAX_NESTING = 32;
+const MAX_CHUNK = 256 * 1024;
 const CACHE_LIMIT = 1024;
 const utf8 = new TextDecoder('utf-8', { fatal: true });
+const textEncoder = new TextEncoder();
 
 /** Anti-entropy view of a map: per key (sorted), 64-bit key hash and 64-bit entry hash as u32 pairs. */
 export interface KeyHashes {
@@ -122,19 +135,24 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
   private free: number[] = [];
   private rowKey: (string | undefined)[] = [];
   private rep = new Uint32Array(0);
-  private ctr = new Float64Array(0);
+  /** Dot counters: u32 until a counter passes 2^32 - 1, then f64 (exact to MAX_SAFE_INTEGER). */
+  private ctr: Uint32Array | Float64Array = new Uint32Array(0);
   private ts = new Float64Array(0);
   private voff = new Uint32Array(0);
   private vlen = new Uint32Array(0);
   private kind = new Uint8Array(0);
   private nextRow = new Int32Array(0);
-  private kh = new Uint32Array(0); // 2 words per row
-  private hashed = new Uint8Array(0);
-  private head = new Map<string, number>();
+  /** Rows changed since the last takeDelta (flag per row, plus the list of flagged rows). */
+  private drow = new Uint8Array(0);
+  private dlist = new Int32Array(16);
+  private dn = 0;
+  private head = new KeyIndex(this.rowKey);
 
-  // --- value arena ---
-  private arena = new Uint8Array(0);
-  private arenaLen = 0;
+  // --- value arena: chunks (growth never copies), compacted when over half is garbage ---
+  private chunks: Uint8Array[] = [];
+  private vchunk = new Uint16Array(0);
+  private fill = 0; // bytes used in the last chunk
+  private used = 0; // bytes used in all chunks, garbage included
   private garbage = 0;
   private cache = new Map<number, unknown>();
 
@@ -142,7 +160,6 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
   private nested = new Map<string, NestedCrdt>();
 
   // --- pending delta ---
-  private dirtyKeys = new Set<string>();
   private removed: number[] = [];
   /** Contexts merged in since the last take (a delta carries merged state too). */
   private merged: CausalContext | undefined;
@@ -218,7 +235,7 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
     const hit = this.cache.get(row);
     if (hit !== undefined || this.cache.has(row)) return hit;
     const o = this.voff[row];
-    const v = decodeValue(this.arena.subarray(o, o + this.vlen[row]));
+    const v = decodeValue(this.chunks[this.vchunk[row]].subarray(o, o + this.vlen[row]));
     if (this.cache.size >= CACHE_LIMIT) this.cache.clear();
     this.cache.set(row, v);
     return v;
@@ -233,9 +250,8 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
     const bytes = encodeValue(value);
     const ts = this.retire(key);
     const c = this.ctx.next(this.me);
-    const row = this.addRow(key, this.me, c, ts, ORMAP_KIND.LWW, true);
+    const row = this.addRow(key, this.me, c, ts, ORMAP_KIND.LWW);
     this.putValue(row, bytes, 0, bytes.length);
-    this.dirtyKeys.add(key);
     this.noteLocal(key);
   }
 
@@ -243,14 +259,13 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
   delete(key: string): boolean {
     let row = this.head.get(key) ?? -1;
     if (row < 0) return false;
+    this.head.delete(key); // before the rows are freed: the index compares keys through them
     while (row >= 0) {
       const next: number = this.nextRow[row];
       this.removed.push(this.rep[row], this.ctr[row]);
       this.freeRow(row);
       row = next;
     }
-    this.head.delete(key);
-    this.dirtyKeys.add(key);
     this.noteLocal(key);
     return true;
   }
@@ -312,18 +327,18 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
   private nestedWrite(kind: number, key: string, nk: string): void {
     const ts = this.retire(key);
     const c = this.ctx.next(this.me);
-    this.addRow(key, this.me, c, ts, kind, true);
-    this.dirtyKeys.add(key);
+    this.addRow(key, this.me, c, ts, kind);
     this.touchedNested.add(nk);
     this.noteLocal(key);
   }
 
   /** Retire every row of `key` (recorded as a local removal); returns a timestamp for the new write, which
-   * the caller adds at once with `addRow(..., replace = true)`. */
+   * the caller adds at once with `addRow`. */
   private retire(key: string): number {
     let ts = this.clock.now();
     let row = this.head.get(key) ?? -1;
     if (row < 0) return ts;
+    this.head.delete(key);
     while (row >= 0) {
       const next: number = this.nextRow[row];
       if (this.ts[row] >= ts) ts = this.ts[row] + 1;
@@ -331,8 +346,9 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
       this.freeRow(row);
       row = next;
     }
-    return ts; // the head entry still names a freed row: the caller's addRow(..., replace) overwrites it
+    return ts;
   }
+
 
   private noteLocal(key: string): void {
     if (this.changed !== undefined) this.changed.add(key);
@@ -372,18 +388,9 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
   // ===================================================================================================
   // rows and arena
 
-  /**
-   * A new row for `key`, linked first in its chain (or, with `replace`, as the whole chain: the caller has
-   * just freed the old rows). Copies the key hash from the key's previous first row when known.
-   */
-  private addRow(key: string, r: number, c: number, ts: number, kind: number, replace = false): number {
+  /** A new row for `key`, linked first in its chain, flagged for the next delta. */
+  private addRow(key: string, r: number, c: number, ts: number, kind: number): number {
     const h = this.head.get(key);
-    let lo = 0, hi = 0, hv = 0;
-    if (h !== undefined && this.hashed[h] === 1) {
-      lo = this.kh[2 * h];
-      hi = this.kh[2 * h + 1];
-      hv = 1;
-    }
     let row: number;
     if (this.free.length > 0) row = this.free.pop()!;
     else {
@@ -392,21 +399,33 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
     }
     this.rowKey[row] = key;
     this.rep[row] = r;
+    if (c > 0xffffffff && this.ctr instanceof Uint32Array) this.ctr = Float64Array.from(this.ctr);
     this.ctr[row] = c;
     this.ts[row] = ts;
     this.kind[row] = kind;
     this.vlen[row] = 0;
-    this.kh[2 * row] = lo;
-    this.kh[2 * row + 1] = hi;
-    this.hashed[row] = hv;
-    this.nextRow[row] = replace || h === undefined ? -1 : h;
+    this.drow[row] = 0;
+    this.markDirty(row);
+    this.nextRow[row] = h === undefined ? -1 : h;
     this.head.set(key, row);
     return row;
+  }
+
+  private markDirty(row: number): void {
+    if (this.drow[row] === 1) return;
+    this.drow[row] = 1;
+    if (this.dn === this.dlist.length) {
+      const nl = new Int32Array(this.dlist.length * 2);
+      nl.set(this.dlist);
+      this.dlist = nl;
+    }
+    this.dlist[this.dn++] = row;
   }
 
   /** Unlink-free: the caller fixes the key's chain. */
   private freeRow(row: number): void {
     this.rowKey[row] = undefined;
+    this.drow[row] = 0;
     this.garbage += this.vlen[row];
     this.vlen[row] = 0;
     this.cache.delete(row);
@@ -429,83 +448,87 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
   }
 
   private growRows(cap: number): void {
-    const g = <A extends Uint32Array | Float64Array | Uint8Array | Int32Array>(a: A, n: number): A => {
+    const g = <A extends Uint32Array | Float64Array | Uint8Array | Int32Array | Uint16Array>(a: A, n: number): A => {
       const b = new (a.constructor as new (n: number) => A)(n);
       b.set(a);
       return b;
     };
     this.rep = g(this.rep, cap);
     this.ctr = g(this.ctr, cap);
+    this.rowKey.length = cap; // one capacity for every column
     this.ts = g(this.ts, cap);
     this.voff = g(this.voff, cap);
+    this.vchunk = g(this.vchunk, cap);
     this.vlen = g(this.vlen, cap);
     this.kind = g(this.kind, cap);
     this.nextRow = g(this.nextRow, cap);
-    this.kh = g(this.kh, 2 * cap);
-    this.hashed = g(this.hashed, cap);
+    this.drow = g(this.drow, cap);
     this.cap = cap;
   }
 
   private putValue(row: number, src: Uint8Array, off: number, len: number): void {
-    if (this.arenaLen + len > this.arena.length) this.growArena(len);
-    this.arena.set(src.subarray(off, off + len), this.arenaLen);
-    this.voff[row] = this.arenaLen;
+    let last = this.chunks.length - 1;
+    if (last < 0 || this.fill + len > this.chunks[last].length) last = this.newChunk(len);
+    const c = this.chunks[last];
+    const at = this.fill;
+    if (len <= 48) for (let i = 0; i < len; i++) c[at + i] = src[off + i];
+    else c.set(src.subarray(off, off + len), at);
+    this.voff[row] = at;
+    this.vchunk[row] = last;
     this.vlen[row] = len;
-    this.arenaLen += len;
+    this.fill = at + len;
+    this.used += len;
   }
 
   /**
-   * Make room for `need` more bytes: compact when over half is garbage, else grow by 1/8 (small slack keeps
-   * resident bytes per key low; the copies stay amortised O(1) per byte, about 9 copies per byte).
+   * Start a chunk with room for `need` bytes (compacting first when over half of the arena is garbage).
+   * Chunk size: a quarter of the bytes in use, between 256 bytes and 256 KiB, so small maps stay small and
+   * a big map wastes at most one partly filled chunk. Returns the new chunk's index.
    */
-  private growArena(need: number): void {
-    const live = this.arenaLen - this.garbage;
-    if (this.garbage > this.arenaLen / 2 && live + need <= this.arena.length) {
-      this.compactArena(this.arena.length);
-      return;
-    }
-    let size = Math.max(256, Math.ceil(this.arena.length * 1.125));
-    while (size < live + need) size = Math.ceil(size * 1.125);
-    this.compactArena(size);
+  private newChunk(need: number): number {
+    if (this.garbage > this.used / 2 && this.used > 4096) this.compactArena();
+    const size = Math.max(need, Math.min(MAX_CHUNK, Math.max(256, this.used >>> 2)));
+    if (this.chunks.length >= 0xffff) this.compactArena();
+    this.chunks.push(new Uint8Array(size));
+    this.fill = 0;
+    return this.chunks.length - 1;
   }
 
-  private compactArena(size: number): void {
-    const next = new Uint8Array(size);
+  /** Copy the live values into one right-sized chunk. */
+  private compactArena(): void {
+    const next = new Uint8Array(Math.max(1, this.used - this.garbage));
     let p = 0;
     for (let row = 0; row < this.top; row++) {
       const n = this.vlen[row];
       if (this.rowKey[row] === undefined || n === 0) continue;
       const o = this.voff[row];
-      next.set(this.arena.subarray(o, o + n), p);
+      next.set(this.chunks[this.vchunk[row]].subarray(o, o + n), p);
       this.voff[row] = p;
+      this.vchunk[row] = 0;
       p += n;
     }
-    this.arena = next;
-    this.arenaLen = p;
+    this.chunks = [next];
+    this.fill = p;
+    this.used = p;
     this.garbage = 0;
   }
 
-  /** Compute missing key hashes of the given rows in one kernel call. */
-  private ensureHashes(rows: ArrayLike<number>, n: number): void {
-    const todo: number[] = [];
-    for (let i = 0; i < n; i++) if (this.hashed[rows[i]] === 0) todo.push(rows[i]);
-    if (todo.length === 0) return;
-    if (this.keyHash !== undefined) {
-      for (const row of todo) {
-        const [lo, hi] = this.keyHash(this.rowKey[row]!);
-        this.kh[2 * row] = lo >>> 0;
-        this.kh[2 * row + 1] = hi >>> 0;
-        this.hashed[row] = 1;
-      }
-      return;
+  /** The value bytes of an LWW row (a view, valid until the next write). */
+  private valueBytes(row: number): Uint8Array {
+    const o = this.voff[row];
+    return this.chunks[this.vchunk[row]].subarray(o, o + this.vlen[row]);
+  }
+
+  /** 64-bit key hashes (u32 pairs) of `keys`: xxHash64 of the UTF-8 bytes in one kernel call, or the hook. */
+  private hashKeys(keys: string[]): Uint32Array {
+    if (this.keyHash === undefined) return hashStringsMany(keys);
+    const out = new Uint32Array(2 * keys.length);
+    for (let i = 0; i < keys.length; i++) {
+      const [lo, hi] = this.keyHash(keys[i]);
+      out[2 * i] = lo >>> 0;
+      out[2 * i + 1] = hi >>> 0;
     }
-    const h = hashStringsMany(todo.map((row) => this.rowKey[row]!));
-    for (let i = 0; i < todo.length; i++) {
-      const row = todo[i];
-      this.kh[2 * row] = h[2 * i];
-      this.kh[2 * row + 1] = h[2 * i + 1];
-      this.hashed[row] = 1;
-    }
+    return out;
   }
 
   /** Live rows of `key` (in chain order). */
@@ -576,14 +599,8 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
       const src = b.refs[j];
       const key = other.rowKey[src]!;
       const row = this.addRow(key, b.replicas[j], b.counters[j], other.ts[src], other.kind[src]);
-      if (other.hashed[src] === 1) {
-        this.kh[2 * row] = other.kh[2 * src];
-        this.kh[2 * row + 1] = other.kh[2 * src + 1];
-        this.hashed[row] = 1;
-      }
-      if (other.kind[src] === ORMAP_KIND.LWW) this.putValue(row, other.arena, other.voff[src], other.vlen[src]);
+      if (other.kind[src] === ORMAP_KIND.LWW) this.putValue(row, other.chunks[other.vchunk[src]], other.voff[src], other.vlen[src]);
       changedKeys?.add(key);
-      this.dirtyKeys.add(key);
     }
     for (let i = 0; i < a.n; i++) {
       if (keep[i] === 1) continue;
@@ -615,9 +632,20 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
   // ===================================================================================================
   // deltas
 
+  private clearDirty(): void {
+    for (let i = 0; i < this.dn; i++) this.drow[this.dlist[i]] = 0;
+    this.dn = 0;
+    if (this.dlist.length > 1024) this.dlist = new Int32Array(16);
+  }
+
   /** Local writes since the last take, as a map state (null when none). */
   takeDelta(): ORMap<V> | null {
-    if (this.dirtyKeys.size === 0 && this.removed.length === 0 && this.merged === undefined && this.touchedNested.size === 0) return null;
+    if (this.dn === 0 && this.removed.length === 0 && this.merged === undefined && this.touchedNested.size === 0) return null;
+    const keys = new Set<string>();
+    for (let i = 0; i < this.dn; i++) {
+      const row = this.dlist[i];
+      if (this.drow[row] === 1) keys.add(this.rowKey[row]!);
+    }
     const merged = this.merged;
     if (merged !== undefined) {
       // every row holding a dot the delta's context covers must come along, or the delta would remove it
@@ -627,19 +655,19 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
         const key = this.rowKey[row];
         if (key === undefined) continue;
         const m = toM[this.rep[row]];
-        if (m >= 0 && merged.has(m, this.ctr[row])) this.dirtyKeys.add(key);
+        if (m >= 0 && merged.has(m, this.ctr[row])) keys.add(key);
       }
     }
-    const d = this.subset(this.dirtyKeys, this.removed);
+    const d = this.subset(keys, this.removed);
     if (merged !== undefined) d.ctx.absorb(merged);
     this.merged = undefined;
+    this.clearDirty();
     for (const nk of this.touchedNested) {
       const inst = this.nested.get(nk)!;
       const nd = inst.takeDelta();
       if (nd !== null) d.nested.set(nk, nd as NestedCrdt);
     }
     this.touchedNested.clear();
-    this.dirtyKeys.clear();
     this.removed = [];
     return d;
   }
@@ -680,11 +708,11 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
     const want = new Set(buckets);
     const keys: string[] = [];
     const collect = (m: ORMap<V>): void => {
-      const heads = [...m.head.values()];
-      m.ensureHashes(heads, heads.length);
-      for (const row of heads) {
-        const b = depth === 0 ? 0 : m.kh[2 * row + 1] >>> (32 - depth);
-        if (want.has(b)) keys.push(m.rowKey[row]!);
+      const all = [...m.head.keys()];
+      const h = m.hashKeys(all);
+      for (let i = 0; i < all.length; i++) {
+        const b = depth === 0 ? 0 : h[2 * i + 1] >>> (32 - depth);
+        if (want.has(b)) keys.push(all[i]);
       }
     };
     collect(this);
@@ -707,15 +735,11 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
         const r = to(this.rep[row]);
         d.ctx.add(r, this.ctr[row]);
         const nr = d.addRow(key, r, this.ctr[row], this.ts[row], this.kind[row]);
-        if (this.hashed[row] === 1) {
-          d.kh[2 * nr] = this.kh[2 * row];
-          d.kh[2 * nr + 1] = this.kh[2 * row + 1];
-          d.hashed[nr] = 1;
-        }
-        if (this.kind[row] === ORMAP_KIND.LWW) d.putValue(nr, this.arena, this.voff[row], this.vlen[row]);
+        if (this.kind[row] === ORMAP_KIND.LWW) d.putValue(nr, this.chunks[this.vchunk[row]], this.voff[row], this.vlen[row]);
       }
     }
     for (let i = 0; i < extraDots.length; i += 2) d.ctx.add(to(extraDots[i]), extraDots[i + 1]);
+    d.clearDirty();
     return d;
   }
 
@@ -727,7 +751,7 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
     for (const [key, h] of this.head) {
       for (let row = h; row >= 0; row = this.nextRow[row]) {
         const nr = c.addRow(key, toC[this.rep[row]], this.ctr[row], this.ts[row], this.kind[row]);
-        if (this.kind[row] === ORMAP_KIND.LWW) c.putValue(nr, this.arena, this.voff[row], this.vlen[row]);
+        if (this.kind[row] === ORMAP_KIND.LWW) c.putValue(nr, this.chunks[this.vchunk[row]], this.voff[row], this.vlen[row]);
       }
     }
     for (const [nk, inst] of this.nested) {
@@ -735,7 +759,12 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
       c.hook(nk.charCodeAt(0) - 48, nk.slice(1), copy);
       c.nested.set(nk, copy);
     }
-    for (const key of this.dirtyKeys) c.dirtyKeys.add(key);
+    c.clearDirty();
+    for (let i = 0; i < this.dn; i++) {
+      const row = this.dlist[i];
+      if (this.drow[row] !== 1) continue;
+      for (let r = c.head.get(this.rowKey[row]!) ?? -1; r >= 0; r = c.nextRow[r]) c.markDirty(r);
+    }
     for (let i = 0; i < this.removed.length; i += 2) c.removed.push(toC[this.removed[i]], this.removed[i + 1]);
     for (const nk of this.touchedNested) c.touchedNested.add(nk);
     c.merged = this.merged?.clone();
@@ -752,16 +781,12 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
    */
   keyHashes(): KeyHashes {
     const keys = this.keys();
-    const heads = keys.map((k) => this.head.get(k)!);
-    this.ensureHashes(heads, heads.length);
-    const keyHashes = new Uint32Array(2 * keys.length);
+    const keyHashes = this.hashKeys(keys);
     const w = new Writer(1024);
     const offsets = new Uint32Array(keys.length);
     const lengths = new Uint32Array(keys.length);
     const rows: number[] = [];
     for (let i = 0; i < keys.length; i++) {
-      keyHashes[2 * i] = this.kh[2 * heads[i]];
-      keyHashes[2 * i + 1] = this.kh[2 * heads[i] + 1];
       offsets[i] = w.pos;
       rows.length = 0;
       this.rowsOf(keys[i], rows);
@@ -771,7 +796,7 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
         w.varuint(this.ctr[row]);
         w.varuint(this.ts[row]);
         w.u8(this.kind[row]);
-        if (this.kind[row] === ORMAP_KIND.LWW) w.bytes(this.arena.subarray(this.voff[row], this.voff[row] + this.vlen[row]));
+        if (this.kind[row] === ORMAP_KIND.LWW) w.bytes(this.valueBytes(row));
         else w.bytes(this.nestedFor(this.kind[row], keys[i]).encode());
       }
       lengths[i] = w.pos - offsets[i];
@@ -799,7 +824,7 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
   // encoding
 
   encode(): Uint8Array {
-    const w = new Writer(256 + this.arenaLen - this.garbage + 24 * this.head.size);
+    const w = new Writer(256 + this.used - this.garbage + 24 * this.head.size);
     w.u8(CODEC_VERSION);
     w.u8(CRDT_TYPE.ORMap);
     const perm = this.ctx.write(w);
@@ -816,7 +841,7 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
       for (const r of tmp) rows.push(r);
     }
     w.varuint(keys.length);
-    for (const key of keys) w.string(key);
+    writeKeys(w, keys);
     for (const c of counts) w.varuint(c);
     for (const row of rows) w.varuint(perm[this.rep[row]] * 8 + this.kind[row]);
     for (const row of rows) w.varuint(this.ctr[row]);
@@ -824,11 +849,10 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
     for (const row of rows) if (this.ts[row] < base) base = this.ts[row];
     w.varuint(base);
     for (const row of rows) w.varuint(this.ts[row] - base);
+    const dict = new StrDict();
     for (const row of rows) {
       if (this.kind[row] !== ORMAP_KIND.LWW) continue;
-      const o = this.voff[row], n = this.vlen[row];
-      w.varuint(n);
-      w.raw(this.arena.subarray(o, o + n));
+      writeValue(w, this.chunks[this.vchunk[row]], this.voff[row], this.vlen[row], dict);
     }
     const nested = [...this.nested].filter(([, inst]) => !isEmptyNested(inst));
     nested.sort((x, y) => cmpStr(x[0].slice(1), y[0].slice(1)) || x[0].charCodeAt(0) - y[0].charCodeAt(0));
@@ -852,12 +876,7 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
     const m = new ORMap<V>(replicaId, options);
     const map = m.ctx.read(rd);
     const nKeys = rd.count(4);
-    const keys: string[] = new Array(nKeys);
-    for (let i = 0; i < nKeys; i++) {
-      const key = readKey(rd);
-      if (i > 0 && !(keys[i - 1] < key)) throw new DecodeError('map keys not strictly sorted');
-      keys[i] = key;
-    }
+    const keys = readKeys(rd, nKeys);
     const counts = new Uint32Array(nKeys);
     let total = 0;
     for (let i = 0; i < nKeys; i++) {
@@ -868,6 +887,7 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
       counts[i] = c;
     }
     if (total > 0) m.growRows(total);
+    m.head.reserve(nKeys);
     const rk = new Uint32Array(total);
     for (let i = 0; i < total; i++) {
       const v = rd.varuint();
@@ -882,6 +902,7 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
       const c = rd.varuint();
       if (c < 1) throw new DecodeError('dot counter must be >= 1');
       if (!m.ctx.has(m.rep[i], c)) throw new DecodeError('dot outside the causal context');
+      if (c > 0xffffffff && m.ctr instanceof Uint32Array) m.ctr = Float64Array.from(m.ctr);
       m.ctr[i] = c;
     }
     const base = rd.varuint();
@@ -894,24 +915,26 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
       m.ts[i] = t;
     }
     if (!sawBase) throw new DecodeError('timestamp base is not the minimum');
-    // keep the values where they are: one copy of the input is the arena
-    const copy = bytes.slice();
-    m.arena = copy;
-    m.arenaLen = copy.length;
-    let liveBytes = 0;
+    // values: expanded (string references resolved) into one fresh chunk
+    const out = new Expander(rd.remaining * 2 + 64);
+    const dict: number[] = [];
     for (let i = 0; i < total; i++) {
       if (m.kind[i] !== ORMAP_KIND.LWW) continue;
       const n = rd.varuint();
       if (n === 0) throw new DecodeError('empty value');
       rd.need(n);
-      const end = skipMsgpack(bytes, rd.pos, rd.pos + n);
-      if (end !== rd.pos + n) throw new DecodeError('value length does not match its msgpack item');
-      m.voff[i] = rd.pos;
-      m.vlen[i] = n;
-      liveBytes += n;
+      const start = out.len;
+      out.expand(bytes, rd.pos, rd.pos + n, dict);
+      m.voff[i] = start;
+      m.vchunk[i] = 0;
+      m.vlen[i] = out.len - start;
       rd.pos += n;
     }
-    m.garbage = m.arenaLen - liveBytes;
+    const chunk = out.len * 1.25 < out.buf.length ? out.buf.slice(0, out.len) : out.buf;
+    m.chunks = [chunk];
+    m.fill = out.len;
+    m.used = out.len;
+    m.garbage = 0;
     // link rows: per key, dots strictly sorted by (encoded replica, counter)
     let row = 0;
     for (let i = 0; i < nKeys; i++) {
@@ -962,6 +985,115 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
 // ===================================================================================================
 // helpers
 
+/**
+ * Key -> first row: an open-addressing table (linear probing, backward-shift deletion) of row numbers in an
+ * Int32Array (load <= 0.8), keys compared through the map's `rowKey` column. About 5-10 bytes per key, where a
+ * `Map<string, number>` costs 40-50; the same API as the Map it replaces (get, set, delete, has, size,
+ * iteration in slot order).
+ */
+class KeyIndex {
+  private slots = new Int32Array(16); // row + 1, 0 = empty
+  private mask = 15;
+  size = 0;
+
+  constructor(private readonly rowKey: (string | undefined)[]) {}
+
+  private hash(key: string): number {
+    let h = 0x811c9dc5;
+    for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
+    h ^= h >>> 15;
+    h = Math.imul(h, 0x2c1b3c6d);
+    h ^= h >>> 12;
+    return h;
+  }
+
+  /** Slot of `key`, or -(empty slot + 1) where it would go. */
+  private find(key: string): number {
+    const slots = this.slots, mask = this.mask, rowKey = this.rowKey;
+    let i = this.hash(key) & mask;
+    for (;;) {
+      const v = slots[i];
+      if (v === 0) return -(i + 1);
+      if (rowKey[v - 1] === key) return i;
+      i = (i + 1) & mask;
+    }
+  }
+
+  get(key: string): number | undefined {
+    const i = this.find(key);
+    return i >= 0 ? this.slots[i] - 1 : undefined;
+  }
+
+  has(key: string): boolean {
+    return this.find(key) >= 0;
+  }
+
+  /** Point `key` at `row` (rowKey[row] must already be `key`). */
+  set(key: string, row: number): void {
+    const i = this.find(key);
+    if (i >= 0) {
+      this.slots[i] = row + 1;
+      return;
+    }
+    this.slots[-(i + 1)] = row + 1;
+    if (++this.size * 5 > this.slots.length * 4) this.resize(this.slots.length * 2);
+  }
+
+  delete(key: string): boolean {
+    let i = this.find(key);
+    if (i < 0) return false;
+    const slots = this.slots, mask = this.mask;
+    // backward-shift deletion keeps probe chains intact without tombstones
+    let j = i;
+    for (;;) {
+      j = (j + 1) & mask;
+      const v = slots[j];
+      if (v === 0) break;
+      const home = this.hash(this.rowKey[v - 1]!) & mask;
+      if ((j > i && (home <= i || home > j)) || (j < i && home <= i && home > j)) {
+        slots[i] = v;
+        i = j;
+      }
+    }
+    slots[i] = 0;
+    this.size--;
+    return true;
+  }
+
+  private resize(n: number): void {
+    const old = this.slots;
+    this.slots = new Int32Array(n);
+    this.mask = n - 1;
+    for (let k = 0; k < old.length; k++) {
+      const v = old[k];
+      if (v === 0) continue;
+      let i = this.hash(this.rowKey[v - 1]!) & this.mask;
+      while (this.slots[i] !== 0) i = (i + 1) & this.mask;
+      this.slots[i] = v;
+    }
+  }
+
+  /** Make room for n keys at once (decode). */
+  reserve(n: number): void {
+    let cap = this.slots.length;
+    while (n * 5 > cap * 4) cap *= 2;
+    if (cap > this.slots.length) this.resize(cap);
+  }
+
+  *values(): IterableIterator<number> {
+    const slots = this.slots;
+    for (let k = 0; k < slots.length; k++) if (slots[k] !== 0) yield slots[k] - 1;
+  }
+
+  *keys(): IterableIterator<string> {
+    for (const row of this.values()) yield this.rowKey[row]!;
+  }
+
+  *[Symbol.iterator](): IterableIterator<[string, number]> {
+    for (const row of this.values()) yield [this.rowKey[row]!, row];
+  }
+}
+
 function cmpStr(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
@@ -1001,94 +1133,16 @@ function isWellFormed(s: string): boolean {
   return true;
 }
 
-/** A length-prefixed UTF-8 key, with an ASCII fast path. */
+/** A length-prefixed UTF-8 key. */
 function readKey(rd: Reader): string {
   const n = rd.varuint();
   rd.need(n);
-  const buf = rd.buf, p = rd.pos;
-  let ascii = n <= 64;
-  for (let i = 0; ascii && i < n; i++) if (buf[p + i] >= 0x80) ascii = false;
-  let s: string;
-  if (ascii) {
-    s = '';
-    for (let i = 0; i < n; i++) s += String.fromCharCode(buf[p + i]);
-  } else {
-    try {
-      s = utf8.decode(buf.subarray(p, p + n));
-    } catch (e) {
-      throw new DecodeError('invalid UTF-8 in map key', { cause: e });
-    }
-  }
-  rd.pos = p + n;
+  const s = utf8String(rd.buf.subarray(rd.pos, rd.pos + n), n);
+  rd.pos += n;
   return s;
 }
 
-/**
- * Structural msgpack validation without building values (no allocation, no recursion): returns the end of
- * the single item starting at `p`, or throws DecodeError. Accepts what `decodeValue` accepts (no 0xc1; of
- * the extensions only the timestamp, type -1) and at most 64 levels of nesting.
- */
-export function skipMsgpack(b: Uint8Array, p: number, end: number): number {
-  let pending = 1; // items still to read at the current level
-  let depth = 0;
-  const stack = skipStack;
-  while (true) {
-    while (pending === 0) {
-      if (depth === 0) return p;
-      pending = stack[--depth];
-    }
-    pending--;
-    if (p >= end) throw new DecodeError('truncated value');
-    const t = b[p++];
-    let skip = 0; // payload bytes
-    let open = -1; // child items of a container
-    if (t <= 0x7f || t >= 0xe0) skip = 0;
-    else if (t <= 0x8f) open = (t & 0x0f) * 2;
-    else if (t <= 0x9f) open = t & 0x0f;
-    else if (t <= 0xbf) skip = t & 0x1f;
-    else {
-      switch (t) {
-        case 0xc0: case 0xc2: case 0xc3: break;
-        case 0xc4: case 0xd9: skip = readBE(b, p, 1, end); p += 1; break;
-        case 0xc5: case 0xda: skip = readBE(b, p, 2, end); p += 2; break;
-        case 0xc6: case 0xdb: skip = readBE(b, p, 4, end); p += 4; break;
-        case 0xca: case 0xce: case 0xd2: skip = 4; break;
-        case 0xcb: case 0xcf: case 0xd3: skip = 8; break;
-        case 0xcc: case 0xd0: skip = 1; break;
-        case 0xcd: case 0xd1: skip = 2; break;
-        case 0xd6: case 0xd7: case 0xc7: {
-          let n = t === 0xd6 ? 4 : 8;
-          if (t === 0xc7) {
-            n = readBE(b, p, 1, end);
-            p += 1;
-            if (n !== 12) throw new DecodeError('unsupported msgpack extension');
-          }
-          if (p >= end || b[p] !== 0xff) throw new DecodeError('unsupported msgpack extension');
-          p += 1;
-          skip = n;
-          break;
-        }
-        case 0xdc: open = readBE(b, p, 2, end); p += 2; break;
-        case 0xdd: open = readBE(b, p, 4, end); p += 4; break;
-        case 0xde: open = readBE(b, p, 2, end) * 2; p += 2; break;
-        case 0xdf: open = readBE(b, p, 4, end) * 2; p += 4; break;
-        default: throw new DecodeError(`unsupported msgpack type 0x${t.toString(16)}`);
-      }
-    }
-    if (open >= 0) {
-      if (open > end - p) throw new DecodeError('value count exceeds input');
-      if (open > 0) {
-        if (depth === 64) throw new DecodeError('value nested too deeply');
-        stack[depth++] = pending;
-        pending = open;
-      }
-    } else {
-      if (skip > end - p) throw new DecodeError('truncated value');
-      p += skip;
-    }
-  }
-}
-
+/** Container stack of the value walkers (depth <= 64). */
 const skipStack = new Float64Array(65);
 
 function readBE(b: Uint8Array, p: number, n: number, end: number): number {
@@ -1096,4 +1150,387 @@ function readBE(b: Uint8Array, p: number, n: number, end: number): number {
   let v = 0;
   for (let i = 0; i < n; i++) v = v * 256 + b[p + i];
   return v;
+}
+
+// ===================================================================================================
+// wire helpers: front-coded keys, string dictionary for values
+
+/**
+ * Keys (sorted) front-coded on their UTF-8 bytes: shared prefix length with the previous key, then the rest
+ * (length-prefixed). Sorted ids like `vm-000123` cost a few bytes each.
+ */
+function writeKeys(w: Writer, keys: string[]): void {
+  let prev = new Uint8Array(64), prevLen = 0;
+  let cur = new Uint8Array(64);
+  for (const key of keys) {
+    if (key.length * 3 > cur.length) cur = new Uint8Array(key.length * 3);
+    const len = textEncoder.encodeInto(key, cur).written;
+    let p = 0;
+    const max = Math.min(prevLen, len);
+    while (p < max && prev[p] === cur[p]) p++;
+    w.varuint(p);
+    w.bytes(cur.subarray(p, len));
+    const t = prev;
+    prev = cur;
+    prevLen = len;
+    cur = t.length >= prev.length ? t : new Uint8Array(prev.length);
+  }
+}
+
+function readKeys(rd: Reader, n: number): string[] {
+  const keys: string[] = new Array(n);
+  let buf = new Uint8Array(64);
+  let len = 0;
+  for (let i = 0; i < n; i++) {
+    const p = rd.varuint();
+    if (p > len) throw new DecodeError('key prefix longer than the previous key');
+    const m = rd.varuint();
+    rd.need(m);
+    if (p + m > buf.length) {
+      const nb = new Uint8Array(Math.max(2 * buf.length, p + m));
+      nb.set(buf.subarray(0, p));
+      buf = nb;
+    }
+    buf.set(rd.buf.subarray(rd.pos, rd.pos + m), p);
+    rd.pos += m;
+    len = p + m;
+    const key = utf8String(buf, len);
+    if (i > 0 && !(keys[i - 1] < key)) throw new DecodeError('map keys not strictly sorted');
+    keys[i] = key;
+  }
+  return keys;
+}
+
+/** A flat string from UTF-8 bytes buf[0, len) (ASCII fast path); DecodeError when not valid UTF-8. */
+function utf8String(buf: Uint8Array, len: number): string {
+  if (len <= 256) {
+    let ascii = true;
+    for (let i = 0; i < len && ascii; i++) if (buf[i] >= 0x80) ascii = false;
+    if (ascii) return String.fromCharCode.apply(null, buf.subarray(0, len) as unknown as number[]);
+  }
+  try {
+    return utf8.decode(buf.subarray(0, len));
+  } catch (e) {
+    throw new DecodeError('invalid UTF-8 in map key', { cause: e });
+  }
+}
+
+/** Strings of this many UTF-8 bytes (with a minimal msgpack header) are dictionary candidates. */
+const DICT_MIN = 3;
+const DICT_MAX = 255;
+/**
+ * At most this many dictionary entries per encoding: the strings that repeat (field names, statuses, node
+ * names) show up in the first values, while unique ones (ids, addresses) would only grow a cache-hostile
+ * table; once full, new strings stay raw. Encoder and decoder apply the same cap.
+ */
+const DICT_ENTRIES = 4096;
+
+/**
+ * The per-encoding string dictionary of the value column: the first occurrence of a string (3..255 bytes,
+ * minimal fixstr/str8 header) stays in place and gets the next index; a repeat becomes 0xc1 (a byte msgpack
+ * never uses) + varuint index. Map field names and repeated values (status, node, region) shrink to two bytes;
+ * decoding restores the exact original bytes (references only stand for minimal headers).
+ */
+class StrDict {
+  private table = new Int32Array(32);
+  private offs: number[] = [];
+  private lens: number[] = [];
+  private buf = new Uint8Array(256);
+  private bufLen = 0;
+  n = 0;
+
+  /** Index of the string src[p, p+len), or -1 after adding it. */
+  lookupOrAdd(src: Uint8Array, p: number, len: number): number {
+    let h = 0x811c9dc5;
+    for (let i = 0; i < len; i++) h = Math.imul(h ^ src[p + i], 0x01000193);
+    const mask = this.table.length - 1;
+    let slot = h & mask;
+    for (;;) {
+      const e = this.table[slot] - 1;
+      if (e < 0) break;
+      if (this.lens[e] === len) {
+        const o = this.offs[e];
+        let same = true;
+        for (let i = 0; i < len && same; i++) if (this.buf[o + i] !== src[p + i]) same = false;
+        if (same) return e;
+      }
+      slot = (slot + 1) & mask;
+    }
+    if (this.n >= DICT_ENTRIES) return -2; // full: stays raw, never referenced
+    if (this.bufLen + len > this.buf.length) {
+      const nb = new Uint8Array(Math.max(this.buf.length * 2, this.bufLen + len));
+      nb.set(this.buf.subarray(0, this.bufLen));
+      this.buf = nb;
+    }
+    for (let i = 0; i < len; i++) this.buf[this.bufLen + i] = src[p + i];
+    this.offs.push(this.bufLen);
+    this.lens.push(len);
+    this.bufLen += len;
+    this.table[slot] = ++this.n;
+    if (this.n * 2 > this.table.length) this.rehash();
+    return -1;
+  }
+
+  private rehash(): void {
+    const next = new Int32Array(this.table.length * 2);
+    const mask = next.length - 1;
+    for (let e = 0; e < this.n; e++) {
+      let h = 0x811c9dc5;
+      const o = this.offs[e];
+      for (let i = 0; i < this.lens[e]; i++) h = Math.imul(h ^ this.buf[o + i], 0x01000193);
+      let slot = h & mask;
+      while (next[slot] !== 0) slot = (slot + 1) & mask;
+      next[slot] = e + 1;
+    }
+    this.table = next;
+  }
+}
+
+/** Header size of a minimal-header dictionary candidate string at b[p], or 0. */
+function dictCandidate(b: Uint8Array, p: number): number {
+  const t = b[p];
+  if (t >= 0xa0 + DICT_MIN && t <= 0xbf) return 1;
+  if (t === 0xd9 && b[p + 1] >= 32) return 2;
+  return 0;
+}
+
+/** Length-prefixed value bytes (a valid msgpack item) with repeated strings replaced by references. */
+function writeValue(w: Writer, src: Uint8Array, start: number, len: number, dict: StrDict): void {
+  const tmp = scratch;
+  tmp.len = 0;
+  const end = start + len;
+  let from = start; // start of the pending verbatim run
+  let p = start;
+  let pending = 1;
+  let depth = 0;
+  while (true) {
+    while (pending === 0 && depth > 0) pending = skipStack[--depth];
+    if (pending === 0 || p >= end) break;
+    pending--;
+    const t = src[p];
+    const hl = dictCandidate(src, p);
+    if (hl > 0) {
+      const slen = hl === 1 ? t & 0x1f : src[p + 1];
+      const e = dict.lookupOrAdd(src, p + hl, slen);
+      if (e >= 0) {
+        tmp.copy(src, from, p - from);
+        tmp.ref(e);
+        p += hl + slen;
+        from = p;
+      } else p += hl + slen;
+      continue;
+    }
+    // structure only (the value is valid msgpack: it was validated or produced by encodeValue)
+    p++;
+    if (t <= 0x7f || t >= 0xe0) continue;
+    if (t <= 0x8f) { open((t & 0x0f) * 2); continue; }
+    if (t <= 0x9f) { open(t & 0x0f); continue; }
+    if (t <= 0xbf) { p += t & 0x1f; continue; }
+    switch (t) {
+      case 0xc4: case 0xd9: p += 1 + src[p]; break;
+      case 0xc5: case 0xda: p += 2 + ((src[p] << 8) | src[p + 1]); break;
+      case 0xc6: case 0xdb: p += 4 + src[p] * 16777216 + ((src[p + 1] << 16) | (src[p + 2] << 8) | src[p + 3]); break;
+      case 0xca: case 0xce: case 0xd2: p += 4; break;
+      case 0xcb: case 0xcf: case 0xd3: p += 8; break;
+      case 0xcc: case 0xd0: p += 1; break;
+      case 0xcd: case 0xd1: p += 2; break;
+      case 0xd6: p += 5; break;
+      case 0xd7: p += 9; break;
+      case 0xc7: p += 2 + src[p]; break;
+      case 0xdc: open((src[p] << 8) | src[p + 1]); p += 2; break;
+      case 0xdd: open(src[p] * 16777216 + ((src[p + 1] << 16) | (src[p + 2] << 8) | src[p + 3])); p += 4; break;
+      case 0xde: open(((src[p] << 8) | src[p + 1]) * 2); p += 2; break;
+      case 0xdf: open((src[p] * 16777216 + ((src[p + 1] << 16) | (src[p + 2] << 8) | src[p + 3])) * 2); p += 4; break;
+      default: break; // nil, booleans
+    }
+  }
+  if (from === start) {
+    w.varuint(len);
+    w.raw(src.subarray(start, end));
+    return;
+  }
+  tmp.copy(src, from, end - from);
+  w.varuint(tmp.len);
+  w.raw(tmp.buf.subarray(0, tmp.len));
+
+  function open(n: number): void {
+    if (n === 0) return;
+    skipStack[depth++] = pending;
+    pending = n;
+  }
+}
+
+/** Scratch output of `writeValue` (reused; values are written out of it at once). */
+class ByteOut {
+  buf = new Uint8Array(1024);
+  len = 0;
+  private room(n: number): void {
+    if (this.len + n <= this.buf.length) return;
+    const nb = new Uint8Array(Math.max(this.buf.length * 2, this.len + n));
+    nb.set(this.buf.subarray(0, this.len));
+    this.buf = nb;
+  }
+  copy(src: Uint8Array, p: number, n: number): void {
+    this.room(n);
+    const b = this.buf, at = this.len;
+    for (let i = 0; i < n; i++) b[at + i] = src[p + i];
+    this.len = at + n;
+  }
+  /** 0xc1 + varuint index (< 2^21). */
+  ref(e: number): void {
+    this.room(4);
+    const b = this.buf;
+    b[this.len++] = 0xc1;
+    while (e >= 0x80) {
+      b[this.len++] = (e & 0x7f) | 0x80;
+      e >>>= 7;
+    }
+    b[this.len++] = e;
+  }
+}
+
+const scratch = new ByteOut();
+
+/** Growable output for decoding values: validates each item while copying and resolves references. */
+class Expander {
+  buf: Uint8Array;
+  len = 0;
+  constructor(size: number) {
+    this.buf = new Uint8Array(size);
+  }
+
+  private room(n: number): void {
+    if (this.len + n <= this.buf.length) return;
+    let size = this.buf.length * 2;
+    while (size < this.len + n) size *= 2;
+    const nb = new Uint8Array(size);
+    nb.set(this.buf.subarray(0, this.len));
+    this.buf = nb;
+  }
+
+  private copy(b: Uint8Array, p: number, n: number): void {
+    this.room(n);
+    if (n <= 32) for (let i = 0; i < n; i++) this.buf[this.len + i] = b[p + i];
+    else this.buf.set(b.subarray(p, p + n), this.len);
+    this.len += n;
+  }
+
+  /**
+   * Expand the single item at b[p, end) (exactly). `dict` holds (offset, length) pairs of the strings seen
+   * so far in this encoding (positions in b). Throws DecodeError on anything `decodeValue` would reject.
+   */
+  expand(b: Uint8Array, p: number, end: number, dict: number[]): void {
+    let pending = 1;
+    let depth = 0;
+    let from = p; // start of the pending verbatim run
+    const stack = expandStack;
+    while (true) {
+      while (pending === 0 && depth > 0) pending = stack[--depth];
+      if (pending === 0) break;
+      pending--;
+      if (p >= end) throw new DecodeError('truncated value');
+      const t = b[p];
+      if (t >= 0xa0 && t <= 0xbf) {
+        // fixstr: the common case, inline
+        const n = t & 0x1f;
+        if (p + 1 + n > end) throw new DecodeError('truncated value');
+        if (n >= DICT_MIN && dict.length < 2 * DICT_ENTRIES) dict.push(p + 1, n);
+        p += 1 + n;
+        continue;
+      }
+      if (t === 0xc1) {
+        // reference: varuint index
+        let idx = 0, mul = 1, q = p + 1;
+        for (let i = 0; ; i++) {
+          if (q >= end || i === 3) throw new DecodeError('bad string reference');
+          const x = b[q++];
+          idx += (x & 0x7f) * mul;
+          if (x < 0x80) {
+            if (i > 0 && x === 0) throw new DecodeError('non-canonical string reference');
+            break;
+          }
+          mul *= 128;
+        }
+        if (2 * idx >= dict.length) throw new DecodeError('string reference out of range');
+        this.copy(b, from, p - from);
+        const o = dict[2 * idx], n = dict[2 * idx + 1];
+        this.room(n + 2);
+        if (n < 32) this.buf[this.len++] = 0xa0 | n;
+        else {
+          this.buf[this.len++] = 0xd9;
+          this.buf[this.len++] = n;
+        }
+        this.copy(b, o, n);
+        p = from = q;
+        continue;
+      }
+      if (t <= 0x7f || t >= 0xe0) {
+        p++;
+        continue;
+      }
+      if (t === 0xd9 && p + 1 < end && b[p + 1] >= 32) {
+        const n = b[p + 1];
+        if (p + 2 + n > end) throw new DecodeError('truncated value');
+        if (dict.length < 2 * DICT_ENTRIES) dict.push(p + 2, n);
+        p += 2 + n;
+        continue;
+      }
+      let open = -1;
+      if (t >= 0x80 && t <= 0x8f) open = (t & 0x0f) * 2;
+      else if (t >= 0x90 && t <= 0x9f) open = t & 0x0f;
+      const stop = skipToken(b, p, end);
+      if (t === 0xdc) open = (b[p + 1] << 8) | b[p + 2];
+      else if (t === 0xdd) open = b[p + 1] * 16777216 + ((b[p + 2] << 16) | (b[p + 3] << 8) | b[p + 4]);
+      else if (t === 0xde) open = ((b[p + 1] << 8) | b[p + 2]) * 2;
+      else if (t === 0xdf) open = (b[p + 1] * 16777216 + ((b[p + 2] << 16) | (b[p + 3] << 8) | b[p + 4])) * 2;
+      p = stop;
+      if (open > 0) {
+        if (open > end - p) throw new DecodeError('value count exceeds input');
+        if (depth === 64) throw new DecodeError('value nested too deeply');
+        stack[depth++] = pending;
+        pending = open;
+      }
+    }
+    if (p !== end) throw new DecodeError('value length does not match its msgpack item');
+    this.copy(b, from, end - from);
+  }
+}
+
+const expandStack = new Float64Array(65);
+
+/** End of the token at b[p] (header and payload, not a container's children); DecodeError when invalid. */
+function skipToken(b: Uint8Array, p: number, end: number): number {
+  const t = b[p++];
+  let skip = 0;
+  if (t <= 0x7f || t >= 0xe0 || (t >= 0x80 && t <= 0x9f)) skip = 0;
+  else if (t <= 0xbf) skip = t & 0x1f;
+  else {
+    switch (t) {
+      case 0xc0: case 0xc2: case 0xc3: break;
+      case 0xc4: case 0xd9: skip = readBE(b, p, 1, end); p += 1; break;
+      case 0xc5: case 0xda: skip = readBE(b, p, 2, end); p += 2; break;
+      case 0xc6: case 0xdb: skip = readBE(b, p, 4, end); p += 4; break;
+      case 0xca: case 0xce: case 0xd2: skip = 4; break;
+      case 0xcb: case 0xcf: case 0xd3: skip = 8; break;
+      case 0xcc: case 0xd0: skip = 1; break;
+      case 0xcd: case 0xd1: skip = 2; break;
+      case 0xd6: case 0xd7: case 0xc7: {
+        let n = t === 0xd6 ? 4 : 8;
+        if (t === 0xc7) {
+          n = readBE(b, p, 1, end);
+          p += 1;
+          if (n !== 12) throw new DecodeError('unsupported msgpack extension');
+        }
+        if (p >= end || b[p] !== 0xff) throw new DecodeError('unsupported msgpack extension');
+        p += 1;
+        skip = n;
+        break;
+      }
+      case 0xdc: case 0xde: readBE(b, p, 2, end); p += 2; break;
+      case 0xdd: case 0xdf: readBE(b, p, 4, end); p += 4; break;
+      default: throw new DecodeError(`unsupported msgpack type 0x${t.toString(16)}`);
+    }
+  }
+  if (skip > end - p) throw new DecodeError('truncated value');
+  return p + skip;
 }

@@ -8,8 +8,10 @@
  *
  * Merge: the dots of this set that the other can affect (elements the other holds, and dots the other's
  * context covers) and all of the other's dots go to the kernel's `dotMerge` in one call, sorted by
- * (element hash, replica, counter); a 64-bit hash collision between two elements cannot merge them, since
- * survivors are mapped back to their elements by full identity bytes on this side.
+ * (element name, replica, counter). The kernel's 64-bit "key" is a per-merge element number rather than a
+ * hash of the element: the merge only needs a consistent order and equality, numbering is cheaper than
+ * hashing every element (measured), and no two elements can ever collide; survivors map back to their
+ * elements by full identity bytes.
  *
  * Deltas: `takeDelta()` returns everything that changed since the last take, local writes and merges alike
  * (the elements touched, with the removed dots and the merged contexts as the delta's context).
@@ -20,18 +22,18 @@
 import { DecodeError } from '../errors.js';
 import { Reader, Writer } from '../codec/binary.js';
 import { bytesCompare, bytesEqual, decodeValue, encodeValue, identityKey } from '../codec/value.js';
-import { CausalContext, DotList, hashBytesMany, inverseMap, mergeDots } from './causal-context.js';
+import { CausalContext, DotList, inverseMap, mergeDots } from './causal-context.js';
 import { CODEC_VERSION, CRDT_TYPE, type Crdt } from './types.js';
 
 interface Elem {
   bytes: Uint8Array;
   /** Flat dots [r0, c0, r1, c1, ...] in this instance's replica index space. */
   dots: number[];
-  /** 64-bit element hash (lo, hi), computed lazily on the first merge. */
-  lo: number;
-  hi: number;
-  hashed: boolean;
+  /** Scratch mark of the merge that staged this element. */
+  mark?: number;
 }
+
+let mergeEpoch = 0;
 
 export class ORSet<T = unknown> implements Crdt<ORSet<T>> {
   readonly replicaId: string;
@@ -63,7 +65,7 @@ export class ORSet<T = unknown> implements Crdt<ORSet<T>> {
       for (let i = 0; i < e.dots.length; i++) this.removed.push(e.dots[i]);
       e.dots = [this.me, c];
     } else {
-      this.elems.set(id, { bytes, dots: [this.me, c], lo: 0, hi: 0, hashed: false });
+      this.elems.set(id, { bytes, dots: [this.me, c] });
     }
     this.dirty.add(id);
     this.onLocalChange?.();
@@ -102,54 +104,75 @@ export class ORSet<T = unknown> implements Crdt<ORSet<T>> {
     const octx = other.ctx;
     // stage: my elements the other can affect, and all of the other's
     const aElems: Elem[] = [];
-    for (const [id, e] of this.elems) {
-      let relevant = other.elems.has(id);
-      for (let i = 0; !relevant && i < e.dots.length; i += 2) {
-        const o = inv[e.dots[i]];
-        if (o >= 0 && octx.has(o, e.dots[i + 1])) relevant = true;
+    const aIds: string[] = [];
+    if (!octx.isEmpty()) {
+      const epoch = ++mergeEpoch;
+      for (const id of other.elems.keys()) {
+        const e = this.elems.get(id);
+        if (e === undefined) continue;
+        e.mark = epoch;
+        aElems.push(e);
+        aIds.push(id);
       }
-      if (relevant) aElems.push(e);
+      for (const [id, e] of this.elems) {
+        if (e.mark === epoch) continue;
+        for (let i = 0; i < e.dots.length; i += 2) {
+          const o = inv[e.dots[i]];
+          if (o >= 0 && octx.has(o, e.dots[i + 1])) {
+            aElems.push(e);
+            aIds.push(id);
+            break;
+          }
+        }
+      }
     }
-    const bElems = [...other.elems.values()];
-    ensureHashes(aElems);
-    ensureHashes(bElems);
+    // Element names for the kernel: the merge needs only a consistent order and equality, so an element is
+    // named by its position in `aElems` (fresh numbers past it for elements new here). No hashing.
+    const names = new Map<Elem, number>();
     const a = new DotList(aElems.length);
     for (let k = 0; k < aElems.length; k++) {
       const e = aElems[k];
-      for (let i = 0; i < e.dots.length; i += 2) a.push(e.lo, e.hi, e.dots[i], e.dots[i + 1], k);
+      names.set(e, k);
+      for (let i = 0; i < e.dots.length; i += 2) a.push(k, 0, e.dots[i], e.dots[i + 1], k);
     }
-    const b = new DotList(bElems.length);
-    for (let k = 0; k < bElems.length; k++) {
-      const e = bElems[k];
-      for (let i = 0; i < e.dots.length; i += 2) b.push(e.lo, e.hi, map[e.dots[i]], e.dots[i + 1], k);
+    const bElems: Elem[] = [];
+    const bIds: string[] = [];
+    const b = new DotList(other.elems.size);
+    let fresh = aElems.length;
+    for (const [id, e] of other.elems) {
+      const mine = this.elems.get(id);
+      const name = mine !== undefined ? names.get(mine)! : fresh++;
+      const k = bElems.length;
+      bElems.push(e);
+      bIds.push(id);
+      for (let i = 0; i < e.dots.length; i += 2) b.push(name, 0, map[e.dots[i]], e.dots[i + 1], k);
     }
     a.sort();
     b.sort();
     const { out, n } = mergeDots(a, this.ctx, b, octx, inv, map);
     // rebuild the staged elements' dots from the survivors
-    const next = new Map<Elem, number[]>();
-    for (const e of aElems) next.set(e, []);
+    const next: number[][] = aElems.map(() => []);
     const added = new Map<string, { src: Elem; dots: number[] }>();
     for (let k = 0; k < n; k++) {
       const v = out[k];
-      if (v >= 0) next.get(aElems[a.refs[v]])!.push(a.replicas[v], a.counters[v]);
+      if (v >= 0) next[a.refs[v]].push(a.replicas[v], a.counters[v]);
       else {
         const j = -(v + 1);
         const src = bElems[b.refs[j]];
-        const id = identityKey(src.bytes);
+        const id = bIds[b.refs[j]];
         let slot = added.get(id);
         if (slot === undefined) added.set(id, (slot = { src, dots: [] }));
         slot.dots.push(b.replicas[j], b.counters[j]);
       }
     }
-    for (const [e, dots] of next) {
-      e.dots = dots;
-      if (dots.length === 0) this.elems.delete(identityKey(e.bytes));
+    for (let k = 0; k < aElems.length; k++) {
+      aElems[k].dots = next[k];
+      if (next[k].length === 0) this.elems.delete(aIds[k]);
     }
     for (const [id, { src, dots }] of added) {
       const e = this.elems.get(id);
       if (e !== undefined) e.dots.push(...dots);
-      else this.elems.set(id, { bytes: src.bytes.slice(), dots, lo: src.lo, hi: src.hi, hashed: src.hashed });
+      else this.elems.set(id, { bytes: src.bytes, dots }); // element bytes are never mutated: shared
     }
     this.ctx.mergeFrom(octx, map);
     for (const id of added.keys()) this.dirty.add(id);
@@ -177,7 +200,7 @@ export class ORSet<T = unknown> implements Crdt<ORSet<T>> {
         dots.push(r, e.dots[i + 1]);
         d.ctx.add(r, e.dots[i + 1]);
       }
-      d.elems.set(id, { bytes: e.bytes, dots, lo: e.lo, hi: e.hi, hashed: e.hashed });
+      d.elems.set(id, { bytes: e.bytes, dots });
     }
     for (let i = 0; i < this.removed.length; i += 2) d.ctx.add(d.ctx.intern(this.ctx.ids[this.removed[i]]), this.removed[i + 1]);
     this.dirty.clear();
@@ -223,21 +246,10 @@ export class ORSet<T = unknown> implements Crdt<ORSet<T>> {
       checkCanonicalValue(b);
       const dots = readDots(rd, map, s.ctx);
       const copy = b.slice();
-      s.elems.set(identityKey(copy), { bytes: copy, dots, lo: 0, hi: 0, hashed: false });
+      s.elems.set(identityKey(copy), { bytes: copy, dots });
     }
     rd.done();
     return s;
-  }
-}
-
-function ensureHashes(list: Elem[]): void {
-  const todo = list.filter((e) => !e.hashed);
-  if (todo.length === 0) return;
-  const h = hashBytesMany(todo.map((e) => e.bytes));
-  for (let i = 0; i < todo.length; i++) {
-    todo[i].lo = h[2 * i];
-    todo[i].hi = h[2 * i + 1];
-    todo[i].hashed = true;
   }
 }
 
@@ -301,6 +313,13 @@ export function readDots(rd: Reader, map: Int32Array, ctx: CausalContext): numbe
 
 /** @internal checks that bytes are the canonical msgpack encoding of a value. */
 export function checkCanonicalValue(b: Uint8Array): void {
+  // fast paths: a positive fixint, or a short ASCII string in a fixstr (what encodeValue writes for them)
+  if (b.length === 1 && b[0] <= 0x7f) return;
+  if (b.length >= 1 && b[0] >= 0xa0 && b[0] <= 0xbf && b.length === 1 + (b[0] & 0x1f)) {
+    let ascii = true;
+    for (let i = 1; i < b.length && ascii; i++) if (b[i] >= 0x80) ascii = false;
+    if (ascii) return;
+  }
   let again: Uint8Array;
   try {
     again = encodeValue(decodeValue(b));

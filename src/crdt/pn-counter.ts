@@ -32,10 +32,11 @@ export class PNCounter extends SlotCounter implements Crdt<PNCounter> {
 
   /** The counter's value (exact). */
   value(): number {
-    return this.totals[0] - this.totals[1];
+    return this.total0 - this.total1;
   }
 
-  static decode(bytes: Uint8Array, replicaId = ''): PNCounter {
+  /** Decode canonical bytes (DecodeError on any malformed input); `replicaId` is the local replica for further edits (default 'decoded'). */
+  static decode(bytes: Uint8Array, replicaId = 'decoded'): PNCounter {
     return SlotCounter.decodeInto(new PNCounter(replicaId), bytes);
   }
 }

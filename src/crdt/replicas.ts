@@ -1,14 +1,20 @@
 /**
  * Replica-id interning: each CRDT instance maps replica id strings to small dense indices (0, 1, 2, ...) so its
  * per-replica data lives in flat typed arrays that the kernels take. Indices are per instance; before a kernel
- * merges two instances' arrays, `alignInto` maps the other's table into this one.
+ * merges two instances' arrays, `mapFrom` maps the other's table into this one.
  */
+import type { Reader } from '../codec/binary.js';
+import { DecodeError } from '../errors.js';
+
+/** Tables up to this size are searched linearly (faster than a Map for a handful of short ids). */
+const LINEAR_MAX = 8;
 
 /** An append-only table of replica ids with their dense indices. */
 export class ReplicaTable {
   /** Replica id by index. */
   readonly ids: string[] = [];
-  private readonly index = new Map<string, number>();
+  /** Index by id, built only once the table outgrows a linear search. */
+  private index: Map<string, number> | null = null;
 
   get size(): number {
     return this.ids.length;
@@ -16,18 +22,29 @@ export class ReplicaTable {
 
   /** The index of `id`, adding it when new. */
   intern(id: string): number {
-    const i = this.index.get(id);
-    if (i !== undefined) return i;
-    const n = this.ids.length;
-    this.ids.push(id);
-    this.index.set(id, n);
+    const i = this.find(id);
+    if (i >= 0) return i;
+    const ids = this.ids;
+    const n = ids.length;
+    ids.push(id);
+    if (this.index !== null) this.index.set(id, n);
+    else if (n + 1 > LINEAR_MAX) {
+      const m = new Map<string, number>();
+      for (let k = 0; k <= n; k++) m.set(ids[k], k);
+      this.index = m;
+    }
     return n;
   }
 
   /** The index of `id`, or -1 when unknown. */
   find(id: string): number {
-    const i = this.index.get(id);
-    return i === undefined ? -1 : i;
+    if (this.index !== null) {
+      const i = this.index.get(id);
+      return i === undefined ? -1 : i;
+    }
+    const ids = this.ids;
+    for (let k = 0; k < ids.length; k++) if (ids[k] === id) return k;
+    return -1;
   }
 
   /**
@@ -41,13 +58,19 @@ export class ReplicaTable {
     return map;
   }
 
-  /** Indices of this table sorted by replica id string (the canonical encoding order). */
-  sortedIndices(): number[] {
+  /**
+   * Indices of this table sorted by replica id string (the canonical encoding order). Cached until the next
+   * new id; callers must not modify the returned array.
+   */
+  sortedIndices(): readonly number[] {
+    if (this.sorted !== null && this.sorted.length === this.ids.length) return this.sorted;
     const ids = this.ids;
     const order = ids.map((_, i) => i);
     order.sort((a, b) => (ids[a] < ids[b] ? -1 : ids[a] > ids[b] ? 1 : 0));
+    this.sorted = order;
     return order;
   }
+  private sorted: number[] | null = null;
 
   clone(): ReplicaTable {
     const t = new ReplicaTable();
@@ -94,4 +117,30 @@ export function scratchF64b(n: number): Float64Array {
 export function scratchU32(n: number): Uint32Array {
   if (scratchMap.length < n) scratchMap = new Uint32Array(Math.max(n, scratchMap.length * 2));
   return scratchMap;
+}
+
+const fatalUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/**
+ * Read a length-prefixed UTF-8 string (same bytes as `Reader.string`), with a fast path for short ASCII
+ * strings such as replica ids (no TextDecoder call). DecodeError on invalid UTF-8 or truncation.
+ */
+export function readId(r: Reader): string {
+  const b = r.bytes();
+  const n = b.length;
+  if (n <= 64) {
+    let ascii = true;
+    for (let i = 0; i < n; i++) {
+      if (b[i] >= 0x80) {
+        ascii = false;
+        break;
+      }
+    }
+    if (ascii) return n === 0 ? '' : String.fromCharCode.apply(null, b as unknown as number[]);
+  }
+  try {
+    return fatalUtf8.decode(b);
+  } catch (e) {
+    throw new DecodeError('invalid UTF-8', { cause: e });
+  }
 }

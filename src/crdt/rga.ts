@@ -15,6 +15,8 @@
  *   is kept in the state but never shown, a rule that depends only on the two records.
  * - The state is two grow-only sets of records, inserts and deletes, plus a GC floor (below). `merge` is the
  *   union, so it is commutative, associative and idempotent by construction; the list is derived.
+ * - A dot names exactly one record. Two different records under one dot cannot come from honest replicas
+ *   (a replica never reuses a counter); should a hostile peer send one, the record seen first is kept.
  * - Missing dependencies are held, not rejected: an insert whose reference is not known yet (or a delete of
  *   an element not known yet) is kept as part of the state and takes effect when the reference arrives. So
  *   `apply` accepts ops in any order and deltas can be merged in any order. With causal delivery
@@ -30,8 +32,11 @@
  *   replicas under causal delivery). The floor (max of all stable clocks used) is part of the state: merge
  *   drops incoming records it covers that this replica no longer has (collected), merges floors, and collects
  *   with the merged floor, so replicas that collected and replicas that did not converge to identical bytes.
- * - Cost: the list is one array in document order (tombstones included); index lookups scan it (O(n)), and
- *   integrating a remote insert finds its reference with a cached hint before falling back to a scan.
+ * - Cost: the list is one array in document order (tombstones included). Index lookups walk from a cursor
+ *   (the last position looked up or edited), so sequential edits are O(distance) and random ones O(n);
+ *   integrating a remote insert finds its reference through a hint (the last integrated position) before
+ *   falling back to a scan, and inserting into the array is a splice. Records added since the last
+ *   `takeDelta()` are kept for the next delta, so an instance that is synced should have its deltas taken.
  * - Canonical encoding: version, type tag, the floor (a VectorClock encoding), a table of replica ids
  *   (sorted), then the inserts sorted by (replica, counter) as columns (replica index, counter, seq,
  *   reference replica index + 1 or 0, reference counter, value bytes) and the deletes likewise (replica index,
@@ -42,6 +47,7 @@ import { decodeValue, encodeValue } from '../codec/value.js';
 import { DecodeError, ValidationError } from '../errors.js';
 import { VectorClock } from '../clock/vector-clock.js';
 import { checkReplicaId, readHeader } from './g-set.js';
+import { readId } from './replicas.js';
 import { CODEC_VERSION, CRDT_TYPE, type Crdt } from './types.js';
 
 /** An op's identity: (replica, counter), counter >= 1. */
@@ -153,6 +159,9 @@ export class RGA<T = unknown> implements Crdt<RGA<T>> {
   private list: Node[] = [];
   private visible = 0;
   private hint = 0;
+  /** Cursor: list[curK] is visible with visible index curVis (curVis < 0 = unknown). */
+  private curVis = -1;
+  private curK = -1;
   private floor = new VectorClock();
   private maxSeq = 0;
   private ownCounter = 0;
@@ -208,6 +217,10 @@ export class RGA<T = unknown> implements Crdt<RGA<T>> {
     this.hint = k;
     this.addInsert(op);
     const node = this.inserts.get(dotKey(op.replica, op.counter))!;
+    if (!node.deleted && node.integrated) {
+      this.curVis = index;
+      this.curK = this.hint;
+    }
     if (v === null || typeof v !== 'object') node.setValue(v === undefined ? null : v);
     this.deltaInserts.push(op);
     return op;
@@ -219,9 +232,17 @@ export class RGA<T = unknown> implements Crdt<RGA<T>> {
       throw new RangeError(`delete index ${index} out of range [0, ${this.visible})`);
     }
     if (this.ownCounter >= MAX) throw new RangeError('RGA counters exhausted');
-    const t = this.list[this.indexOfVisible(index)].op;
+    let k = this.indexOfVisible(index);
+    const t = this.list[k].op;
     const op: RgaDeleteOp = { type: 'delete', replica: this.replicaId, counter: this.ownCounter + 1, target: { replica: t.replica, counter: t.counter } };
     this.addDelete(op);
+    // keep the cursor on the element that now has this visible index (the next visible one), if any
+    const list = this.list;
+    while (++k < list.length && list[k].deleted);
+    if (k < list.length) {
+      this.curVis = index;
+      this.curK = k;
+    }
     this.deltaDeletes.push(op);
     return op;
   }
@@ -260,13 +281,13 @@ export class RGA<T = unknown> implements Crdt<RGA<T>> {
     const floor = this.floor;
     for (const n of other.inserts.values()) {
       const op = n.op;
-      if (this.inserts.has(n.key) || op.counter <= floor.get(op.replica)) continue;
+      if (this.inserts.has(n.key) || this.deletes.has(n.key) || op.counter <= floor.get(op.replica)) continue;
       this.hint = -1;
       this.addInsert(op);
       this.deltaInserts.push(op);
     }
     for (const [key, op] of other.deletes) {
-      if (this.deletes.has(key) || op.counter <= floor.get(op.replica)) continue;
+      if (this.deletes.has(key) || this.inserts.has(key) || op.counter <= floor.get(op.replica)) continue;
       this.addDelete(op);
       this.deltaDeletes.push(op);
     }
@@ -279,11 +300,17 @@ export class RGA<T = unknown> implements Crdt<RGA<T>> {
 
   /**
    * Remove tombstones that every replica has seen (see the module comment for the exact rule and the
-   * contract on `stable`). Returns the number of elements removed. Visible content never changes.
+   * contract on `stable`; entries beyond this replica's own version vector are capped to it). Returns the
+   * number of elements removed. Visible content never changes.
    */
   collectGarbage(stable: VectorClock): number {
-    if (!this.floor.dominates(stable)) {
-      this.floor.merge(stable);
+    // never raise the floor past what this replica has seen (a clock from the future would otherwise make
+    // merge drop records it never had)
+    const vv = this.versionVector();
+    const bounded = new VectorClock();
+    for (const [r, n] of stable.entries()) bounded.set(r, Math.min(n, vv.get(r)));
+    if (!this.floor.dominates(bounded)) {
+      this.floor.merge(bounded);
       this.floorDirty = true;
     }
     return this.gc();
@@ -370,14 +397,15 @@ export class RGA<T = unknown> implements Crdt<RGA<T>> {
     return w.finish();
   }
 
-  static decode<T = unknown>(bytes: Uint8Array, replicaId = ''): RGA<T> {
+  /** Decode canonical bytes (DecodeError on any malformed input); `replicaId` is the local replica for further edits (default 'decoded'). */
+  static decode<T = unknown>(bytes: Uint8Array, replicaId = 'decoded'): RGA<T> {
     const r = new Reader(bytes);
     readHeader(r, CRDT_TYPE.RGA);
     const floor = VectorClock.read(r);
     const nIds = r.count(1);
     const table: string[] = [];
     for (let i = 0; i < nIds; i++) {
-      const id = r.string();
+      const id = readId(r);
       if (i > 0 && !(table[i - 1] < id)) throw new DecodeError('RGA replica ids not strictly sorted');
       table.push(id);
     }
@@ -473,7 +501,7 @@ export class RGA<T = unknown> implements Crdt<RGA<T>> {
     const r = new Reader(bytes);
     readHeader(r, CRDT_TYPE.RGA);
     const kind = r.u8();
-    const replica = r.string();
+    const replica = readId(r);
     const counter = r.varuint();
     if (counter < 1) throw new DecodeError('RGA op counter must be >= 1');
     let op: RgaOp;
@@ -483,7 +511,7 @@ export class RGA<T = unknown> implements Crdt<RGA<T>> {
       const hasRef = r.u8();
       let ref: Dot | null = null;
       if (hasRef === 1) {
-        const rr = r.string();
+        const rr = readId(r);
         const rc = r.varuint();
         if (rc < 1) throw new DecodeError('RGA ref counter must be >= 1');
         ref = { replica: rr, counter: rc };
@@ -493,7 +521,7 @@ export class RGA<T = unknown> implements Crdt<RGA<T>> {
       decodeValue(b.subarray(0)); // validate (msgpackr tags the array it reads: use a throwaway view)
       op = { type: 'insert', replica, counter, seq, ref, bytes: b };
     } else if (kind === OP_DELETE) {
-      const tr = r.string();
+      const tr = readId(r);
       const tc = r.varuint();
       if (tc < 1) throw new DecodeError('RGA target counter must be >= 1');
       op = { type: 'delete', replica, counter, target: { replica: tr, counter: tc } };
@@ -547,6 +575,7 @@ export class RGA<T = unknown> implements Crdt<RGA<T>> {
       if (i === list.length) list.push(node);
       else list.splice(i, 0, node);
       this.hint = i;
+      this.curVis = -1;
       node.integrated = true;
       if (ref !== null) ref.children++;
       if (!node.deleted) this.visible++;
@@ -569,22 +598,37 @@ export class RGA<T = unknown> implements Crdt<RGA<T>> {
     const node = this.inserts.get(tkey);
     if (node !== undefined && !node.deleted) {
       node.deleted = true;
-      if (node.integrated) this.visible--;
+      if (node.integrated) {
+        this.visible--;
+        this.curVis = -1;
+      }
     }
   }
 
-  /** List index of the i-th visible element, or -1. */
+  /**
+   * List index of the i-th visible element, or -1. Walks from the cursor (the last position looked up or
+   * edited) when that is closer than the start, so sequential edits cost O(distance), not O(n).
+   */
   private indexOfVisible(i: number): number {
     if (!Number.isInteger(i) || i < 0 || i >= this.visible) return -1;
     const list = this.list;
     if (this.visible === list.length) return i;
-    let seen = 0;
-    for (let k = 0; k < list.length; k++) {
-      if (list[k].deleted) continue;
-      if (seen === i) return k;
-      seen++;
+    let v: number;
+    let k: number;
+    const cv = this.curVis;
+    if (cv >= 0 && (i >= cv || cv - i < i)) {
+      v = cv;
+      k = this.curK;
+      while (v < i) if (!list[++k].deleted) v++;
+      while (v > i) if (!list[--k].deleted) v--;
+    } else {
+      v = -1;
+      k = -1;
+      while (v < i) if (!list[++k].deleted) v++;
     }
-    return -1;
+    this.curVis = i;
+    this.curK = k;
+    return k;
   }
 
   private covered(replica: string, counter: number): boolean {
@@ -612,6 +656,7 @@ export class RGA<T = unknown> implements Crdt<RGA<T>> {
       keep.push(n);
     }
     if (removed > 0) this.list = keep.reverse();
+    this.curVis = -1;
     // deletes whose target was collected earlier (re-delivered by a merge)
     for (const [tkey, dels] of this.byTarget) {
       if (this.inserts.has(tkey)) continue;

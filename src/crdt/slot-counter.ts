@@ -15,7 +15,7 @@
 import { Reader, Writer } from '../codec/binary.js';
 import { DecodeError, ValidationError } from '../errors.js';
 import { getKernel } from '../kernel/index.js';
-import { ReplicaTable, growF64, scratchF64, scratchF64b, scratchU32 } from './replicas.js';
+import { ReplicaTable, growF64, readId, scratchF64, scratchF64b, scratchU32 } from './replicas.js';
 import { CODEC_VERSION } from './types.js';
 
 export const MAX = Number.MAX_SAFE_INTEGER;
@@ -26,12 +26,15 @@ export abstract class SlotCounter {
   table: ReplicaTable;
   /** @internal interleaved slots, `width` per replica index. */
   slots: Float64Array;
-  /** @internal column totals (exact, <= MAX). */
-  totals: Float64Array;
-  /** @internal dirty flag per replica index since the last takeDelta. */
-  dirty: Uint8Array;
-  /** @internal any dirty flag set. */
-  anyDirty = false;
+  /** @internal column totals (exact, <= MAX): P (or the only column) and N. */
+  total0 = 0;
+  total1 = 0;
+  /** @internal this replica's slots changed since the last takeDelta. */
+  dirtyOwn = false;
+  /** @internal other replicas' slots changed by merges since the last takeDelta (by index; null = none). */
+  dirty: Uint8Array | null = null;
+  /** @internal cached canonical encoding (null after any change). */
+  enc: Uint8Array | null = null;
 
   protected constructor(replicaId: string, readonly width: 1 | 2) {
     if (typeof replicaId !== 'string') throw new ValidationError('replicaId must be a string');
@@ -39,33 +42,42 @@ export abstract class SlotCounter {
     this.table = new ReplicaTable();
     this.table.intern(replicaId);
     this.slots = new Float64Array(4 * width);
-    this.totals = new Float64Array(width);
-    this.dirty = new Uint8Array(4);
   }
 
   abstract readonly typeTag: number;
   protected abstract empty(replicaId: string): this;
 
   /** Add n (integer >= 0) to column `col` of this replica; RangeError past MAX_SAFE_INTEGER, nothing changes. */
-  protected add(col: number, n: number): void {
+  protected add(col: 0 | 1, n: number): void {
     if (!Number.isInteger(n) || n < 0) throw new RangeError(`increment must be a non-negative integer, got ${n}`);
-    const t = this.totals[col] + n;
+    const t = (col === 0 ? this.total0 : this.total1) + n;
     if (t > MAX) throw new RangeError('counter would exceed Number.MAX_SAFE_INTEGER');
     if (n === 0) return;
     this.slots[col] += n;
-    this.totals[col] = t;
-    this.dirty[0] = 1;
-    this.anyDirty = true;
+    if (col === 0) this.total0 = t;
+    else this.total1 = t;
+    this.dirtyOwn = true;
+    this.enc = null;
   }
 
-  private ensure(size: number): void {
+  /** @internal grow the slot array to hold `size` replicas. */
+  ensure(size: number): void {
     const w = this.width;
     if (this.slots.length < size * w) this.slots = growF64(this.slots, size * w);
-    if (this.dirty.length < size) {
-      const d = new Uint8Array(Math.max(size, this.dirty.length * 2));
-      d.set(this.dirty);
-      this.dirty = d;
+  }
+
+  private markDirty(r: number): void {
+    if (r === 0) {
+      this.dirtyOwn = true;
+      return;
     }
+    let d = this.dirty;
+    if (d === null || d.length <= r) {
+      const next = new Uint8Array(Math.max(8, r + 1, d === null ? 0 : d.length * 2));
+      if (d !== null) next.set(d);
+      this.dirty = d = next;
+    }
+    d[r] = 1;
   }
 
   /** Slot-wise max with `other` (a full state or a delta). RangeError (nothing changes) past MAX_SAFE_INTEGER. */
@@ -87,11 +99,16 @@ export abstract class SlotCounter {
     const a = this.slots.subarray(0, len);
     const changed = getKernel().counterMerge(a, b.subarray(0, len), out.subarray(0, len));
     if (changed === 0) return;
-    const totals = new Float64Array(w);
-    for (let i = 0; i < len; i += w) for (let c = 0; c < w; c++) totals[c] += out[i + c];
-    for (let c = 0; c < w; c++) {
-      if (totals[c] > MAX) throw new RangeError('merged counter would exceed Number.MAX_SAFE_INTEGER');
+    let t0 = 0;
+    let t1 = 0;
+    if (w === 1) for (let i = 0; i < len; i++) t0 += out[i];
+    else {
+      for (let i = 0; i < len; i += 2) {
+        t0 += out[i];
+        t1 += out[i + 1];
+      }
     }
+    if (t0 > MAX || t1 > MAX) throw new RangeError('merged counter would exceed Number.MAX_SAFE_INTEGER');
     for (let r = 0; r < size; r++) {
       let diff = false;
       for (let c = 0; c < w; c++) {
@@ -101,63 +118,80 @@ export abstract class SlotCounter {
           diff = true;
         }
       }
-      if (diff) {
-        this.dirty[r] = 1;
-        this.anyDirty = true;
-      }
+      if (diff) this.markDirty(r);
     }
-    this.totals.set(totals);
+    this.total0 = t0;
+    this.total1 = t1;
+    this.enc = null;
   }
 
   /** The delta since the last take: the replicas whose slots changed, with their current slots. */
   takeDelta(): this | null {
-    if (!this.anyDirty) return null;
+    const d0 = this.dirty;
+    if (!this.dirtyOwn && d0 === null) return null;
     const d = this.empty(this.replicaId);
     const w = this.width;
-    for (let r = 0; r < this.table.size; r++) {
-      if (this.dirty[r] === 0) continue;
-      this.dirty[r] = 0;
-      d.put(this.table.ids[r], this.slots.subarray(r * w, r * w + w));
+    if (this.dirtyOwn) d.put(this.replicaId, this.slots, 0);
+    if (d0 !== null) {
+      const n = Math.min(d0.length, this.table.size);
+      for (let r = 1; r < n; r++) if (d0[r] !== 0) d.put(this.table.ids[r], this.slots, r * w);
     }
-    this.anyDirty = false;
+    this.dirtyOwn = false;
+    this.dirty = null;
     return d;
   }
 
-  /** @internal set replica `id`'s slots (used when building deltas and decoding; totals updated). */
-  put(id: string, vals: ArrayLike<number>): void {
+  /** @internal set replica `id`'s slots to vals[at .. at + width) (building deltas and decoding). */
+  put(id: string, vals: ArrayLike<number>, at: number): void {
     const r = this.table.intern(id);
     this.ensure(r + 1);
     const w = this.width;
-    for (let c = 0; c < w; c++) {
-      this.totals[c] += vals[c] - this.slots[r * w + c];
-      this.slots[r * w + c] = vals[c];
+    const k = r * w;
+    this.total0 += vals[at] - this.slots[k];
+    this.slots[k] = vals[at];
+    if (w === 2) {
+      this.total1 += vals[at + 1] - this.slots[k + 1];
+      this.slots[k + 1] = vals[at + 1];
     }
+    this.enc = null;
   }
 
   clone(): this {
     const c = this.empty(this.replicaId);
     c.table = this.table.clone();
     c.slots = this.slots.slice();
-    c.totals = this.totals.slice();
-    c.dirty = this.dirty.slice();
-    c.anyDirty = this.anyDirty;
+    c.total0 = this.total0;
+    c.total1 = this.total1;
+    c.dirtyOwn = this.dirtyOwn;
+    c.dirty = this.dirty === null ? null : this.dirty.slice();
+    c.enc = this.enc;
     return c;
   }
 
-  /** Canonical bytes (see the module comment). */
+  /** Canonical bytes (see the module comment). Cached until the next change; each call returns a fresh copy. */
   encode(): Uint8Array {
+    if (this.enc !== null) return this.enc.slice();
     const w = this.width;
-    const order = this.table.sortedIndices().filter((r) => {
-      for (let c = 0; c < w; c++) if (this.slots[r * w + c] !== 0) return true;
-      return false;
-    });
+    const slots = this.slots;
+    const ids = this.table.ids;
+    const sorted = this.table.sortedIndices();
+    const order: number[] = [];
+    for (const r of sorted) {
+      for (let c = 0; c < w; c++) {
+        if (slots[r * w + c] !== 0) {
+          order.push(r);
+          break;
+        }
+      }
+    }
     const out = new Writer(8 + order.length * (12 + 8 * w));
     out.u8(CODEC_VERSION);
     out.u8(this.typeTag);
     out.varuint(order.length);
-    for (const r of order) out.string(this.table.ids[r]);
-    for (let c = 0; c < w; c++) for (const r of order) out.varuint(this.slots[r * w + c]);
-    return out.finish();
+    for (const r of order) out.string(ids[r]);
+    for (let c = 0; c < w; c++) for (const r of order) out.varuint(slots[r * w + c]);
+    this.enc = out.finish();
+    return this.enc.slice();
   }
 
   /** @internal decode into `target` (an empty counter of the right type). */
@@ -170,31 +204,36 @@ export abstract class SlotCounter {
     const w = target.width;
     // each replica takes at least 1 byte of id and w bytes of counters
     const n = r.count(1 + w);
-    const ids: string[] = [];
+    // intern straight into the (fresh, private) target; any error discards it, so nothing leaks
+    const table = target.table;
+    const idx: number[] = [];
     let prev: string | undefined;
     for (let i = 0; i < n; i++) {
-      const id = r.string();
+      const id = readId(r);
       if (prev !== undefined && !(prev < id)) throw new DecodeError('replica ids not strictly sorted');
       prev = id;
-      ids.push(id);
+      idx.push(table.intern(id));
     }
-    const vals = new Float64Array(n * w);
-    const totals = new Float64Array(w);
+    target.ensure(table.size);
+    const slots = target.slots;
+    let t0 = 0;
+    let t1 = 0;
     for (let c = 0; c < w; c++) {
       for (let i = 0; i < n; i++) {
         const v = r.varuint();
-        vals[i * w + c] = v;
-        totals[c] += v;
+        slots[idx[i] * w + c] = v;
+        if (c === 0) t0 += v;
+        else t1 += v;
       }
-      if (totals[c] > MAX) throw new DecodeError('counter total exceeds MAX_SAFE_INTEGER');
     }
+    if (t0 > MAX || t1 > MAX) throw new DecodeError('counter total exceeds MAX_SAFE_INTEGER');
     r.done();
     for (let i = 0; i < n; i++) {
-      let nonzero = false;
-      for (let c = 0; c < w; c++) if (vals[i * w + c] !== 0) nonzero = true;
-      if (!nonzero) throw new DecodeError('replica with all-zero slots (non-canonical)');
-      target.put(ids[i], vals.subarray(i * w, i * w + w));
+      const k = idx[i] * w;
+      if (slots[k] === 0 && (w === 1 || slots[k + 1] === 0)) throw new DecodeError('replica with all-zero slots (non-canonical)');
     }
+    target.total0 = t0;
+    target.total1 = t1;
     return target;
   }
 }

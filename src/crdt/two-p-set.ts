@@ -39,7 +39,7 @@ export class TwoPSet<T = unknown> implements Crdt<TwoPSet<T>> {
     const bytes = encodeValue(x);
     const key = identityKey(bytes);
     if (this.elems.has(key)) return false;
-    this.insert(key, new Elem(bytes));
+    this.insert(key, new Elem(bytes, key));
     return true;
   }
 
@@ -68,7 +68,7 @@ export class TwoPSet<T = unknown> implements Crdt<TwoPSet<T>> {
   /** Present elements in canonical (byte) order. */
   values(): T[] {
     const out: T[] = [];
-    for (const e of this.order()) if (!this.removed.has(identityKey(e.bytes))) out.push(e.value as T);
+    for (const e of this.order()) if (!this.removed.has(e.key)) out.push(e.value as T);
     return out;
   }
 
@@ -109,18 +109,19 @@ export class TwoPSet<T = unknown> implements Crdt<TwoPSet<T>> {
     w.u8(this.typeTag);
     w.varuint(order.length);
     for (const e of order) w.bytes(e.bytes);
-    for (const e of order) w.u8(this.removed.has(identityKey(e.bytes)) ? 1 : 0);
+    for (const e of order) w.u8(this.removed.has(e.key) ? 1 : 0);
     return w.finish();
   }
 
-  static decode<T = unknown>(bytes: Uint8Array, replicaId = ''): TwoPSet<T> {
+  /** Decode canonical bytes (DecodeError on any malformed input); `replicaId` is the local replica for further edits (default 'decoded'). */
+  static decode<T = unknown>(bytes: Uint8Array, replicaId = 'decoded'): TwoPSet<T> {
     const r = new Reader(bytes);
     readHeader(r, CRDT_TYPE.TwoPSet);
     // each element: at least a length byte, one value byte and one flag byte
     const elems = readElems(r, r.count(3));
     const s = new TwoPSet<T>(replicaId);
     for (const e of elems) {
-      const key = identityKey(e.bytes);
+      const key = e.key;
       s.elems.set(key, e);
       const flag = r.u8();
       if (flag > 1) throw new DecodeError(`bad removed flag ${flag}`);

@@ -11,11 +11,13 @@
  * - `batch` runs in one lmdb transaction: all of its writes or none.
  * - The module imports `lmdb` lazily in `open()`, so importing it costs nothing where it is not used.
  */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { StorageError } from '../errors.js';
 import type { Storage, StorageBatchOp } from './types.js';
 
 export interface LmdbStorageOptions {
-  /** Directory of the LMDB environment (created when missing). */
+  /** Directory of the LMDB environment (created with its parents when missing); the database is `data.mdb` in it. */
   path: string;
   /** `'flushed'` (default): writes resolve once synced to disk. `'committed'`: once committed. */
   durability?: 'flushed' | 'committed';
@@ -89,8 +91,9 @@ export class LmdbStorage implements Storage {
     this.opening ??= (async () => {
       try {
         const { open } = await import('lmdb');
+        mkdirSync(this.path, { recursive: true });
         const db = open({
-          path: this.path,
+          path: join(this.path, 'data.mdb'),
           encoding: 'binary',
           keyEncoding: 'binary',
           ...(this.mapSize ? { mapSize: this.mapSize } : {}),

@@ -10,12 +10,18 @@
  *    A receiver merges it, acknowledges it to the origin when asked, and forwards it at once to `fanout`
  *    other live peers while `hops < maxHops` (epidemic flooding; the seen-cache drops the duplicates).
  * 3. Interval gossip: every message sent or forwarded is kept in a bounded queue and re-sent to `fanout`
- *    random live peers on the next `gossip.rounds` gossip ticks: the repair path for lost messages.
+ *    random live peers not known to hold it on the next `gossip.rounds` gossip ticks (a peer is known to hold
+ *    it when it came from that peer or that peer sent it again); all of one tick's messages for one peer
+ *    travel in one BUNDLE. This is the repair path for lost messages (flooding once reaches all but about
+ *    e^-fanout of the replicas; the ticks pick up the rest).
  * 4. Anti-entropy: every `antiEntropy.intervalMs` one peer (round robin) gets a digest: the version vector of
  *    merged writes and a 64-bit hash per object. Objects that differ are exchanged as whole states, except
  *    map-like objects exposing per-key digests (`KeyedCrdt`), which descend a bucket hash tree 16-way and
  *    exchange only the differing buckets. A receiver merges, rehashes, and answers only with what the other
- *    side still lacks, so a one-sided difference travels once.
+ *    side still lacks, so a one-sided difference travels once. A session that makes no progress for
+ *    `antiEntropy.timeoutMs` failed (a missed exchange for liveness) and is retried at once with the next
+ *    peer, up to `antiEntropy.retries` times per interval, so a lost message does not cost a whole interval.
+ *    The digest's version vector (writes merged per origin) also acknowledges majority/all writes.
  * 5. Causal delivery: deltas of objects that need it (RGA) travel in messages carrying the origin's causal
  *    vector and pass through a bounded `CausalBuffer`; what is dropped or stuck is repaired by anti-entropy's
  *    whole-state transfer, after which the buffer's frontier is advanced.
@@ -24,6 +30,13 @@
  * snapshot (compacted into a new snapshot every `snapshotEvery` deltas), `m/seq` and `m/cseq` counters.
  * Remote merges are checkpointed as snapshots every `checkpointMs` (they are not needed for safety: a
  * restarted replica catches up by anti-entropy). `start()` loads all of it before joining.
+ *
+ * Consistency levels: a `majority`/`all` write goes to every peer at once (not only `fanout`) with an
+ * ack request; each replica that merges it answers ACK to the origin (again on a duplicate, in case the first
+ * ACK was lost); unacknowledged peers get the message again every `writeRetryMs` until the timeout.
+ *
+ * Authentication: with `clusterKey`, every envelope carries an HMAC-SHA256 tag computed by a pure-TS SHA-256
+ * (hmac.ts): synchronous on the send path, identical in browsers and Node, no Web Crypto or node:crypto.
  *
  * Untrusted input: every message is size-checked, authenticated (HMAC-SHA256 with `clusterKey`), decoded in
  * full and type-checked before any state changes; failures are counted in `stats()` and never thrown.
@@ -45,6 +58,7 @@ import {
   ITEM_STATE,
   ITEM_TREE,
   decodeAck,
+  decodeBundle,
   decodeDelta,
   decodeDigest,
   decodeNonce,
@@ -52,6 +66,7 @@ import {
   decodeReadResp,
   decodeSync,
   encodeAck,
+  encodeBundle,
   encodeDelta,
   encodeDigest,
   encodeNonce,
@@ -101,12 +116,19 @@ export interface SyncEngineOptions {
     rounds?: number;
     /** Bound of the interval-gossip queue in messages (default 1,024; the oldest are dropped). */
     maxPending?: number;
+    /**
+     * Eager push (default true): local deltas go out after `flushDelayMs` and received ones are forwarded at
+     * once. false: both wait for the next gossip tick (pure round-based gossip, for measurements).
+     */
+    eagerPush?: boolean;
   };
   antiEntropy?: {
     /** Period, ms (default 30,000). */
     intervalMs?: number;
-    /** A session without an answer for this long failed (default min(intervalMs, 10,000)). */
+    /** A session without progress for this long failed (default min(intervalMs / 3, 5,000)). */
     timeoutMs?: number;
+    /** Immediate retries with the next peer after a failed session, per interval (default 2). */
+    retries?: number;
   };
   liveness?: {
     /** Probe period, ms (default gossip.intervalMs). One peer per period, round robin. */
@@ -128,7 +150,7 @@ export interface SyncEngineOptions {
   causalBufferSize?: number;
   /** Logged deltas per object before they are compacted into a snapshot (default 64). */
   snapshotEvery?: number;
-  /** Period of snapshotting objects changed by remote merges, ms (default 1,000). */
+  /** Period of snapshotting objects changed by remote merges, ms (default 10,000). */
   checkpointMs?: number;
   /** Re-send period of unacknowledged majority/all writes, ms (default 1,000). */
   writeRetryMs?: number;
@@ -219,8 +241,9 @@ interface Outgoing {
 interface QueuedMessage {
   env: Envelope;
   rounds: number;
-  /** Peers known to have it (sender, origin). */
+  /** Peers known to have it (origin, the peers it came from, peers that sent it to us again). */
   skip: Set<string>;
+  id: string;
 }
 
 interface PendingWrite {
@@ -254,7 +277,7 @@ interface PendingRead {
 }
 
 /** Key/bucket slices smaller than this (both sides' key counts together) are sent instead of descending. */
-const SLICE_SMALL = 16;
+const SLICE_SMALL = 32;
 
 export class SyncEngine {
   readonly replicaId: string;
@@ -274,6 +297,10 @@ export class SyncEngine {
   private readonly maxQueue: number;
   private readonly aeIntervalMs: number;
   private readonly aeTimeoutMs: number;
+  private readonly aeRetries: number;
+  private aeRetriesLeft = 0;
+  private readonly eager: boolean;
+  private readonly queueById = new Map<string, QueuedMessage>();
   private readonly probeIntervalMs: number;
   private readonly probeTimeoutMs: number;
   private readonly flushDelayMs: number;
@@ -289,6 +316,8 @@ export class SyncEngine {
   private causalBuffer: CausalBuffer<{ env: Envelope; payload: DeltaPayload; decoded: Crdt[]; from: string }>;
   private readonly causalBufferSize: number;
   private causalDropped = 0;
+  /** Highest hop count of a delta message received first-hand (how many forwarding rounds gossip took). */
+  private maxHopsDelivered = 0;
   private readonly listeners = new Map<keyof EventMap, Set<(e: never) => void>>();
 
   private epoch: number;
@@ -303,6 +332,7 @@ export class SyncEngine {
   private probe: { peer: string; nonce: number; timer: TimerHandle } | undefined;
   private persistChain: Promise<void> = Promise.resolve();
   private flushTimer: TimerHandle | undefined;
+  private retryTimer: TimerHandle | undefined;
   private timers: TimerHandle[] = [];
   private started = false;
   private stopped = false;
@@ -350,7 +380,9 @@ export class SyncEngine {
     this.maxQueue = positiveInt(g.maxPending ?? 1024, 'gossip.maxPending');
     this.seen = new SeenCache(positiveInt(g.seenCacheSize ?? 10_000, 'gossip.seenCacheSize'));
     this.aeIntervalMs = positive(options.antiEntropy?.intervalMs ?? 30_000, 'antiEntropy.intervalMs');
-    this.aeTimeoutMs = positive(options.antiEntropy?.timeoutMs ?? Math.min(this.aeIntervalMs, 10_000), 'antiEntropy.timeoutMs');
+    this.aeTimeoutMs = positive(options.antiEntropy?.timeoutMs ?? Math.min(this.aeIntervalMs / 3, 5_000), 'antiEntropy.timeoutMs');
+    this.aeRetries = Math.max(0, Math.floor(options.antiEntropy?.retries ?? 2));
+    this.eager = g.eagerPush ?? true;
     const l = options.liveness ?? {};
     this.probeIntervalMs = positive(l.probeIntervalMs ?? this.gossipIntervalMs, 'liveness.probeIntervalMs');
     this.probeTimeoutMs = positive(l.probeTimeoutMs ?? Math.min(this.probeIntervalMs / 2, 2000), 'liveness.probeTimeoutMs');
@@ -359,7 +391,7 @@ export class SyncEngine {
     this.maxMessageBytes = positiveInt(options.maxMessageBytes ?? 32 * 1024 * 1024, 'maxMessageBytes');
     this.causalBufferSize = positiveInt(options.causalBufferSize ?? 10_000, 'causalBufferSize');
     this.snapshotEvery = positiveInt(options.snapshotEvery ?? 64, 'snapshotEvery');
-    this.checkpointMs = positive(options.checkpointMs ?? 1000, 'checkpointMs');
+    this.checkpointMs = positive(options.checkpointMs ?? 10_000, 'checkpointMs');
     this.writeRetryMs = positive(options.writeRetryMs ?? 1000, 'writeRetryMs');
     this.epoch = this.random.u32();
     this.causalBuffer = this.newCausalBuffer(new VectorClock());
@@ -450,6 +482,8 @@ export class SyncEngine {
     this.timers = [];
     this.scheduler.clearTimeout(this.flushTimer);
     this.flushTimer = undefined;
+    this.scheduler.clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
     for (const s of this.sessions.values()) this.scheduler.clearTimeout(s.timer);
     this.sessions.clear();
     if (this.probe) this.scheduler.clearTimeout(this.probe.timer);
@@ -528,6 +562,7 @@ export class SyncEngine {
     return new Promise<void>((resolve, reject) => {
       const w: PendingWrite = { seq, needed, acks: new Set(), durable: false, resolve, reject, lastSent: 0 };
       this.pendingWrites.set(seq, w);
+      this.scheduleRetry();
       const timeoutMs = options.timeoutMs ?? 5000;
       w.timer = this.scheduler.setTimeout(() => {
         if (!this.pendingWrites.delete(seq)) return;
@@ -626,6 +661,14 @@ export class SyncEngine {
       bytesSent: this.s.bytesSent,
       bytesReceived: this.s.bytesReceived,
     };
+  }
+
+  /**
+   * Drop the cached digest of an object changed outside `update`/`commit` (e.g. merged by hand), so the next
+   * anti-entropy round compares its current state. Nothing is sent.
+   */
+  refresh(name: string): void {
+    this.invalidate(this.entry(name));
   }
 
   /** A 64-bit hash of a registered object's current encoding, as 16 hex digits (cached until it changes). */
@@ -773,9 +816,9 @@ export class SyncEngine {
       this.logger?.warn?.(`delta batch of ${bytes.length} bytes exceeds maxMessageBytes; left to anti-entropy`);
       return;
     }
-    const targets = wantAck ? this.peers.all() : this.random.sample(this.peers.live(), this.fanout);
+    const targets = wantAck ? this.peers.all() : this.eager ? this.random.sample(this.peers.live(), this.fanout) : [];
     for (const p of targets) this.sendRaw(p.id, bytes, true);
-    this.enqueue(env, new Set([this.replicaId, ...targets.map((p) => p.id)]));
+    this.enqueue(env, new Set([this.replicaId]));
     if (wantAck) {
       const now = this.scheduler.now();
       for (const o of batch) {
@@ -790,8 +833,10 @@ export class SyncEngine {
 
   private enqueue(env: Envelope, skip: Set<string>): void {
     if (this.rounds === 0 || env.hops >= this.maxHops) return;
-    this.queue.push({ env, rounds: this.rounds, skip });
-    if (this.queue.length > this.maxQueue) this.queue.splice(0, this.queue.length - this.maxQueue);
+    const q: QueuedMessage = { env, rounds: this.rounds, skip, id: msgId(env) };
+    this.queue.push(q);
+    this.queueById.set(q.id, q);
+    if (this.queue.length > this.maxQueue) for (const old of this.queue.splice(0, this.queue.length - this.maxQueue)) this.queueById.delete(old.id);
   }
 
   private checkWrite(w: PendingWrite): void {
@@ -824,24 +869,53 @@ export class SyncEngine {
   }
 
   private gossipTick(): void {
-    // interval gossip: repeat queued messages to fanout random live peers
-    if (this.queue.length) {
-      const live = this.peers.live();
-      const keep: QueuedMessage[] = [];
-      for (const q of this.queue) {
-        const candidates = live.filter((p) => !q.skip.has(p.id));
-        const targets = this.random.sample(candidates, this.fanout);
-        if (targets.length) {
-          const bytes = encodeEnvelope(q.env, this.signer);
-          for (const p of targets) {
-            this.sendRaw(p.id, bytes, true);
-            q.skip.add(p.id);
-          }
+    // interval gossip: each queued message to `fanout` random live peers not known to hold it, all of a
+    // tick's messages for one peer in one bundle
+    if (!this.queue.length) return;
+    const live = this.peers.live();
+    const perPeer = new Map<string, Uint8Array[]>();
+    const keep: QueuedMessage[] = [];
+    for (const q of this.queue) {
+      const candidates = live.filter((p) => !q.skip.has(p.id));
+      const targets = this.random.sample(candidates, this.fanout);
+      if (targets.length) {
+        const bytes = encodeEnvelope(q.env, this.signer);
+        for (const p of targets) {
+          let list = perPeer.get(p.id);
+          if (!list) perPeer.set(p.id, (list = []));
+          list.push(bytes);
         }
-        if (--q.rounds > 0 && candidates.length > targets.length) keep.push(q);
       }
-      this.queue = keep;
+      if (--q.rounds > 0 && candidates.length > 0) keep.push(q);
+      else this.queueById.delete(q.id);
     }
+    this.queue = keep;
+    for (const [peer, list] of perPeer) {
+      this.s.gossipSent += list.length;
+      let batch: Uint8Array[] = [];
+      let size = 0;
+      const flush = (): void => {
+        if (batch.length === 1) this.sendRaw(peer, batch[0], false);
+        else if (batch.length > 1) this.sendTo(peer, MSG.BUNDLE, encodeBundle(batch), 0);
+        batch = [];
+        size = 0;
+      };
+      for (const b of list) {
+        if (size + b.length + 64 > this.maxMessageBytes) flush();
+        batch.push(b);
+        size += b.length + 5;
+      }
+      flush();
+    }
+  }
+
+  private scheduleRetry(): void {
+    if (this.retryTimer !== undefined || this.stopped) return;
+    this.retryTimer = this.scheduler.setTimeout(() => {
+      this.retryTimer = undefined;
+      this.retryWrites();
+      if (this.pendingWrites.size) this.scheduleRetry();
+    }, this.writeRetryMs);
   }
 
   private retryWrites(): void {
@@ -854,7 +928,6 @@ export class SyncEngine {
   }
 
   private probeTick(): void {
-    this.retryWrites();
     if (this.probe) return;
     const p = this.peers.next(this.peers.all());
     if (!p) return;
@@ -907,7 +980,7 @@ export class SyncEngine {
 
   // ---- receiving ---------------------------------------------------------------------------------------
 
-  private receive(from: string, bytes: Uint8Array): void {
+  private receive(from: string, bytes: Uint8Array, inner = false): void {
     if (this.stopped) return;
     try {
       this.s.bytesReceived += bytes?.length ?? 0;
@@ -959,6 +1032,15 @@ export class SyncEngine {
           return this.onReadReq(from, env);
         case MSG.READ_RESP:
           return this.onReadResp(from, env);
+        case MSG.BUNDLE: {
+          if (inner) throw new DecodeError('nested bundle');
+          const parts = decodeBundle(env.payload);
+          for (const part of parts) {
+            this.s.bytesReceived -= part.length; // counted once, with the bundle
+            this.receive(from, part, true);
+          }
+          return;
+        }
       }
     } catch (err) {
       if (err instanceof DecodeError) this.s.decode++;
@@ -974,6 +1056,7 @@ export class SyncEngine {
     const id = msgId(env);
     if (env.origin === this.replicaId || this.seen.checkAndAdd(id)) {
       this.s.duplicates++;
+      this.queueById.get(id)?.skip.add(from);
       if (env.flags & FLAG_WANT_ACK && env.origin !== this.replicaId) {
         // the origin may have missed our acknowledgement: answer again if we merged it
         const p = decodeDelta(env.payload);
@@ -997,13 +1080,14 @@ export class SyncEngine {
     if (env.hops + 1 <= this.maxHops) {
       const fwd: Envelope = { ...env, hops: env.hops + 1 };
       const candidates = this.peers.live().filter((p) => p.id !== from && p.id !== env.origin);
-      const targets = this.random.sample(candidates, this.fanout);
+      const targets = this.eager ? this.random.sample(candidates, this.fanout) : [];
       if (targets.length) {
         const bytes = encodeEnvelope(fwd, this.signer);
         for (const p of targets) this.sendRaw(p.id, bytes, true);
       }
-      this.enqueue(fwd, new Set([from, env.origin, this.replicaId, ...targets.map((p) => p.id)]));
+      this.enqueue(fwd, new Set([from, env.origin, this.replicaId]));
     }
+    if (env.hops > this.maxHopsDelivered) this.maxHopsDelivered = env.hops;
     if (payload.deps.length) {
       const deps = new Map(payload.deps);
       if (!(deps.get(env.origin)! >= 1)) throw new DecodeError('causal delta without its own sequence');
@@ -1103,15 +1187,19 @@ export class SyncEngine {
   // ---- anti-entropy ------------------------------------------------------------------------------------
 
   private antiEntropyTick(): void {
+    this.aeRetriesLeft = this.aeRetries;
     const live = this.peers.live();
     const p = this.peers.next(live.length ? live : this.peers.all());
     if (p) this.startSession(p.id);
   }
 
   private startSession(peer: string): void {
-    for (const s of this.sessions.values()) {
-      // one session at a time: an unanswered older one has failed
+    for (const s of [...this.sessions.values()]) {
+      // one session at a time: an unanswered older one has failed (no retry from here)
+      const left = this.aeRetriesLeft;
+      this.aeRetriesLeft = 0;
       this.failSession(s);
+      this.aeRetriesLeft = left;
     }
     const id = this.random.u32();
     const objects = [...this.entries.values()].map((e) => {
@@ -1137,6 +1225,13 @@ export class SyncEngine {
     this.s.aeFailed++;
     this.missed(s.peer);
     this.emit('sync', { peer: s.peer, ok: false, durationMs: this.scheduler.now() - s.started, keysExchanged: s.keys });
+    if (this.aeRetriesLeft > 0 && !this.stopped) {
+      // retry at once with the next peer (a lost message should not cost a whole interval)
+      this.aeRetriesLeft--;
+      const live = this.peers.live();
+      const p = this.peers.next(live.length ? live : this.peers.all());
+      if (p) this.startSession(p.id);
+    }
   }
 
   private completeSession(s: Session): void {
@@ -1241,16 +1336,22 @@ export class SyncEngine {
       }
     }
     // the first answer to our digest, made only of whole states: we now hold everything the peer had
-    if (mine && onlyStates && p.seen.length) {
+    if (mine && p.seen.length) {
       const { writes, causal } = this.splitVector(p.seen);
-      this.writes.mergeEntries(writes);
+      if (onlyStates) this.writes.mergeEntries(writes);
+      // causal objects (RGA) are never bucketed: the first answer carried every one that differed, whole
       this.advanceCausal(causal);
     }
     if (mine && p.seen.length) {
       const { writes } = this.splitVector(p.seen);
       for (const [r, n] of writes) if (r === this.replicaId && n > 0) this.ackFrom(from, 1, n);
     }
-    if (mine) mine.keys += keys;
+    if (mine) {
+      mine.keys += keys;
+      // progress: the session gets a fresh timeout for its next round
+      this.scheduler.clearTimeout(mine.timer);
+      mine.timer = this.scheduler.setTimeout(() => this.failSession(mine), this.aeTimeoutMs);
+    }
     this.s.aeKeys += keys;
     if (out.length) this.s.aeBytesSent += this.sendTo(from, MSG.SYNC, encodeSync({ session: p.session, seen: [], items: out }), 0);
     // our session is done once nothing we send needs an answer that we would have to act on
@@ -1349,8 +1450,9 @@ export class SyncEngine {
   }
 
   /** @internal sizes of bounded structures (for tests). */
-  internals(): { seenCache: number; seenCapacity: number; queue: number; maxQueue: number; causalPending: number; causalMax: number; outbox: number; writeExtras: number; sessions: number } {
+  internals(): { maxHopsDelivered: number; seenCache: number; seenCapacity: number; queue: number; maxQueue: number; causalPending: number; causalMax: number; outbox: number; writeExtras: number; sessions: number } {
     return {
+      maxHopsDelivered: this.maxHopsDelivered,
       seenCache: this.seen.size,
       seenCapacity: this.seen.capacity,
       queue: this.queue.length,

@@ -34,6 +34,8 @@ export const MSG = {
   /** Majority read: request a replica's state of one object, and its answer. */
   READ_REQ: 7,
   READ_RESP: 8,
+  /** Several envelopes to one peer in one transport message (interval gossip). */
+  BUNDLE: 9,
 } as const;
 
 export const FLAG_TAGGED = 1;
@@ -85,7 +87,7 @@ export function decodeEnvelope(bytes: Uint8Array, signer: Signer | undefined): E
   const version = r.u8();
   if (version !== ENVELOPE_VERSION) throw new DecodeError(`unsupported envelope version ${version}`);
   const type = r.u8();
-  if (type < MSG.DELTA || type > MSG.READ_RESP) throw new DecodeError(`unknown message type ${type}`);
+  if (type < MSG.DELTA || type > MSG.BUNDLE) throw new DecodeError(`unknown message type ${type}`);
   const flags = r.u8();
   if (flags & ~(FLAG_TAGGED | FLAG_WANT_ACK)) throw new DecodeError(`unknown flags ${flags}`);
   const origin = r.string();

@@ -344,3 +344,21 @@ export function decodeReadResp(bytes: Uint8Array): ReadResp {
   r.done();
   return p;
 }
+
+// ---- bundle -------------------------------------------------------------------------------------------
+
+export function encodeBundle(parts: Uint8Array[]): Uint8Array {
+  const w = new Writer(16 + parts.reduce((n, p) => n + p.length + 5, 0));
+  w.varuint(parts.length);
+  for (const p of parts) w.bytes(p);
+  return w.finish();
+}
+
+export function decodeBundle(bytes: Uint8Array): Uint8Array[] {
+  const r = new Reader(bytes);
+  const n = r.count(2);
+  const out: Uint8Array[] = [];
+  for (let i = 0; i < n; i++) out.push(r.bytes());
+  r.done();
+  return out;
+}

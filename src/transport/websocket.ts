@@ -72,6 +72,12 @@ export interface WebSocketTransportOptions {
   /** Most inbound connections held at once (further ones are refused). Default 1024. */
   maxInboundConnections?: number;
   logger?: TransportLogger;
+  /**
+   * A WebSocket constructor with the browser API (`new WebSocket(url)`, `binaryType = 'arraybuffer'`) to dial
+   * with instead of `ws` (default in browsers: the global `WebSocket`). No frame size limit can be set on it:
+   * oversized messages are refused after they arrived.
+   */
+  WebSocket?: new (url: string) => unknown;
 }
 
 /** Counters, all monotonic except `connectedPeers` and `queuedMessages`. */
@@ -138,6 +144,12 @@ interface PeerLink {
 
 type WsModule = typeof import('ws');
 
+/**
+ * Node-only modules are imported through a variable specifier so bundlers for browsers leave them alone
+ * (the browser build only dials out with the native WebSocket and never reaches these imports).
+ */
+const nodeOnly = (name: string): Promise<unknown> => import(/* @vite-ignore */ name);
+
 function isNode(): boolean {
   return typeof process !== 'undefined' && !!process.versions?.node;
 }
@@ -181,6 +193,7 @@ export class WebSocketTransport implements Transport {
   private readonly sharedServer: Server | undefined;
   private ownServer: Server | undefined;
   private readonly logger: TransportLogger | undefined;
+  private readonly NativeWebSocket: (new (url: string) => unknown) | undefined;
   private advertised: string | undefined;
   private handler: MessageHandler = () => {};
   private readonly peers = new Map<string, PeerLink>();
@@ -216,6 +229,7 @@ export class WebSocketTransport implements Transport {
     this.sharedServer = options.server;
     this.advertised = options.advertisedAddress;
     this.logger = options.logger;
+    this.NativeWebSocket = options.WebSocket;
     this.opts = {
       maxMessageBytes: options.maxMessageBytes ?? 4 * 1024 * 1024,
       maxQueueMessages: options.maxQueueMessages ?? 1024,
@@ -261,14 +275,14 @@ export class WebSocketTransport implements Transport {
     if (this.running) return;
     this.running = true;
     if (isNode()) {
-      this.ws = (await import('ws')) as unknown as WsModule;
+      this.ws = (await nodeOnly('ws')) as WsModule;
       const mod = this.ws as unknown as { WebSocketServer?: WsModule['WebSocketServer']; default?: { WebSocketServer: WsModule['WebSocketServer'] } };
       const WSS = mod.WebSocketServer ?? mod.default!.WebSocketServer;
       if (this.sharedServer || this.port !== undefined) {
         this.wss = new WSS({ noServer: true, maxPayload: this.opts.maxMessageBytes + 1 });
         let server = this.sharedServer;
         if (!server) {
-          const http = await import('node:http');
+          const http = (await nodeOnly('node:http')) as typeof import('node:http');
           server = http.createServer((_req, res) => {
             res.writeHead(426, { 'content-type': 'text/plain' });
             res.end('WebSocket only\n');
@@ -319,9 +333,16 @@ export class WebSocketTransport implements Transport {
     }
   }
 
-  /** Register (or re-address) a peer and dial it when running. */
+  /**
+   * Register (or re-address) a peer and dial it when running. An empty address registers a peer that is not
+   * dialled: it is reached over its own inbound connection once it has connected.
+   */
   connect(peerId: string, address: string): void {
     if (peerId === this.id) return;
+    if (address === '' || address === undefined) {
+      this.link(peerId);
+      return;
+    }
     if (typeof address !== 'string' || !/^wss?:\/\//.test(address)) throw new TransportError(`bad peer address ${String(address)}`);
     const p = this.link(peerId);
     if (p.address === address && (p.out || p.redial)) return;
@@ -434,8 +455,12 @@ export class WebSocketTransport implements Transport {
       p.redial = undefined;
     }
     let sock: Sock;
+    let native = false;
     try {
-      if (this.ws) {
+      if (this.NativeWebSocket) {
+        sock = new this.NativeWebSocket(p.address) as Sock;
+        native = true;
+      } else if (this.ws) {
         const mod = this.ws as unknown as { WebSocket?: WsModule['WebSocket']; default?: WsModule['WebSocket'] };
         const WS = (mod.WebSocket ?? mod.default) as unknown as new (url: string, opts: unknown) => Sock;
         sock = new WS(p.address, { maxPayload: this.opts.maxMessageBytes + 1, handshakeTimeout: this.opts.handshakeTimeoutMs });
@@ -443,13 +468,14 @@ export class WebSocketTransport implements Transport {
         const WS = (globalThis as { WebSocket?: new (url: string) => Sock }).WebSocket;
         if (!WS) throw new TransportError('no WebSocket implementation available');
         sock = new WS(p.address);
+        native = true;
       }
     } catch (e) {
       this.logger?.warn?.('dial failed', { peer: p.id, address: p.address, error: String(e) });
       this.scheduleRedial(p);
       return;
     }
-    sock.binaryType = this.ws ? 'nodebuffer' : 'arraybuffer';
+    sock.binaryType = native ? 'arraybuffer' : 'nodebuffer';
     const conn: Conn = { sock, outbound: true, expectedId: p.id, closed: false };
     p.out = conn;
     conn.timer = unref(setTimeout(() => this.reject(conn, 'handshake timeout', false), this.opts.handshakeTimeoutMs));

@@ -79,7 +79,7 @@ export async function startNode(o: StartOptions): Promise<NodeProc> {
   const args = [BIN, 'node', '--id', o.id, '--region', o.region, '--listen', `127.0.0.1:${o.port ?? 0}`, '--data-dir', o.dataDir];
   for (const p of o.peers ?? []) args.push('--peer', `${p.id}=${p.address}`);
   args.push('--gossip-interval', '100', '--anti-entropy-interval', '300', '--heartbeat-interval', '60000', ...(o.args ?? []));
-  const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], cwd: ROOT });
+  const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], cwd: ROOT, env: { ...process.env, ASYNC_STATE_SYNC_EXIT_WITH_PARENT: '1' } });
   children.add(proc);
   const log: string[] = [];
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => proc.once('exit', (code, signal) => r({ code, signal })));

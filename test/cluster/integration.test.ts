@@ -161,6 +161,8 @@ describe('NovaCronIntegration over MemoryNetwork', () => {
       () => n.updateNodeStatus({ id: c.ids[0], region: 'us-east', status: 'healthy', cpuUsage: 'high' as unknown as number }),
       () => n.updateNodeStatus({ id: c.ids[0], region: 'us-east', status: 'healthy', cpuUsage: 120 }),
       () => n.updateNodeStatus({ id: c.ids[0], status: 'healthy' } as NodeStatus),
+      () => n.updateNodeStatus({ id: c.ids[0], region: 'us-east', status: 'healthy', lastHeartbeat: new Date('not a date') as unknown as number }),
+      () => n.updateVMState('vm-0001', { ...vm(1, 'x'), createdAt: '2026-01-01' as unknown as number }),
       () => n.assignVM('vm-0001', 7 as unknown as string),
       () => n.incrementCounter('ops', 1.5),
       () => n.incrementCounter('ops', '1' as unknown as number),
@@ -230,7 +232,7 @@ describe('NovaCronIntegration over MemoryNetwork', () => {
     expect(s.gossipStats.bytesSent).toBeGreaterThan(0);
     expect(typeof s.antiEntropyStats.totalSyncs).toBe('number');
     expect(s.antiEntropyStats.totalSyncs).toBeGreaterThan(0);
-    expect(Object.keys(s).sort()).toEqual(['antiEntropyStats', 'clusterStats', 'crdtCount', 'engine', 'gossipStats', 'peerCount']);
+    expect(Object.keys(s).sort()).toEqual(['antiEntropyStats', 'clusterStats', 'crdtCount', 'gossipStats', 'peerCount']);
   });
 
   it('reads return copies, removeVM drops the assignment, and reads see a write before it is awaited', async () => {
@@ -243,6 +245,8 @@ describe('NovaCronIntegration over MemoryNetwork', () => {
     (got.metadata as Record<string, unknown>).a = 2;
     expect(c.nodes[0].getVMState('vm-0001')).toMatchObject({ status: 'running', metadata: { a: 1 } });
     expect(got.createdAt).toBe(c.sch.now());
+    await c.nodes[0].updateNodeStatus({ id: 'n9', region: 'eu-west', status: 'healthy', lastHeartbeat: new Date(5000) as unknown as number });
+    expect(c.nodes[0].getNodeStatus('n9')?.lastHeartbeat).toBe(5000);
     await c.sch.run(1000);
     await c.nodes[0].updateVMState('vm-0001', vm(1, c.ids[0], { status: 'stopped' }));
     expect(c.nodes[0].getVMState('vm-0001')!.createdAt).toBe(got.createdAt);

@@ -54,3 +54,11 @@ describe('codec/binary', () => {
     expect(() => w.varint(2 ** 52)).toThrow(RangeError);
   });
 });
+
+describe('codec/binary strings', () => {
+  it('keeps a leading U+FEFF (byte-order mark) in strings', () => {
+    const w = new Writer();
+    w.string('\ufeffid');
+    expect(new Reader(w.finish()).string()).toBe('\ufeffid');
+  });
+});

@@ -91,6 +91,9 @@ describe('WebSocketTransport', () => {
     expect(() => decodeHello(Uint8Array.of(FRAME_DATA, 1, 0))).toThrow(DecodeError);
     expect(() => decodeHello(Uint8Array.of(1, 9, 1, 65, 0))).toThrow(/version/);
     expect(() => new WebSocketTransport({ id: '' })).toThrow(TransportError);
+    const t = new WebSocketTransport({ id: 'x' });
+    expect(() => t.connect('p', 'http://127.0.0.1:1')).toThrow(TransportError);
+    expect(() => t.connect('p', '')).not.toThrow(); // known peer, reached only over its own connection
   });
 
   it('delivers messages both ways over one dialled connection', async () => {
@@ -116,6 +119,27 @@ describe('WebSocketTransport', () => {
     expect(a.stats().messagesSent).toBe(501);
     expect(b.stats().messagesReceived).toBe(501);
     expect(b.stats().bytesReceived).toBeGreaterThan(500 * 3);
+  });
+
+  it('dials with a browser-style WebSocket constructor (ArrayBuffer messages) and enforces the size limit on receipt', async () => {
+    const server = transport('srv');
+    const gs = inbox(server);
+    await server.start();
+    const client = new WebSocketTransport({ id: 'browser', WebSocket: WebSocket as unknown as new (url: string) => unknown, maxMessageBytes: 64 });
+    open.push(client);
+    const gc = inbox(client);
+    await client.start(); // no port, no server: dial-out only, like a browser
+    client.connect('srv', server.address);
+    client.send('srv', Uint8Array.of(1, 2));
+    await waitFor(() => gs.length === 1, 'browser -> server');
+    expect(gs[0]).toEqual(['browser', [1, 2]]);
+    server.send('browser', Uint8Array.of(3));
+    await waitFor(() => gc.length === 1, 'server -> browser');
+    expect(gc[0]).toEqual(['srv', [3]]);
+    server.send('browser', new Uint8Array(500)); // over the client's limit: the client drops the connection
+    await waitFor(() => client.stats().rejectedFrames === 1, 'oversized frame refused');
+    expect(gc.length).toBe(1);
+    await waitFor(() => client.connectedPeers().includes('srv'), 'reconnect');
   });
 
   it('shares an existing HTTP server with plain HTTP routes', async () => {

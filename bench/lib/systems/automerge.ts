@@ -37,7 +37,7 @@ class AutomergeMapReplica implements MapReplica {
       for (const vm of vms) {
         const cur = d.vms[vm.id];
         if (cur && fields) {
-          for (const f of fields) (cur as Record<string, unknown>)[f] = vm[f];
+          for (const f of fields) (cur as unknown as Record<string, unknown>)[f] = vm[f];
         } else {
           d.vms[vm.id] = structuredClone(vm);
         }

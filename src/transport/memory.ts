@@ -12,9 +12,10 @@
  */
 import { Random } from '../time/random.js';
 import type { Scheduler } from '../time/scheduler.js';
+import { VirtualScheduler } from '../time/virtual.js';
 import type { MessageHandler, Transport } from './types.js';
 
-export interface MemoryNetworkOptions {
+export interface MemoryNetworkOptions<S extends Scheduler = VirtualScheduler> {
   /** Seed of the network's PRNG. */
   seed?: number;
   /** One-way latency range in ms, uniform. Default [1, 10]. */
@@ -24,8 +25,11 @@ export interface MemoryNetworkOptions {
   reorder?: number;
   /** Messages larger than this are dropped at send (send returns false). Default 64 MiB. */
   maxMessageBytes?: number;
-  /** The scheduler deliveries run on (normally a VirtualScheduler). */
-  scheduler: Scheduler;
+  /**
+   * The scheduler deliveries run on. Default: a new `VirtualScheduler` (starting at 0 ms), available as
+   * `network.scheduler` for `advance(ms)` / `runUntil(predicate, limitMs)`; give the same one to the engines.
+   */
+  scheduler?: S;
   /** Record an event trace (`trace`) for replay comparisons. */
   trace?: boolean;
 }
@@ -52,8 +56,8 @@ interface NodeState {
   stats: NodeNetStats;
 }
 
-export class MemoryNetwork {
-  readonly scheduler: Scheduler;
+export class MemoryNetwork<S extends Scheduler = VirtualScheduler> {
+  readonly scheduler: S;
   private readonly random: Random;
   private latency: [number, number];
   loss: number;
@@ -70,8 +74,8 @@ export class MemoryNetwork {
   /** Event trace (when `trace: true`): one line per send/drop/deliver. */
   readonly trace: string[] | undefined;
 
-  constructor(options: MemoryNetworkOptions) {
-    this.scheduler = options.scheduler;
+  constructor(options: MemoryNetworkOptions<S> = {}) {
+    this.scheduler = options.scheduler ?? (new VirtualScheduler() as unknown as S);
     this.random = new Random(options.seed ?? 1);
     this.latency = options.latencyMs ?? [1, 10];
     this.loss = options.loss ?? 0;
@@ -260,7 +264,7 @@ export class MemoryTransport implements Transport {
   /** @internal */ started = false;
 
   constructor(
-    private readonly network: MemoryNetwork,
+    private readonly network: MemoryNetwork<Scheduler>,
     readonly id: string,
     /** @internal */ readonly generation: number,
   ) {

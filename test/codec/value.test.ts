@@ -1,0 +1,55 @@
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { bytesCompare, bytesEqual, decodeValue, encodeValue } from '../../src/codec/value.js';
+import { DecodeError, ValidationError } from '../../src/errors.js';
+
+const SEED = Number(process.env.SEED ?? 0xc0dec);
+
+describe('codec/value', () => {
+  it('is canonical: key order does not change the bytes, nested too', () => {
+    expect(encodeValue({ b: 1, a: { d: [1, 2], c: 'x' } })).toEqual(encodeValue({ a: { c: 'x', d: [1, 2] }, b: 1 }));
+    expect(encodeValue({ a: 1, skip: undefined })).toEqual(encodeValue({ a: 1 }));
+  });
+
+  it('round-trips JSON-like values, dates and bytes', () => {
+    fc.assert(
+      fc.property(fc.jsonValue(), (v) => {
+        const back = decodeValue(encodeValue(v));
+        expect(encodeValue(back)).toEqual(encodeValue(v));
+      }),
+      { seed: SEED, numRuns: process.env.LONG ? 20_000 : 500 },
+    );
+    const d = new Date(1_700_000_000_123);
+    expect((decodeValue(encodeValue(d)) as Date).getTime()).toBe(d.getTime());
+    const bytes = decodeValue(encodeValue(new Uint8Array([1, 2, 3])));
+    expect(bytes).toBeInstanceOf(Uint8Array); // a Buffer on Node, which is a Uint8Array
+    expect(Array.from(bytes as Uint8Array)).toEqual([1, 2, 3]);
+  });
+
+  it('refuses values msgpack cannot carry faithfully with ValidationError', () => {
+    expect(() => encodeValue({ f: () => 1 })).toThrow(ValidationError);
+    expect(() => encodeValue({ n: 10n })).toThrow(ValidationError);
+    expect(() => encodeValue(new Map())).toThrow(ValidationError);
+    let deep: unknown = 1;
+    for (let i = 0; i < 100; i++) deep = [deep];
+    expect(() => encodeValue(deep)).toThrow(ValidationError);
+  });
+
+  it('throws DecodeError on empty, truncated and reserved bytes', () => {
+    expect(() => decodeValue(new Uint8Array())).toThrow(DecodeError);
+    expect(() => decodeValue(new Uint8Array([0xc1]))).toThrow(DecodeError);
+    expect(() => decodeValue(new Uint8Array([0x92, 1]))).toThrow(DecodeError);
+    expect(() => decodeValue(new Uint8Array([0xa5, 0x61]))).toThrow(DecodeError);
+  });
+
+  it('bytesEqual and bytesCompare agree with a reference order', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 6 }), fc.uint8Array({ maxLength: 6 }), (a, b) => {
+        const ref = Buffer.compare(Buffer.from(a), Buffer.from(b));
+        expect(bytesCompare(a, b)).toBe(ref);
+        expect(bytesEqual(a, b)).toBe(ref === 0);
+      }),
+      { seed: SEED, numRuns: 1000 },
+    );
+  });
+});

@@ -279,6 +279,15 @@ interface PendingRead {
 /** Key/bucket slices smaller than this (both sides' key counts together) are sent instead of descending. */
 const SLICE_SMALL = 32;
 
+/** Local deltas committed together in one storage batch. */
+interface WriteGroup {
+  ops: StorageBatchOp[];
+  logs: [Entry, string][];
+  seq: number;
+  cseq: number;
+  promise: Promise<void>;
+}
+
 export class SyncEngine {
   readonly replicaId: string;
   readonly transport: Transport;
@@ -331,6 +340,8 @@ export class SyncEngine {
   private readonly sessions = new Map<number, Session>();
   private probe: { peer: string; nonce: number; timer: TimerHandle } | undefined;
   private persistChain: Promise<void> = Promise.resolve();
+  /** The open write group (see persistLocal), not yet handed to storage. */
+  private group: WriteGroup | undefined;
   private flushTimer: TimerHandle | undefined;
   private retryTimer: TimerHandle | undefined;
   private timers: TimerHandle[] = [];
@@ -339,6 +350,7 @@ export class SyncEngine {
   private loadedFlag = false;
 
   private readonly s = {
+    storageBatches: 0,
     gossipSent: 0,
     gossipReceived: 0,
     duplicates: 0,
@@ -695,24 +707,42 @@ export class SyncEngine {
     return e;
   }
 
+  /**
+   * Group commit: local deltas written while the previous storage batch is still being committed join one
+   * open group, written as a single `storage.batch` once the chain reaches it; every write in the group resolves
+   * when that batch is durable. Order is kept (groups run one after another on `persistChain`), and a delta is
+   * still durable before it is pushed to any peer.
+   */
   private persistLocal(e: Entry, delta: Crdt, seq: number): Promise<void> {
     const storage = this.storage;
     if (!storage) return Promise.resolve();
     const key = `d/${e.name}/${seq.toString().padStart(15, '0')}`;
     const bytes = delta.encode();
-    const cseq = this.causalSeq;
-    const run = async (): Promise<void> => {
-      await storage.batch([
-        { type: 'put', key, value: bytes },
-        { type: 'put', key: 'm/seq', value: encodeNonce(seq) },
-        { type: 'put', key: 'm/cseq', value: encodeNonce(cseq) },
-      ]);
-      e.logKeys.push(key);
-      if (e.logKeys.length >= this.snapshotEvery) await this.snapshot(e);
-    };
-    const p = this.persistChain.then(run);
-    this.persistChain = p.catch(() => undefined);
-    return p;
+    let g = this.group;
+    if (!g) {
+      const group: WriteGroup = { ops: [], logs: [], seq: 0, cseq: 0, promise: Promise.resolve() };
+      const run = async (): Promise<void> => {
+        if (this.group === group) this.group = undefined; // closed: later writes open the next group
+        group.ops.push({ type: 'put', key: 'm/seq', value: encodeNonce(group.seq) });
+        group.ops.push({ type: 'put', key: 'm/cseq', value: encodeNonce(group.cseq) });
+        this.s.storageBatches++;
+        await storage.batch(group.ops);
+        const touched = new Set<Entry>();
+        for (const [en, k] of group.logs) {
+          en.logKeys.push(k);
+          touched.add(en);
+        }
+        for (const en of touched) if (en.logKeys.length >= this.snapshotEvery) await this.snapshot(en);
+      };
+      group.promise = this.persistChain.then(run);
+      this.persistChain = group.promise.catch(() => undefined);
+      this.group = g = group;
+    }
+    g.ops.push({ type: 'put', key, value: bytes });
+    g.logs.push([e, key]);
+    g.seq = Math.max(g.seq, seq);
+    g.cseq = this.causalSeq;
+    return g.promise;
   }
 
   private async snapshot(e: Entry): Promise<void> {
@@ -1450,8 +1480,9 @@ export class SyncEngine {
   }
 
   /** @internal sizes of bounded structures (for tests). */
-  internals(): { maxHopsDelivered: number; seenCache: number; seenCapacity: number; queue: number; maxQueue: number; causalPending: number; causalMax: number; outbox: number; writeExtras: number; sessions: number } {
+  internals(): { storageBatches: number; maxHopsDelivered: number; seenCache: number; seenCapacity: number; queue: number; maxQueue: number; causalPending: number; causalMax: number; outbox: number; writeExtras: number; sessions: number } {
     return {
+      storageBatches: this.s.storageBatches,
       maxHopsDelivered: this.maxHopsDelivered,
       seenCache: this.seen.size,
       seenCapacity: this.seen.capacity,

@@ -186,7 +186,8 @@ export const suite: BenchSuite = {
       '',
       'Real bytes are WebSocket message payloads as the transport counts them (frame kind byte included, TCP/WebSocket',
       'headers not); simulated bytes are the same sync messages on MemoryNetwork. The real write phase is bounded by',
-      'the sync engine persisting each local write in its own storage transaction (one LMDB commit and sync per write).',
+      'durable HTTP writes: concurrent local writes share one LMDB commit (group commit in the sync engine); the run',
+      'before group commit took 26.7 s for the same 1,000 PUTs.',
     ].join('\n');
   },
 };

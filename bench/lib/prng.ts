@@ -1,14 +1,5 @@
 /** Small seeded PRNG (mulberry32) so every bench workload is the same on every run. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { mulberry32 as prng } from '../../src/time/random.js';
 
 /** Integer in [0, n). */
 export function randInt(rnd: () => number, n: number): number {

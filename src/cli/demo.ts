@@ -23,6 +23,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { DemoConfig } from './args.js';
 import { parseMetrics } from './metrics.js';
+import { mulberry32 } from '../time/random.js';
 
 export const DEMO_REGIONS = ['us-east', 'us-west', 'eu-west', 'ap-south', 'sa-east'];
 
@@ -71,17 +72,8 @@ function pad(s: string | number, n: number, right = false): string {
   return right ? t.padStart(n) : t.padEnd(n);
 }
 
-/** A deterministic PRNG (mulberry32) for the demo's workload: same flags, same writes. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The workload's seeded PRNG (same seed, same writes). */
+const prng = mulberry32;
 
 export async function runDemo(cfg: DemoConfig, out: (s: string) => void = (s) => process.stdout.write(s)): Promise<number> {
   const regions = DEMO_REGIONS.slice(0, cfg.regions);

@@ -106,3 +106,18 @@ export function hashString(s: string): number {
   }
   return h >>> 0;
 }
+
+/**
+ * mulberry32: a tiny seeded generator of floats in [0, 1), for workloads (the demo, tests, benchmarks) that
+ * only need a repeatable stream. The engine itself uses `Random`.
+ */
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { api, ensureCli, killAll, mesh, pool, startNode, waitConverged, type NodeProc } from './helpers.js';
+import { mulberry32 } from '../../src/time/random.js';
 
 const SEED = process.env.SEED ? Number(process.env.SEED) : 7;
 const LONG = !!process.env.LONG;
@@ -20,16 +21,8 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The workload's seeded PRNG (same seed, same writes). */
+const prng = mulberry32;
 
 const vmId = (i: number) => `vm-${String(i).padStart(5, '0')}`;
 

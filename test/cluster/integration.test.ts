@@ -7,22 +7,14 @@ import { MemoryStorage } from '../../src/storage/memory.js';
 import { Random } from '../../src/time/random.js';
 import { VirtualScheduler } from '../../src/time/virtual.js';
 import { MemoryNetwork } from '../../src/transport/memory.js';
+import { mulberry32 } from '../../src/time/random.js';
 
 const REGIONS = ['us-east', 'us-west', 'eu-west', 'ap-south', 'sa-east'];
 const SEED = process.env.SEED ? Number(process.env.SEED) : 20261125;
 const LONG = !!process.env.LONG;
 
-/** mulberry32: the workload's seeded PRNG. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The workload's seeded PRNG (same seed, same writes). */
+const prng = mulberry32;
 
 interface Cluster {
   sch: VirtualScheduler;

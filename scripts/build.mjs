@@ -106,5 +106,6 @@ if (!skipTypes) {
   execFileSync(bin('tsc'), ['-p', 'tsconfig.json', '--emitDeclarationOnly'], { cwd: root, stdio: 'inherit' });
 }
 
-writeFileSync(stamp, String(Date.now()));
+// the stamp means "everything built": a build without declarations leaves it alone
+if (!skipTypes) writeFileSync(stamp, String(Date.now()));
 console.log(`build done in ${Date.now() - t0} ms`);

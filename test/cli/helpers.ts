@@ -3,38 +3,16 @@
  * `bin/async-state-sync.js node ...` on port 0 and learn its port from the `listening` log line, talk HTTP,
  * and kill every child in `afterAll`.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const BIN = join(ROOT, 'bin', 'async-state-sync.js');
-const CLI = join(ROOT, 'build', 'dist', 'cli.js');
 
-function newest(path: string): number {
-  const st = statSync(path);
-  if (!st.isDirectory()) return st.mtimeMs;
-  let m = st.mtimeMs;
-  for (const e of readdirSync(path)) m = Math.max(m, newest(join(path, e)));
-  return m;
-}
-
-/** Bundle src/cli/main.ts to build/dist/cli.js (the same esbuild options as scripts/build.mjs) when stale. */
+/** Build the CLI bundle (build/dist/cli.js) with the project's build script when the build is stale. */
 export async function ensureCli(): Promise<void> {
-  if (existsSync(CLI) && statSync(CLI).mtimeMs >= newest(join(ROOT, 'src'))) return;
-  const esbuild = await import('esbuild');
-  await esbuild.build({
-    entryPoints: { cli: join(ROOT, 'src', 'cli', 'main.ts') },
-    outdir: join(ROOT, 'build', 'dist'),
-    bundle: true,
-    format: 'esm',
-    platform: 'node',
-    target: 'node20',
-    packages: 'external',
-    sourcemap: true,
-    logLevel: 'warning',
-  });
+  execFileSync(process.execPath, [join(ROOT, 'scripts', 'build.mjs'), '--if-needed', '--no-types'], { cwd: ROOT, stdio: 'inherit' });
 }
 
 export interface NodeProc {

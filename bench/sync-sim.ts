@@ -123,7 +123,7 @@ export async function scale(n: number, keys: number, writers: number, eagerPush 
 }
 
 /** Two replicas of `keys` VM records differing in `diff` keys (changed on one side): anti-entropy bytes. */
-async function aeEfficiency(keys: number, diff: number) {
+export async function aeEfficiency(keys: number, diff: number) {
   const sim = new Simulation({
     seed: 9,
     nodes: ['a', 'b'],

@@ -541,6 +541,21 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
 
   /** Merge another replica's state or a delta (commutative, associative, idempotent). */
   merge(other: ORMap<V>): void {
+    this.mergeWith(other, false);
+  }
+
+  /**
+   * @internal Anti-entropy: merge a `deltaSince` answer. Its context is the sender's whole context, but it
+   * speaks only for the keys it carries: those keys get the full join with the sender, the context absorbs
+   * the sender's, and every other key is left as it is (a removal the sender made on a key it did not carry
+   * is not applied; digests catch that and repair it by bucket exchange). The result is between this state
+   * and the full join with the sender, so it stays a valid state. Costs the delta's keys, not the map's rows.
+   */
+  mergeScoped(other: ORMap<V>): void {
+    this.mergeWith(other, true);
+  }
+
+  private mergeWith(other: ORMap<V>, scoped: boolean): void {
     if (other === this) return;
     const map = this.ctx.mapFrom(other.ctx);
     const inv = inverseMap(map, this.ctx.width);
@@ -570,7 +585,7 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
         a.push(name, 0, this.rep[r], this.ctr[r], r);
       }
     }
-    if (!octx.isEmpty()) {
+    if (!scoped && !octx.isEmpty()) {
       const ovv = octx.vv, ocl = octx.cloud;
       const rep = this.rep, ctr = this.ctr, rowKey = this.rowKey;
       for (let row = 0, top = this.top; row < top; row++) {
@@ -609,7 +624,13 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
       this.unlinkRow(row);
     }
     this.ctx.mergeFrom(octx, map);
-    (this.merged ??= new CausalContext()).absorb(octx);
+    if (!scoped) (this.merged ??= new CausalContext()).absorb(octx);
+    else {
+      // the pending delta records what this merge changed: the other's rows and the rows it retired here
+      const m = (this.merged ??= new CausalContext());
+      for (let j = 0; j < b.n; j++) m.add(m.intern(this.ctx.ids[b.replicas[j]]), b.counters[j]);
+      for (let i = 0; i < a.n; i++) if (keep[i] !== 1) m.add(m.intern(this.ctx.ids[a.replicas[i]]), a.counters[i]);
+    }
 
     // nested states: grow-only join
     for (const [nk, inst] of other.nested) {
@@ -718,6 +739,50 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
     collect(this);
     if (seen !== undefined) collect(seen);
     return this.deltaForKeys(keys, seen);
+  }
+
+  /**
+   * @internal Anti-entropy: the rows of every key holding a dot that `peer`'s context lacks (those keys'
+   * nested states in full), with this replica's whole context. Merge it with `mergeScoped` only (a plain
+   * `merge` would read the context as removing every key it does not carry). `peer` is the peer's whole
+   * context: as `contextBytes()` output (DecodeError when malformed), or a state or `deltaSince` answer of
+   * the peer. Bytes grow with the keys the peer lacks, not with the map.
+   */
+  deltaSince(peer: Uint8Array | CausalContext | ORMap<V>): ORMap<V> {
+    const pctx = peer instanceof ORMap ? peer.ctx : peer instanceof Uint8Array ? ORMap.decodeContext(peer) : peer;
+    const toPeer = new Int32Array(this.ctx.width);
+    for (let r = 0; r < toPeer.length; r++) toPeer[r] = pctx.lookup(this.ctx.ids[r]);
+    const keys: string[] = [];
+    const pvv = pctx.vv, pcl = pctx.cloud;
+    for (const [key, first] of this.head) {
+      for (let row = first; row >= 0; row = this.nextRow[row]) {
+        const o = toPeer[this.rep[row]];
+        const c = this.ctr[row];
+        if (o < 0 || !(c <= pvv[o] || (pcl[o] !== undefined && pctx.has(o, c)))) {
+          keys.push(key);
+          break;
+        }
+      }
+    }
+    const d = this.deltaForKeys(keys);
+    d.ctx.absorb(this.ctx);
+    return d;
+  }
+
+  /** @internal Anti-entropy: this replica's causal context, canonically encoded (for `deltaSince`). */
+  contextBytes(): Uint8Array {
+    const w = new Writer(64);
+    this.ctx.write(w);
+    return w.finish();
+  }
+
+  /** @internal Decode `contextBytes()` output; DecodeError on malformed input. */
+  static decodeContext(bytes: Uint8Array): CausalContext {
+    const ctx = new CausalContext();
+    const r = new Reader(bytes);
+    ctx.read(r);
+    r.done();
+    return ctx;
   }
 
   private holds(key: string, r: number, c: number): boolean {

@@ -32,6 +32,24 @@ export interface KeyedCrdt<Self = unknown> extends Crdt<Self> {
   deltaForBuckets(depth: number, buckets: Iterable<number>, seen?: Self): Self;
 }
 
+/**
+ * Keyed objects that can also answer a peer's causal context with exactly the entries the peer has not seen
+ * (ORMap). Anti-entropy then sends those first, and descends the bucket tree only when the states still
+ * differ afterwards (removals, which leave no dot a context could show).
+ */
+export interface ScopedCrdt<Self = unknown> extends KeyedCrdt<Self> {
+  /** The causal context, canonically encoded. */
+  contextBytes(): Uint8Array;
+  /** The entries holding a dot the peer's context (bytes, or a peer's `deltaSince` answer) lacks. */
+  deltaSince(peer: Uint8Array | Self): Self;
+  /** Merge a `deltaSince` answer (it speaks only for the keys it carries). */
+  mergeScoped(delta: Self): void;
+}
+
+export function isScoped(c: unknown): c is ScopedCrdt {
+  return isKeyed(c) && typeof (c as ScopedCrdt).deltaSince === 'function' && typeof (c as ScopedCrdt).mergeScoped === 'function' && typeof (c as ScopedCrdt).contextBytes === 'function';
+}
+
 export function isKeyed(c: unknown): c is KeyedCrdt {
   return typeof (c as KeyedCrdt).keyHashes === 'function' && typeof (c as KeyedCrdt).deltaForBuckets === 'function';
 }

@@ -16,9 +16,13 @@
  *    e^-fanout of the replicas; the ticks pick up the rest).
  * 4. Anti-entropy: every `antiEntropy.intervalMs` one peer (round robin) gets a digest: the version vector of
  *    merged writes and a 64-bit hash per object. Objects that differ are exchanged as whole states, except
- *    map-like objects exposing per-key digests (`KeyedCrdt`), which descend a bucket hash tree 16-way and
- *    exchange only the differing buckets. A receiver merges, rehashes, and answers only with what the other
- *    side still lacks, so a one-sided difference travels once. A session that makes no progress for
+ *    map-like objects. Those that can (`ScopedCrdt`, ORMap) also put their causal context in the digest:
+ *    the peer answers with the entries holding a dot that context lacks (`deltaSince`), the initiator merges
+ *    them and answers the same way, so adds and overwrites cost about their own entries once (measured in
+ *    bench/RESULTS.md). Removals leave no dot a context could show: when the hashes still differ after
+ *    that, or for keyed objects without a context (`KeyedCrdt`), the two sides descend a bucket hash tree
+ *    16-way and exchange only the differing buckets. A receiver merges, rehashes, and answers only with
+ *    what the other side still lacks, so a one-sided difference travels once. A session that makes no progress for
  *    `antiEntropy.timeoutMs` failed (a missed exchange for liveness) and is retried at once with the next
  *    peer, up to `antiEntropy.retries` times per interval, so a lost message does not cost a whole interval.
  *    The digest's version vector (writes merged per origin) also acknowledges majority/all writes.
@@ -51,9 +55,10 @@ import type { Storage, StorageBatchOp } from '../storage/types.js';
 import { Random } from '../time/random.js';
 import { RealScheduler, type Scheduler, type TimerHandle } from '../time/scheduler.js';
 import type { Transport } from '../transport/types.js';
-import { KeyTree, hash64, isKeyed, TREE_FANOUT_BITS, TREE_MAX_DEPTH, type KeyedCrdt, type TreeNode } from './digest.js';
+import { KeyTree, hash64, isKeyed, isScoped, TREE_FANOUT_BITS, TREE_MAX_DEPTH, type KeyedCrdt, type ScopedCrdt, type TreeNode } from './digest.js';
 import { FLAG_WANT_ACK, MSG, decodeEnvelope, encodeEnvelope, makeSigner, type Envelope, type Signer } from './envelope.js';
 import {
+  ITEM_SCOPED,
   ITEM_SLICE,
   ITEM_STATE,
   ITEM_TREE,
@@ -1168,8 +1173,9 @@ export class SyncEngine {
     }
   }
 
-  private mergeInto(e: Entry, other: Crdt, origin: string): void {
-    e.crdt.merge(other as never);
+  private mergeInto(e: Entry, other: Crdt, origin: string, scoped = false): void {
+    if (scoped) (e.crdt as ScopedCrdt).mergeScoped(other);
+    else e.crdt.merge(other as never);
     e.crdt.takeDelta(); // remote merges are not re-broadcast as local writes
     e.dirty = true;
     this.changed(e, origin, false);
@@ -1234,7 +1240,7 @@ export class SyncEngine {
     const id = this.random.u32();
     const objects = [...this.entries.values()].map((e) => {
       const [lo, hi] = this.hashOf(e);
-      return { name: e.name, typeTag: e.crdt.typeTag, lo, hi, keyed: isKeyed(e.crdt) };
+      return { name: e.name, typeTag: e.crdt.typeTag, lo, hi, keyed: isKeyed(e.crdt), context: isScoped(e.crdt) ? e.crdt.contextBytes() : undefined };
     });
     const seen = this.writes.entries();
     const session: Session = {
@@ -1302,7 +1308,10 @@ export class SyncEngine {
       if (!e || e.crdt.typeTag !== o.typeTag) continue;
       const [lo, hi] = this.hashOf(e);
       if (lo === o.lo && hi === o.hi) continue;
-      if (o.keyed && isKeyed(e.crdt)) {
+      if (o.keyed && o.context !== undefined && isScoped(e.crdt)) {
+        const delta = e.crdt.deltaSince(o.context) as Crdt;
+        items.push({ kind: ITEM_SCOPED, name: e.name, typeTag: e.crdt.typeTag, final: false, lo, hi, bytes: delta.encode() });
+      } else if (o.keyed && isKeyed(e.crdt)) {
         items.push({ kind: ITEM_TREE, name: e.name, depth: 0, nodes: [{ prefix: 0, children: this.treeOf(e).children(0, 0) }] });
       } else {
         items.push({ kind: ITEM_STATE, name: e.name, typeTag: e.crdt.typeTag, final: false, lo, hi, bytes: e.crdt.encode() });
@@ -1347,6 +1356,25 @@ export class SyncEngine {
         onlyStates = false;
         if (!isKeyed(e.crdt)) continue;
         keys += this.answerTree(e, it, out);
+      } else if (it.kind === ITEM_SCOPED) {
+        if (!isScoped(e.crdt)) {
+          onlyStates = false;
+          continue;
+        }
+        const theirs = decoded.get(it)!;
+        this.mergeInto(e, theirs, from, true);
+        keys += (theirs as { size?: number }).size ?? 0;
+        const [lo, hi] = this.hashOf(e);
+        if (lo === it.lo && hi === it.hi) continue; // we now hold exactly the sender's state
+        onlyStates = false;
+        if (!it.final) {
+          // answer with what the sender's context lacks; it checks the hashes again
+          const delta = e.crdt.deltaSince(theirs) as Crdt;
+          out.push({ kind: ITEM_SCOPED, name: e.name, typeTag: e.crdt.typeTag, final: true, lo, hi, bytes: delta.encode() });
+        } else {
+          // both sides hold each other's entries and still differ: removals, found by descending the tree
+          out.push({ kind: ITEM_TREE, name: e.name, depth: 0, nodes: [{ prefix: 0, children: this.treeOf(e).children(0, 0) }] });
+        }
       } else {
         onlyStates = false;
         if (!isKeyed(e.crdt)) continue;

@@ -107,6 +107,11 @@ export interface DigestObject {
   lo: number;
   hi: number;
   keyed: boolean;
+  /**
+   * For keyed objects that support scoped anti-entropy: the sender's causal context (the object's
+   * `contextBytes()`), so the receiver can answer with exactly the entries the sender has not seen.
+   */
+  context?: Uint8Array;
 }
 
 export interface DigestPayload {
@@ -125,7 +130,9 @@ export function encodeDigest(p: DigestPayload): Uint8Array {
     w.u8(o.typeTag);
     w.u32(o.lo);
     w.u32(o.hi);
-    w.u8(o.keyed ? 1 : 0);
+    // 0: not keyed, 1: keyed, 2: keyed with its causal context
+    w.u8(o.keyed ? (o.context !== undefined ? 2 : 1) : 0);
+    if (o.keyed && o.context !== undefined) w.bytes(o.context);
   }
   return w.finish();
 }
@@ -136,7 +143,14 @@ export function decodeDigest(bytes: Uint8Array): DigestPayload {
   const seen = readVector(r);
   const n = r.count(11);
   const objects: DigestObject[] = [];
-  for (let i = 0; i < n; i++) objects.push({ name: readName(r), typeTag: r.u8(), lo: r.u32(), hi: r.u32(), keyed: readFlag(r) });
+  for (let i = 0; i < n; i++) {
+    const o: DigestObject = { name: readName(r), typeTag: r.u8(), lo: r.u32(), hi: r.u32(), keyed: false };
+    const k = r.u8();
+    if (k > 2) throw new DecodeError('bad keyed flag');
+    o.keyed = k > 0;
+    if (k === 2) o.context = r.bytes();
+    objects.push(o);
+  }
   r.done();
   return { session, seen, objects };
 }
@@ -144,6 +158,7 @@ export function decodeDigest(bytes: Uint8Array): DigestPayload {
 export const ITEM_STATE = 1;
 export const ITEM_TREE = 2;
 export const ITEM_SLICE = 3;
+export const ITEM_SCOPED = 4;
 
 /** A whole state, and the hash of the sender's state it is. `final`: the receiver must not answer it. */
 export interface StateItem {
@@ -179,7 +194,18 @@ export interface SliceItem {
   bytes: Uint8Array;
 }
 
-export type SyncItem = StateItem | TreeItem | SliceItem;
+/**
+ * Scoped anti-entropy for keyed objects: the entries of every key holding a dot the receiver's context lacks,
+ * with the sender's whole context (`deltaSince`, merged with `mergeScoped`), and the hash of the sender's
+ * state after merging what it answers. Not `final`: the answer to a digest; the receiver merges it and
+ * answers with its own `deltaSince` (final). Final: the receiver merges it and, when the hashes still
+ * differ (removals a context cannot show), descends the bucket tree.
+ */
+export interface ScopedItem extends Omit<StateItem, 'kind'> {
+  kind: typeof ITEM_SCOPED;
+}
+
+export type SyncItem = StateItem | TreeItem | SliceItem | ScopedItem;
 
 export interface SyncPayload {
   session: number;
@@ -196,7 +222,7 @@ export function encodeSync(p: SyncPayload): Uint8Array {
   for (const it of p.items) {
     w.u8(it.kind);
     w.string(it.name);
-    if (it.kind === ITEM_STATE) {
+    if (it.kind === ITEM_STATE || it.kind === ITEM_SCOPED) {
       w.u8(it.typeTag);
       w.u8(it.final ? 1 : 0);
       w.u32(it.lo);
@@ -252,7 +278,7 @@ export function decodeSync(bytes: Uint8Array): SyncPayload {
   for (let i = 0; i < n; i++) {
     const kind = r.u8();
     const name = readName(r);
-    if (kind === ITEM_STATE) {
+    if (kind === ITEM_STATE || kind === ITEM_SCOPED) {
       items.push({ kind, name, typeTag: r.u8(), final: readFlag(r), lo: r.u32(), hi: r.u32(), bytes: r.bytes() });
     } else if (kind === ITEM_TREE) {
       const depth = readDepth(r, 12);

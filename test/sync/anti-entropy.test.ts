@@ -9,7 +9,7 @@ import { Random } from '../../src/time/random.js';
 const SEED = Number(process.env.SEED ?? 0xae01);
 
 /** Two replicas whose maps are prepared directly (no gossip), then one anti-entropy session. */
-async function pair(keys: number, mutate: (a: ORMap<unknown>, b: ORMap<unknown>, r: Random) => void) {
+async function pair(keys: number, mutate: (a: ORMap<unknown>, b: ORMap<unknown>, r: Random) => void, opts: { scoped?: boolean } = {}) {
   const sim = new Simulation({
     seed: SEED,
     nodes: ['a', 'b'],
@@ -25,6 +25,10 @@ async function pair(keys: number, mutate: (a: ORMap<unknown>, b: ORMap<unknown>,
   await sim.start();
   const a = sim.engine('a').get<ORMap<unknown>>('vms')!;
   const b = sim.engine('b').get<ORMap<unknown>>('vms')!;
+  if (opts.scoped === false) {
+    // hide the scoped capability: digests carry no context, so the bucket tree does all the work
+    for (const m of [a, b] as unknown as Record<string, unknown>[]) m.deltaSince = undefined;
+  }
   for (let i = 0; i < keys; i++) a.setLWW(`vm-${i}`, { id: `vm-${i}`, status: 'running', cpuCores: 4, memoryMB: 8192 });
   b.merge(a.clone());
   const r = new Random(SEED);
@@ -71,6 +75,42 @@ describe('anti-entropy', () => {
     const full = r100.a.encode().length;
     expect(r10.bytes).toBeLessThan(r100.bytes);
     expect(r100.bytes).toBeLessThan(full / 2);
+  });
+
+  for (const scoped of [true, false]) {
+    it(`deletes on both sides converge through the bucket tree (${scoped ? 'after the scoped exchange' : 'digests without contexts'})`, async () => {
+      const r = await pair(
+        5000,
+        (a, b, rng) => {
+          for (let i = 0; i < 5; i++) a.delete(`vm-${rng.int(2500)}`);
+          for (let i = 0; i < 5; i++) b.delete(`vm-${2500 + rng.int(2500)}`);
+          a.setLWW('vm-4999', { status: 'a' });
+        },
+        { scoped },
+      );
+      expect(r.same).toBe(true);
+      expect(r.a.size).toBe(r.b.size);
+      expect(r.a.size).toBeLessThanOrEqual(4990);
+      expect(r.b.get('vm-4999')).toEqual({ status: 'a' });
+      expect(r.bytes).toBeLessThan(r.a.encode().length / 4);
+    });
+  }
+
+  it('1% of keys overwritten on both sides: bytes within 1.25x of those keys\' encoded entries', async () => {
+    const changedA = new Set<string>();
+    const changedB = new Set<string>();
+    let entryBytes = 0;
+    const r = await pair(20_000, (a, b, rng) => {
+      while (changedA.size < 100) changedA.add(`vm-${rng.int(20_000)}`);
+      while (changedB.size < 100) changedB.add(`vm-${rng.int(20_000)}`);
+      for (const k of changedA) a.setLWW(k, { id: k, status: 'migrating', cpuCores: 8, memoryMB: 16384, nodeId: 'node-a' });
+      for (const k of changedB) b.setLWW(k, { id: k, status: 'stopped', cpuCores: 2, memoryMB: 4096, nodeId: 'node-b' });
+      entryBytes = a.deltaForKeys(changedA).encode().length + b.deltaForKeys(changedB).encode().length;
+    });
+    expect(r.same).toBe(true);
+    for (const k of changedB) if (!changedA.has(k)) expect(r.a.get(k)).toMatchObject({ status: 'stopped' });
+    expect(r.bytes).toBeLessThan(1.25 * entryBytes);
+    expect(r.statsA.antiEntropy.successfulSyncs).toBe(1);
   });
 
   it('objects without per-key digests are exchanged whole, only when their hashes differ', async () => {

@@ -1,0 +1,121 @@
+/**
+ * ORMap's scoped anti-entropy pieces: `deltaSince(peerContext)` and `mergeScoped(delta)`.
+ * Properties on random histories of 3 replicas (seeded fast-check; SEED replays, LONG raises the runs).
+ */
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { HLC } from '../../src/clock/hlc.js';
+import { ORMap } from '../../src/crdt/or-map.js';
+import { DecodeError } from '../../src/errors.js';
+import { makeRng, randomValue, runs, SEED, type Rng } from './laws.js';
+
+const KEYS = ['a', 'b', 'c', 'd', 'e', 'vm-1', 'vm-2', 'ключ'];
+const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
+const clock = (rng: Rng): HLC => new HLC({ now: () => 1_700_000_000_000 + rng.int(5) });
+const decode = (b: Uint8Array): ORMap => ORMap.decode(b, 'x', { clock: new HLC({ now: () => 1_700_000_000_000 }) });
+
+/** Three replicas after a random history of writes (deletes and nested writes when `full`) and full-state merges. */
+function history(seed: number, full: boolean): ORMap[] {
+  const rng = makeRng(seed);
+  const reps = ['r0', 'r1', 'r2'].map((id) => new ORMap(id, { clock: clock(rng) }));
+  const steps = 5 + rng.int(40);
+  for (let s = 0; s < steps; s++) {
+    const m = rng.pick(reps);
+    const roll = rng.float();
+    if (roll < 0.2) m.merge(decode(rng.pick(reps).encode()));
+    else if (!full || roll < 0.65) m.setLWW(rng.pick(KEYS), randomValue(rng));
+    else if (roll < 0.8) m.delete(rng.pick(KEYS));
+    else if (roll < 0.9) m.counter(rng.pick(KEYS)).increment(1 + rng.int(3));
+    else m.orSet(rng.pick(KEYS)).add(rng.int(3));
+  }
+  return reps;
+}
+
+/** `to` merges `from`'s `deltaSince(to's context)`, sent through the wire encodings. */
+function scopedStep(from: ORMap, to: ORMap): void {
+  const d = from.deltaSince(to.contextBytes());
+  to.mergeScoped(decode(d.encode()));
+}
+
+function joined(x: ORMap, y: ORMap): ORMap {
+  const j = decode(x.encode());
+  j.merge(decode(y.encode()));
+  return j;
+}
+
+const opts = (n: number) => ({ seed: SEED, numRuns: runs(n, 10_000) });
+
+describe('crdt/or-map scoped anti-entropy', () => {
+  it('a scoped merge lands between the receiver and the full join (b <= b + scoped(a) <= b + a), idempotently', () => {
+    fc.assert(
+      fc.property(fc.integer(), fc.boolean(), (seed, full) => {
+        const [a, b] = history(seed, full);
+        const join = joined(b, a);
+        const b2 = decode(b.encode());
+        scopedStep(a, b2);
+        // b <= b2: merging b changes nothing
+        const again = decode(b2.encode());
+        again.merge(decode(b.encode()));
+        expect(hex(again.encode())).toBe(hex(b2.encode()));
+        // b2 <= join: merging b2 into the join changes nothing
+        const j2 = decode(join.encode());
+        j2.merge(decode(b2.encode()));
+        expect(hex(j2.encode())).toBe(hex(join.encode()));
+        // idempotent
+        const b3 = decode(b2.encode());
+        scopedStep(a, b3);
+        expect(hex(b3.encode())).toBe(hex(b2.encode()));
+      }),
+      opts(500),
+    );
+  });
+
+  it('with writes only (no deletes), one scoped exchange each way gives both replicas the full join', () => {
+    fc.assert(
+      fc.property(fc.integer(), (seed) => {
+        const [a, b] = history(seed, false);
+        const join = joined(a, b);
+        const b2 = decode(b.encode());
+        scopedStep(a, b2);
+        const a2 = decode(a.encode());
+        scopedStep(b2, a2);
+        expect(hex(a2.encode())).toBe(hex(join.encode()));
+        expect(hex(b2.encode())).toBe(hex(join.encode()));
+      }),
+      opts(500),
+    );
+  });
+
+  it('the delta carries only the keys holding a dot the peer has not seen', () => {
+    const t = 1_700_000_000_000;
+    const a = new ORMap<number>('a', { clock: new HLC({ now: () => t }) });
+    for (let i = 0; i < 1000; i++) a.setLWW(`k${i}`, i);
+    const b = decode(a.encode()) as ORMap<number>;
+    a.setLWW('k5', -5);
+    a.setLWW('k700', -700);
+    a.delete('k9'); // a removal leaves no dot: not in the delta, and not applied by the scoped merge
+    const d = a.deltaSince(b.contextBytes());
+    expect(d.keys()).toEqual(['k5', 'k700']);
+    expect(d.encode().length).toBeLessThan(200);
+    b.mergeScoped(decode(d.encode()) as ORMap<number>);
+    expect(b.get('k5')).toBe(-5);
+    expect(b.get('k700')).toBe(-700);
+    expect(b.get('k9')).toBe(9);
+    // nothing new on b for a
+    expect(b.deltaSince(a.contextBytes()).size).toBe(0);
+    // a full merge completes the removal
+    b.merge(decode(a.encode()) as ORMap<number>);
+    expect(hex(b.encode())).toBe(hex(a.encode()));
+  });
+
+  it('a malformed or truncated peer context is a DecodeError and changes nothing', () => {
+    const a = new ORMap<number>('a');
+    for (let i = 0; i < 20; i++) a.setLWW(`k${i}`, i);
+    const before = hex(a.encode());
+    const good = a.contextBytes();
+    expect(ORMap.decodeContext(good).toString()).toBe('a:20');
+    const bad = [good.subarray(0, good.length - 1), Uint8Array.from([...good, 0]), Uint8Array.of(0xff, 0xff, 0xff), Uint8Array.of(2, 1, 0x61, 0, 0)];
+    for (const b of bad) expect(() => a.deltaSince(b)).toThrow(DecodeError);
+    expect(hex(a.encode())).toBe(before);
+  });
+});

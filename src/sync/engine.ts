@@ -217,7 +217,8 @@ export interface SyncStats {
   crdtCount: number;
   peers: { id: string; state: PeerState }[];
   errors: { decode: number; auth: number; oversize: number; fromRemoved: number; unknownObject: number; merge: number };
-  causal: { pending: number; dropped: number };
+  /** Causal delivery; `tombstonesCollected`: RGA elements removed once causally stable. */
+  causal: { pending: number; dropped: number; tombstonesCollected: number };
   writes: { pendingAcks: number; timedOut: number };
   bytesSent: number;
   bytesReceived: number;
@@ -232,6 +233,23 @@ interface Entry {
   tree?: KeyTree;
   dirty: boolean;
   logKeys: string[];
+  /**
+   * Objects with tombstones (RGA): the version vector of this replica's state as far as it survives a crash
+   * (the last snapshot, plus this replica's own logged ops), which is what peers may count as seen here.
+   */
+  durable?: VectorClock;
+  /** The stable clock last used to collect tombstones (collect again only when it grows). */
+  collectedAt?: VectorClock;
+}
+
+/** A CRDT with tombstones collected once causally stable (RGA). */
+interface Collectable extends Crdt {
+  versionVector(): VectorClock;
+  collectGarbage(stable: VectorClock): number;
+}
+
+function isCollectable(c: Crdt): c is Collectable {
+  return typeof (c as Collectable).collectGarbage === 'function' && typeof (c as Collectable).versionVector === 'function';
 }
 
 interface Outgoing {
@@ -375,7 +393,10 @@ export class SyncEngine {
     timedOut: 0,
     bytesSent: 0,
     bytesReceived: 0,
+    tombstonesCollected: 0,
   };
+  /** Per peer: the clocks it reported for collectable objects, and the epoch they belong to. */
+  private readonly gcReports = new Map<string, { epoch: number; clocks: Map<string, VectorClock> }>();
 
   constructor(options: SyncEngineOptions) {
     if (!options || typeof options.replicaId !== 'string' || options.replicaId.length === 0 || options.replicaId.length > 256) {
@@ -433,6 +454,7 @@ export class SyncEngine {
     const decode = options.decode ?? (typeof ctor.decode === 'function' ? (b: Uint8Array) => ctor.decode!(b, this.replicaId) : undefined);
     if (!decode) throw new ValidationError(`${name}: its type has no static decode; pass options.decode`);
     const e: Entry = { name, crdt, decode, causal: crdt.typeTag === CRDT_TYPE.RGA, dirty: false, logKeys: [] };
+    if (isCollectable(crdt)) e.durable = this.storage ? new VectorClock() : undefined;
     this.entries.set(name, e);
     crdt.takeDelta();
     if (this.loadedFlag && this.storage) this.loaded = this.loaded.then(() => this.loadEntry(e));
@@ -457,6 +479,7 @@ export class SyncEngine {
   /** Forget a peer for good: its messages are dropped from now on (until it is added again). */
   removePeer(id: string): void {
     this.peers.remove(id);
+    this.gcReports.delete(id);
     this.transport.disconnect?.(id);
     for (const w of this.pendingWrites.values()) w.acks.delete(id);
   }
@@ -673,7 +696,7 @@ export class SyncEngine {
         unknownObject: this.s.unknownObject,
         merge: this.s.merge,
       },
-      causal: { pending: this.causalBuffer.pending, dropped: this.causalDropped },
+      causal: { pending: this.causalBuffer.pending, dropped: this.causalDropped, tombstonesCollected: this.s.tombstonesCollected },
       writes: { pendingAcks: this.pendingWrites.size, timedOut: this.s.timedOut },
       bytesSent: this.s.bytesSent,
       bytesReceived: this.s.bytesReceived,
@@ -758,7 +781,9 @@ export class SyncEngine {
     const ops: StorageBatchOp[] = [{ type: 'put', key: `s/${e.name}`, value: e.crdt.encode() }];
     for (const k of keys) ops.push({ type: 'del', key: k });
     ops.push({ type: 'put', key: 'm/cseq', value: encodeNonce(this.causalSeq) });
+    const vv = e.durable && isCollectable(e.crdt) ? e.crdt.versionVector() : undefined;
     await this.storage.batch(ops);
+    if (vv) e.durable!.merge(vv);
   }
 
   private async checkpoint(all = false): Promise<void> {
@@ -794,6 +819,7 @@ export class SyncEngine {
       e.logKeys.push(key);
     }
     e.crdt.takeDelta();
+    if (e.durable && isCollectable(e.crdt)) e.durable.merge(e.crdt.versionVector());
     this.invalidate(e);
   }
 
@@ -1223,6 +1249,7 @@ export class SyncEngine {
   // ---- anti-entropy ------------------------------------------------------------------------------------
 
   private antiEntropyTick(): void {
+    this.collectStable();
     this.aeRetriesLeft = this.aeRetries;
     const live = this.peers.live();
     const p = this.peers.next(live.length ? live : this.peers.all());
@@ -1240,7 +1267,8 @@ export class SyncEngine {
     const id = this.random.u32();
     const objects = [...this.entries.values()].map((e) => {
       const [lo, hi] = this.hashOf(e);
-      return { name: e.name, typeTag: e.crdt.typeTag, lo, hi, keyed: isKeyed(e.crdt), context: isScoped(e.crdt) ? e.crdt.contextBytes() : undefined };
+      const seen = this.durableClock(e);
+      return { name: e.name, typeTag: e.crdt.typeTag, lo, hi, keyed: isKeyed(e.crdt), context: isScoped(e.crdt) ? e.crdt.contextBytes() : undefined, clock: seen?.encode() };
     });
     const seen = this.writes.entries();
     const session: Session = {
@@ -1296,9 +1324,68 @@ export class SyncEngine {
     return { writes, causal };
   }
 
+  /** What peers may count as seen here for a collectable object (see `Entry.durable`). */
+  private durableClock(e: Entry): VectorClock | undefined {
+    if (!isCollectable(e.crdt)) return undefined;
+    const now = e.crdt.versionVector();
+    if (!e.durable) return now; // no storage: a crash loses everything, and the state comes back from peers
+    const out = e.durable.clone();
+    out.set(this.replicaId, Math.max(out.get(this.replicaId), now.get(this.replicaId))); // own ops are logged first
+    return out;
+  }
+
+  /** Record a peer's reported clocks (a peer that restarted, with a new epoch, starts over). */
+  private noteClocks(from: string, epoch: number, objects: { name: string; clock?: Uint8Array }[]): void {
+    if (!this.peers.get(from)) return;
+    // decode all first: a malformed clock records nothing
+    const got: [string, VectorClock][] = [];
+    for (const o of objects) if (o.clock && this.entries.has(o.name)) got.push([o.name, VectorClock.decode(o.clock)]);
+    let r = this.gcReports.get(from);
+    if (!r || r.epoch !== epoch) this.gcReports.set(from, (r = { epoch, clocks: new Map() }));
+    for (const [name, vc] of got) {
+      const prev = r.clocks.get(name);
+      if (prev) prev.merge(vc);
+      else r.clocks.set(name, vc);
+    }
+  }
+
+  /**
+   * Tombstone collection: an op is causally stable once every known replica (every peer not removed,
+   * dead or alive, and this one) has reported a clock covering it, and this replica has applied every op
+   * each reporter had made when it reported (`mine[p] >= report_p[p]`): an op made concurrently with a
+   * delete, still in flight, may refer to the deleted element, and it is one of those. Reports are what
+   * survives a crash there (`durableClock`), so a restarted replica can never refer to an element
+   * collected here. Runs on the anti-entropy tick, and only when the stable clock grew.
+   */
+  private collectStable(): void {
+    for (const e of this.entries.values()) {
+      if (!isCollectable(e.crdt)) continue;
+      const mine = e.crdt.versionVector();
+      const clocks = [this.durableClock(e)!];
+      let complete = true;
+      for (const p of this.peers.all()) {
+        const c = this.gcReports.get(p.id)?.clocks.get(e.name);
+        if (!c || mine.get(p.id) < c.get(p.id)) {
+          complete = false;
+          break;
+        }
+        clocks.push(c);
+      }
+      if (!complete || clocks.length < 2) continue;
+      const stable = VectorClock.meet(clocks);
+      if (e.collectedAt && e.collectedAt.dominates(stable)) continue;
+      e.collectedAt = stable;
+      const removed = e.crdt.collectGarbage(stable);
+      this.s.tombstonesCollected += removed;
+      e.dirty = true;
+      this.invalidate(e);
+    }
+  }
+
   private onDigest(from: string, env: Envelope, size: number): void {
     const d = decodeDigest(env.payload);
     this.s.aeBytesReceived += size;
+    this.noteClocks(from, env.epoch, d.objects);
     const { writes } = this.splitVector(d.seen);
     // the digest's version vector acknowledges our writes it covers
     for (const [r, n] of writes) if (r === this.replicaId && n > 0) this.ackFrom(from, 1, n);

@@ -112,6 +112,11 @@ export interface DigestObject {
    * `contextBytes()`), so the receiver can answer with exactly the entries the sender has not seen.
    */
   context?: Uint8Array;
+  /**
+   * For objects with tombstones (RGA): the version vector the sender may be counted as having seen (what
+   * survives a crash there), from which peers compute the causally stable clock for collection.
+   */
+  clock?: Uint8Array;
 }
 
 export interface DigestPayload {
@@ -130,9 +135,11 @@ export function encodeDigest(p: DigestPayload): Uint8Array {
     w.u8(o.typeTag);
     w.u32(o.lo);
     w.u32(o.hi);
-    // 0: not keyed, 1: keyed, 2: keyed with its causal context
-    w.u8(o.keyed ? (o.context !== undefined ? 2 : 1) : 0);
-    if (o.keyed && o.context !== undefined) w.bytes(o.context);
+    // flags: 1 keyed, 2 causal context follows (keyed only), 4 clock follows
+    const ctx = o.keyed && o.context !== undefined;
+    w.u8((o.keyed ? 1 : 0) | (ctx ? 2 : 0) | (o.clock !== undefined ? 4 : 0));
+    if (ctx) w.bytes(o.context!);
+    if (o.clock !== undefined) w.bytes(o.clock);
   }
   return w.finish();
 }
@@ -146,9 +153,10 @@ export function decodeDigest(bytes: Uint8Array): DigestPayload {
   for (let i = 0; i < n; i++) {
     const o: DigestObject = { name: readName(r), typeTag: r.u8(), lo: r.u32(), hi: r.u32(), keyed: false };
     const k = r.u8();
-    if (k > 2) throw new DecodeError('bad keyed flag');
-    o.keyed = k > 0;
-    if (k === 2) o.context = r.bytes();
+    if (k > 7 || k === 2 || k === 6) throw new DecodeError('bad digest object flags');
+    o.keyed = (k & 1) !== 0;
+    if (k & 2) o.context = r.bytes();
+    if (k & 4) o.clock = r.bytes();
     objects.push(o);
   }
   r.done();

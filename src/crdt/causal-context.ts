@@ -109,23 +109,29 @@ export class CausalContext {
     return out;
   }
 
-  /** this := this ∪ other (`map` from `mapFrom(other)`). */
-  mergeFrom(other: CausalContext, map: Int32Array): void {
+  /** this := this ∪ other (`map` from `mapFrom(other)`). Returns true when this gained a dot. */
+  mergeFrom(other: CausalContext, map: Int32Array): boolean {
+    let grew = false;
     for (let o = 0; o < other.ids.length; o++) {
       const r = map[o];
       const ov = other.vv[o];
       let cl = this.cloud[r];
+      const ocl = other.cloud[o];
+      if (ov <= this.vv[r] && ocl === undefined) continue;
+      const before = this.vv[r] + (cl === undefined ? 0 : rangesCount(cl));
       if (ov > this.vv[r]) {
         this.vv[r] = ov;
         if (cl !== undefined) rangesDropUpTo(cl, ov);
       }
-      const ocl = other.cloud[o];
       if (ocl !== undefined) {
         if (cl === undefined) this.cloud[r] = cl = [];
         for (let k = 0; k < ocl.length; k += 2) if (ocl[k + 1] > this.vv[r]) rangesAdd(cl, Math.max(ocl[k], this.vv[r] + 1), ocl[k + 1]);
       }
       this.compact(r);
+      const now = this.cloud[r];
+      if (this.vv[r] + (now === undefined ? 0 : rangesCount(now)) !== before) grew = true;
     }
+    return grew;
   }
 
   /** this := this ∪ other, whatever the two replica tables. */
@@ -284,6 +290,13 @@ export class CausalContext {
 // --- flat inclusive range lists [s0, e0, s1, e1, ...] -------------------------------------------------
 
 /** True when c lies in one of the ranges (binary search). */
+/** Number of counters in flat inclusive ranges. */
+function rangesCount(cl: number[]): number {
+  let n = 0;
+  for (let i = 0; i < cl.length; i += 2) n += cl[i + 1] - cl[i] + 1;
+  return n;
+}
+
 export function rangesHave(cl: number[], c: number): boolean {
   let lo = 0, hi = cl.length / 2 - 1;
   while (lo <= hi) {

@@ -540,8 +540,8 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
   // merge
 
   /** Merge another replica's state or a delta (commutative, associative, idempotent). */
-  merge(other: ORMap<V>): void {
-    this.mergeWith(other, false);
+  merge(other: ORMap<V>): boolean {
+    return this.mergeWith(other, false);
   }
 
   /**
@@ -551,12 +551,13 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
    * is not applied; digests catch that and repair it by bucket exchange). The result is between this state
    * and the full join with the sender, so it stays a valid state. Costs the delta's keys, not the map's rows.
    */
-  mergeScoped(other: ORMap<V>): void {
-    this.mergeWith(other, true);
+  mergeScoped(other: ORMap<V>): boolean {
+    return this.mergeWith(other, true);
   }
 
-  private mergeWith(other: ORMap<V>, scoped: boolean): void {
-    if (other === this) return;
+  /** Returns false when nothing changed (no row added or retired, no new dot seen, no nested change). */
+  private mergeWith(other: ORMap<V>, scoped: boolean): boolean {
+    if (other === this) return false;
     const map = this.ctx.mapFrom(other.ctx);
     const inv = inverseMap(map, this.ctx.width);
     const octx = other.ctx;
@@ -623,7 +624,8 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
       changedKeys?.add(this.rowKey[row]!);
       this.unlinkRow(row);
     }
-    this.ctx.mergeFrom(octx, map);
+    let changed = adds.length > 0 || keep.indexOf(0) >= 0;
+    if (this.ctx.mergeFrom(octx, map)) changed = true;
     if (!scoped) (this.merged ??= new CausalContext()).absorb(octx);
     else {
       // the pending delta records what this merge changed: the other's rows and the rows it retired here
@@ -638,9 +640,12 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
       const kind = nk.charCodeAt(0) - 48;
       const key = nk.slice(1);
       const mine = this.nestedFor(kind, key);
-      const before = track ? mine.encode() : undefined;
-      (mine as { merge(o: unknown): void }).merge(inst);
-      if (track && this.head.has(key) && !bytesSame(before!, mine.encode())) changedKeys!.add(key);
+      // counters and maps report whether they changed; the others are compared by encoding
+      const before = mine instanceof PNCounter || mine instanceof ORMap ? undefined : mine.encode();
+      const res = (mine as { merge(o: unknown): boolean | void }).merge(inst);
+      const differs = before === undefined ? res !== false : !bytesSame(before, mine.encode());
+      if (differs) changed = true;
+      if (track && differs && this.head.has(key)) changedKeys!.add(key);
     }
 
     if (changedKeys !== undefined && changedKeys.size > 0) {
@@ -648,6 +653,7 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
       if (this.changed !== undefined) for (const k of list) this.changed.add(k);
       if (this.listeners.length > 0) this.emit(list);
     }
+    return changed;
   }
 
   // ===================================================================================================

@@ -277,25 +277,30 @@ export class RGA<T = unknown> implements Crdt<RGA<T>> {
   }
 
   /** Union with `other` (a full state or a delta); see the module comment for the GC floor. */
-  merge(other: RGA<T>): void {
+  merge(other: RGA<T>): boolean {
     const floor = this.floor;
+    let changed = false;
     for (const n of other.inserts.values()) {
       const op = n.op;
       if (this.inserts.has(n.key) || this.deletes.has(n.key) || op.counter <= floor.get(op.replica)) continue;
+      changed = true;
       this.hint = -1;
       this.addInsert(op);
       this.deltaInserts.push(op);
     }
     for (const [key, op] of other.deletes) {
       if (this.deletes.has(key) || this.inserts.has(key) || op.counter <= floor.get(op.replica)) continue;
+      changed = true;
       this.addDelete(op);
       this.deltaDeletes.push(op);
     }
     if (!floor.dominates(other.floor)) {
+      changed = true;
       floor.merge(other.floor);
       this.floorDirty = true;
       this.gc();
     }
+    return changed;
   }
 
   /**

@@ -81,7 +81,7 @@ export abstract class SlotCounter {
   }
 
   /** Slot-wise max with `other` (a full state or a delta). RangeError (nothing changes) past MAX_SAFE_INTEGER. */
-  merge(other: this): void {
+  merge(other: this): boolean {
     const w = this.width;
     const ot = other.table;
     const on = ot.size;
@@ -98,7 +98,7 @@ export abstract class SlotCounter {
     const out = scratchF64b(len);
     const a = this.slots.subarray(0, len);
     const changed = getKernel().counterMerge(a, b.subarray(0, len), out.subarray(0, len));
-    if (changed === 0) return;
+    if (changed === 0) return false;
     let t0 = 0;
     let t1 = 0;
     if (w === 1) for (let i = 0; i < len; i++) t0 += out[i];
@@ -123,6 +123,7 @@ export abstract class SlotCounter {
     this.total0 = t0;
     this.total1 = t1;
     this.enc = null;
+    return true;
   }
 
   /** The delta since the last take: the replicas whose slots changed, with their current slots. */

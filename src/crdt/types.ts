@@ -6,7 +6,11 @@ export interface Crdt<Self = unknown> {
   readonly replicaId: string;
   /** Type tag (see CRDT_TYPE) used by the codec and the sync envelope. */
   readonly typeTag: number;
-  merge(other: Self): void;
+  /**
+   * Join `other` (a full state or a delta-state) into this. Returns false when this state did not change
+   * (types that cannot tell cheaply return nothing, which counts as changed).
+   */
+  merge(other: Self): boolean | void;
   /** Canonical bytes: equal states give equal bytes (on both kernel backends). */
   encode(): Uint8Array;
   /** The delta-state accumulated since the last take (null when nothing changed). */

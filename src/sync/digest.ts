@@ -42,8 +42,8 @@ export interface ScopedCrdt<Self = unknown> extends KeyedCrdt<Self> {
   contextBytes(): Uint8Array;
   /** The entries holding a dot the peer's context (bytes, or a peer's `deltaSince` answer) lacks. */
   deltaSince(peer: Uint8Array | Self): Self;
-  /** Merge a `deltaSince` answer (it speaks only for the keys it carries). */
-  mergeScoped(delta: Self): void;
+  /** Merge a `deltaSince` answer (it speaks only for the keys it carries); false when nothing changed. */
+  mergeScoped(delta: Self): boolean | void;
 }
 
 export function isScoped(c: unknown): c is ScopedCrdt {

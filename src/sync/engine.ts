@@ -1199,12 +1199,14 @@ export class SyncEngine {
     }
   }
 
+  /** Merge a remote state or delta; `change` is emitted only when the state changed (a duplicate is silent). */
   private mergeInto(e: Entry, other: Crdt, origin: string, scoped = false): void {
-    if (scoped) (e.crdt as ScopedCrdt).mergeScoped(other);
-    else e.crdt.merge(other as never);
+    const r = scoped ? (e.crdt as ScopedCrdt).mergeScoped(other) : e.crdt.merge(other as never);
     e.crdt.takeDelta(); // remote merges are not re-broadcast as local writes
     e.dirty = true;
-    this.changed(e, origin, false);
+    // digests are dropped whatever the answer: a type that misreports must not leave a stale hash
+    this.invalidate(e);
+    if (r !== false) this.emit('change', { name: e.name, origin, local: false });
   }
 
   private changed(e: Entry, origin: string, local: boolean): void {

@@ -227,6 +227,26 @@ export function checkLaws<C extends Crdt<C>>(spec: LawSpec<C>): void {
     );
   });
 
+  it(`${spec.name}: merge reports change soundly: false only when the state is unchanged, and a repeated merge is not a change (${numRuns} runs)`, () => {
+    fc.assert(
+      fc.property(seedArb, (s) => {
+        const rng = makeRng(s);
+        const [a, b] = randomHistory(spec, rng, 3);
+        const x = a.clone();
+        const before = bytesOf(x);
+        const first = x.merge(b.clone());
+        if (first === false) eqBytes(bytesOf(x), before);
+        const after = bytesOf(x);
+        // types that report (return a boolean) must say false for a merge that cannot change anything
+        const again = x.merge(b.clone());
+        if (typeof first === 'boolean') expect(again).toBe(false);
+        if (typeof first === 'boolean' && !bytesEqualU8(after, before)) expect(first).toBe(true);
+        eqBytes(bytesOf(x), after);
+      }),
+      opts,
+    );
+  });
+
   it(`${spec.name}: 5 replicas converge under random merge orders with duplicates (${numRuns} runs)`, () => {
     fc.assert(
       fc.property(seedArb, (s) => {
@@ -356,4 +376,8 @@ export function checkLaws<C extends Crdt<C>>(spec: LawSpec<C>): void {
       useBackend(prev);
     }
   });
+}
+
+function bytesEqualU8(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((v, i) => v === b[i]);
 }

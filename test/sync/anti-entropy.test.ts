@@ -163,3 +163,35 @@ describe('anti-entropy', () => {
     void HLC;
   });
 });
+
+describe('change events', () => {
+  it('a merge that changes nothing emits no change event; one that does emits one', async () => {
+    const sim = new Simulation({
+      seed: SEED,
+      nodes: ['a', 'b'],
+      latencyMs: [5, 5],
+      engine: { gossip: { intervalMs: 1e9 }, antiEntropy: { intervalMs: 1e9 }, liveness: { probeIntervalMs: 1e9 } },
+      storage: false,
+      setup: (e, ctx) => void e.register('vms', new ORMap(ctx.id, { clock: ctx.clock })),
+    });
+    await sim.start();
+    const a = sim.engine('a').get<ORMap<unknown>>('vms')!;
+    const b = sim.engine('b').get<ORMap<unknown>>('vms')!;
+    for (let i = 0; i < 50; i++) a.setLWW(`vm-${i}`, { i });
+    b.merge(a.clone());
+    b.setLWW('only-b', 1); // b holds everything a holds, and one more key
+    a.takeDelta();
+    b.takeDelta();
+    sim.engine('a').refresh('vms');
+    sim.engine('b').refresh('vms');
+    const events: string[] = [];
+    for (const id of ['a', 'b']) sim.engine(id).on('change', (ev) => events.push(`${id}:${ev.name}:${ev.origin}`));
+    // b starts: a answers with what b lacks (nothing: merging it changes nothing on b), b answers with its key
+    sim.engine('b').syncWith('a');
+    await sim.run(1000);
+    expect(bytesEqual(a.encode(), b.encode())).toBe(true);
+    expect(a.get('only-b')).toBe(1);
+    expect(events).toEqual(['a:vms:b']);
+    await sim.stop();
+  });
+});

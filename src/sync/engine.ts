@@ -44,6 +44,9 @@
  *
  * Untrusted input: every message is size-checked, authenticated (HMAC-SHA256 with `clusterKey`), decoded in
  * full and type-checked before any state changes; failures are counted in `stats()` and never thrown.
+ * Membership is not authentication: a message from a sender that was never added as a peer is still merged
+ * (gossip forwards other replicas' deltas, and a new replica may reach us before an operator adds it), while
+ * removed peers are refused (counted as `fromRemoved`). On a network others can reach, set `clusterKey`.
  * Objects must be mutated only inside `update()` (or followed by `commit()`): deltas taken on remote merges
  * are discarded, so a mutation made outside would reach peers only by anti-entropy.
  */

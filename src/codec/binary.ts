@@ -9,26 +9,41 @@ import { DecodeError } from '../errors.js';
 const textEncoder = new TextEncoder();
 const textDecoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
+/** Scratch for f64 <-> bytes (little-endian, as the wire format). */
+const f64 = new Float64Array(1);
+const f64b = new Uint8Array(f64.buffer);
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/**
+ * Small encodings are the common case (deltas, digests, messages) and allocating their scratch buffer cost
+ * more than writing them (measured): writers borrow a buffer from this pool and give it back in `finish()`.
+ */
+const POOL: Uint8Array[] = [];
+const POOL_MAX = 8;
+const POOLED_MAX_BYTES = 64 * 1024;
+const DEAD = new Uint8Array(0);
+
 export class Writer {
   private buf: Uint8Array;
-  private view: DataView;
+  private dead = false;
   pos = 0;
 
   constructor(initialSize = 256) {
-    this.buf = new Uint8Array(initialSize);
-    this.view = new DataView(this.buf.buffer);
+    const pooled = initialSize <= POOLED_MAX_BYTES ? POOL.pop() : undefined;
+    this.buf = pooled ?? new Uint8Array(Math.max(16, initialSize));
+    if (pooled !== undefined && pooled.length < initialSize) this.ensure(initialSize);
   }
 
   /** Make room for n more bytes. */
   ensure(n: number): void {
     const need = this.pos + n;
     if (need <= this.buf.length) return;
+    if (this.dead) throw new Error('Writer used after finish()');
     let size = this.buf.length * 2;
     while (size < need) size *= 2;
     const next = new Uint8Array(size);
     next.set(this.buf.subarray(0, this.pos));
     this.buf = next;
-    this.view = new DataView(next.buffer);
   }
 
   u8(v: number): void {
@@ -60,14 +75,23 @@ export class Writer {
 
   u32(v: number): void {
     this.ensure(4);
-    this.view.setUint32(this.pos, v >>> 0, true);
-    this.pos += 4;
+    const b = this.buf;
+    const p = this.pos;
+    b[p] = v;
+    b[p + 1] = v >>> 8;
+    b[p + 2] = v >>> 16;
+    b[p + 3] = v >>> 24;
+    this.pos = p + 4;
   }
 
   f64(v: number): void {
     this.ensure(8);
-    this.view.setFloat64(this.pos, v, true);
-    this.pos += 8;
+    f64[0] = v;
+    const b = this.buf;
+    const p = this.pos;
+    if (LITTLE_ENDIAN) for (let i = 0; i < 8; i++) b[p + i] = f64b[i];
+    else for (let i = 0; i < 8; i++) b[p + i] = f64b[7 - i];
+    this.pos = p + 8;
   }
 
   /** Raw bytes, no length prefix. */
@@ -85,8 +109,26 @@ export class Writer {
 
   /** Length-prefixed UTF-8 string. */
   string(s: string): void {
+    const n = s.length;
+    if (n < 0x80) {
+      // short ASCII (ids, keys): byte by byte, cheaper than the encoder call
+      this.ensure(n + 1);
+      const b = this.buf;
+      const p = this.pos;
+      let i = 0;
+      for (; i < n; i++) {
+        const c = s.charCodeAt(i);
+        if (c >= 0x80) break;
+        b[p + 1 + i] = c;
+      }
+      if (i === n) {
+        b[p] = n;
+        this.pos = p + 1 + n;
+        return;
+      }
+    }
     // worst case 3 bytes per UTF-16 unit
-    const max = s.length * 3;
+    const max = n * 3;
     this.ensure(max + 8);
     const lenPos = this.pos;
     // reserve a fixed-size slot only when small; otherwise encode then prefix
@@ -101,9 +143,14 @@ export class Writer {
     this.bytes(enc);
   }
 
-  /** The written bytes, copied once into a right-sized array. */
+  /** The written bytes, copied once into a right-sized array. The writer is done (writing again throws). */
   finish(): Uint8Array {
-    return this.buf.slice(0, this.pos);
+    const out = this.buf.slice(0, this.pos);
+    const b = this.buf;
+    this.buf = DEAD;
+    this.dead = true;
+    if (b.length <= POOLED_MAX_BYTES && POOL.length < POOL_MAX && b !== DEAD) POOL.push(b);
+    return out;
   }
 
   /** A view on the written bytes (valid until the next write). */
@@ -120,14 +167,12 @@ export class Reader {
   readonly buf: Uint8Array;
   pos: number;
   readonly end: number;
-  private readonly view: DataView;
 
   constructor(buf: Uint8Array, start = 0, end = buf.length) {
     if (!(buf instanceof Uint8Array)) throw new DecodeError('input is not a Uint8Array');
     this.buf = buf;
     this.pos = start;
     this.end = end;
-    this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   }
 
   get remaining(): number {
@@ -168,16 +213,20 @@ export class Reader {
 
   u32(): number {
     this.need(4);
-    const v = this.view.getUint32(this.pos, true);
-    this.pos += 4;
-    return v;
+    const b = this.buf;
+    const p = this.pos;
+    this.pos = p + 4;
+    return (b[p] | (b[p + 1] << 8) | (b[p + 2] << 16) | (b[p + 3] << 24)) >>> 0;
   }
 
   f64(): number {
     this.need(8);
-    const v = this.view.getFloat64(this.pos, true);
-    this.pos += 8;
-    return v;
+    const b = this.buf;
+    const p = this.pos;
+    if (LITTLE_ENDIAN) for (let i = 0; i < 8; i++) f64b[i] = b[p + i];
+    else for (let i = 0; i < 8; i++) f64b[7 - i] = b[p + i];
+    this.pos = p + 8;
+    return f64[0];
   }
 
   /** A count of items that each take at least `minBytesEach` bytes: checked against the remaining input. */
@@ -202,7 +251,21 @@ export class Reader {
   }
 
   string(): string {
-    const b = this.bytes();
+    const n = this.varuint();
+    if (n <= 32) {
+      // short ASCII (ids, keys): no decoder call
+      this.need(n);
+      const buf = this.buf;
+      const p = this.pos;
+      let i = 0;
+      while (i < n && buf[p + i] < 0x80) i++;
+      if (i === n) {
+        this.pos = p + n;
+        // one flat string (not a chain of concatenations)
+        return String.fromCharCode.apply(null, buf.subarray(p, p + n) as unknown as number[]);
+      }
+    }
+    const b = this.raw(n);
     try {
       return textDecoder.decode(b);
     } catch (e) {

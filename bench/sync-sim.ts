@@ -239,7 +239,7 @@ export const suite: BenchSuite = {
       out.push(`| ${n} | 200 | 20 | ${fmt(r.t)} | ${(r.t / 5000).toFixed(1)} | ${r.logN.toFixed(1)} | ${(r.bytesPerNodePerSec / 1024).toFixed(2)} KB |`);
     }
 
-    out.push('\n### Anti-entropy efficiency (one session between two replicas of VM records; bucket hash tree descent)\n');
+    out.push('\n### Anti-entropy efficiency (one session between two replicas of VM records: digests with causal contexts, each side sends the entries the other has not seen, bucket tree descent only for what still differs)\n');
     out.push('| keys | keys differing | bytes exchanged (both ways) | messages | encoded delta of those keys | ratio | full state | converged | real ms |');
     out.push('| --- | --- | --- | --- | --- | --- | --- | --- | --- |');
     for (const [k, d] of [[100_000, 1], [100_000, 1000], [10_000, 100]] as const) {

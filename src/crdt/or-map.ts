@@ -248,6 +248,27 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
   setLWW(key: string, value: V): void {
     checkKey(key);
     const bytes = encodeValue(value);
+    const h = this.head.get(key);
+    if (h !== undefined && this.nextRow[h] < 0) {
+      // the common overwrite (one surviving dot): the same as retiring it and adding a row, which would
+      // reuse this very row, without taking the key out of the index and putting it back
+      let ts = this.clock.now();
+      if (this.ts[h] >= ts) ts = this.ts[h] + 1;
+      this.removed.push(this.rep[h], this.ctr[h]);
+      this.garbage += this.vlen[h];
+      this.vlen[h] = 0;
+      this.cache.delete(h);
+      const c = this.ctx.next(this.me);
+      if (c > 0xffffffff && this.ctr instanceof Uint32Array) this.ctr = Float64Array.from(this.ctr);
+      this.rep[h] = this.me;
+      this.ctr[h] = c;
+      this.ts[h] = ts;
+      this.kind[h] = ORMAP_KIND.LWW;
+      this.markDirty(h);
+      this.putValue(h, bytes, 0, bytes.length);
+      this.noteLocal(key);
+      return;
+    }
     const ts = this.retire(key);
     const c = this.ctx.next(this.me);
     const row = this.addRow(key, this.me, c, ts, ORMAP_KIND.LWW);

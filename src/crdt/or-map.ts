@@ -410,7 +410,7 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
   // rows and arena
 
   /** A new row for `key`, linked first in its chain, flagged for the next delta. */
-  private addRow(key: string, r: number, c: number, ts: number, kind: number): number {
+  private addRow(key: string, r: number, c: number, ts: number, kind: number, dirty = true): number {
     const h = this.head.get(key);
     let row: number;
     if (this.free.length > 0) row = this.free.pop()!;
@@ -426,7 +426,7 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
     this.kind[row] = kind;
     this.vlen[row] = 0;
     this.drow[row] = 0;
-    this.markDirty(row);
+    if (dirty) this.markDirty(row);
     this.nextRow[row] = h === undefined ? -1 : h;
     this.head.set(key, row);
     return row;
@@ -487,6 +487,24 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
     this.cap = cap;
   }
 
+  /**
+   * Room for a bulk append of `rows` rows holding `bytes` value bytes (a big merge, such as loading a full
+   * state). Rows: the usual 1.25x growth, or exactly what is needed when that is more (a load into an empty
+   * map ends with no spare rows). Values of 256 KiB or more: the last chunk is trimmed to its fill and one
+   * chunk of exactly `bytes` is started, so the bulk leaves no arena slack.
+   */
+  private reserveBulk(rows: number, bytes: number): void {
+    const need = this.top + Math.max(0, rows - this.free.length);
+    if (need > this.cap) this.growRows(Math.max(need, Math.ceil(this.cap * 1.25)));
+    const last = this.chunks.length - 1;
+    if (bytes < MAX_CHUNK || (last >= 0 && this.fill + bytes <= this.chunks[last].length)) return;
+    if (this.garbage > this.used / 2 && this.used > 4096) this.compactArena();
+    else if (last >= 0 && this.fill < this.chunks[last].length) this.chunks[last] = this.chunks[last].slice(0, this.fill);
+    if (this.chunks.length >= 0xffff) this.compactArena();
+    this.chunks.push(new Uint8Array(bytes));
+    this.fill = 0;
+  }
+
   private putValue(row: number, src: Uint8Array, off: number, len: number): void {
     let last = this.chunks.length - 1;
     if (last < 0 || this.fill + len > this.chunks[last].length) last = this.newChunk(len);
@@ -538,6 +556,36 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
   private valueBytes(row: number): Uint8Array {
     const o = this.voff[row];
     return this.chunks[this.vchunk[row]].subarray(o, o + this.vlen[row]);
+  }
+
+  /**
+   * @internal Storage layout, for tests of the memory bounds: live rows and row capacity (every column has
+   * it), key-index slots, the arena's chunk lengths, live and garbage value bytes, the fill of the last chunk,
+   * and the ArrayBuffers behind the chunks and the columns (a decoded map must not hold its input's buffer).
+   */
+  memoryStats(): {
+    rows: number;
+    rowCapacity: number;
+    keys: number;
+    indexSlots: number;
+    chunkLengths: number[];
+    valueBytes: number;
+    garbageBytes: number;
+    lastChunkFill: number;
+    buffers: ArrayBufferLike[];
+  } {
+    const cols = [this.rep, this.ctr, this.ts, this.voff, this.vchunk, this.vlen, this.kind, this.nextRow, this.drow];
+    return {
+      rows: this.top - this.free.length,
+      rowCapacity: this.cap,
+      keys: this.head.size,
+      indexSlots: this.head.capacity,
+      chunkLengths: this.chunks.map((c) => c.length),
+      valueBytes: this.used - this.garbage,
+      garbageBytes: this.garbage,
+      lastChunkFill: this.fill,
+      buffers: [...this.chunks.map((c) => c.buffer), ...cols.map((c) => c.buffer)],
+    };
   }
 
   /** 64-bit key hashes (u32 pairs) of `keys`: xxHash64 of the UTF-8 bytes in one kernel call, or the hook. */
@@ -619,9 +667,18 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
         if (c <= ovv[o] || (ocl[o] !== undefined && octx.has(o, c))) a.push(head.get(key)!, 0, rep[row], c, row);
       }
     }
-    a.sort();
-    b.sort();
-    const { out, n } = mergeDots(a, this.ctx, b, octx, inv, map);
+    if (a.n > 0) {
+      a.sort();
+      b.sort();
+    }
+    // Nothing here can lose when A is empty (a bulk load into an empty or disjoint map): keep each incoming
+    // dot this context has not seen, without a kernel call (the kernel would copy every incoming dot into its
+    // linear memory, which never shrinks). Otherwise kernel calls of bounded size.
+    let out: Int32Array, n = 0;
+    if (a.n === 0) {
+      out = new Int32Array(b.n);
+      for (let j = 0; j < b.n; j++) if (!this.ctx.has(b.replicas[j], b.counters[j])) out[n++] = -(j + 1);
+    } else ({ out, n } = mergeDotsBatched(a, this.ctx, b, octx, inv, map));
 
     const track = this.listeners.length > 0 || this.changed !== undefined;
     const changedKeys = track ? new Set<string>() : undefined;
@@ -632,10 +689,16 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
       if (v >= 0) keep[v] = 1;
       else adds.push(-(v + 1));
     }
+    if (adds.length > 1024) {
+      let bytes = 0;
+      for (const j of adds) bytes += other.vlen[b.refs[j]];
+      this.reserveBulk(adds.length, bytes);
+    }
     for (const j of adds) {
       const src = b.refs[j];
       const key = other.rowKey[src]!;
-      const row = this.addRow(key, b.replicas[j], b.counters[j], other.ts[src], other.kind[src]);
+      // not flagged dirty: its dot is in `merged`, which makes takeDelta carry it anyway
+      const row = this.addRow(key, b.replicas[j], b.counters[j], other.ts[src], other.kind[src], false);
       if (other.kind[src] === ORMAP_KIND.LWW) this.putValue(row, other.chunks[other.vchunk[src]], other.voff[src], other.vlen[src]);
       changedKeys?.add(key);
     }
@@ -1007,25 +1070,35 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
       m.ts[i] = t;
     }
     if (!sawBase) throw new DecodeError('timestamp base is not the minimum');
-    // values: expanded (string references resolved) into one fresh chunk
-    const out = new Expander(rd.remaining * 2 + 64);
+    // values: expanded (string references resolved) straight into arena chunks of at most MAX_CHUNK bytes
+    // (smaller for a small input; see Expander); the last chunk is trimmed to its fill. The arena holds the
+    // value bytes plus less than one value per chunk, and decode allocates little beyond the arena itself.
+    const chunks: Uint8Array[] = [];
+    const out = new Expander(decodeChunkSize(rd.remaining));
     const dict: number[] = [];
+    let used = 0;
     for (let i = 0; i < total; i++) {
       if (m.kind[i] !== ORMAP_KIND.LWW) continue;
       const n = rd.varuint();
       if (n === 0) throw new DecodeError('empty value');
       rd.need(n);
-      const start = out.len;
+      out.start = out.len;
       out.expand(bytes, rd.pos, rd.pos + n, dict);
-      m.voff[i] = start;
-      m.vchunk[i] = 0;
-      m.vlen[i] = out.len - start;
       rd.pos += n;
+      if (out.spilled !== undefined) {
+        chunks.push(out.spilled);
+        out.spilled = undefined;
+        if (chunks.length >= 0xffff) throw new DecodeError('values expand beyond the arena limit');
+      }
+      m.voff[i] = out.start;
+      m.vchunk[i] = chunks.length;
+      m.vlen[i] = out.len - out.start;
+      used += out.len - out.start;
     }
-    const chunk = out.len * 1.25 < out.buf.length ? out.buf.slice(0, out.len) : out.buf;
-    m.chunks = [chunk];
+    if (out.len > 0) chunks.push(out.len === out.buf.length ? out.buf : out.buf.slice(0, out.len));
+    m.chunks = chunks;
     m.fill = out.len;
-    m.used = out.len;
+    m.used = used;
     m.garbage = 0;
     // link rows: per key, dots strictly sorted by (encoded replica, counter)
     let row = 0;
@@ -1089,6 +1162,11 @@ class KeyIndex {
   size = 0;
 
   constructor(private readonly rowKey: (string | undefined)[]) {}
+
+  /** Number of slots (a power of two). */
+  get capacity(): number {
+    return this.slots.length;
+  }
 
   private hash(key: string): number {
     let h = 0x811c9dc5;
@@ -1483,19 +1561,47 @@ class ByteOut {
 
 const scratch = new ByteOut();
 
-/** Growable output for decoding values: validates each item while copying and resolves references. */
+/**
+ * Size of the value-arena chunks made by decode when `remaining` input bytes are left: twice that (the
+ * dictionary roughly halves the values) plus a little, within 256 B..MAX_CHUNK.
+ */
+function decodeChunkSize(remaining: number): number {
+  return Math.min(MAX_CHUNK, Math.max(256, 2 * remaining + 64));
+}
+
+/**
+ * Output for decoding values straight into value-arena chunks: validates each item while copying and resolves
+ * references. Decode sets `start` (= `len`) before each item. When an item overflows the current chunk, the
+ * chunk is handed back as `spilled` (decode appends it to the arena; its tail after `start` is the only
+ * slack, less than the item) and the item so far moves to a fresh chunk of `chunkSize` bytes (or the item's
+ * size), with `start` = 0. An item that outgrows a chunk of its own grows that chunk.
+ */
 class Expander {
   buf: Uint8Array;
   len = 0;
-  constructor(size: number) {
-    this.buf = new Uint8Array(size);
+  /** Offset of the current item in `buf`. */
+  start = 0;
+  /** The full chunk the current item left, for decode to append (undefined when none). */
+  spilled: Uint8Array | undefined;
+  constructor(readonly chunkSize: number) {
+    this.buf = new Uint8Array(chunkSize);
   }
 
   private room(n: number): void {
     if (this.len + n <= this.buf.length) return;
-    let size = this.buf.length * 2;
-    while (size < this.len + n) size *= 2;
-    const nb = new Uint8Array(size);
+    const part = this.len - this.start;
+    if (this.start > 0) {
+      // the item moves to a new chunk; the old one ends before it
+      const nb = new Uint8Array(Math.max(this.chunkSize, part + n));
+      nb.set(this.buf.subarray(this.start, this.len));
+      this.spilled = this.buf;
+      this.buf = nb;
+      this.start = 0;
+      this.len = part;
+      return;
+    }
+    // the item has the chunk to itself and outgrows it
+    const nb = new Uint8Array(Math.max(this.len + n, this.buf.length + (this.buf.length >>> 1)));
     nb.set(this.buf.subarray(0, this.len));
     this.buf = nb;
   }
@@ -1625,4 +1731,71 @@ function skipToken(b: Uint8Array, p: number, end: number): number {
   }
   if (skip > end - p) throw new DecodeError('truncated value');
   return p + skip;
+}
+
+/** Dots per side per kernel call in a merge: bounds the kernel's linear memory (it never shrinks) to ~0.4 MB. */
+let MERGE_BATCH = 8192;
+
+/** @internal Test hook: the merge batch size (returns the previous one). */
+export function setMergeBatch(n: number): number {
+  const prev = MERGE_BATCH;
+  MERGE_BATCH = Math.max(1, Math.floor(n));
+  return prev;
+}
+
+/** Sort name (key hi, key lo) of entry i as one number (ORMap names are < 2^32). */
+function nameAt(d: DotList, i: number): number {
+  return d.keys[2 * i + 1] * 4294967296 + d.keys[2 * i];
+}
+
+/** First index >= from whose name is >= k (d sorted). */
+function lowerBound(d: DotList, from: number, k: number): number {
+  let lo = from, hi = d.n;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (nameAt(d, mid) < k) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** Entries [i0, i1) of d as a DotList sharing its arrays. */
+function sliceDots(d: DotList, i0: number, i1: number): DotList {
+  const v = Object.create(DotList.prototype) as DotList;
+  v.keys = d.keys.subarray(2 * i0, 2 * i1);
+  v.replicas = d.replicas.subarray(i0, i1);
+  v.counters = d.counters.subarray(i0, i1);
+  v.refs = d.refs.subarray(i0, i1);
+  v.n = i1 - i0;
+  return v;
+}
+
+/**
+ * `mergeDots` in kernel calls of about MERGE_BATCH dots per side, split at key boundaries (a dot's fate
+ * depends only on its key group and the two contexts); same output (indexes into a and b).
+ */
+function mergeDotsBatched(a: DotList, actx: CausalContext, b: DotList, bctx: CausalContext, inv: Int32Array, map: Int32Array): { out: Int32Array; n: number } {
+  if (a.n + b.n <= 2 * MERGE_BATCH) return mergeDots(a, actx, b, bctx, inv, map);
+  const out = new Int32Array(a.n + b.n);
+  let n = 0, i0 = 0, j0 = 0;
+  while (i0 < a.n || j0 < b.n) {
+    let k = Infinity;
+    if (i0 + MERGE_BATCH < a.n) k = nameAt(a, i0 + MERGE_BATCH);
+    if (j0 + MERGE_BATCH < b.n) k = Math.min(k, nameAt(b, j0 + MERGE_BATCH));
+    let i1 = k === Infinity ? a.n : lowerBound(a, i0, k);
+    let j1 = k === Infinity ? b.n : lowerBound(b, j0, k);
+    if (i1 === i0 && j1 === j0) {
+      // one key with more dots than a batch: that key whole
+      i1 = lowerBound(a, i0, k + 1);
+      j1 = lowerBound(b, j0, k + 1);
+    }
+    const r = mergeDots(sliceDots(a, i0, i1), actx, sliceDots(b, j0, j1), bctx, inv, map);
+    for (let q = 0; q < r.n; q++) {
+      const v = r.out[q];
+      out[n++] = v >= 0 ? v + i0 : v - j0;
+    }
+    i0 = i1;
+    j0 = j1;
+  }
+  return { out, n };
 }

@@ -297,6 +297,9 @@ export class RGA<T = unknown> implements Crdt<RGA<T>> {
     if (!floor.dominates(other.floor)) {
       changed = true;
       floor.merge(other.floor);
+      // own ops may have been collected elsewhere (a replica that restarts from a state whose floor covers
+      // its collected ops): never reuse one of their counters
+      this.ownCounter = Math.max(this.ownCounter, floor.get(this.replicaId));
       this.floorDirty = true;
       this.gc();
     }
@@ -351,6 +354,34 @@ export class RGA<T = unknown> implements Crdt<RGA<T>> {
     for (const n of this.inserts.values()) vc.set(n.op.replica, n.op.counter);
     for (const op of this.deletes.values()) vc.set(op.replica, op.counter);
     return vc;
+  }
+
+  /**
+   * Per replica, the largest n such that every op 1..n of that replica is held here or below the floor.
+   * Unlike `versionVector` (the highest op seen) it never covers an op this replica lacks, so it is what a
+   * replica may report as seen for tombstone collection (a state merged out of causal order can have gaps).
+   */
+  seenPrefix(): VectorClock {
+    const have = new Map<string, number[]>();
+    const note = (r: string, c: number): void => {
+      let a = have.get(r);
+      if (a === undefined) have.set(r, (a = []));
+      a.push(c);
+    };
+    for (const n of this.inserts.values()) note(n.op.replica, n.op.counter);
+    for (const op of this.deletes.values()) note(op.replica, op.counter);
+    const out = this.floor.clone();
+    for (const [r, cs] of have) {
+      cs.sort((x, y) => x - y);
+      let n = this.floor.get(r);
+      for (const c of cs) {
+        if (c <= n) continue;
+        if (c !== n + 1) break;
+        n = c;
+      }
+      out.set(r, n);
+    }
+    return out;
   }
 
   /** The GC floor (max of the stable clocks collected with). */

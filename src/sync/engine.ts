@@ -247,12 +247,12 @@ interface Entry {
 
 /** A CRDT with tombstones collected once causally stable (RGA). */
 interface Collectable extends Crdt {
-  versionVector(): VectorClock;
+  seenPrefix(): VectorClock;
   collectGarbage(stable: VectorClock): number;
 }
 
 function isCollectable(c: Crdt): c is Collectable {
-  return typeof (c as Collectable).collectGarbage === 'function' && typeof (c as Collectable).versionVector === 'function';
+  return typeof (c as Collectable).collectGarbage === 'function' && typeof (c as Collectable).seenPrefix === 'function';
 }
 
 interface Outgoing {
@@ -784,7 +784,7 @@ export class SyncEngine {
     const ops: StorageBatchOp[] = [{ type: 'put', key: `s/${e.name}`, value: e.crdt.encode() }];
     for (const k of keys) ops.push({ type: 'del', key: k });
     ops.push({ type: 'put', key: 'm/cseq', value: encodeNonce(this.causalSeq) });
-    const vv = e.durable && isCollectable(e.crdt) ? e.crdt.versionVector() : undefined;
+    const vv = e.durable && isCollectable(e.crdt) ? e.crdt.seenPrefix() : undefined;
     await this.storage.batch(ops);
     if (vv) e.durable!.merge(vv);
   }
@@ -822,7 +822,7 @@ export class SyncEngine {
       e.logKeys.push(key);
     }
     e.crdt.takeDelta();
-    if (e.durable && isCollectable(e.crdt)) e.durable.merge(e.crdt.versionVector());
+    if (e.durable && isCollectable(e.crdt)) e.durable.merge(e.crdt.seenPrefix());
     this.invalidate(e);
   }
 
@@ -1332,7 +1332,7 @@ export class SyncEngine {
   /** What peers may count as seen here for a collectable object (see `Entry.durable`). */
   private durableClock(e: Entry): VectorClock | undefined {
     if (!isCollectable(e.crdt)) return undefined;
-    const now = e.crdt.versionVector();
+    const now = e.crdt.seenPrefix();
     if (!e.durable) return now; // no storage: a crash loses everything, and the state comes back from peers
     const out = e.durable.clone();
     out.set(this.replicaId, Math.max(out.get(this.replicaId), now.get(this.replicaId))); // own ops are logged first
@@ -1365,7 +1365,7 @@ export class SyncEngine {
   private collectStable(): void {
     for (const e of this.entries.values()) {
       if (!isCollectable(e.crdt)) continue;
-      const mine = e.crdt.versionVector();
+      const mine = e.crdt.seenPrefix();
       const clocks = [this.durableClock(e)!];
       let complete = true;
       for (const p of this.peers.all()) {

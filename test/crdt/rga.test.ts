@@ -255,6 +255,34 @@ describe('crdt/rga', () => {
     expect(stale.toArray()).toEqual(['x']);
   });
 
+  it('a replica that comes back from a state whose floor covers its own collected ops never reuses their counters', () => {
+    const a = new RGA<string>('a');
+    for (const ch of 'abc') a.insert(a.length, ch);
+    a.delete(2);
+    a.delete(1);
+    expect(a.collectGarbage(a.versionVector())).toBe(2); // a's ops 1..5, all collected but the first insert
+    // restart: a fresh instance with the same id merges the stored state (as SyncEngine's load does)
+    const again = new RGA<string>('a');
+    again.merge(RGA.decode(a.encode()));
+    const op = again.insert(1, 'z');
+    expect(op.counter).toBe(6);
+    const peer = RGA.decode(a.encode(), 'p');
+    peer.apply(op);
+    expect(peer.toArray()).toEqual(['a', 'z']);
+  });
+
+  it('seenPrefix counts only gap-free runs of ops (and the floor)', () => {
+    const a = new RGA<string>('a');
+    const ops = ['x', 'y', 'z'].map((v, i) => a.insert(i, v));
+    const b = new RGA<string>('b');
+    b.apply(ops[0]);
+    b.apply(ops[2]); // ops[1] missing: held
+    expect(b.versionVector().get('a')).toBe(3);
+    expect(b.seenPrefix().get('a')).toBe(1);
+    b.apply(ops[1]);
+    expect(b.seenPrefix().get('a')).toBe(3);
+  });
+
   it('collectGarbage caps a stable clock from the future to what the replica has seen', () => {
     const a = new RGA<string>('a');
     a.insert(0, 'x');

@@ -253,7 +253,14 @@ export async function runScenario(seed: number): Promise<ScenarioResult> {
     maxCausal,
   };
   await sim.stop();
-  if (!converged) return { ...result, failure: `not converged within ${quietLimit} ms of quiet` };
+  if (!converged) {
+    // name the objects that differ, for the failure message
+    const ref0 = sim.upNodes()[0].engine;
+    const names = NAMES.filter((name) =>
+      sim.upNodes().some((nd) => !bytesEqual(nd.engine.get(name)!.encode(), ref0.get(name)!.encode())),
+    );
+    return { ...result, failure: `not converged within ${quietLimit} ms of quiet (differing: ${names.join(', ')})` };
+  }
 
   // every replica's encode() identical
   const ref = sim.upNodes()[0].engine;

@@ -11,7 +11,7 @@
  *   Decoding checks strict order (no duplicates) and that every element is valid msgpack.
  */
 import { Reader, Writer } from '../codec/binary.js';
-import { bytesCompare, decodeValue, encodeValue, identityKey } from '../codec/value.js';
+import { bytesCompare, decodeValue, encodeValue, identityKey, identityKeyFor, valueIdentityKey } from '../codec/value.js';
 import { DecodeError, ValidationError } from '../errors.js';
 import { CODEC_VERSION, CRDT_TYPE, type Crdt } from './types.js';
 
@@ -84,14 +84,14 @@ export class GSet<T = unknown> implements Crdt<GSet<T>> {
   /** Add x; returns true when it was new. ValidationError for values msgpack cannot carry. */
   add(x: T): boolean {
     const bytes = encodeValue(x);
-    const key = identityKey(bytes);
+    const key = identityKeyFor(x, bytes);
     if (this.elems.has(key)) return false;
     this.insert(key, new Elem(bytes, key));
     return true;
   }
 
   has(x: T): boolean {
-    return this.elems.has(identityKey(encodeValue(x)));
+    return this.elems.has(valueIdentityKey(x));
   }
 
   get size(): number {

@@ -21,7 +21,7 @@
  */
 import { DecodeError } from '../errors.js';
 import { Reader, Writer } from '../codec/binary.js';
-import { bytesCompare, bytesEqual, decodeValue, encodeValue, identityKey } from '../codec/value.js';
+import { bytesCompare, bytesEqual, decodeValue, encodeValue, identityKey, identityKeyFor, valueIdentityKey } from '../codec/value.js';
 import { CausalContext, DotList, inverseMap, mergeDots } from './causal-context.js';
 import { CODEC_VERSION, CRDT_TYPE, type Crdt } from './types.js';
 
@@ -58,7 +58,7 @@ export class ORSet<T = unknown> implements Crdt<ORSet<T>> {
   /** Add x (a new dot; replaces x's earlier dots, which this replica has observed). */
   add(x: T): void {
     const bytes = encodeValue(x);
-    const id = identityKey(bytes);
+    const id = identityKeyFor(x, bytes);
     const c = this.ctx.next(this.me);
     const e = this.elems.get(id);
     if (e !== undefined) {
@@ -73,7 +73,7 @@ export class ORSet<T = unknown> implements Crdt<ORSet<T>> {
 
   /** Remove x if present (only the adds this replica has observed; a concurrent add survives). */
   remove(x: T): boolean {
-    const id = identityKey(encodeValue(x));
+    const id = valueIdentityKey(x);
     const e = this.elems.get(id);
     if (e === undefined) return false;
     for (let i = 0; i < e.dots.length; i++) this.removed.push(e.dots[i]);
@@ -84,7 +84,7 @@ export class ORSet<T = unknown> implements Crdt<ORSet<T>> {
   }
 
   has(x: T): boolean {
-    return this.elems.has(identityKey(encodeValue(x)));
+    return this.elems.has(valueIdentityKey(x));
   }
 
   /** The elements, in canonical byte order (decoded fresh on each call). */

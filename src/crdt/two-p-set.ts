@@ -14,7 +14,7 @@
  *   byte per element (0 present, 1 removed).
  */
 import { Reader, Writer } from '../codec/binary.js';
-import { encodeValue, identityKey } from '../codec/value.js';
+import { encodeValue, identityKeyFor, valueIdentityKey } from '../codec/value.js';
 import { DecodeError } from '../errors.js';
 import { Elem, checkReplicaId, readElems, readHeader, sortElems } from './g-set.js';
 import { CODEC_VERSION, CRDT_TYPE, type Crdt } from './types.js';
@@ -37,7 +37,7 @@ export class TwoPSet<T = unknown> implements Crdt<TwoPSet<T>> {
   /** Add x; true when x became present (false when already present or removed before). */
   add(x: T): boolean {
     const bytes = encodeValue(x);
-    const key = identityKey(bytes);
+    const key = identityKeyFor(x, bytes);
     if (this.elems.has(key)) return false;
     this.insert(key, new Elem(bytes, key));
     return true;
@@ -45,20 +45,20 @@ export class TwoPSet<T = unknown> implements Crdt<TwoPSet<T>> {
 
   /** Remove x for good; true when x was present. A no-op returning false when x is not present. */
   remove(x: T): boolean {
-    const key = identityKey(encodeValue(x));
+    const key = valueIdentityKey(x);
     if (!this.elems.has(key) || this.removed.has(key)) return false;
     this.tombstone(key);
     return true;
   }
 
   has(x: T): boolean {
-    const key = identityKey(encodeValue(x));
+    const key = valueIdentityKey(x);
     return this.elems.has(key) && !this.removed.has(key);
   }
 
   /** True when x was removed (it can never be present again). */
   isRemoved(x: T): boolean {
-    return this.removed.has(identityKey(encodeValue(x)));
+    return this.removed.has(valueIdentityKey(x));
   }
 
   get size(): number {

@@ -1,0 +1,763 @@
+/**
+ * The canonical msgpack writer and reader behind `encodeValue` and `decodeValue` (src/codec/value.ts): one pass
+ * over the value, straight into a reusable output slab, no canonical copy and no per-call setup.
+ *
+ * Writing. The bytes are, by construction and by a differential test (test/codec/msgpack.test.ts), exactly the
+ * bytes of the reference path (sorted copy, then msgpackr with the options in value.ts), which fixed the wire
+ * form of every stored value and set element. That path's choices, reproduced here:
+ * - numbers: a non-negative integer below 2^32 as positive fixint (< 128), uint8, uint16 or uint32; a negative
+ *   integer from -2^31 as negative fixint (>= -32), int8, int16 or int32; everything else (larger integers,
+ *   fractions, NaN, ±Infinity) as float64. -0 is written as the integer 0.
+ * - strings: UTF-8 with each lone surrogate as U+FFFD, header fixstr/str8/str16/str32 by byte length.
+ * - plain objects (prototype Object.prototype or null): keys that are array indices ("0" .. "4294967294" in
+ *   canonical form) first in numeric order, then the other keys in code-unit order (the key order a JS object
+ *   built by inserting the sorted keys has); keys whose value is undefined are left out; map header by count.
+ *   Each property is read once, in that order. The sorted order and the encoded keys of the last key set seen
+ *   at each depth are kept, so records of one shape skip the sort and the key encoding.
+ * - arrays: an undefined element is nil, a hole is msgpackr's "undefined" (fixext 1, type 0, data 0).
+ * - Uint8Array (and subclasses such as Buffer): bin8/bin16/bin32.
+ * - Date: timestamp extension -1: 32-bit seconds when the milliseconds are 0 and 0 <= s < 2^32, 64-bit form
+ *   when 0 < s < 2^34, fixext 1 (0xff, 0xff) for an invalid date, else the 96-bit form.
+ * - undefined (other than as an object property) is nil; values nested deeper than 64 levels are refused.
+ *
+ * Anything else (functions, symbols, bigints, class instances, over-deep values) and the rare shapes whose
+ * reference bytes depend on msgpackr's object-model quirks (a "__proto__" or "constructor" own key, arrays,
+ * dates or byte arrays with an unusual prototype or constructor) make `writeCanonical` throw; the caller then
+ * runs the reference path, which gives those values their historical bytes or their ValidationError.
+ *
+ * Reading. `readCanonical` decodes the common subset (see there) and throws on anything else; the caller then
+ * decodes with msgpackr, so results and errors stay msgpackr's.
+ */
+
+/** Thrown internally for the shapes left to the reference path. */
+const UNSUPPORTED = new Error('value shape left to the reference encoder');
+
+/**
+ * Output slab: each value is written at `start` and returned as a view on the slab, which then moves on (the
+ * msgpackr scheme the reference path has always had, 8 KiB slabs as there: allocating a typed array per result,
+ * even a small one filled by a copy, measured slower than the view). A fresh slab is taken when little room is
+ * left; an old slab is freed once no result viewing it is alive.
+ */
+const SLAB = 8192;
+let buf = new Uint8Array(SLAB);
+/** `buf.buffer` (read once per slab: the getter is not free). */
+let bufBuffer = buf.buffer;
+let view = new DataView(bufBuffer);
+/** Where the value being written starts in `buf`. */
+let start = 0;
+/** Write position in `buf`. */
+let pos = 0;
+/** Set while a value is being written (a getter that encodes a value re-enters: it takes the reference path). */
+let busy = false;
+
+const textEncoder = new TextEncoder();
+const objectProto = Object.prototype;
+const arrayProto = Array.prototype;
+const MAX_DEPTH = 64;
+
+/** Move the value being written to a fresh slab with room for `need` more bytes. */
+function grow(need: number): void {
+  const used = pos - start;
+  let size = SLAB;
+  while (size < used + need) size *= 2;
+  const next = new Uint8Array(size);
+  next.set(buf.subarray(start, pos));
+  buf = next;
+  bufBuffer = buf.buffer;
+  view = new DataView(bufBuffer);
+  start = 0;
+  pos = used;
+}
+
+function ensure(n: number): void {
+  if (pos + n > buf.length) grow(n);
+}
+
+function begin(): void {
+  if (busy) throw UNSUPPORTED;
+  busy = true;
+  pos = start;
+}
+
+/**
+ * Write the canonical bytes of v and return them (a view on an output slab that no other result shares bytes
+ * with). Throws on anything it leaves to the reference path (see the module doc); it never returns wrong bytes.
+ */
+export function writeCanonical(v: unknown): Uint8Array {
+  begin();
+  try {
+    write(v, 0);
+  } finally {
+    busy = false;
+  }
+  const out = new Uint8Array(bufBuffer, start, pos - start);
+  start = pos;
+  // a fresh slab when this one is nearly full, or was grown for a large value (small results do not pin it)
+  if (buf.length - start < SLAB / 8 || buf.length > SLAB) {
+    buf = new Uint8Array(SLAB);
+    bufBuffer = buf.buffer;
+    view = new DataView(bufBuffer);
+    start = 0;
+  }
+  return out;
+}
+
+/**
+ * Like `writeCanonical`, but return the bytes as an identity string (one char per byte, as `identityKey` makes)
+ * without keeping them.
+ */
+export function writeCanonicalKey(v: unknown): string {
+  begin();
+  try {
+    write(v, 0);
+  } finally {
+    busy = false;
+  }
+  const key = latin1(buf, start, pos);
+  pos = start;
+  return key;
+}
+
+type Latin1Slice = (this: Uint8Array, start: number, end: number) => string;
+/** Node's latin1 decoder (one char per byte, exactly), when there is one. */
+const nodeLatin1: Latin1Slice | undefined = (() => {
+  const B = (globalThis as { Buffer?: { prototype?: { latin1Slice?: Latin1Slice } } }).Buffer;
+  const f = B?.prototype?.latin1Slice;
+  if (typeof f !== 'function') return undefined;
+  try {
+    return f.call(new Uint8Array([0x41, 0xe9, 0x80, 0]), 0, 4) === 'A\xe9\x80\0' ? f : undefined;
+  } catch {
+    return undefined;
+  }
+})();
+
+/** One char per byte of b[from, to). */
+export function latin1(b: Uint8Array, from: number, to: number): string {
+  const n = to - from;
+  if (n <= 16) return chars16(b, from, n);
+  if (n <= 64) {
+    let s = '';
+    for (let i = from; i < to; i += 16) s += chars16(b, i, Math.min(16, to - i));
+    return s;
+  }
+  if (nodeLatin1 !== undefined) return nodeLatin1.call(b, from, to);
+  let s = '';
+  for (let i = from; i < to; i += 4096) {
+    s += String.fromCharCode.apply(null, b.subarray(i, Math.min(i + 4096, to)) as unknown as number[]);
+  }
+  return s;
+}
+
+function write(v: unknown, depth: number): void {
+  if (depth > MAX_DEPTH) throw UNSUPPORTED;
+  switch (typeof v) {
+    case 'string':
+      writeString(v);
+      return;
+    case 'number':
+      writeNumber(v);
+      return;
+    case 'boolean':
+      ensure(1);
+      buf[pos++] = v ? 0xc3 : 0xc2;
+      return;
+    case 'undefined':
+      ensure(1);
+      buf[pos++] = 0xc0;
+      return;
+    case 'object':
+      if (v === null) {
+        ensure(1);
+        buf[pos++] = 0xc0;
+        return;
+      }
+      writeObjectLike(v, depth);
+      return;
+    default:
+      throw UNSUPPORTED; // function, symbol, bigint
+  }
+}
+
+function writeNumber(x: number): void {
+  ensure(9);
+  const b = buf;
+  if (x >>> 0 === x) {
+    if (x < 0x80) {
+      b[pos++] = x;
+    } else if (x < 0x100) {
+      b[pos++] = 0xcc;
+      b[pos++] = x;
+    } else if (x < 0x10000) {
+      b[pos++] = 0xcd;
+      b[pos++] = x >> 8;
+      b[pos++] = x & 0xff;
+    } else {
+      b[pos++] = 0xce;
+      view.setUint32(pos, x);
+      pos += 4;
+    }
+  } else if (x >> 0 === x) {
+    if (x >= -0x20) {
+      b[pos++] = 0x100 + x;
+    } else if (x >= -0x80) {
+      b[pos++] = 0xd0;
+      b[pos++] = x + 0x100;
+    } else if (x >= -0x8000) {
+      b[pos++] = 0xd1;
+      view.setInt16(pos, x);
+      pos += 2;
+    } else {
+      b[pos++] = 0xd2;
+      view.setInt32(pos, x);
+      pos += 4;
+    }
+  } else {
+    b[pos++] = 0xcb;
+    view.setFloat64(pos, x);
+    pos += 8;
+  }
+}
+
+function writeString(s: string): void {
+  const n = s.length;
+  if (n < 0x20) {
+    // fast path: ASCII in a fixstr
+    ensure(5 + n * 3);
+    const b = buf;
+    const start = pos;
+    let p = start + 1;
+    let i = 0;
+    for (; i < n; i++) {
+      const c = s.charCodeAt(i);
+      if (c >= 0x80) break;
+      b[p++] = c;
+    }
+    if (i === n) {
+      b[start] = 0xa0 | n;
+      pos = p;
+      return;
+    }
+  }
+  // header size from the UTF-16 length (bytes >= chars, so it can only grow)
+  const headerSize = n < 0x20 ? 1 : n < 0x100 ? 2 : n < 0x10000 ? 3 : 5;
+  ensure(5 + n * 3); // room for the largest header too (it can grow past the estimate)
+  const at = pos + headerSize;
+  const length = n < 0x40 ? utf8Small(s, at) : textEncoder.encodeInto(s, buf.subarray(at)).written!;
+  const b = buf;
+  if (length < 0x20) {
+    b[pos++] = 0xa0 | length;
+  } else if (length < 0x100) {
+    if (headerSize < 2) b.copyWithin(pos + 2, pos + 1, pos + 1 + length);
+    b[pos++] = 0xd9;
+    b[pos++] = length;
+  } else if (length < 0x10000) {
+    if (headerSize < 3) b.copyWithin(pos + 3, pos + headerSize, pos + headerSize + length);
+    b[pos++] = 0xda;
+    b[pos++] = length >> 8;
+    b[pos++] = length & 0xff;
+  } else {
+    if (headerSize < 5) b.copyWithin(pos + 5, pos + headerSize, pos + headerSize + length);
+    b[pos++] = 0xdb;
+    view.setUint32(pos, length);
+    pos += 4;
+  }
+  pos += length;
+}
+
+/** UTF-8 of s at `at` (lone surrogates as U+FFFD); returns the byte length. Room is ensured by the caller. */
+function utf8Small(s: string, at: number): number {
+  const b = buf;
+  let p = at;
+  const n = s.length;
+  for (let i = 0; i < n; i++) {
+    let c1 = s.charCodeAt(i);
+    if (c1 < 0x80) {
+      b[p++] = c1;
+    } else if (c1 < 0x800) {
+      b[p++] = (c1 >> 6) | 0xc0;
+      b[p++] = (c1 & 0x3f) | 0x80;
+    } else if ((c1 & 0xfc00) === 0xd800 && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      c1 = 0x10000 + ((c1 & 0x03ff) << 10) + (s.charCodeAt(i + 1) & 0x03ff);
+      i++;
+      b[p++] = (c1 >> 18) | 0xf0;
+      b[p++] = ((c1 >> 12) & 0x3f) | 0x80;
+      b[p++] = ((c1 >> 6) & 0x3f) | 0x80;
+      b[p++] = (c1 & 0x3f) | 0x80;
+    } else if ((c1 & 0xf800) === 0xd800) {
+      b[p++] = 0xef;
+      b[p++] = 0xbf;
+      b[p++] = 0xbd;
+    } else {
+      b[p++] = (c1 >> 12) | 0xe0;
+      b[p++] = ((c1 >> 6) & 0x3f) | 0x80;
+      b[p++] = (c1 & 0x3f) | 0x80;
+    }
+  }
+  return p - at;
+}
+
+function writeObjectLike(v: object, depth: number): void {
+  if (Array.isArray(v)) {
+    if (Object.getPrototypeOf(v) !== arrayProto) throw UNSUPPORTED;
+    writeArray(v, depth);
+    return;
+  }
+  const proto = Object.getPrototypeOf(v);
+  if (proto === objectProto || proto === null) {
+    writeMap(v as Record<string, unknown>, depth);
+    return;
+  }
+  if (v instanceof Uint8Array) {
+    const c = v.constructor;
+    if (c === Object || c === Array || c === Map) throw UNSUPPORTED;
+    writeBin(v);
+    return;
+  }
+  if (v instanceof Date) {
+    if (v.constructor !== Date) throw UNSUPPORTED;
+    writeDate(v);
+    return;
+  }
+  throw UNSUPPORTED; // a class instance: the reference path refuses it
+}
+
+function writeArray(a: unknown[], depth: number): void {
+  const n = a.length;
+  ensure(5);
+  const b = buf;
+  if (n < 0x10) {
+    b[pos++] = 0x90 | n;
+  } else if (n < 0x10000) {
+    b[pos++] = 0xdc;
+    b[pos++] = n >> 8;
+    b[pos++] = n & 0xff;
+  } else {
+    b[pos++] = 0xdd;
+    view.setUint32(pos, n);
+    pos += 4;
+  }
+  for (let i = 0; i < n; i++) {
+    const x = a[i];
+    if (x === undefined && !(i in a)) {
+      // a hole: the reference copy keeps it, and msgpackr writes it as its "undefined" extension
+      ensure(3);
+      buf[pos++] = 0xd4;
+      buf[pos++] = 0;
+      buf[pos++] = 0;
+      continue;
+    }
+    write(x, depth + 1);
+  }
+}
+
+/**
+ * The write plan for one key set: the keys in the order Object.keys gave them, the canonical order as indices
+ * into that list, and the encoded keys in canonical order (keyBytes[keyAt[i], keyAt[i + 1]) is key i's string).
+ */
+interface Shape {
+  keys: string[];
+  order: number[];
+  keyBytes: Uint8Array;
+  keyAt: number[];
+}
+
+/**
+ * The last shape written at each depth: objects of one shape (records of one kind) skip the sort and the key
+ * encoding. Only shapes of up to SHAPE_CACHE_KEYS keys are kept.
+ */
+const shapes: (Shape | undefined)[] = [];
+const SHAPE_CACHE_KEYS = 64;
+
+function sameKeys(a: string[], b: string[]): boolean {
+  const n = a.length;
+  if (n !== b.length) return false;
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function makeShape(keys: string[]): Shape {
+  const n = keys.length;
+  let indexKeys = false;
+  for (let i = 0; i < n; i++) {
+    const k = keys[i];
+    const c = k.charCodeAt(0);
+    if (c <= 0x39) {
+      if (c >= 0x30) indexKeys = true;
+    } else if ((c === 0x5f && k === '__proto__') || (c === 0x63 && k === 'constructor')) {
+      throw UNSUPPORTED;
+    }
+  }
+  // code-unit order (what Array.prototype.sort does to strings); insertion sort for small objects
+  const sorted = keys.slice();
+  if (n <= 16) {
+    for (let i = 1; i < n; i++) {
+      const k = sorted[i];
+      let j = i - 1;
+      while (j >= 0 && sorted[j] > k) {
+        sorted[j + 1] = sorted[j];
+        j--;
+      }
+      sorted[j + 1] = k;
+    }
+  } else {
+    sorted.sort();
+  }
+  if (indexKeys) indexKeysFirst(sorted);
+  // keys are distinct, so each sorted key has one index in the original list
+  const where = new Map<string, number>();
+  for (let i = 0; i < n; i++) where.set(keys[i], i);
+  const order = sorted.map((k) => where.get(k)!);
+  // encode the keys at the write position, copy them out, and give the room back
+  const off0 = pos - start; // offsets within the value: a write may move it to a new slab
+  const keyAt: number[] = [0];
+  for (let i = 0; i < n; i++) {
+    writeString(sorted[i]);
+    keyAt.push(pos - start - off0);
+  }
+  const at0 = start + off0;
+  const keyBytes = new Uint8Array(pos - at0);
+  for (let i = 0; i < keyBytes.length; i++) keyBytes[i] = buf[at0 + i];
+  pos = at0;
+  return { keys, order, keyBytes, keyAt };
+}
+
+function writeMap(o: Record<string, unknown>, depth: number): void {
+  const keys = Object.keys(o);
+  const n = keys.length;
+  let shape = shapes[depth];
+  if (shape === undefined || !sameKeys(shape.keys, keys)) {
+    shape = makeShape(keys);
+    if (n <= SHAPE_CACHE_KEYS) shapes[depth] = shape;
+  }
+  // each property is read once, in canonical order (the reference reads them in sorted order too)
+  const { order, keyBytes, keyAt } = shape;
+  ensure(5);
+  const headerOff = pos - start; // the header's offset within the value (a write may move it to a new slab)
+  const headerSize = n < 0x10 ? 1 : n < 0x10000 ? 3 : 5;
+  pos += headerSize;
+  let count = 0;
+  for (let i = 0; i < n; i++) {
+    const x = o[keys[order[i]]];
+    if (x === undefined) continue;
+    const from = keyAt[i];
+    const to = keyAt[i + 1];
+    ensure(to - from);
+    const b = buf;
+    let w = pos;
+    for (let p = from; p < to; p++) b[w++] = keyBytes[p];
+    pos = w;
+    write(x, depth + 1);
+    count++;
+  }
+  const b = buf;
+  const at = start + headerOff;
+  if (count < 0x10) {
+    if (headerSize > 1) {
+      b.copyWithin(at + 1, at + headerSize, pos);
+      pos -= headerSize - 1;
+    }
+    b[at] = 0x80 | count;
+  } else if (count < 0x10000) {
+    if (headerSize > 3) {
+      b.copyWithin(at + 3, at + headerSize, pos);
+      pos -= headerSize - 3;
+    }
+    b[at] = 0xde;
+    b[at + 1] = count >> 8;
+    b[at + 2] = count & 0xff;
+  } else {
+    b[at] = 0xdf;
+    view.setUint32(at + 1, count);
+  }
+}
+
+/** Is k an array index in canonical form ("0" .. "4294967294")? Such keys come first in a JS object's key order. */
+function isArrayIndex(k: string): boolean {
+  const n = k.length;
+  if (n === 0 || n > 10) return false;
+  const c0 = k.charCodeAt(0);
+  if (c0 < 0x30 || c0 > 0x39 || (c0 === 0x30 && n > 1)) return false;
+  for (let i = 1; i < n; i++) {
+    const c = k.charCodeAt(i);
+    if (c < 0x30 || c > 0x39) return false;
+  }
+  return n < 10 || Number(k) <= 4294967294;
+}
+
+/** Reorder sorted keys in place: array-index keys first, in numeric order, then the rest in their sorted order. */
+function indexKeysFirst(keys: string[]): void {
+  const idx: string[] = [];
+  const rest: string[] = [];
+  for (let i = 0; i < keys.length; i++) (isArrayIndex(keys[i]) ? idx : rest).push(keys[i]);
+  if (idx.length === 0) return;
+  idx.sort((a, b) => Number(a) - Number(b));
+  let j = 0;
+  for (let i = 0; i < idx.length; i++) keys[j++] = idx[i];
+  for (let i = 0; i < rest.length; i++) keys[j++] = rest[i];
+}
+
+function writeBin(v: Uint8Array): void {
+  const n = v.byteLength;
+  ensure(5 + n);
+  const b = buf;
+  if (n < 0x100) {
+    b[pos++] = 0xc4;
+    b[pos++] = n;
+  } else if (n < 0x10000) {
+    b[pos++] = 0xc5;
+    b[pos++] = n >> 8;
+    b[pos++] = n & 0xff;
+  } else {
+    b[pos++] = 0xc6;
+    view.setUint32(pos, n);
+    pos += 4;
+  }
+  b.set(v, pos);
+  pos += n;
+}
+
+function writeDate(d: Date): void {
+  ensure(15);
+  const b = buf;
+  const seconds = d.getTime() / 1000;
+  const ms = d.getMilliseconds();
+  if (ms === 0 && seconds >= 0 && seconds < 0x100000000) {
+    b[pos++] = 0xd6;
+    b[pos++] = 0xff;
+    view.setUint32(pos, seconds);
+    pos += 4;
+  } else if (seconds > 0 && seconds < 0x400000000) {
+    b[pos++] = 0xd7;
+    b[pos++] = 0xff;
+    view.setUint32(pos, ms * 4000000 + ((seconds / 0x100000000) >> 0));
+    view.setUint32(pos + 4, seconds);
+    pos += 8;
+  } else if (Number.isNaN(seconds)) {
+    b[pos++] = 0xd4;
+    b[pos++] = 0xff;
+    b[pos++] = 0xff;
+  } else {
+    b[pos++] = 0xc7;
+    b[pos++] = 12;
+    b[pos++] = 0xff;
+    view.setUint32(pos, ms * 1000000);
+    const s = Math.floor(seconds);
+    const hi = Math.floor(s / 0x100000000);
+    view.setInt32(pos + 4, hi);
+    view.setUint32(pos + 8, s - hi * 0x100000000);
+    pos += 12;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// reading
+
+/**
+ * Decode the common canonical subset in one pass: nil, booleans, ints and float64, ASCII strings, arrays, and
+ * maps with ASCII string keys (other than "__proto__"), with nothing after the value. Throws on anything else
+ * (binary, extensions such as dates, non-ASCII strings, float32, 64-bit ints, truncated or malformed input);
+ * the caller then decodes with msgpackr, whose result (or error) is the definition. On the subset the result
+ * is the value msgpackr returns (a differential test holds them together).
+ */
+export function readCanonical(bytes: Uint8Array): unknown {
+  rsrc = bytes;
+  rpos = 0;
+  rend = bytes.length;
+  try {
+    const v = read(0);
+    if (rpos !== rend) throw UNSUPPORTED; // trailing bytes: msgpackr refuses them
+    return v;
+  } finally {
+    rsrc = EMPTY;
+  }
+}
+
+const EMPTY = new Uint8Array(0);
+let rsrc: Uint8Array = EMPTY;
+let rpos = 0;
+let rend = 0;
+
+function read(depth: number): unknown {
+  if (rpos >= rend || depth > 512) throw UNSUPPORTED;
+  const b = rsrc;
+  const t = b[rpos++];
+  if (t < 0x80) return t;
+  if (t < 0x90) return readMap(t & 0x0f, depth);
+  if (t < 0xa0) return readArray(t & 0x0f, depth);
+  if (t < 0xc0) return readString(t & 0x1f);
+  if (t >= 0xe0) return t - 0x100;
+  switch (t) {
+    case 0xc0:
+      return null;
+    case 0xc2:
+      return false;
+    case 0xc3:
+      return true;
+    case 0xcb:
+      need(8);
+      rpos += 8;
+      return readF64(rpos - 8);
+    case 0xcc:
+      need(1);
+      return b[rpos++];
+    case 0xcd:
+      need(2);
+      rpos += 2;
+      return (b[rpos - 2] << 8) | b[rpos - 1];
+    case 0xce:
+      need(4);
+      rpos += 4;
+      return ((b[rpos - 4] << 24) | (b[rpos - 3] << 16) | (b[rpos - 2] << 8) | b[rpos - 1]) >>> 0;
+    case 0xd0:
+      need(1);
+      return (b[rpos++] << 24) >> 24;
+    case 0xd1:
+      need(2);
+      rpos += 2;
+      return (((b[rpos - 2] << 8) | b[rpos - 1]) << 16) >> 16;
+    case 0xd2:
+      need(4);
+      rpos += 4;
+      return (b[rpos - 4] << 24) | (b[rpos - 3] << 16) | (b[rpos - 2] << 8) | b[rpos - 1];
+    case 0xd9:
+      need(1);
+      return readString(b[rpos++]);
+    case 0xda:
+      need(2);
+      rpos += 2;
+      return readString((b[rpos - 2] << 8) | b[rpos - 1]);
+    case 0xdc:
+      need(2);
+      rpos += 2;
+      return readArray((b[rpos - 2] << 8) | b[rpos - 1], depth);
+    case 0xde:
+      need(2);
+      rpos += 2;
+      return readMap((b[rpos - 2] << 8) | b[rpos - 1], depth);
+    default:
+      throw UNSUPPORTED;
+  }
+}
+
+function need(n: number): void {
+  if (rpos + n > rend) throw UNSUPPORTED;
+}
+
+const f64 = new Float64Array(1);
+const f64Bytes = new Uint8Array(f64.buffer);
+/** Big-endian: on a little-endian host the bytes are reversed into the scratch double. */
+const littleEndian = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+function readF64(at: number): number {
+  const b = rsrc;
+  if (littleEndian) {
+    for (let i = 0; i < 8; i++) f64Bytes[i] = b[at + 7 - i];
+  } else {
+    for (let i = 0; i < 8; i++) f64Bytes[i] = b[at + i];
+  }
+  return f64[0];
+}
+
+function readString(n: number): string {
+  need(n);
+  const b = rsrc;
+  const from = rpos;
+  const to = from + n;
+  let any = 0;
+  for (let i = from; i < to; i++) any |= b[i];
+  if (any >= 0x80) throw UNSUPPORTED;
+  rpos = to;
+  if (n <= 16) return chars16(b, from, n);
+  if (n <= 64) {
+    let s = '';
+    for (let i = from; i < to; i += 16) s += chars16(b, i, Math.min(16, to - i));
+    return s;
+  }
+  return latin1(b, from, to);
+}
+
+const fcc = String.fromCharCode;
+
+/**
+ * One char per byte of the n <= 16 bytes at b[p] (a fromCharCode call with the bytes as arguments: far cheaper
+ * than building the string a char at a time).
+ */
+function chars16(b: Uint8Array, p: number, n: number): string {
+  switch (n) {
+    case 0: return '';
+    case 1: return fcc(b[p]);
+    case 2: return fcc(b[p], b[p + 1]);
+    case 3: return fcc(b[p], b[p + 1], b[p + 2]);
+    case 4: return fcc(b[p], b[p + 1], b[p + 2], b[p + 3]);
+    case 5: return fcc(b[p], b[p + 1], b[p + 2], b[p + 3], b[p + 4]);
+    case 6: return fcc(b[p], b[p + 1], b[p + 2], b[p + 3], b[p + 4], b[p + 5]);
+    case 7: return fcc(b[p], b[p + 1], b[p + 2], b[p + 3], b[p + 4], b[p + 5], b[p + 6]);
+    case 8: return fcc(b[p], b[p + 1], b[p + 2], b[p + 3], b[p + 4], b[p + 5], b[p + 6], b[p + 7]);
+    default: {
+      const head = fcc(b[p], b[p + 1], b[p + 2], b[p + 3], b[p + 4], b[p + 5], b[p + 6], b[p + 7]);
+      p += 8;
+      switch (n - 8) {
+        case 1: return head + fcc(b[p]);
+        case 2: return head + fcc(b[p], b[p + 1]);
+        case 3: return head + fcc(b[p], b[p + 1], b[p + 2]);
+        case 4: return head + fcc(b[p], b[p + 1], b[p + 2], b[p + 3]);
+        case 5: return head + fcc(b[p], b[p + 1], b[p + 2], b[p + 3], b[p + 4]);
+        case 6: return head + fcc(b[p], b[p + 1], b[p + 2], b[p + 3], b[p + 4], b[p + 5]);
+        case 7: return head + fcc(b[p], b[p + 1], b[p + 2], b[p + 3], b[p + 4], b[p + 5], b[p + 6]);
+        default: return head + fcc(b[p], b[p + 1], b[p + 2], b[p + 3], b[p + 4], b[p + 5], b[p + 6], b[p + 7]);
+      }
+    }
+  }
+}
+
+/**
+ * Recently read map keys by a hash of their bytes: a record's keys repeat from value to value, and a cached
+ * key is compared with the bytes instead of being built (and interned as a property name) again.
+ */
+const keyCache: (string | undefined)[] = new Array(4096).fill(undefined);
+
+function readKey(n: number): string {
+  if (n > 16) return readString(n);
+  need(n);
+  const b = rsrc;
+  const p = rpos;
+  const h = ((n << 7) ^ (n > 0 ? b[p] << 4 : 0) ^ (n > 1 ? b[p + n - 1] : 0) ^ (n > 2 ? b[p + (n >> 1)] << 2 : 0)) & 0xfff;
+  const e = keyCache[h];
+  if (e !== undefined && e.length === n) {
+    let i = 0;
+    while (i < n && e.charCodeAt(i) === b[p + i]) i++;
+    if (i === n) {
+      rpos = p + n;
+      return e;
+    }
+  }
+  const k = readString(n);
+  keyCache[h] = k;
+  return k;
+}
+
+function readArray(n: number, depth: number): unknown[] {
+  if (n > rend - rpos) throw UNSUPPORTED; // each element takes at least one byte
+  const a = new Array(n);
+  for (let i = 0; i < n; i++) a[i] = read(depth + 1);
+  return a;
+}
+
+function readMap(n: number, depth: number): Record<string, unknown> {
+  if (n > (rend - rpos) / 2) throw UNSUPPORTED; // each entry takes at least two bytes
+  const o: Record<string, unknown> = {};
+  const b = rsrc;
+  for (let i = 0; i < n; i++) {
+    if (rpos >= rend) throw UNSUPPORTED;
+    const t = b[rpos++];
+    let k: string;
+    if (t >= 0xa0 && t < 0xc0) k = readKey(t & 0x1f);
+    else if (t === 0xd9) {
+      need(1);
+      k = readKey(b[rpos++]);
+    } else throw UNSUPPORTED;
+    if (k === '__proto__') throw UNSUPPORTED;
+    o[k] = read(depth + 1);
+  }
+  return o;
+}

@@ -1004,11 +1004,12 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
     for (const row of rows) if (this.ts[row] < base) base = this.ts[row];
     w.varuint(base);
     for (const row of rows) w.varuint(this.ts[row] - base);
-    const dict = new StrDict();
+    const dict = StrDict.acquire();
     for (const row of rows) {
       if (this.kind[row] !== ORMAP_KIND.LWW) continue;
       writeValue(w, this.chunks[this.vchunk[row]], this.voff[row], this.vlen[row], dict);
     }
+    dict.release(); // before the nested encodings below, which take their own
     const nested = [...this.nested].filter(([, inst]) => !isEmptyNested(inst));
     nested.sort((x, y) => cmpStr(x[0].slice(1), y[0].slice(1)) || x[0].charCodeAt(0) - y[0].charCodeAt(0));
     w.varuint(nested.length);
@@ -1408,6 +1409,25 @@ class StrDict {
   private buf = new Uint8Array(256);
   private bufLen = 0;
   n = 0;
+
+  /** Dictionaries are reused across encodings (building one per encoding, growing its table, cost more
+   * than the small encodings it served: measured). */
+  private static pool: StrDict[] = [];
+
+  static acquire(): StrDict {
+    return StrDict.pool.pop() ?? new StrDict();
+  }
+
+  /** Empty it and hand it back (kept only when small; a huge one is left to the GC). */
+  release(): void {
+    if (StrDict.pool.length >= 4 || this.table.length > 1 << 14) return;
+    if (this.n > 0) this.table.fill(0);
+    this.offs.length = 0;
+    this.lens.length = 0;
+    this.bufLen = 0;
+    this.n = 0;
+    StrDict.pool.push(this);
+  }
 
   /** Index of the string src[p, p+len), or -1 after adding it. */
   lookupOrAdd(src: Uint8Array, p: number, len: number): number {

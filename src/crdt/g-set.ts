@@ -103,9 +103,15 @@ export class GSet<T = unknown> implements Crdt<GSet<T>> {
     return this.order().map((e) => e.value as T);
   }
 
-  /** Union with `other` (a full state or a delta). */
-  merge(other: GSet<T>): void {
-    for (const [key, e] of other.elems) if (!this.elems.has(key)) this.insert(key, e);
+  /** Union with `other` (a full state or a delta). Returns true when an element was new here. */
+  merge(other: GSet<T>): boolean {
+    let changed = false;
+    for (const [key, e] of other.elems) {
+      if (this.elems.has(key)) continue;
+      this.insert(key, e);
+      changed = true;
+    }
+    return changed;
   }
 
   takeDelta(): GSet<T> | null {

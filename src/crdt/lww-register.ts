@@ -102,14 +102,18 @@ export class LWWRegister<T = unknown> implements Crdt<LWWRegister<T>> {
     return this.writerId;
   }
 
-  /** Keep the larger of the two writes. ClockSkewError (nothing changes) if the winner is too far ahead. */
-  merge(other: LWWRegister<T>): void {
-    if (!other.has) return;
+  /**
+   * Keep the larger of the two writes. Returns true when the other's write replaced this one (a larger
+   * timestamp, writer or, on a full tie, value bytes: each changes the encoding), false when this write is
+   * kept (equal or larger). ClockSkewError (nothing changes) if the winner is too far ahead.
+   */
+  merge(other: LWWRegister<T>): boolean {
+    if (!other.has) return false;
     if (this.has) {
-      if (other.ts < this.ts) return;
+      if (other.ts < this.ts) return false;
       if (other.ts === this.ts) {
-        if (other.writerId < this.writerId) return;
-        if (other.writerId === this.writerId && bytesCompare(other.valueBytes(), this.valueBytes()) <= 0) return;
+        if (other.writerId < this.writerId) return false;
+        if (other.writerId === this.writerId && bytesCompare(other.valueBytes(), this.valueBytes()) <= 0) return false;
       }
     }
     if (other.ts > this.clock.current) this.clock.receive(other.ts);
@@ -120,6 +124,7 @@ export class LWWRegister<T = unknown> implements Crdt<LWWRegister<T>> {
     this.val = other.val;
     this.valKnown = other.valKnown;
     this.dirty = true;
+    return true;
   }
 
   takeDelta(): LWWRegister<T> | null {

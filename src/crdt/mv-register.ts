@@ -60,8 +60,14 @@ export class MVRegister<T = unknown> implements Crdt<MVRegister<T>> {
     return out;
   }
 
-  merge(other: MVRegister<T>): void {
-    if (other === this) return;
+  /**
+   * Join `other` into this. Returns true when the state changed: one of my values was dropped (fewer of my
+   * entries survive; the kernel returns a subset of them), a value of the other survived (its dot is not
+   * among mine: a dot in both is reported as mine), or the context gained a dot. Otherwise the entries and
+   * the context, hence the encoding, are as they were.
+   */
+  merge(other: MVRegister<T>): boolean {
+    if (other === this) return false;
     const map = this.ctx.mapFrom(other.ctx);
     const inv = inverseMap(map, this.ctx.width);
     const a = new DotList(this.entries.length);
@@ -72,17 +78,24 @@ export class MVRegister<T = unknown> implements Crdt<MVRegister<T>> {
     b.sort();
     const { out, n } = mergeDots(a, this.ctx, b, other.ctx, inv, map);
     const next: Entry[] = [];
+    let kept = 0;
+    let gained = false;
     for (let k = 0; k < n; k++) {
       const v = out[k];
-      if (v >= 0) next.push(this.entries[a.refs[v]]);
-      else {
+      if (v >= 0) {
+        next.push(this.entries[a.refs[v]]);
+        kept++;
+      } else {
+        gained = true;
         const j = -(v + 1);
         next.push({ r: b.replicas[j], c: b.counters[j], bytes: other.entries[b.refs[j]].bytes.slice() });
       }
     }
+    let changed = gained || kept !== this.entries.length;
     this.entries = next;
-    this.ctx.mergeFrom(other.ctx, map);
+    if (this.ctx.mergeFrom(other.ctx, map)) changed = true;
     (this.merged ??= new CausalContext()).absorb(other.ctx);
+    return changed;
   }
 
   takeDelta(): MVRegister<T> | null {

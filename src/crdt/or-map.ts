@@ -724,10 +724,8 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
       const kind = nk.charCodeAt(0) - 48;
       const key = nk.slice(1);
       const mine = this.nestedFor(kind, key);
-      // counters and maps report whether they changed; the others are compared by encoding
-      const before = mine instanceof PNCounter || mine instanceof ORMap ? undefined : mine.encode();
-      const res = (mine as { merge(o: unknown): boolean | void }).merge(inst);
-      const differs = before === undefined ? res !== false : !bytesSame(before, mine.encode());
+      // every nested type reports whether its merge changed it
+      const differs = (mine as { merge(o: unknown): boolean | void }).merge(inst) !== false;
       if (differs) changed = true;
       if (track && differs && this.head.has(key)) changedKeys!.add(key);
     }

@@ -97,8 +97,14 @@ export class ORSet<T = unknown> implements Crdt<ORSet<T>> {
     return this.elems.size;
   }
 
-  merge(other: ORSet<T>): void {
-    if (other === this) return;
+  /**
+   * Join `other` into this. Returns true when the state changed: a staged element lost a dot (the kernel
+   * returns a subset of its dots, so a shorter list means a drop), a dot of the other survived (a dot new
+   * to its element, since all my dots of every element the other holds are staged), or the context gained
+   * a dot. Anything else leaves every element's dots and the context, hence the encoding, as they were.
+   */
+  merge(other: ORSet<T>): boolean {
+    if (other === this) return false;
     const map = this.ctx.mapFrom(other.ctx);
     const inv = inverseMap(map, this.ctx.width);
     const octx = other.ctx;
@@ -165,7 +171,9 @@ export class ORSet<T = unknown> implements Crdt<ORSet<T>> {
         slot.dots.push(b.replicas[j], b.counters[j]);
       }
     }
+    let changed = added.size > 0;
     for (let k = 0; k < aElems.length; k++) {
+      if (next[k].length !== aElems[k].dots.length) changed = true;
       aElems[k].dots = next[k];
       if (next[k].length === 0) this.elems.delete(aIds[k]);
     }
@@ -174,9 +182,10 @@ export class ORSet<T = unknown> implements Crdt<ORSet<T>> {
       if (e !== undefined) e.dots.push(...dots);
       else this.elems.set(id, { bytes: src.bytes, dots }); // element bytes are never mutated: shared
     }
-    this.ctx.mergeFrom(octx, map);
+    if (this.ctx.mergeFrom(octx, map)) changed = true;
     for (const id of added.keys()) this.dirty.add(id);
     (this.merged ??= new CausalContext()).absorb(octx);
+    return changed;
   }
 
   takeDelta(): ORSet<T> | null {

@@ -72,9 +72,23 @@ export class TwoPSet<T = unknown> implements Crdt<TwoPSet<T>> {
     return out;
   }
 
-  merge(other: TwoPSet<T>): void {
-    for (const [key, e] of other.elems) if (!this.elems.has(key)) this.insert(key, e);
-    for (const key of other.removed) if (!this.removed.has(key)) this.tombstone(key);
+  /**
+   * Union of both sets. Returns true when an element or a tombstone was new here (either changes the
+   * encoding: a new element adds an entry, a new tombstone flips a flag).
+   */
+  merge(other: TwoPSet<T>): boolean {
+    let changed = false;
+    for (const [key, e] of other.elems) {
+      if (this.elems.has(key)) continue;
+      this.insert(key, e);
+      changed = true;
+    }
+    for (const key of other.removed) {
+      if (this.removed.has(key)) continue;
+      this.tombstone(key);
+      changed = true;
+    }
+    return changed;
   }
 
   takeDelta(): TwoPSet<T> | null {

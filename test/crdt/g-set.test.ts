@@ -1,18 +1,22 @@
 import { describe, expect, it } from 'vitest';
 import { GSet } from '../../src/crdt/g-set.js';
 import { DecodeError, ValidationError } from '../../src/errors.js';
-import { checkLaws, randomValue } from './laws.js';
+import { type LawSpec, checkLaws, randomValue } from './laws.js';
+import { checkMergeReportsExactly } from './merge-report.js';
+
+const spec: LawSpec<GSet> = {
+  name: 'GSet',
+  make: (id) => new GSet(id),
+  randomOp: (rng, s) => {
+    s.add(randomValue(rng));
+  },
+  decode: (b, id) => GSet.decode(b, id),
+  view: (s) => s.values(),
+};
 
 describe('crdt/g-set', () => {
-  checkLaws<GSet>({
-    name: 'GSet',
-    make: (id) => new GSet(id),
-    randomOp: (rng, s) => {
-      s.add(randomValue(rng));
-    },
-    decode: (b, id) => GSet.decode(b, id),
-    view: (s) => s.values(),
-  });
+  checkLaws(spec);
+  checkMergeReportsExactly(spec);
 
   it('adds, unions and never loses an element', () => {
     const a = new GSet<string>('a');
@@ -56,5 +60,19 @@ describe('crdt/g-set', () => {
     expect(() => GSet.decode(badValue)).toThrow(DecodeError);
     const truncatedValue = Uint8Array.from([ok[0], ok[1], 1, 1, 0xa3]);
     expect(() => GSet.decode(truncatedValue)).toThrow(DecodeError);
+  });
+
+  it('merge reports whether an element was new', () => {
+    const a = new GSet<number>('a');
+    const b = new GSet<number>('b');
+    expect(a.merge(b)).toBe(false);
+    b.add(1);
+    b.add(2);
+    expect(a.merge(b)).toBe(true);
+    expect(a.merge(b)).toBe(false);
+    a.add(3);
+    expect(a.merge(b)).toBe(false); // a subset
+    expect(b.merge(a)).toBe(true);
+    expect(b.merge(GSet.decode(a.encode()))).toBe(false);
   });
 });

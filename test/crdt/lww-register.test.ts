@@ -2,21 +2,25 @@ import { describe, expect, it } from 'vitest';
 import { HLC, hlcPack } from '../../src/clock/hlc.js';
 import { LWWRegister } from '../../src/crdt/lww-register.js';
 import { ClockSkewError, DecodeError, ValidationError } from '../../src/errors.js';
-import { checkLaws, randomValue } from './laws.js';
+import { type LawSpec, checkLaws, randomValue } from './laws.js';
+import { checkMergeReportsExactly } from './merge-report.js';
 
 /** An HLC on a virtual clock that `rng` jitters inside a small window (well within the max drift). */
 function jitterClock(rng: { int(n: number): number }): HLC {
   return new HLC({ now: () => 1_700_000_000_000 + rng.int(5) });
 }
 
+const spec: LawSpec<LWWRegister> = {
+  name: 'LWWRegister',
+  make: (id, rng) => new LWWRegister(id, { clock: jitterClock(rng) }),
+  randomOp: (rng, r) => r.set(randomValue(rng)),
+  decode: (b, id) => LWWRegister.decode(b, id, { clock: new HLC({ now: () => 1_700_000_000_000 }) }),
+  view: (r) => [r.get(), r.timestamp, r.writer],
+};
+
 describe('crdt/lww-register', () => {
-  checkLaws<LWWRegister>({
-    name: 'LWWRegister',
-    make: (id, rng) => new LWWRegister(id, { clock: jitterClock(rng) }),
-    randomOp: (rng, r) => r.set(randomValue(rng)),
-    decode: (b, id) => LWWRegister.decode(b, id, { clock: new HLC({ now: () => 1_700_000_000_000 }) }),
-    view: (r) => [r.get(), r.timestamp, r.writer],
-  });
+  checkLaws(spec);
+  checkMergeReportsExactly(spec);
 
   it('the later HLC timestamp wins', () => {
     let t = 1000;
@@ -116,5 +120,45 @@ describe('crdt/lww-register', () => {
     const bytes = r.encode();
     bytes[2] = 2;
     expect(() => LWWRegister.decode(bytes)).toThrow(DecodeError);
+  });
+
+  it('merge reports whether the write was replaced, including equal-timestamp ties', () => {
+    const a = new LWWRegister<string>('node-a', { clock: new HLC({ now: () => 42 }) });
+    const b = new LWWRegister<string>('node-b', { clock: new HLC({ now: () => 42 }) });
+    expect(a.merge(b)).toBe(false); // nothing written on either side
+    a.set('from-a');
+    expect(a.merge(b)).toBe(false); // the other never wrote
+    expect(b.merge(a)).toBe(true); // an empty register adopts any write
+    b.set('from-b');
+    const a2 = new LWWRegister<string>('node-a', { clock: new HLC({ now: () => 42 }) });
+    a2.set('tie-a');
+    const b2 = new LWWRegister<string>('node-b', { clock: new HLC({ now: () => 42 }) });
+    b2.set('tie-b');
+    expect(a2.timestamp).toBe(b2.timestamp);
+    // equal timestamps: the larger replica id wins; the smaller never replaces it
+    expect(b2.merge(a2)).toBe(false);
+    expect(b2.get()).toBe('tie-b');
+    expect(a2.merge(b2)).toBe(true);
+    expect(a2.get()).toBe('tie-b');
+    expect(a2.merge(b2)).toBe(false);
+    // an older write never replaces a newer one
+    expect(b.merge(a)).toBe(false);
+    expect(a.merge(b)).toBe(true);
+    expect(a.merge(LWWRegister.decode(b.encode(), 'x', { clock: new HLC({ now: () => 42 }) }))).toBe(false);
+  });
+
+  it('merge reports a full tie (same timestamp and writer) as a change only when the value bytes win', () => {
+    const w1 = new LWWRegister<number>('w', { clock: new HLC({ now: () => 7 }) });
+    const w2 = new LWWRegister<number>('w', { clock: new HLC({ now: () => 7 }) });
+    w1.set(1);
+    w2.set(2); // not issued by honest replicas: same (timestamp, writer), different bytes
+    expect(w1.timestamp).toBe(w2.timestamp);
+    expect(w2.merge(w1)).toBe(false); // smaller bytes lose
+    expect(w1.merge(w2)).toBe(true);
+    expect(w1.get()).toBe(2);
+    expect(w1.encode()).toEqual(w2.encode());
+    const same = new LWWRegister<number>('w', { clock: new HLC({ now: () => 7 }) });
+    same.set(2);
+    expect(w1.merge(same)).toBe(false); // identical write
   });
 });

@@ -1,15 +1,19 @@
 import { describe, expect, it } from 'vitest';
 import { MVRegister } from '../../src/crdt/mv-register.js';
-import { checkLaws, randomValue } from './laws.js';
+import { type LawSpec, checkLaws, randomValue } from './laws.js';
+import { checkMergeReportsExactly } from './merge-report.js';
+
+const spec: LawSpec<MVRegister> = {
+  name: 'MVRegister',
+  make: (id) => new MVRegister(id),
+  randomOp: (rng, r) => r.set(rng.bool(0.5) ? rng.int(4) : randomValue(rng)),
+  decode: (b, id) => MVRegister.decode(b, id),
+  view: (r) => r.values(),
+};
 
 describe('crdt/mv-register', () => {
-  checkLaws<MVRegister>({
-    name: 'MVRegister',
-    make: (id) => new MVRegister(id),
-    randomOp: (rng, r) => r.set(rng.bool(0.5) ? rng.int(4) : randomValue(rng)),
-    decode: (b, id) => MVRegister.decode(b, id),
-    view: (r) => r.values(),
-  });
+  checkLaws(spec);
+  checkMergeReportsExactly(spec);
 
   it('keeps both concurrent values, and a later causal set replaces them', () => {
     const a = new MVRegister<string>('a');
@@ -49,5 +53,44 @@ describe('crdt/mv-register', () => {
     a.merge(b);
     expect(a.values()).toEqual(['same']);
     expect(MVRegister.decode(a.encode()).values()).toEqual(['same']);
+  });
+
+  it('merge reports a change exactly: new concurrent value, replaced values, stale or repeated states', () => {
+    const a = new MVRegister<string>('a');
+    const b = new MVRegister<string>('b');
+    expect(a.merge(b)).toBe(false); // both empty
+    a.set('x');
+    b.set('y');
+    const bOld = b.clone();
+    expect(a.merge(b)).toBe(true); // a concurrent value joins
+    expect(a.merge(b)).toBe(false);
+    expect(a.merge(a)).toBe(false);
+    expect(b.merge(a)).toBe(true);
+    b.set('z'); // replaces both observed values
+    expect(a.merge(b)).toBe(true);
+    expect(a.values()).toEqual(['z']);
+    expect(a.merge(bOld)).toBe(false); // a stale state: its dots are all seen and its values replaced
+    expect(a.merge(MVRegister.decode(b.encode()))).toBe(false);
+  });
+
+  it('merge reports a change that only grows the causal context (same values, more dots seen)', () => {
+    const a = new MVRegister<string>('a');
+    const b = new MVRegister<string>('b');
+    b.set('y'); // dot b:1
+    a.merge(b);
+    a.set('z'); // dot a:1, replaces b:1: a's context is {a:1, b:1}
+    // c holds the same dotted value a:1 = 'z' but has never seen b:1
+    const twin = new MVRegister<string>('a');
+    twin.set('z');
+    const c = new MVRegister<string>('c');
+    c.merge(twin);
+    const before = c.encode();
+    expect(c.merge(a)).toBe(true);
+    expect(c.values()).toEqual(['z']);
+    expect(c.encode()).not.toEqual(before);
+    expect(c.encode()).toEqual(a.encode());
+    expect(c.merge(a)).toBe(false);
+    expect(c.merge(twin)).toBe(false);
+    expect(c.merge(b)).toBe(false); // b's value was replaced by a write c has seen
   });
 });

@@ -1,26 +1,30 @@
 import { describe, expect, it } from 'vitest';
 import { ORSet } from '../../src/crdt/or-set.js';
 import { DecodeError } from '../../src/errors.js';
-import { checkLaws, randomValue } from './laws.js';
+import { type LawSpec, checkLaws, randomValue } from './laws.js';
+import { checkMergeReportsExactly } from './merge-report.js';
 
 const pool = [1, 2, 3, 'a', 'b', { k: 1 }, [1, 2], null, true];
 
+const spec: LawSpec<ORSet> = {
+  name: 'ORSet',
+  make: (id) => new ORSet(id),
+  randomOp: (rng, s) => {
+    const roll = rng.float();
+    if (roll < 0.55) s.add(rng.bool(0.8) ? rng.pick(pool) : randomValue(rng));
+    else if (roll < 0.9) s.remove(rng.pick(pool));
+    else {
+      const vs = s.values();
+      if (vs.length > 0) s.remove(rng.pick(vs));
+    }
+  },
+  decode: (b, id) => ORSet.decode(b, id),
+  view: (s) => s.values(),
+};
+
 describe('crdt/or-set', () => {
-  checkLaws<ORSet>({
-    name: 'ORSet',
-    make: (id) => new ORSet(id),
-    randomOp: (rng, s) => {
-      const roll = rng.float();
-      if (roll < 0.55) s.add(rng.bool(0.8) ? rng.pick(pool) : randomValue(rng));
-      else if (roll < 0.9) s.remove(rng.pick(pool));
-      else {
-        const vs = s.values();
-        if (vs.length > 0) s.remove(rng.pick(vs));
-      }
-    },
-    decode: (b, id) => ORSet.decode(b, id),
-    view: (s) => s.values(),
-  });
+  checkLaws(spec);
+  checkMergeReportsExactly(spec);
 
   it('add wins over a concurrent remove', () => {
     const a = new ORSet<string>('a');
@@ -114,5 +118,49 @@ describe('crdt/or-set', () => {
     c.merge(a.takeDelta()!);
     expect(c.values()).toEqual([7]);
     expect(a.takeDelta()).toBeNull();
+  });
+
+  it('merge reports a change that only grows the causal context, and one that only drops a dot', () => {
+    // b added and removed x: its state has no element, only a context a has not seen
+    const a = new ORSet<string>('a');
+    const b = new ORSet<string>('b');
+    b.add('x');
+    b.remove('x');
+    const before = Buffer.from(a.encode()).toString('hex');
+    expect(a.merge(b)).toBe(true);
+    expect(a.size).toBe(0);
+    expect(Buffer.from(a.encode()).toString('hex')).not.toBe(before);
+    expect(a.merge(b.clone())).toBe(false);
+    // c removed an add it observed: same context as d, so the merge only drops d's dot
+    const c = new ORSet<string>('c');
+    const d = new ORSet<string>('d');
+    d.add('y');
+    c.merge(d);
+    c.remove('y');
+    expect(c.ctx.toString()).toContain('d:1');
+    const dBefore = d.encode();
+    expect(d.merge(c)).toBe(true);
+    expect(d.has('y')).toBe(false);
+    expect(d.encode()).not.toEqual(dBefore);
+    expect(d.merge(c)).toBe(false);
+  });
+
+  it('merge reports nothing new from a stale snapshot, a subset delta or itself', () => {
+    const a = new ORSet<number>('a');
+    const b = new ORSet<number>('b');
+    b.add(1);
+    const old = b.clone();
+    b.add(2);
+    const delta = b.takeDelta()!;
+    expect(a.merge(b)).toBe(true);
+    expect(a.merge(old)).toBe(false);
+    expect(a.merge(delta)).toBe(false);
+    expect(a.merge(ORSet.decode(b.encode()))).toBe(false);
+    expect(a.merge(a)).toBe(false);
+    // a concurrent add of an element a already has brings a new dot: a change
+    const c = new ORSet<number>('c');
+    c.add(1);
+    expect(a.merge(c)).toBe(true);
+    expect(a.values()).toEqual([1, 2]);
   });
 });

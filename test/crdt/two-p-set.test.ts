@@ -1,20 +1,24 @@
 import { describe, expect, it } from 'vitest';
 import { TwoPSet } from '../../src/crdt/two-p-set.js';
 import { DecodeError } from '../../src/errors.js';
-import { checkLaws, randomValue } from './laws.js';
+import { type LawSpec, checkLaws, randomValue } from './laws.js';
+import { checkMergeReportsExactly } from './merge-report.js';
+
+const spec: LawSpec<TwoPSet> = {
+  name: 'TwoPSet',
+  make: (id) => new TwoPSet(id),
+  randomOp: (rng, s) => {
+    const present = s.values();
+    if (present.length > 0 && rng.bool(0.35)) s.remove(rng.pick(present));
+    else s.add(randomValue(rng));
+  },
+  decode: (b, id) => TwoPSet.decode(b, id),
+  view: (s) => s.values(),
+};
 
 describe('crdt/two-p-set', () => {
-  checkLaws<TwoPSet>({
-    name: 'TwoPSet',
-    make: (id) => new TwoPSet(id),
-    randomOp: (rng, s) => {
-      const present = s.values();
-      if (present.length > 0 && rng.bool(0.35)) s.remove(rng.pick(present));
-      else s.add(randomValue(rng));
-    },
-    decode: (b, id) => TwoPSet.decode(b, id),
-    view: (s) => s.values(),
-  });
+  checkLaws(spec);
+  checkMergeReportsExactly(spec);
 
   it('remove wins forever: a removed element never returns, locally or by merge', () => {
     const a = new TwoPSet<string>('a');
@@ -70,5 +74,27 @@ describe('crdt/two-p-set', () => {
     const bytes = a.encode();
     bytes[bytes.length - 1] = 2;
     expect(() => TwoPSet.decode(bytes)).toThrow(DecodeError);
+  });
+
+  it('merge reports a change that only adds a removal, and no change for a subset', () => {
+    const a = new TwoPSet<string>('a');
+    const b = new TwoPSet<string>('b');
+    expect(a.merge(b)).toBe(false);
+    a.add('x');
+    expect(b.merge(a)).toBe(true);
+    expect(b.merge(a)).toBe(false);
+    b.remove('x');
+    const before = a.encode();
+    // same elements on both sides: only the tombstone is new to a (one flag byte flips)
+    expect(a.merge(b)).toBe(true);
+    expect(a.encode()).not.toEqual(before);
+    expect(a.encode().length).toBe(before.length);
+    expect(a.has('x')).toBe(false);
+    expect(a.merge(b)).toBe(false);
+    // a state without the removal changes nothing: tombstones are kept
+    const c = new TwoPSet<string>('c');
+    c.add('x');
+    expect(a.merge(c)).toBe(false);
+    expect(a.merge(TwoPSet.decode(b.encode()))).toBe(false);
   });
 });

@@ -269,7 +269,8 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
       this.noteLocal(key);
       return;
     }
-    const ts = this.retire(key);
+    // a new key needs no retiring (and no second index lookup)
+    const ts = h === undefined ? this.clock.now() : this.retire(key);
     const c = this.ctx.next(this.me);
     const row = this.addRow(key, this.me, c, ts, ORMAP_KIND.LWW);
     this.putValue(row, bytes, 0, bytes.length);
@@ -415,7 +416,8 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
     let row: number;
     if (this.free.length > 0) row = this.free.pop()!;
     else {
-      if (this.top === this.cap) this.growRows(Math.max(16, Math.ceil(this.cap * 1.25)));
+      // doubling while small (fewer copies), 1.25x past 64k rows (less slack where memory counts)
+      if (this.top === this.cap) this.growRows(Math.max(16, this.cap < 65536 ? this.cap * 2 : Math.ceil(this.cap * 1.25)));
       row = this.top++;
     }
     this.rowKey[row] = key;

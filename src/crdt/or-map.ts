@@ -886,15 +886,34 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
     const d = new ORMap<V>(this.replicaId, { clock: this.clock, keyHash: this.keyHash });
     const tmap = new Int32Array(this.ctx.width).fill(-1);
     const to = (r: number): number => (tmap[r] >= 0 ? tmap[r] : (tmap[r] = d.ctx.intern(this.ctx.ids[r])));
+    const rows: number[] = [];
+    const rowKeys: string[] = [];
     for (const key of keys) {
       for (let row = this.head.get(key) ?? -1; row >= 0; row = this.nextRow[row]) {
-        const r = to(this.rep[row]);
-        d.ctx.add(r, this.ctr[row]);
-        const nr = d.addRow(key, r, this.ctr[row], this.ts[row], this.kind[row]);
-        if (this.kind[row] === ORMAP_KIND.LWW) d.putValue(nr, this.chunks[this.vchunk[row]], this.voff[row], this.vlen[row]);
+        rows.push(row);
+        rowKeys.push(key);
       }
     }
-    for (let i = 0; i < extraDots.length; i += 2) d.ctx.add(to(extraDots[i]), extraDots[i + 1]);
+    // sized once (no growth steps), dots added to the context in counter order (appends, not inserts)
+    if (rows.length > 16) d.growRows(rows.length);
+    d.head.reserve(rows.length);
+    const dots: number[] = [];
+    for (let i = 0; i < rows.length; i++) {
+      const row = rows[i];
+      const r = to(this.rep[row]);
+      dots.push(r, this.ctr[row]);
+      const nr = d.addRow(rowKeys[i], r, this.ctr[row], this.ts[row], this.kind[row]);
+      if (this.kind[row] === ORMAP_KIND.LWW) d.putValue(nr, this.chunks[this.vchunk[row]], this.voff[row], this.vlen[row]);
+    }
+    for (let i = 0; i < extraDots.length; i += 2) dots.push(to(extraDots[i]), extraDots[i + 1]);
+    const per: number[][] = [];
+    for (let i = 0; i < dots.length; i += 2) (per[dots[i]] ??= []).push(dots[i + 1]);
+    for (let r = 0; r < per.length; r++) {
+      const cs = per[r];
+      if (cs === undefined) continue;
+      const sorted = cs.length > 1 ? Float64Array.from(cs).sort() : cs;
+      for (let i = 0; i < sorted.length; i++) d.ctx.add(r, sorted[i]);
+    }
     d.clearDirty();
     return d;
   }

@@ -195,3 +195,49 @@ describe('change events', () => {
     await sim.stop();
   });
 });
+
+describe('hostile anti-entropy input', () => {
+  it('malformed contexts, clocks and scoped deltas are counted as decode errors and change nothing', async () => {
+    const { RGA } = await import('../../src/crdt/rga.js');
+    const { MSG, encodeEnvelope } = await import('../../src/sync/envelope.js');
+    const { encodeDigest, encodeSync, ITEM_SCOPED } = await import('../../src/sync/messages.js');
+    const sim = new Simulation({
+      seed: SEED,
+      nodes: ['a', 'b'],
+      latencyMs: [5, 5],
+      engine: { gossip: { intervalMs: 1e9 }, antiEntropy: { intervalMs: 1e9 }, liveness: { probeIntervalMs: 1e9 } },
+      storage: false,
+      setup: (e, ctx) => {
+        e.register('vms', new ORMap(ctx.id, { clock: ctx.clock }));
+        e.register('doc', new RGA<string>(ctx.id));
+      },
+    });
+    await sim.start();
+    const evil = sim.network.transport('evil');
+    await evil.start();
+    const b = sim.engine('b');
+    await b.update<ORMap<unknown>>('vms', (m) => m.setLWW('k', 1));
+    await b.update<InstanceType<typeof RGA<string>>>('doc', (d) => void d.insert(0, 'x'));
+    const before = [b.get('vms')!.encode(), b.get('doc')!.encode()];
+    const rng = new Random(SEED);
+    let counter = 0;
+    const send = (type: number, payload: Uint8Array): void => evil.send('b', encodeEnvelope({ type, flags: 0, origin: 'evil', epoch: 1, counter: ++counter, hops: 0, payload }, undefined));
+    for (let i = 0; i < 200; i++) {
+      const junk = Uint8Array.from({ length: 1 + rng.int(12) }, () => rng.int(256));
+      // a map digest whose context is garbage; an RGA digest whose clock is garbage
+      send(MSG.SYNC_DIGEST, encodeDigest({ session: i, seen: [], objects: [{ name: 'vms', typeTag: b.get('vms')!.typeTag, lo: 1, hi: 2, keyed: true, context: junk }] }));
+      send(MSG.SYNC_DIGEST, encodeDigest({ session: i, seen: [], objects: [{ name: 'doc', typeTag: b.get('doc')!.typeTag, lo: 1, hi: 2, keyed: false, clock: junk }] }));
+      // a scoped delta that is not a map state
+      send(MSG.SYNC, encodeSync({ session: i, seen: [], items: [{ kind: ITEM_SCOPED, name: 'vms', typeTag: b.get('vms')!.typeTag, final: i % 2 === 0, lo: 1, hi: 2, bytes: junk }] }));
+    }
+    await sim.run(500);
+    expect(b.stats().errors.decode).toBeGreaterThanOrEqual(400); // every garbage context and scoped delta (clocks from non-peers are ignored)
+    expect(b.get('vms')!.encode()).toEqual(before[0]);
+    expect(b.get('doc')!.encode()).toEqual(before[1]);
+    // and the real exchange still works
+    sim.engine('a').syncWith('b');
+    await sim.run(500);
+    expect(bytesEqual(sim.engine('a').get('vms')!.encode(), b.get('vms')!.encode())).toBe(true);
+    await sim.stop();
+  });
+});

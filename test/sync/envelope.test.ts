@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { AuthError, DecodeError } from '../../src/errors.js';
 import { MSG, decodeEnvelope, encodeEnvelope, makeSigner, type Envelope } from '../../src/sync/envelope.js';
 import { hmacSha256, sha256 } from '../../src/sync/hmac.js';
-import { decodeDelta, decodeDigest, decodeSync, encodeDelta, encodeDigest, encodeSync, ITEM_SLICE, ITEM_STATE, ITEM_TREE } from '../../src/sync/messages.js';
+import { decodeDelta, decodeDigest, decodeSync, encodeDelta, encodeDigest, encodeSync, ITEM_SCOPED, ITEM_SLICE, ITEM_STATE, ITEM_TREE } from '../../src/sync/messages.js';
 import { SeenCache } from '../../src/sync/seen-cache.js';
 import { Random } from '../../src/time/random.js';
 
@@ -67,8 +67,20 @@ describe('envelope', () => {
   it('payload codecs round-trip and reject mutated input with DecodeError only', () => {
     const delta = encodeDelta({ writesLo: 3, writesHi: 9, deps: [['a', 4], ['b', 1]], objects: [{ name: 'vms', typeTag: 8, bytes: new Uint8Array([1, 2, 3]) }] });
     expect(decodeDelta(delta)).toEqual({ writesLo: 3, writesHi: 9, deps: [['a', 4], ['b', 1]], objects: [{ name: 'vms', typeTag: 8, bytes: new Uint8Array([1, 2, 3]) }] });
-    const digest = encodeDigest({ session: 77, seen: [['a', 2]], objects: [{ name: 'x', typeTag: 1, lo: 5, hi: 6, keyed: true }] });
-    expect(decodeDigest(digest).objects[0]).toEqual({ name: 'x', typeTag: 1, lo: 5, hi: 6, keyed: true });
+    const digest = encodeDigest({
+      session: 77,
+      seen: [['a', 2]],
+      objects: [
+        { name: 'x', typeTag: 1, lo: 5, hi: 6, keyed: true },
+        { name: 'm', typeTag: 8, lo: 1, hi: 2, keyed: true, context: new Uint8Array([1, 1, 97, 3, 0]) },
+        { name: 'r', typeTag: 9, lo: 3, hi: 4, keyed: false, clock: new Uint8Array([1, 2, 3]) },
+      ],
+    });
+    expect(decodeDigest(digest).objects).toEqual([
+      { name: 'x', typeTag: 1, lo: 5, hi: 6, keyed: true },
+      { name: 'm', typeTag: 8, lo: 1, hi: 2, keyed: true, context: new Uint8Array([1, 1, 97, 3, 0]) },
+      { name: 'r', typeTag: 9, lo: 3, hi: 4, keyed: false, clock: new Uint8Array([1, 2, 3]) },
+    ]);
     const children = Array.from({ length: 16 }, (_, i) => (i % 3 ? { lo: i, hi: i * 7, count: i } : { lo: 0, hi: 0, count: 0 }));
     const sync = encodeSync({
       session: 1,
@@ -77,10 +89,12 @@ describe('envelope', () => {
         { kind: ITEM_STATE, name: 's', typeTag: 2, final: true, lo: 1, hi: 2, bytes: new Uint8Array([5]) },
         { kind: ITEM_TREE, name: 'm', depth: 4, nodes: [{ prefix: 15, children }] },
         { kind: ITEM_SLICE, name: 'm', typeTag: 8, left: 2, depth: 8, buckets: [{ prefix: 255, lo: 1, hi: 2 }], bytes: new Uint8Array([1]) },
+        { kind: ITEM_SCOPED, name: 'm', typeTag: 8, final: false, lo: 9, hi: 8, bytes: new Uint8Array([7, 7]) },
       ],
     });
     const back = decodeSync(sync);
-    expect(back.items.length).toBe(3);
+    expect(back.items.length).toBe(4);
+    expect(back.items[3]).toEqual({ kind: ITEM_SCOPED, name: 'm', typeTag: 8, final: false, lo: 9, hi: 8, bytes: new Uint8Array([7, 7]) });
     expect((back.items[1] as { nodes: { children: unknown[] }[] }).nodes[0].children).toEqual(children);
     const r = new Random(SEED + 1);
     let other = 0;

@@ -163,6 +163,24 @@ export class Writer {
   }
 }
 
+/**
+ * `buf[p, p + n)` as a string when every byte is ASCII, else undefined. Short strings are built char by
+ * char (flat below V8's 13-char cons-string threshold, and no view allocated), longer ones in one call.
+ */
+export function asciiAt(buf: Uint8Array, p: number, n: number): string | undefined {
+  if (n < 13) {
+    let s = '';
+    for (let i = 0; i < n; i++) {
+      const c = buf[p + i];
+      if (c >= 0x80) return undefined;
+      s += String.fromCharCode(c);
+    }
+    return s;
+  }
+  for (let i = 0; i < n; i++) if (buf[p + i] >= 0x80) return undefined;
+  return String.fromCharCode.apply(null, buf.subarray(p, p + n) as unknown as number[]);
+}
+
 export class Reader {
   readonly buf: Uint8Array;
   pos: number;
@@ -255,14 +273,10 @@ export class Reader {
     if (n <= 32) {
       // short ASCII (ids, keys): no decoder call
       this.need(n);
-      const buf = this.buf;
-      const p = this.pos;
-      let i = 0;
-      while (i < n && buf[p + i] < 0x80) i++;
-      if (i === n) {
-        this.pos = p + n;
-        // one flat string (not a chain of concatenations)
-        return String.fromCharCode.apply(null, buf.subarray(p, p + n) as unknown as number[]);
+      const s = asciiAt(this.buf, this.pos, n);
+      if (s !== undefined) {
+        this.pos += n;
+        return s;
       }
     }
     const b = this.raw(n);

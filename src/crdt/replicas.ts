@@ -3,7 +3,7 @@
  * per-replica data lives in flat typed arrays that the kernels take. Indices are per instance; before a kernel
  * merges two instances' arrays, `mapFrom` maps the other's table into this one.
  */
-import type { Reader } from '../codec/binary.js';
+import { asciiAt, type Reader } from '../codec/binary.js';
 import { DecodeError } from '../errors.js';
 
 /** Tables up to this size are searched linearly (faster than a Map for a handful of short ids). */
@@ -126,18 +126,16 @@ const fatalUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
  * strings such as replica ids (no TextDecoder call). DecodeError on invalid UTF-8 or truncation.
  */
 export function readId(r: Reader): string {
-  const b = r.bytes();
-  const n = b.length;
+  const n = r.varuint();
+  r.need(n);
   if (n <= 64) {
-    let ascii = true;
-    for (let i = 0; i < n; i++) {
-      if (b[i] >= 0x80) {
-        ascii = false;
-        break;
-      }
+    const s = asciiAt(r.buf, r.pos, n);
+    if (s !== undefined) {
+      r.pos += n;
+      return s;
     }
-    if (ascii) return n === 0 ? '' : String.fromCharCode.apply(null, b as unknown as number[]);
   }
+  const b = r.raw(n);
   try {
     return fatalUtf8.decode(b);
   } catch (e) {

@@ -61,4 +61,29 @@ describe('codec/binary strings', () => {
     w.string('\ufeffid');
     expect(new Reader(w.finish()).string()).toBe('\ufeffid');
   });
+
+  it('round-trips strings at every length around the ASCII fast paths, ASCII or not, and rejects bad UTF-8', () => {
+    for (const n of [0, 1, 12, 13, 31, 32, 33, 64, 127, 128, 200]) {
+      for (const tail of ['', 'é', '\u{1F600}', '\u0000']) {
+        const s = 'k'.repeat(n) + tail;
+        const w = new Writer(4);
+        w.string(s);
+        w.u8(7);
+        const r = new Reader(w.finish());
+        expect(r.string()).toBe(s);
+        expect(r.u8()).toBe(7);
+        r.done();
+      }
+    }
+    // a short string whose bytes are not valid UTF-8
+    expect(() => new Reader(Uint8Array.of(3, 0x61, 0xff, 0x62)).string()).toThrow(DecodeError);
+    expect(() => new Reader(Uint8Array.of(5, 0x61, 0x62)).string()).toThrow(DecodeError);
+  });
+
+  it('a Writer refuses to be written after finish()', () => {
+    const w = new Writer(8);
+    w.string('abc');
+    expect(w.finish().length).toBe(4);
+    expect(() => w.string('more than the first buffer holds, surely')).toThrow();
+  });
 });

@@ -15,7 +15,7 @@ import { CODEC_VERSION } from '../crdt/types.js';
 import { DecodeError, ValidationError } from '../errors.js';
 import { getKernel } from '../kernel/index.js';
 import { ORD_AFTER, ORD_BEFORE, ORD_EQUAL } from '../kernel/types.js';
-import { ReplicaTable, growF64, readId, scratchF64 } from '../crdt/replicas.js';
+import { ReplicaTable, growF64, scratchF64 } from '../crdt/replicas.js';
 
 export type ClockOrder = 'before' | 'after' | 'equal' | 'concurrent';
 
@@ -174,7 +174,7 @@ export class VectorClock {
     const table = new ReplicaTable();
     let prev: string | undefined;
     for (let i = 0; i < n; i++) {
-      const id = readId(r);
+      const id = r.string();
       if (prev !== undefined && !(prev < id)) throw new DecodeError('vector clock replica ids not strictly sorted');
       prev = id;
       table.intern(id);

@@ -270,8 +270,8 @@ export class Reader {
 
   string(): string {
     const n = this.varuint();
-    if (n <= 32) {
-      // short ASCII (ids, keys): no decoder call
+    if (n <= 64) {
+      // short ASCII (replica ids, keys): no decoder call
       this.need(n);
       const s = asciiAt(this.buf, this.pos, n);
       if (s !== undefined) {

@@ -289,7 +289,6 @@ export class CausalContext {
 
 // --- flat inclusive range lists [s0, e0, s1, e1, ...] -------------------------------------------------
 
-/** True when c lies in one of the ranges (binary search). */
 /** Number of counters in flat inclusive ranges. */
 function rangesCount(cl: number[]): number {
   let n = 0;
@@ -297,6 +296,7 @@ function rangesCount(cl: number[]): number {
   return n;
 }
 
+/** True when c lies in one of the ranges (binary search). */
 export function rangesHave(cl: number[], c: number): boolean {
   let lo = 0, hi = cl.length / 2 - 1;
   while (lo <= hi) {
@@ -424,6 +424,30 @@ export class DotList {
   columns(): DotColumns {
     return { keys: this.keys, replicas: this.replicas, counters: this.counters, n: this.n };
   }
+
+  /** Entries [i0, i1) as a list sharing this one's arrays (a view: do not push to it). */
+  slice(i0: number, i1: number): DotList {
+    const v = new DotList(1);
+    v.keys = this.keys.subarray(2 * i0, 2 * i1);
+    v.replicas = this.replicas.subarray(i0, i1);
+    v.counters = this.counters.subarray(i0, i1);
+    v.refs = this.refs.subarray(i0, i1);
+    v.n = i1 - i0;
+    return v;
+  }
+
+  /** First index >= from whose key is >= (hi, lo), or > (hi, lo) when `after` (the list sorted). */
+  seek(from: number, hi: number, lo: number, after: boolean): number {
+    const K = this.keys;
+    let l = from, h = this.n;
+    while (l < h) {
+      const m = (l + h) >>> 1;
+      const mh = K[2 * m + 1], ml = K[2 * m];
+      if (mh < hi || (mh === hi && (after ? ml <= lo : ml < lo))) l = m + 1;
+      else h = m;
+    }
+    return l;
+  }
 }
 
 function cmpDots(K1: Uint32Array, R1: Uint32Array, C1: Float64Array, i: number, K2: Uint32Array, R2: Uint32Array, C2: Float64Array, j: number): number {
@@ -435,13 +459,57 @@ function cmpDots(K1: Uint32Array, R1: Uint32Array, C1: Float64Array, i: number, 
   return C1[i] - C2[j];
 }
 
+/** Dots per side per kernel call in a merge: bounds the kernel's linear memory (it never shrinks) to ~0.4 MB. */
+let MERGE_BATCH = 8192;
+
+/** @internal Test hook: the merge batch size (returns the previous one). */
+export function setMergeBatch(n: number): number {
+  const prev = MERGE_BATCH;
+  MERGE_BATCH = Math.max(1, Math.floor(n));
+  return prev;
+}
+
 /**
- * One kernel call: which dots of `a` (against my context) and `b` (against the other's context) survive.
- * Both lists must be sorted and in my replica index space; `bctx` is the other's context, `toOther` maps my
- * replica index -> the other's index (-1 when the other never saw the replica). Returns the kernel's output
- * (`i` for a's dot i, `-(j + 1)` for b's dot j) and its length.
+ * Which dots of `a` (against my context) and `b` (against the other's context) survive. Both lists must be
+ * sorted and in my replica index space; `bctx` is the other's context, `toOther` maps my replica index ->
+ * the other's index (-1 when the other never saw the replica). Returns the kernel's output (`i` for a's dot
+ * i, `-(j + 1)` for b's dot j) and its length. Big merges run as kernel calls of about MERGE_BATCH dots per
+ * side, split at key boundaries (a dot's fate depends only on its key's dots and the two contexts), with the
+ * same output as one call.
  */
 export function mergeDots(a: DotList, actx: CausalContext, b: DotList, bctx: CausalContext, toOther: Int32Array, otherToMine: Int32Array): { out: Int32Array; n: number } {
+  if (a.n + b.n <= 2 * MERGE_BATCH) return mergeDotsOnce(a, actx, b, bctx, toOther, otherToMine);
+  const out = new Int32Array(a.n + b.n);
+  let n = 0, i0 = 0, j0 = 0;
+  while (i0 < a.n || j0 < b.n) {
+    // split before the smaller of the keys a batch ahead on either side
+    let i1 = a.n, j1 = b.n;
+    const ia = i0 + MERGE_BATCH < a.n ? i0 + MERGE_BATCH : -1;
+    const jb = j0 + MERGE_BATCH < b.n ? j0 + MERGE_BATCH : -1;
+    if (ia >= 0 || jb >= 0) {
+      const useA = jb < 0 || (ia >= 0 && cmpDots(a.keys, a.replicas, a.counters, ia, b.keys, b.replicas, b.counters, jb) <= 0);
+      const K = useA ? a.keys : b.keys, k = useA ? ia : jb;
+      const hi = K[2 * k + 1], lo = K[2 * k];
+      i1 = a.seek(i0, hi, lo, false);
+      j1 = b.seek(j0, hi, lo, false);
+      if (i1 === i0 && j1 === j0) {
+        // one key with more dots than a batch: that key whole
+        i1 = a.seek(i0, hi, lo, true);
+        j1 = b.seek(j0, hi, lo, true);
+      }
+    }
+    const r = mergeDotsOnce(a.slice(i0, i1), actx, b.slice(j0, j1), bctx, toOther, otherToMine);
+    for (let q = 0; q < r.n; q++) {
+      const v = r.out[q];
+      out[n++] = v >= 0 ? v + i0 : v - j0;
+    }
+    i0 = i1;
+    j0 = j1;
+  }
+  return { out, n };
+}
+
+function mergeDotsOnce(a: DotList, actx: CausalContext, b: DotList, bctx: CausalContext, toOther: Int32Array, otherToMine: Int32Array): { out: Int32Array; n: number } {
   const width = actx.width;
   const aCols = actx.columnsFor(width, b.replicas, b.counters, b.n);
   const bCols = bctx.columnsFor(width, a.replicas, a.counters, a.n, toOther, otherToMine);

@@ -23,7 +23,6 @@ import { bytesCompare, decodeValue, encodeValue } from '../codec/value.js';
 import { DecodeError } from '../errors.js';
 import { HLC, type Timestamp } from '../clock/hlc.js';
 import { checkReplicaId, readHeader } from './g-set.js';
-import { readId } from './replicas.js';
 import { CODEC_VERSION, CRDT_TYPE, type Crdt } from './types.js';
 
 export interface LWWRegisterOptions {
@@ -162,7 +161,7 @@ export class LWWRegister<T = unknown> implements Crdt<LWWRegister<T>> {
     const flag = r.u8();
     if (flag === 1) {
       const ts = r.varuint();
-      const writer = readId(r);
+      const writer = r.string();
       const b = new Uint8Array(r.bytes());
       r.done();
       reg.val = decodeValue(b.subarray(0));

@@ -258,10 +258,8 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
       this.garbage += this.vlen[h];
       this.vlen[h] = 0;
       this.cache.delete(h);
-      const c = this.ctx.next(this.me);
-      if (c > 0xffffffff && this.ctr instanceof Uint32Array) this.ctr = Float64Array.from(this.ctr);
       this.rep[h] = this.me;
-      this.ctr[h] = c;
+      this.setCounter(h, this.ctx.next(this.me));
       this.ts[h] = ts;
       this.kind[h] = ORMAP_KIND.LWW;
       this.markDirty(h);
@@ -423,8 +421,7 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
     }
     this.rowKey[row] = key;
     this.rep[row] = r;
-    if (c > 0xffffffff && this.ctr instanceof Uint32Array) this.ctr = Float64Array.from(this.ctr);
-    this.ctr[row] = c;
+    this.setCounter(row, c);
     this.ts[row] = ts;
     this.kind[row] = kind;
     this.vlen[row] = 0;
@@ -433,6 +430,12 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
     this.nextRow[row] = h === undefined ? -1 : h;
     this.head.set(key, row);
     return row;
+  }
+
+  /** Dot counters are u32 until one passes 2^32 - 1, then the column widens to f64. */
+  private setCounter(row: number, c: number): void {
+    if (c > 0xffffffff && this.ctr instanceof Uint32Array) this.ctr = Float64Array.from(this.ctr);
+    this.ctr[row] = c;
   }
 
   private markDirty(row: number): void {
@@ -676,12 +679,12 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
     }
     // Nothing here can lose when A is empty (a bulk load into an empty or disjoint map): keep each incoming
     // dot this context has not seen, without a kernel call (the kernel would copy every incoming dot into its
-    // linear memory, which never shrinks). Otherwise kernel calls of bounded size.
+    // linear memory, which never shrinks). Otherwise kernel calls of bounded size (see mergeDots).
     let out: Int32Array, n = 0;
     if (a.n === 0) {
       out = new Int32Array(b.n);
       for (let j = 0; j < b.n; j++) if (!this.ctx.has(b.replicas[j], b.counters[j])) out[n++] = -(j + 1);
-    } else ({ out, n } = mergeDotsBatched(a, this.ctx, b, octx, inv, map));
+    } else ({ out, n } = mergeDots(a, this.ctx, b, octx, inv, map));
 
     const track = this.listeners.length > 0 || this.changed !== undefined;
     const changedKeys = track ? new Set<string>() : undefined;
@@ -844,12 +847,11 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
     const toPeer = new Int32Array(this.ctx.width);
     for (let r = 0; r < toPeer.length; r++) toPeer[r] = pctx.lookup(this.ctx.ids[r]);
     const keys: string[] = [];
-    const pvv = pctx.vv, pcl = pctx.cloud;
     for (const [key, first] of this.head) {
       for (let row = first; row >= 0; row = this.nextRow[row]) {
         const o = toPeer[this.rep[row]];
         const c = this.ctr[row];
-        if (o < 0 || !(c <= pvv[o] || (pcl[o] !== undefined && pctx.has(o, c)))) {
+        if (o < 0 || !pctx.has(o, c)) {
           keys.push(key);
           break;
         }
@@ -1078,8 +1080,7 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
       const c = rd.varuint();
       if (c < 1) throw new DecodeError('dot counter must be >= 1');
       if (!m.ctx.has(m.rep[i], c)) throw new DecodeError('dot outside the causal context');
-      if (c > 0xffffffff && m.ctr instanceof Uint32Array) m.ctr = Float64Array.from(m.ctr);
-      m.ctr[i] = c;
+      m.setCounter(i, c);
     }
     const base = rd.varuint();
     let sawBase = total === 0 && base === 0;
@@ -1771,71 +1772,4 @@ function skipToken(b: Uint8Array, p: number, end: number): number {
   }
   if (skip > end - p) throw new DecodeError('truncated value');
   return p + skip;
-}
-
-/** Dots per side per kernel call in a merge: bounds the kernel's linear memory (it never shrinks) to ~0.4 MB. */
-let MERGE_BATCH = 8192;
-
-/** @internal Test hook: the merge batch size (returns the previous one). */
-export function setMergeBatch(n: number): number {
-  const prev = MERGE_BATCH;
-  MERGE_BATCH = Math.max(1, Math.floor(n));
-  return prev;
-}
-
-/** Sort name (key hi, key lo) of entry i as one number (ORMap names are < 2^32). */
-function nameAt(d: DotList, i: number): number {
-  return d.keys[2 * i + 1] * 4294967296 + d.keys[2 * i];
-}
-
-/** First index >= from whose name is >= k (d sorted). */
-function lowerBound(d: DotList, from: number, k: number): number {
-  let lo = from, hi = d.n;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (nameAt(d, mid) < k) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
-
-/** Entries [i0, i1) of d as a DotList sharing its arrays. */
-function sliceDots(d: DotList, i0: number, i1: number): DotList {
-  const v = Object.create(DotList.prototype) as DotList;
-  v.keys = d.keys.subarray(2 * i0, 2 * i1);
-  v.replicas = d.replicas.subarray(i0, i1);
-  v.counters = d.counters.subarray(i0, i1);
-  v.refs = d.refs.subarray(i0, i1);
-  v.n = i1 - i0;
-  return v;
-}
-
-/**
- * `mergeDots` in kernel calls of about MERGE_BATCH dots per side, split at key boundaries (a dot's fate
- * depends only on its key group and the two contexts); same output (indexes into a and b).
- */
-function mergeDotsBatched(a: DotList, actx: CausalContext, b: DotList, bctx: CausalContext, inv: Int32Array, map: Int32Array): { out: Int32Array; n: number } {
-  if (a.n + b.n <= 2 * MERGE_BATCH) return mergeDots(a, actx, b, bctx, inv, map);
-  const out = new Int32Array(a.n + b.n);
-  let n = 0, i0 = 0, j0 = 0;
-  while (i0 < a.n || j0 < b.n) {
-    let k = Infinity;
-    if (i0 + MERGE_BATCH < a.n) k = nameAt(a, i0 + MERGE_BATCH);
-    if (j0 + MERGE_BATCH < b.n) k = Math.min(k, nameAt(b, j0 + MERGE_BATCH));
-    let i1 = k === Infinity ? a.n : lowerBound(a, i0, k);
-    let j1 = k === Infinity ? b.n : lowerBound(b, j0, k);
-    if (i1 === i0 && j1 === j0) {
-      // one key with more dots than a batch: that key whole
-      i1 = lowerBound(a, i0, k + 1);
-      j1 = lowerBound(b, j0, k + 1);
-    }
-    const r = mergeDots(sliceDots(a, i0, i1), actx, sliceDots(b, j0, j1), bctx, inv, map);
-    for (let q = 0; q < r.n; q++) {
-      const v = r.out[q];
-      out[n++] = v >= 0 ? v + i0 : v - j0;
-    }
-    i0 = i1;
-    j0 = j1;
-  }
-  return { out, n };
 }

@@ -3,8 +3,6 @@
  * per-replica data lives in flat typed arrays that the kernels take. Indices are per instance; before a kernel
  * merges two instances' arrays, `mapFrom` maps the other's table into this one.
  */
-import { asciiAt, type Reader } from '../codec/binary.js';
-import { DecodeError } from '../errors.js';
 
 /** Tables up to this size are searched linearly (faster than a Map for a handful of short ids). */
 const LINEAR_MAX = 8;
@@ -117,28 +115,4 @@ export function scratchF64b(n: number): Float64Array {
 export function scratchU32(n: number): Uint32Array {
   if (scratchMap.length < n) scratchMap = new Uint32Array(Math.max(n, scratchMap.length * 2));
   return scratchMap;
-}
-
-const fatalUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
-
-/**
- * Read a length-prefixed UTF-8 string (same bytes as `Reader.string`), with a fast path for short ASCII
- * strings such as replica ids (no TextDecoder call). DecodeError on invalid UTF-8 or truncation.
- */
-export function readId(r: Reader): string {
-  const n = r.varuint();
-  r.need(n);
-  if (n <= 64) {
-    const s = asciiAt(r.buf, r.pos, n);
-    if (s !== undefined) {
-      r.pos += n;
-      return s;
-    }
-  }
-  const b = r.raw(n);
-  try {
-    return fatalUtf8.decode(b);
-  } catch (e) {
-    throw new DecodeError('invalid UTF-8', { cause: e });
-  }
 }

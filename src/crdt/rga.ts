@@ -47,7 +47,6 @@ import { decodeValue, encodeValue } from '../codec/value.js';
 import { DecodeError, ValidationError } from '../errors.js';
 import { VectorClock } from '../clock/vector-clock.js';
 import { checkReplicaId, readHeader } from './g-set.js';
-import { readId } from './replicas.js';
 import { CODEC_VERSION, CRDT_TYPE, type Crdt } from './types.js';
 
 /** An op's identity: (replica, counter), counter >= 1. */
@@ -441,7 +440,7 @@ export class RGA<T = unknown> implements Crdt<RGA<T>> {
     const nIds = r.count(1);
     const table: string[] = [];
     for (let i = 0; i < nIds; i++) {
-      const id = readId(r);
+      const id = r.string();
       if (i > 0 && !(table[i - 1] < id)) throw new DecodeError('RGA replica ids not strictly sorted');
       table.push(id);
     }
@@ -537,7 +536,7 @@ export class RGA<T = unknown> implements Crdt<RGA<T>> {
     const r = new Reader(bytes);
     readHeader(r, CRDT_TYPE.RGA);
     const kind = r.u8();
-    const replica = readId(r);
+    const replica = r.string();
     const counter = r.varuint();
     if (counter < 1) throw new DecodeError('RGA op counter must be >= 1');
     let op: RgaOp;
@@ -547,7 +546,7 @@ export class RGA<T = unknown> implements Crdt<RGA<T>> {
       const hasRef = r.u8();
       let ref: Dot | null = null;
       if (hasRef === 1) {
-        const rr = readId(r);
+        const rr = r.string();
         const rc = r.varuint();
         if (rc < 1) throw new DecodeError('RGA ref counter must be >= 1');
         ref = { replica: rr, counter: rc };
@@ -557,7 +556,7 @@ export class RGA<T = unknown> implements Crdt<RGA<T>> {
       decodeValue(b.subarray(0)); // validate (msgpackr tags the array it reads: use a throwaway view)
       op = { type: 'insert', replica, counter, seq, ref, bytes: b };
     } else if (kind === OP_DELETE) {
-      const tr = readId(r);
+      const tr = r.string();
       const tc = r.varuint();
       if (tc < 1) throw new DecodeError('RGA target counter must be >= 1');
       op = { type: 'delete', replica, counter, target: { replica: tr, counter: tc } };

@@ -15,7 +15,7 @@
 import { Reader, Writer } from '../codec/binary.js';
 import { DecodeError, ValidationError } from '../errors.js';
 import { getKernel } from '../kernel/index.js';
-import { ReplicaTable, growF64, readId, scratchF64, scratchF64b, scratchU32 } from './replicas.js';
+import { ReplicaTable, growF64, scratchF64, scratchF64b, scratchU32 } from './replicas.js';
 import { CODEC_VERSION } from './types.js';
 
 export const MAX = Number.MAX_SAFE_INTEGER;
@@ -210,7 +210,7 @@ export abstract class SlotCounter {
     const idx: number[] = [];
     let prev: string | undefined;
     for (let i = 0; i < n; i++) {
-      const id = readId(r);
+      const id = r.string();
       if (prev !== undefined && !(prev < id)) throw new DecodeError('replica ids not strictly sorted');
       prev = id;
       idx.push(table.intern(id));

@@ -1230,6 +1230,11 @@ export class SyncEngine {
     return (e.tree ??= new KeyTree((e.crdt as KeyedCrdt).keyHashes()));
   }
 
+  /** The first step of a bucket-tree descent: the root's 16 children. */
+  private rootTree(e: Entry): TreeItem {
+    return { kind: ITEM_TREE, name: e.name, depth: 0, nodes: [{ prefix: 0, children: this.treeOf(e).children(0, 0) }] };
+  }
+
   private newCausalBuffer(delivered: VectorClock): CausalBuffer<{ env: Envelope; payload: DeltaPayload; decoded: Crdt[]; from: string }> {
     return new CausalBuffer({ maxPending: this.causalBufferSize, delivered, onDrop: () => this.causalDropped++ });
   }
@@ -1330,9 +1335,8 @@ export class SyncEngine {
   }
 
   /** What peers may count as seen here for a collectable object (see `Entry.durable`). */
-  private durableClock(e: Entry): VectorClock | undefined {
-    if (!isCollectable(e.crdt)) return undefined;
-    const now = e.crdt.seenPrefix();
+  private durableClock(e: Entry, now = isCollectable(e.crdt) ? e.crdt.seenPrefix() : undefined): VectorClock | undefined {
+    if (now === undefined) return undefined;
     if (!e.durable) return now; // no storage: a crash loses everything, and the state comes back from peers
     const out = e.durable.clone();
     out.set(this.replicaId, Math.max(out.get(this.replicaId), now.get(this.replicaId))); // own ops are logged first
@@ -1366,7 +1370,7 @@ export class SyncEngine {
     for (const e of this.entries.values()) {
       if (!isCollectable(e.crdt)) continue;
       const mine = e.crdt.seenPrefix();
-      const clocks = [this.durableClock(e)!];
+      const clocks = [this.durableClock(e, mine)!];
       let complete = true;
       for (const p of this.peers.all()) {
         const c = this.gcReports.get(p.id)?.clocks.get(e.name);
@@ -1404,7 +1408,7 @@ export class SyncEngine {
         const delta = e.crdt.deltaSince(o.context) as Crdt;
         items.push({ kind: ITEM_SCOPED, name: e.name, typeTag: e.crdt.typeTag, final: false, lo, hi, bytes: delta.encode() });
       } else if (o.keyed && isKeyed(e.crdt)) {
-        items.push({ kind: ITEM_TREE, name: e.name, depth: 0, nodes: [{ prefix: 0, children: this.treeOf(e).children(0, 0) }] });
+        items.push(this.rootTree(e));
       } else {
         items.push({ kind: ITEM_STATE, name: e.name, typeTag: e.crdt.typeTag, final: false, lo, hi, bytes: e.crdt.encode() });
       }
@@ -1465,7 +1469,7 @@ export class SyncEngine {
           out.push({ kind: ITEM_SCOPED, name: e.name, typeTag: e.crdt.typeTag, final: true, lo, hi, bytes: delta.encode() });
         } else {
           // both sides hold each other's entries and still differ: removals, found by descending the tree
-          out.push({ kind: ITEM_TREE, name: e.name, depth: 0, nodes: [{ prefix: 0, children: this.treeOf(e).children(0, 0) }] });
+          out.push(this.rootTree(e));
         }
       } else {
         onlyStates = false;

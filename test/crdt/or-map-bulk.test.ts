@@ -4,7 +4,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { HLC } from '../../src/clock/hlc.js';
-import { ORMap, setMergeBatch } from '../../src/crdt/or-map.js';
+import { setMergeBatch } from '../../src/crdt/causal-context.js';
+import { ORMap } from '../../src/crdt/or-map.js';
 import { initSync, isWasmReady, useBackend, wasmMemoryBytes } from '../../src/kernel/index.js';
 import { loadWasmSync } from '../../src/kernel/node-load.js';
 import { makeRng, SEED } from './laws.js';
@@ -58,4 +59,32 @@ describe('ORMap bulk merge', () => {
       }
     });
   }
+});
+
+describe('ORSet bulk merge', () => {
+  it('merged in kernel batches gives the bytes of one call (64-bit element hashes as keys)', async () => {
+    const { ORSet } = await import('../../src/crdt/or-set.js');
+    const rng = makeRng(SEED ^ 0x5e7);
+    const a = new ORSet<string>('a');
+    for (let i = 0; i < 2000; i++) a.add(`e${i}`);
+    const b = ORSet.decode(a.encode(), 'b');
+    for (let i = 0; i < 600; i++) {
+      const x = `e${rng.int(2500)}`;
+      if (rng.bool(0.5)) (rng.bool(0.5) ? a : b).add(x);
+      else (rng.bool(0.5) ? a : b).remove(x);
+    }
+    const prev = setMergeBatch(1e9);
+    try {
+      const one = ORSet.decode(b.encode(), 'b');
+      one.merge(ORSet.decode(a.encode(), 'w'));
+      for (const batch of [1, 7, 300]) {
+        setMergeBatch(batch);
+        const many = ORSet.decode(b.encode(), 'b');
+        many.merge(ORSet.decode(a.encode(), 'w'));
+        expect(hex(many.encode())).toBe(hex(one.encode()));
+      }
+    } finally {
+      setMergeBatch(prev);
+    }
+  });
 });

@@ -8,21 +8,26 @@ import { Random } from '../../src/time/random.js';
 
 const SEED = Number(process.env.SEED ?? 0xae01);
 
-/** Two replicas whose maps are prepared directly (no gossip), then one anti-entropy session. */
-async function pair(keys: number, mutate: (a: ORMap<unknown>, b: ORMap<unknown>, r: Random) => void, opts: { scoped?: boolean } = {}) {
+/** Two started replicas a and b on 5 ms links, timers far away: only the sessions a test starts run. */
+async function quietPair(setup: ConstructorParameters<typeof Simulation>[0]['setup']): Promise<Simulation> {
   const sim = new Simulation({
     seed: SEED,
     nodes: ['a', 'b'],
     latencyMs: [5, 5],
-    // timers far away: only the session started by the test runs
     engine: { gossip: { intervalMs: 1e9 }, antiEntropy: { intervalMs: 1e9 }, liveness: { probeIntervalMs: 1e9 } },
     storage: false,
-    setup: (e, ctx) => {
-      e.register('vms', new ORMap(ctx.id, { clock: ctx.clock }));
-      e.register('n', new GCounter(ctx.id));
-    },
+    setup,
   });
   await sim.start();
+  return sim;
+}
+
+/** Two replicas whose maps are prepared directly (no gossip), then one anti-entropy session. */
+async function pair(keys: number, mutate: (a: ORMap<unknown>, b: ORMap<unknown>, r: Random) => void, opts: { scoped?: boolean } = {}) {
+  const sim = await quietPair((e, ctx) => {
+    e.register('vms', new ORMap(ctx.id, { clock: ctx.clock }));
+    e.register('n', new GCounter(ctx.id));
+  });
   const a = sim.engine('a').get<ORMap<unknown>>('vms')!;
   const b = sim.engine('b').get<ORMap<unknown>>('vms')!;
   if (opts.scoped === false) {
@@ -166,15 +171,7 @@ describe('anti-entropy', () => {
 
 describe('change events', () => {
   it('a merge that changes nothing emits no change event; one that does emits one', async () => {
-    const sim = new Simulation({
-      seed: SEED,
-      nodes: ['a', 'b'],
-      latencyMs: [5, 5],
-      engine: { gossip: { intervalMs: 1e9 }, antiEntropy: { intervalMs: 1e9 }, liveness: { probeIntervalMs: 1e9 } },
-      storage: false,
-      setup: (e, ctx) => void e.register('vms', new ORMap(ctx.id, { clock: ctx.clock })),
-    });
-    await sim.start();
+    const sim = await quietPair((e, ctx) => void e.register('vms', new ORMap(ctx.id, { clock: ctx.clock })));
     const a = sim.engine('a').get<ORMap<unknown>>('vms')!;
     const b = sim.engine('b').get<ORMap<unknown>>('vms')!;
     for (let i = 0; i < 50; i++) a.setLWW(`vm-${i}`, { i });
@@ -201,18 +198,10 @@ describe('hostile anti-entropy input', () => {
     const { RGA } = await import('../../src/crdt/rga.js');
     const { MSG, encodeEnvelope } = await import('../../src/sync/envelope.js');
     const { encodeDigest, encodeSync, ITEM_SCOPED } = await import('../../src/sync/messages.js');
-    const sim = new Simulation({
-      seed: SEED,
-      nodes: ['a', 'b'],
-      latencyMs: [5, 5],
-      engine: { gossip: { intervalMs: 1e9 }, antiEntropy: { intervalMs: 1e9 }, liveness: { probeIntervalMs: 1e9 } },
-      storage: false,
-      setup: (e, ctx) => {
-        e.register('vms', new ORMap(ctx.id, { clock: ctx.clock }));
-        e.register('doc', new RGA<string>(ctx.id));
-      },
+    const sim = await quietPair((e, ctx) => {
+      e.register('vms', new ORMap(ctx.id, { clock: ctx.clock }));
+      e.register('doc', new RGA<string>(ctx.id));
     });
-    await sim.start();
     const evil = sim.network.transport('evil');
     await evil.start();
     const b = sim.engine('b');

@@ -14,6 +14,7 @@ import { Reader, Writer } from '../codec/binary.js';
 import { bytesCompare, decodeValue, encodeValue, identityKey, identityKeyFor, valueIdentityKey } from '../codec/value.js';
 import { DecodeError, ValidationError } from '../errors.js';
 import { CODEC_VERSION, CRDT_TYPE, type Crdt } from './types.js';
+import { disposeInstance } from './dispose.js';
 
 /** @internal An element: its canonical bytes, their identity key and, once read, its decoded value. */
 export class Elem {
@@ -160,5 +161,18 @@ export class GSet<T = unknown> implements Crdt<GSet<T>> {
 
   private order(): Elem[] {
     return (this.sorted ??= sortElems(this.elems.values()));
+  }
+
+  /**
+   * Release this instance's state now and retire it: any later use throws `CrdtError` (code `E_DISPOSED`).
+   * Idempotent. Dropping an instance without it is fine too (the garbage collector frees it; see dispose.ts).
+   */
+  dispose(): void {
+    disposeInstance(this);
+  }
+
+  /** True once `dispose()` ran (a disposed instance answers only this, `dispose`, `replicaId`, `typeTag`). */
+  get disposed(): boolean {
+    return false;
   }
 }

@@ -24,6 +24,7 @@ import { DecodeError } from '../errors.js';
 import { HLC, type Timestamp } from '../clock/hlc.js';
 import { checkReplicaId, readHeader } from './g-set.js';
 import { CODEC_VERSION, CRDT_TYPE, type Crdt } from './types.js';
+import { disposeInstance } from './dispose.js';
 
 export interface LWWRegisterOptions {
   /** The hybrid logical clock that stamps local writes (default: a process-wide HLC on Date.now). */
@@ -192,5 +193,18 @@ export class LWWRegister<T = unknown> implements Crdt<LWWRegister<T>> {
     c.val = this.val;
     c.valKnown = this.valKnown;
     return c;
+  }
+
+  /**
+   * Release this instance's state now and retire it: any later use throws `CrdtError` (code `E_DISPOSED`).
+   * Idempotent. Dropping an instance without it is fine too (the garbage collector frees it; see dispose.ts).
+   */
+  dispose(): void {
+    disposeInstance(this);
+  }
+
+  /** True once `dispose()` ran (a disposed instance answers only this, `dispose`, `replicaId`, `typeTag`). */
+  get disposed(): boolean {
+    return false;
   }
 }

@@ -16,6 +16,7 @@ import { bytesCompare, bytesEqual, decodeValue, encodeValue } from '../codec/val
 import { CausalContext, DotList, inverseMap, mergeDots } from './causal-context.js';
 import { copyContext, readHeader } from './or-set.js';
 import { CODEC_VERSION, CRDT_TYPE, type Crdt } from './types.js';
+import { disposeInstance } from './dispose.js';
 
 interface Entry {
   r: number;
@@ -163,5 +164,18 @@ export class MVRegister<T = unknown> implements Crdt<MVRegister<T>> {
     }
     rd.done();
     return m;
+  }
+
+  /**
+   * Release this instance's state now and retire it: any later use throws `CrdtError` (code `E_DISPOSED`).
+   * Idempotent. Dropping an instance without it is fine too (the garbage collector frees it; see dispose.ts).
+   */
+  dispose(): void {
+    disposeInstance(this);
+  }
+
+  /** True once `dispose()` ran (a disposed instance answers only this, `dispose`, `replicaId`, `typeTag`). */
+  get disposed(): boolean {
+    return false;
   }
 }

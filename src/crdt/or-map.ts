@@ -70,6 +70,7 @@ import { ORSet, copyContext, readHeader } from './or-set.js';
 import { PNCounter } from './pn-counter.js';
 import { defaultHlc } from './lww-register.js';
 import { CODEC_VERSION, CRDT_TYPE, type Crdt } from './types.js';
+import { disposeInstance } from './dispose.js';
 
 /** Kind of a dot's value: an LWW value, or which nested CRDT. Stable: part of the wire format. */
 export const ORMAP_KIND = { LWW: 0, Counter: 1, ORSet: 2, MVRegister: 3, ORMap: 4 } as const;
@@ -992,6 +993,21 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
   }
 
   /** @internal true when every nested state is empty. */
+  /**
+   * Release this map's state, and the nested CRDTs it owns, now and retire it: any later use (of the map or of
+   * a nested handle taken from it) throws `CrdtError` (code `E_DISPOSED`). Idempotent. Dropping a map
+   * without it is fine too (the garbage collector frees it; see dispose.ts).
+   */
+  dispose(): void {
+    for (const inst of this.nested.values()) inst.dispose();
+    disposeInstance(this);
+  }
+
+  /** True once `dispose()` ran (a disposed map answers only this, `dispose`, `replicaId`, `typeTag`). */
+  get disposed(): boolean {
+    return false;
+  }
+
   nestedIsEmpty(): boolean {
     for (const inst of this.nested.values()) if (!isEmptyNested(inst)) return false;
     return true;

@@ -24,6 +24,7 @@ import { Reader, Writer } from '../codec/binary.js';
 import { bytesCompare, bytesEqual, decodeValue, encodeValue, identityKey, identityKeyFor, valueIdentityKey } from '../codec/value.js';
 import { CausalContext, DotList, inverseMap, mergeDots } from './causal-context.js';
 import { CODEC_VERSION, CRDT_TYPE, type Crdt } from './types.js';
+import { disposeInstance } from './dispose.js';
 
 interface Elem {
   bytes: Uint8Array;
@@ -259,6 +260,19 @@ export class ORSet<T = unknown> implements Crdt<ORSet<T>> {
     }
     rd.done();
     return s;
+  }
+
+  /**
+   * Release this instance's state now and retire it: any later use throws `CrdtError` (code `E_DISPOSED`).
+   * Idempotent. Dropping an instance without it is fine too (the garbage collector frees it; see dispose.ts).
+   */
+  dispose(): void {
+    disposeInstance(this);
+  }
+
+  /** True once `dispose()` ran (a disposed instance answers only this, `dispose`, `replicaId`, `typeTag`). */
+  get disposed(): boolean {
+    return false;
   }
 }
 

@@ -48,6 +48,7 @@ import { DecodeError, ValidationError } from '../errors.js';
 import { VectorClock } from '../clock/vector-clock.js';
 import { checkReplicaId, readHeader } from './g-set.js';
 import { CODEC_VERSION, CRDT_TYPE, type Crdt } from './types.js';
+import { disposeInstance } from './dispose.js';
 
 /** An op's identity: (replica, counter), counter >= 1. */
 export interface Dot {
@@ -708,6 +709,19 @@ export class RGA<T = unknown> implements Crdt<RGA<T>> {
     const op = n.op;
     if (n.children > 0 || !this.covered(op.replica, op.counter) || this.orphans.has(n.key)) return false;
     for (const d of this.byTarget.get(n.key)!) if (this.covered(d.replica, d.counter)) return true;
+    return false;
+  }
+
+  /**
+   * Release this instance's state now and retire it: any later use throws `CrdtError` (code `E_DISPOSED`).
+   * Idempotent. Dropping an instance without it is fine too (the garbage collector frees it; see dispose.ts).
+   */
+  dispose(): void {
+    disposeInstance(this);
+  }
+
+  /** True once `dispose()` ran (a disposed instance answers only this, `dispose`, `replicaId`, `typeTag`). */
+  get disposed(): boolean {
     return false;
   }
 }

@@ -17,6 +17,7 @@ import { DecodeError, ValidationError } from '../errors.js';
 import { getKernel } from '../kernel/index.js';
 import { ReplicaTable, growF64, scratchF64, scratchF64b, scratchU32 } from './replicas.js';
 import { CODEC_VERSION } from './types.js';
+import { disposeInstance } from './dispose.js';
 
 export const MAX = Number.MAX_SAFE_INTEGER;
 
@@ -236,5 +237,18 @@ export abstract class SlotCounter {
     target.total0 = t0;
     target.total1 = t1;
     return target;
+  }
+
+  /**
+   * Release this instance's state now and retire it: any later use throws `CrdtError` (code `E_DISPOSED`).
+   * Idempotent. Dropping an instance without it is fine too (the garbage collector frees it; see dispose.ts).
+   */
+  dispose(): void {
+    disposeInstance(this);
+  }
+
+  /** True once `dispose()` ran (a disposed instance answers only this, `dispose`, `replicaId`, `typeTag`). */
+  get disposed(): boolean {
+    return false;
   }
 }

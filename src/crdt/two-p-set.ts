@@ -18,6 +18,7 @@ import { encodeValue, identityKeyFor, valueIdentityKey } from '../codec/value.js
 import { DecodeError } from '../errors.js';
 import { Elem, checkReplicaId, readElems, readHeader, sortElems } from './g-set.js';
 import { CODEC_VERSION, CRDT_TYPE, type Crdt } from './types.js';
+import { disposeInstance } from './dispose.js';
 
 export class TwoPSet<T = unknown> implements Crdt<TwoPSet<T>> {
   readonly typeTag: number = CRDT_TYPE.TwoPSet;
@@ -159,5 +160,18 @@ export class TwoPSet<T = unknown> implements Crdt<TwoPSet<T>> {
 
   private order(): Elem[] {
     return (this.sorted ??= sortElems(this.elems.values()));
+  }
+
+  /**
+   * Release this instance's state now and retire it: any later use throws `CrdtError` (code `E_DISPOSED`).
+   * Idempotent. Dropping an instance without it is fine too (the garbage collector frees it; see dispose.ts).
+   */
+  dispose(): void {
+    disposeInstance(this);
+  }
+
+  /** True once `dispose()` ran (a disposed instance answers only this, `dispose`, `replicaId`, `typeTag`). */
+  get disposed(): boolean {
+    return false;
   }
 }

@@ -16,6 +16,10 @@ export interface Crdt<Self = unknown> {
   /** The delta-state accumulated since the last take (null when nothing changed). */
   takeDelta(): Self | null;
   clone(): Self;
+  /** Release the state now; any later use throws `CrdtError` (code `E_DISPOSED`). Idempotent. */
+  dispose(): void;
+  /** True once `dispose()` ran. */
+  readonly disposed: boolean;
 }
 
 /** One byte per type, first byte after the version byte of every encoding. Stable: part of the wire format. */

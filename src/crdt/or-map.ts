@@ -48,10 +48,11 @@
  * version, type tag, causal context; key count, then the keys sorted (JS string order), front-coded on
  * their UTF-8 bytes (shared prefix length with the previous key, then the rest, length-prefixed); dot count
  * per key; per dot `replica index * 8 + kind`; per dot its counter; the timestamp base (the minimum) then
- * per dot `ts - base`; per LWW dot its value, length-prefixed, through a per-encoding string dictionary (a
- * repeated string of 3..255 bytes becomes 0xc1 + index, see `StrDict`; decoding restores the exact bytes);
- * finally the non-empty nested states, sorted by key then kind, as (kind, key, nested encoding). For the
- * 1,000-VM workload this is about half the bytes of the plain msgpack values.
+ * per dot `ts - base`; per LWW dot its value, length-prefixed, through per-encoding dictionaries of strings
+ * and map shapes (a repeated string of 3..255 bytes, or the field names of a record whose key set was seen
+ * before, become a two-byte reference; see value-column.ts; decoding restores the exact bytes); finally the
+ * non-empty nested states, sorted by key then kind, as (kind, key, nested encoding). For the 1,000-VM
+ * workload this is about a third of the bytes of the plain msgpack values.
  *
  * ## Anti-entropy
  * `keyHashes()` gives per key a 64-bit key hash and a 64-bit entry hash (one kernel call each),
@@ -71,6 +72,7 @@ import { PNCounter } from './pn-counter.js';
 import { defaultHlc } from './lww-register.js';
 import { CODEC_VERSION, CRDT_TYPE, type Crdt } from './types.js';
 import { disposeInstance } from './dispose.js';
+import { Expander, MAX_CHUNK, ValueColumnWriter, decodeChunkSize } from './value-column.js';
 
 /** Kind of a dot's value: an LWW value, or which nested CRDT. Stable: part of the wire format. */
 export const ORMAP_KIND = { LWW: 0, Counter: 1, ORSet: 2, MVRegister: 3, ORMap: 4 } as const;
@@ -109,7 +111,6 @@ class MapCounter extends PNCounter {
 }
 
 const MAX_NESTING = 32;
-const MAX_CHUNK = 256 * 1024;
 const CACHE_LIMIT = 1024;
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 const textEncoder = new TextEncoder();
@@ -1042,12 +1043,12 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
     for (const row of rows) if (this.ts[row] < base) base = this.ts[row];
     w.varuint(base);
     for (const row of rows) w.varuint(this.ts[row] - base);
-    const dict = StrDict.acquire();
+    const values = ValueColumnWriter.acquire();
     for (const row of rows) {
       if (this.kind[row] !== ORMAP_KIND.LWW) continue;
-      writeValue(w, this.chunks[this.vchunk[row]], this.voff[row], this.vlen[row], dict);
+      values.write(w, this.chunks[this.vchunk[row]], this.voff[row], this.vlen[row]);
     }
-    dict.release(); // before the nested encodings below, which take their own
+    values.release(); // before the nested encodings below, which take their own
     const nested = [...this.nested].filter(([, inst]) => !isEmptyNested(inst));
     nested.sort((x, y) => cmpStr(x[0].slice(1), y[0].slice(1)) || x[0].charCodeAt(0) - y[0].charCodeAt(0));
     w.varuint(nested.length);
@@ -1113,7 +1114,6 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
     // value bytes plus less than one value per chunk, and decode allocates little beyond the arena itself.
     const chunks: Uint8Array[] = [];
     const out = new Expander(decodeChunkSize(rd.remaining));
-    const dict: number[] = [];
     let used = 0;
     for (let i = 0; i < total; i++) {
       if (m.kind[i] !== ORMAP_KIND.LWW) continue;
@@ -1121,7 +1121,7 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
       if (n === 0) throw new DecodeError('empty value');
       rd.need(n);
       out.start = out.len;
-      out.expand(bytes, rd.pos, rd.pos + n, dict);
+      out.expand(bytes, rd.pos, rd.pos + n);
       rd.pos += n;
       if (out.spilled !== undefined) {
         chunks.push(out.spilled);
@@ -1350,15 +1350,6 @@ function readKey(rd: Reader): string {
   return s;
 }
 
-/** Container stack of the value walkers (depth <= 64). */
-const skipStack = new Float64Array(65);
-
-function readBE(b: Uint8Array, p: number, n: number, end: number): number {
-  if (p + n > end) throw new DecodeError('truncated value');
-  let v = 0;
-  for (let i = 0; i < n; i++) v = v * 256 + b[p + i];
-  return v;
-}
 
 // ===================================================================================================
 // wire helpers: front-coded keys, string dictionary for values
@@ -1421,371 +1412,4 @@ function utf8String(buf: Uint8Array, len: number): string {
   } catch (e) {
     throw new DecodeError('invalid UTF-8 in map key', { cause: e });
   }
-}
-
-/** Strings of this many UTF-8 bytes (with a minimal msgpack header) are dictionary candidates. */
-const DICT_MIN = 3;
-const DICT_MAX = 255;
-/**
- * At most this many dictionary entries per encoding: the strings that repeat (field names, statuses, node
- * names) show up in the first values, while unique ones (ids, addresses) would only grow a cache-hostile
- * table; once full, new strings stay raw. Encoder and decoder apply the same cap.
- */
-const DICT_ENTRIES = 4096;
-
-/**
- * The per-encoding string dictionary of the value column: the first occurrence of a string (3..255 bytes,
- * minimal fixstr/str8 header) stays in place and gets the next index; a repeat becomes 0xc1 (a byte msgpack
- * never uses) + varuint index. Map field names and repeated values (status, node, region) shrink to two bytes;
- * decoding restores the exact original bytes (references only stand for minimal headers).
- */
-class StrDict {
-  private table = new Int32Array(32);
-  private offs: number[] = [];
-  private lens: number[] = [];
-  private buf = new Uint8Array(256);
-  private bufLen = 0;
-  n = 0;
-
-  /** Dictionaries are reused across encodings (building one per encoding, growing its table, cost more
-   * than the small encodings it served: measured). */
-  private static pool: StrDict[] = [];
-
-  static acquire(): StrDict {
-    return StrDict.pool.pop() ?? new StrDict();
-  }
-
-  /** Empty it and hand it back (kept only when small; a huge one is left to the GC). */
-  release(): void {
-    if (StrDict.pool.length >= 4 || this.table.length > 1 << 14) return;
-    if (this.n > 0) this.table.fill(0);
-    this.offs.length = 0;
-    this.lens.length = 0;
-    this.bufLen = 0;
-    this.n = 0;
-    StrDict.pool.push(this);
-  }
-
-  /** Index of the string src[p, p+len), or -1 after adding it. */
-  lookupOrAdd(src: Uint8Array, p: number, len: number): number {
-    let h = 0x811c9dc5;
-    for (let i = 0; i < len; i++) h = Math.imul(h ^ src[p + i], 0x01000193);
-    const mask = this.table.length - 1;
-    let slot = h & mask;
-    for (;;) {
-      const e = this.table[slot] - 1;
-      if (e < 0) break;
-      if (this.lens[e] === len) {
-        const o = this.offs[e];
-        let same = true;
-        for (let i = 0; i < len && same; i++) if (this.buf[o + i] !== src[p + i]) same = false;
-        if (same) return e;
-      }
-      slot = (slot + 1) & mask;
-    }
-    if (this.n >= DICT_ENTRIES) return -2; // full: stays raw, never referenced
-    if (this.bufLen + len > this.buf.length) {
-      const nb = new Uint8Array(Math.max(this.buf.length * 2, this.bufLen + len));
-      nb.set(this.buf.subarray(0, this.bufLen));
-      this.buf = nb;
-    }
-    for (let i = 0; i < len; i++) this.buf[this.bufLen + i] = src[p + i];
-    this.offs.push(this.bufLen);
-    this.lens.push(len);
-    this.bufLen += len;
-    this.table[slot] = ++this.n;
-    if (this.n * 2 > this.table.length) this.rehash();
-    return -1;
-  }
-
-  private rehash(): void {
-    const next = new Int32Array(this.table.length * 2);
-    const mask = next.length - 1;
-    for (let e = 0; e < this.n; e++) {
-      let h = 0x811c9dc5;
-      const o = this.offs[e];
-      for (let i = 0; i < this.lens[e]; i++) h = Math.imul(h ^ this.buf[o + i], 0x01000193);
-      let slot = h & mask;
-      while (next[slot] !== 0) slot = (slot + 1) & mask;
-      next[slot] = e + 1;
-    }
-    this.table = next;
-  }
-}
-
-/** Header size of a minimal-header dictionary candidate string at b[p], or 0. */
-function dictCandidate(b: Uint8Array, p: number): number {
-  const t = b[p];
-  if (t >= 0xa0 + DICT_MIN && t <= 0xbf) return 1;
-  if (t === 0xd9 && b[p + 1] >= 32) return 2;
-  return 0;
-}
-
-/** Length-prefixed value bytes (a valid msgpack item) with repeated strings replaced by references. */
-function writeValue(w: Writer, src: Uint8Array, start: number, len: number, dict: StrDict): void {
-  const tmp = scratch;
-  tmp.len = 0;
-  const end = start + len;
-  let from = start; // start of the pending verbatim run
-  let p = start;
-  let pending = 1;
-  let depth = 0;
-  while (true) {
-    while (pending === 0 && depth > 0) pending = skipStack[--depth];
-    if (pending === 0 || p >= end) break;
-    pending--;
-    const t = src[p];
-    const hl = dictCandidate(src, p);
-    if (hl > 0) {
-      const slen = hl === 1 ? t & 0x1f : src[p + 1];
-      const e = dict.lookupOrAdd(src, p + hl, slen);
-      if (e >= 0) {
-        tmp.copy(src, from, p - from);
-        tmp.ref(e);
-        p += hl + slen;
-        from = p;
-      } else p += hl + slen;
-      continue;
-    }
-    // structure only (the value is valid msgpack: it was validated or produced by encodeValue)
-    p++;
-    if (t <= 0x7f || t >= 0xe0) continue;
-    if (t <= 0x8f) { open((t & 0x0f) * 2); continue; }
-    if (t <= 0x9f) { open(t & 0x0f); continue; }
-    if (t <= 0xbf) { p += t & 0x1f; continue; }
-    switch (t) {
-      case 0xc4: case 0xd9: p += 1 + src[p]; break;
-      case 0xc5: case 0xda: p += 2 + ((src[p] << 8) | src[p + 1]); break;
-      case 0xc6: case 0xdb: p += 4 + src[p] * 16777216 + ((src[p + 1] << 16) | (src[p + 2] << 8) | src[p + 3]); break;
-      case 0xca: case 0xce: case 0xd2: p += 4; break;
-      case 0xcb: case 0xcf: case 0xd3: p += 8; break;
-      case 0xcc: case 0xd0: p += 1; break;
-      case 0xcd: case 0xd1: p += 2; break;
-      case 0xd6: p += 5; break;
-      case 0xd7: p += 9; break;
-      case 0xc7: p += 2 + src[p]; break;
-      case 0xdc: open((src[p] << 8) | src[p + 1]); p += 2; break;
-      case 0xdd: open(src[p] * 16777216 + ((src[p + 1] << 16) | (src[p + 2] << 8) | src[p + 3])); p += 4; break;
-      case 0xde: open(((src[p] << 8) | src[p + 1]) * 2); p += 2; break;
-      case 0xdf: open((src[p] * 16777216 + ((src[p + 1] << 16) | (src[p + 2] << 8) | src[p + 3])) * 2); p += 4; break;
-      default: break; // nil, booleans
-    }
-  }
-  if (from === start) {
-    w.varuint(len);
-    w.raw(src.subarray(start, end));
-    return;
-  }
-  tmp.copy(src, from, end - from);
-  w.varuint(tmp.len);
-  w.raw(tmp.buf.subarray(0, tmp.len));
-
-  function open(n: number): void {
-    if (n === 0) return;
-    skipStack[depth++] = pending;
-    pending = n;
-  }
-}
-
-/** Scratch output of `writeValue` (reused; values are written out of it at once). */
-class ByteOut {
-  buf = new Uint8Array(1024);
-  len = 0;
-  private room(n: number): void {
-    if (this.len + n <= this.buf.length) return;
-    const nb = new Uint8Array(Math.max(this.buf.length * 2, this.len + n));
-    nb.set(this.buf.subarray(0, this.len));
-    this.buf = nb;
-  }
-  copy(src: Uint8Array, p: number, n: number): void {
-    this.room(n);
-    const b = this.buf, at = this.len;
-    for (let i = 0; i < n; i++) b[at + i] = src[p + i];
-    this.len = at + n;
-  }
-  /** 0xc1 + varuint index (< 2^21). */
-  ref(e: number): void {
-    this.room(4);
-    const b = this.buf;
-    b[this.len++] = 0xc1;
-    while (e >= 0x80) {
-      b[this.len++] = (e & 0x7f) | 0x80;
-      e >>>= 7;
-    }
-    b[this.len++] = e;
-  }
-}
-
-const scratch = new ByteOut();
-
-/**
- * Size of the value-arena chunks made by decode when `remaining` input bytes are left: twice that (the
- * dictionary roughly halves the values) plus a little, within 256 B..MAX_CHUNK.
- */
-function decodeChunkSize(remaining: number): number {
-  return Math.min(MAX_CHUNK, Math.max(256, 2 * remaining + 64));
-}
-
-/**
- * Output for decoding values straight into value-arena chunks: validates each item while copying and resolves
- * references. Decode sets `start` (= `len`) before each item. When an item overflows the current chunk, the
- * chunk is handed back as `spilled` (decode appends it to the arena; its tail after `start` is the only
- * slack, less than the item) and the item so far moves to a fresh chunk of `chunkSize` bytes (or the item's
- * size), with `start` = 0. An item that outgrows a chunk of its own grows that chunk.
- */
-class Expander {
-  buf: Uint8Array;
-  len = 0;
-  /** Offset of the current item in `buf`. */
-  start = 0;
-  /** The full chunk the current item left, for decode to append (undefined when none). */
-  spilled: Uint8Array | undefined;
-  constructor(readonly chunkSize: number) {
-    this.buf = new Uint8Array(chunkSize);
-  }
-
-  private room(n: number): void {
-    if (this.len + n <= this.buf.length) return;
-    const part = this.len - this.start;
-    if (this.start > 0) {
-      // the item moves to a new chunk; the old one ends before it
-      const nb = new Uint8Array(Math.max(this.chunkSize, part + n));
-      nb.set(this.buf.subarray(this.start, this.len));
-      this.spilled = this.buf;
-      this.buf = nb;
-      this.start = 0;
-      this.len = part;
-      return;
-    }
-    // the item has the chunk to itself and outgrows it
-    const nb = new Uint8Array(Math.max(this.len + n, this.buf.length + (this.buf.length >>> 1)));
-    nb.set(this.buf.subarray(0, this.len));
-    this.buf = nb;
-  }
-
-  private copy(b: Uint8Array, p: number, n: number): void {
-    this.room(n);
-    if (n <= 32) for (let i = 0; i < n; i++) this.buf[this.len + i] = b[p + i];
-    else this.buf.set(b.subarray(p, p + n), this.len);
-    this.len += n;
-  }
-
-  /**
-   * Expand the single item at b[p, end) (exactly). `dict` holds (offset, length) pairs of the strings seen
-   * so far in this encoding (positions in b). Throws DecodeError on anything `decodeValue` would reject.
-   */
-  expand(b: Uint8Array, p: number, end: number, dict: number[]): void {
-    let pending = 1;
-    let depth = 0;
-    let from = p; // start of the pending verbatim run
-    const stack = expandStack;
-    while (true) {
-      while (pending === 0 && depth > 0) pending = stack[--depth];
-      if (pending === 0) break;
-      pending--;
-      if (p >= end) throw new DecodeError('truncated value');
-      const t = b[p];
-      if (t >= 0xa0 && t <= 0xbf) {
-        // fixstr: the common case, inline
-        const n = t & 0x1f;
-        if (p + 1 + n > end) throw new DecodeError('truncated value');
-        if (n >= DICT_MIN && dict.length < 2 * DICT_ENTRIES) dict.push(p + 1, n);
-        p += 1 + n;
-        continue;
-      }
-      if (t === 0xc1) {
-        // reference: varuint index
-        let idx = 0, mul = 1, q = p + 1;
-        for (let i = 0; ; i++) {
-          if (q >= end || i === 3) throw new DecodeError('bad string reference');
-          const x = b[q++];
-          idx += (x & 0x7f) * mul;
-          if (x < 0x80) {
-            if (i > 0 && x === 0) throw new DecodeError('non-canonical string reference');
-            break;
-          }
-          mul *= 128;
-        }
-        if (2 * idx >= dict.length) throw new DecodeError('string reference out of range');
-        this.copy(b, from, p - from);
-        const o = dict[2 * idx], n = dict[2 * idx + 1];
-        this.room(n + 2);
-        if (n < 32) this.buf[this.len++] = 0xa0 | n;
-        else {
-          this.buf[this.len++] = 0xd9;
-          this.buf[this.len++] = n;
-        }
-        this.copy(b, o, n);
-        p = from = q;
-        continue;
-      }
-      if (t <= 0x7f || t >= 0xe0) {
-        p++;
-        continue;
-      }
-      if (t === 0xd9 && p + 1 < end && b[p + 1] >= 32) {
-        const n = b[p + 1];
-        if (p + 2 + n > end) throw new DecodeError('truncated value');
-        if (dict.length < 2 * DICT_ENTRIES) dict.push(p + 2, n);
-        p += 2 + n;
-        continue;
-      }
-      let open = -1;
-      if (t >= 0x80 && t <= 0x8f) open = (t & 0x0f) * 2;
-      else if (t >= 0x90 && t <= 0x9f) open = t & 0x0f;
-      const stop = skipToken(b, p, end);
-      if (t === 0xdc) open = (b[p + 1] << 8) | b[p + 2];
-      else if (t === 0xdd) open = b[p + 1] * 16777216 + ((b[p + 2] << 16) | (b[p + 3] << 8) | b[p + 4]);
-      else if (t === 0xde) open = ((b[p + 1] << 8) | b[p + 2]) * 2;
-      else if (t === 0xdf) open = (b[p + 1] * 16777216 + ((b[p + 2] << 16) | (b[p + 3] << 8) | b[p + 4])) * 2;
-      p = stop;
-      if (open > 0) {
-        if (open > end - p) throw new DecodeError('value count exceeds input');
-        if (depth === 64) throw new DecodeError('value nested too deeply');
-        stack[depth++] = pending;
-        pending = open;
-      }
-    }
-    if (p !== end) throw new DecodeError('value length does not match its msgpack item');
-    this.copy(b, from, end - from);
-  }
-}
-
-const expandStack = new Float64Array(65);
-
-/** End of the token at b[p] (header and payload, not a container's children); DecodeError when invalid. */
-function skipToken(b: Uint8Array, p: number, end: number): number {
-  const t = b[p++];
-  let skip = 0;
-  if (t <= 0x7f || t >= 0xe0 || (t >= 0x80 && t <= 0x9f)) skip = 0;
-  else if (t <= 0xbf) skip = t & 0x1f;
-  else {
-    switch (t) {
-      case 0xc0: case 0xc2: case 0xc3: break;
-      case 0xc4: case 0xd9: skip = readBE(b, p, 1, end); p += 1; break;
-      case 0xc5: case 0xda: skip = readBE(b, p, 2, end); p += 2; break;
-      case 0xc6: case 0xdb: skip = readBE(b, p, 4, end); p += 4; break;
-      case 0xca: case 0xce: case 0xd2: skip = 4; break;
-      case 0xcb: case 0xcf: case 0xd3: skip = 8; break;
-      case 0xcc: case 0xd0: skip = 1; break;
-      case 0xcd: case 0xd1: skip = 2; break;
-      case 0xd6: case 0xd7: case 0xc7: {
-        let n = t === 0xd6 ? 4 : 8;
-        if (t === 0xc7) {
-          n = readBE(b, p, 1, end);
-          p += 1;
-          if (n !== 12) throw new DecodeError('unsupported msgpack extension');
-        }
-        if (p >= end || b[p] !== 0xff) throw new DecodeError('unsupported msgpack extension');
-        p += 1;
-        skip = n;
-        break;
-      }
-      case 0xdc: case 0xde: readBE(b, p, 2, end); p += 2; break;
-      case 0xdd: case 0xdf: readBE(b, p, 4, end); p += 4; break;
-      default: throw new DecodeError(`unsupported msgpack type 0x${t.toString(16)}`);
-    }
-  }
-  if (skip > end - p) throw new DecodeError('truncated value');
-  return p + skip;
 }

@@ -1,0 +1,622 @@
+/**
+ * The value column of an OR-Map encoding: each LWW value (a canonical msgpack item) length-prefixed, through
+ * two per-encoding dictionaries that the decoder rebuilds as it reads, so nothing but the references is sent.
+ *
+ * - Strings: the first occurrence of a string of 3..255 UTF-8 bytes (with a minimal fixstr/str8 header)
+ *   stays in place and gets the next string index; a repeat becomes a reference. Statuses, node names and
+ *   regions shrink to two bytes.
+ * - Map shapes: a fixmap (1..15 entries) whose keys are all minimal-header strings has a shape, the sequence
+ *   of its key items. The first map of a shape is written in full (its keys through the string dictionary as
+ *   usual) and, once complete, gets the next shape index; a later map of that shape becomes one reference
+ *   followed by its values only. Records of one kind (every VM record) carry their field names once per
+ *   encoding instead of once per record.
+ *
+ * A reference is 0xc1 (a byte msgpack never uses) + varuint code: `2 * index` for a string, `2 * index + 1`
+ * for a shape. Codes are canonical varuints of at most 3 bytes. Decoding restores the exact original bytes
+ * (references only stand for minimal headers), validating the structure as it goes: any malformed value,
+ * unknown reference or excess nesting is a DecodeError. A shape is registered when its map ends (so a map
+ * cannot refer to its own, unfinished shape), by encoder and decoder alike, under the same caps.
+ */
+import type { Writer } from '../codec/binary.js';
+import { DecodeError } from '../errors.js';
+
+/** Largest value-arena chunk (bytes) of a map; decode sizes its chunks below it. */
+export const MAX_CHUNK = 256 * 1024;
+
+/** Strings of this many UTF-8 bytes (with a minimal msgpack header) are dictionary candidates. */
+const DICT_MIN = 3;
+/**
+ * At most this many string entries per encoding: the strings that repeat (field names, statuses, node
+ * names) show up in the first values, while unique ones (ids, addresses) would only grow a cache-hostile
+ * table; once full, new strings stay raw. Encoder and decoder apply the same cap.
+ */
+const DICT_ENTRIES = 4096;
+/** At most this many shapes per encoding (records of a few kinds need a few; the cap bounds hostile input). */
+const SHAPE_ENTRIES = 1024;
+/** Deepest value nesting the walkers follow (canonical values nest at most 64 deep). */
+const MAX_DEPTH = 64;
+
+/**
+ * A dictionary of byte strings (strings, or a shape's concatenated key items): index by first insertion.
+ * Dictionaries are pooled across encodings (building one per encoding, growing its table, cost more than
+ * the small encodings it served: measured).
+ */
+class ByteDict {
+  private table = new Int32Array(32);
+  private offs: number[] = [];
+  private lens: number[] = [];
+  private buf = new Uint8Array(256);
+  private bufLen = 0;
+  n = 0;
+
+  constructor(readonly cap: number) {}
+
+  /** Index of the bytes src[p, p+len), or -1 when absent. */
+  lookup(src: Uint8Array, p: number, len: number): number {
+    return this.probe(src, p, len, false);
+  }
+
+  /** Index of the bytes src[p, p+len), or -1 after adding them (-2 when absent and the dictionary is full). */
+  lookupOrAdd(src: Uint8Array, p: number, len: number): number {
+    return this.probe(src, p, len, true);
+  }
+
+  /**
+   * True when entry e is exactly the key items of the n-entry map whose first key is at src[p] (the map's
+   * keys, read in place between its values).
+   */
+  matches(e: number, src: Uint8Array, p: number, n: number): boolean {
+    const buf = this.buf;
+    let o = this.offs[e];
+    const stop = o + this.lens[e];
+    for (let i = 0; i < n; i++) {
+      const kl = minimalString(src, p);
+      if (kl === 0 || o + kl > stop) return false;
+      for (let j = 0; j < kl; j++) if (buf[o + j] !== src[p + j]) return false;
+      o += kl;
+      if (i + 1 < n) p = skipItem(src, p + kl);
+    }
+    return o === stop;
+  }
+
+  /** Add the bytes src[p, p+len) under the next index (nothing when full). */
+  add(src: Uint8Array, p: number, len: number): void {
+    if (this.n >= this.cap) return;
+    const mask = this.table.length - 1;
+    let slot = hashBytes(src, p, len) & mask;
+    while (this.table[slot] !== 0) slot = (slot + 1) & mask;
+    this.insert(slot, src, p, len);
+  }
+
+  private probe(src: Uint8Array, p: number, len: number, add: boolean): number {
+    const mask = this.table.length - 1;
+    let slot = hashBytes(src, p, len) & mask;
+    for (;;) {
+      const e = this.table[slot] - 1;
+      if (e < 0) break;
+      if (this.lens[e] === len) {
+        const o = this.offs[e];
+        let same = true;
+        for (let i = 0; i < len && same; i++) if (this.buf[o + i] !== src[p + i]) same = false;
+        if (same) return e;
+      }
+      slot = (slot + 1) & mask;
+    }
+    if (!add) return -1;
+    if (this.n >= this.cap) return -2; // full: stays raw, never referenced
+    this.insert(slot, src, p, len);
+    return -1;
+  }
+
+  private insert(slot: number, src: Uint8Array, p: number, len: number): void {
+    if (this.bufLen + len > this.buf.length) {
+      const nb = new Uint8Array(Math.max(this.buf.length * 2, this.bufLen + len));
+      nb.set(this.buf.subarray(0, this.bufLen));
+      this.buf = nb;
+    }
+    for (let i = 0; i < len; i++) this.buf[this.bufLen + i] = src[p + i];
+    this.offs.push(this.bufLen);
+    this.lens.push(len);
+    this.bufLen += len;
+    this.table[slot] = ++this.n;
+    if (this.n * 2 > this.table.length) this.rehash();
+  }
+
+  private rehash(): void {
+    const next = new Int32Array(this.table.length * 2);
+    const mask = next.length - 1;
+    for (let e = 0; e < this.n; e++) {
+      let slot = hashBytes(this.buf, this.offs[e], this.lens[e]) & mask;
+      while (next[slot] !== 0) slot = (slot + 1) & mask;
+      next[slot] = e + 1;
+    }
+    this.table = next;
+  }
+
+  /** Empty it (keeping its buffers when small). Returns false when it is too big to keep. */
+  clear(): boolean {
+    if (this.table.length > 1 << 14) return false;
+    if (this.n > 0) this.table.fill(0);
+    this.offs.length = 0;
+    this.lens.length = 0;
+    this.bufLen = 0;
+    this.n = 0;
+    return true;
+  }
+}
+
+function hashBytes(src: Uint8Array, p: number, len: number): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < len; i++) h = Math.imul(h ^ src[p + i], 0x01000193);
+  return h;
+}
+
+/** Header size of a minimal-header dictionary candidate string at b[p], or 0. */
+function dictCandidate(b: Uint8Array, p: number): number {
+  const t = b[p];
+  if (t >= 0xa0 + DICT_MIN && t <= 0xbf) return 1;
+  if (t === 0xd9 && b[p + 1] >= 32) return 2;
+  return 0;
+}
+
+/** Length of the minimal-header string item at b[p] (fixstr, or str8 of 32+ bytes), or 0 for anything else. */
+function minimalString(b: Uint8Array, p: number): number {
+  const t = b[p];
+  if (t >= 0xa0 && t <= 0xbf) return 1 + (t & 0x1f);
+  if (t === 0xd9 && b[p + 1] >= 32) return 2 + b[p + 1];
+  return 0;
+}
+
+/** Scratch output of the writer (reused; values are written out of it at once). */
+class ByteOut {
+  buf = new Uint8Array(1024);
+  len = 0;
+  private room(n: number): void {
+    if (this.len + n <= this.buf.length) return;
+    const nb = new Uint8Array(Math.max(this.buf.length * 2, this.len + n));
+    nb.set(this.buf.subarray(0, this.len));
+    this.buf = nb;
+  }
+  copy(src: Uint8Array, p: number, n: number): void {
+    this.room(n);
+    const b = this.buf, at = this.len;
+    for (let i = 0; i < n; i++) b[at + i] = src[p + i];
+    this.len = at + n;
+  }
+  /** 0xc1 + varuint code (< 2^21). */
+  ref(code: number): void {
+    this.room(4);
+    const b = this.buf;
+    b[this.len++] = 0xc1;
+    while (code >= 0x80) {
+      b[this.len++] = (code & 0x7f) | 0x80;
+      code >>>= 7;
+    }
+    b[this.len++] = code;
+  }
+}
+
+/**
+ * Writes the value column of one encoding: `write` each LWW value in order, then `release`. The values are
+ * valid msgpack (produced by encodeValue, or validated by decode), so the walker trusts their structure.
+ */
+export class ValueColumnWriter {
+  private static pool: ValueColumnWriter[] = [];
+  private readonly strings = new ByteDict(DICT_ENTRIES);
+  private readonly shapes = new ByteDict(SHAPE_ENTRIES);
+  private readonly out = new ByteOut();
+  /** Key items of the maps being walked, stacked by nesting (each map's shape bytes, while it is open). */
+  private keys = new Uint8Array(256);
+  private keysTop = 0;
+  /** Start of the pending verbatim run in the current value. */
+  private from = 0;
+  private src: Uint8Array = new Uint8Array(0);
+  /** Per nesting depth, the shape last referenced there (-1: none). */
+  private lastShape: number[] = [];
+
+  static acquire(): ValueColumnWriter {
+    return ValueColumnWriter.pool.pop() ?? new ValueColumnWriter();
+  }
+
+  /** Empty it and hand it back (kept only when small; a huge one is left to the GC). */
+  release(): void {
+    this.src = new Uint8Array(0);
+    this.lastShape.length = 0;
+    const a = this.strings.clear(), b = this.shapes.clear();
+    if (a && b && ValueColumnWriter.pool.length < 4) ValueColumnWriter.pool.push(this);
+  }
+
+  /** Write the value src[start, start + len) (one msgpack item), length-prefixed, with references. */
+  write(w: Writer, src: Uint8Array, start: number, len: number): void {
+    const out = this.out;
+    out.len = 0;
+    this.src = src;
+    this.from = start;
+    this.keysTop = 0;
+    const end = this.item(start, 0);
+    if (end !== start + len) throw new Error('value column: item length mismatch'); // a bug, never input
+    if (this.from === start) {
+      w.varuint(len);
+      w.raw(src.subarray(start, end));
+      return;
+    }
+    out.copy(src, this.from, end - this.from);
+    w.varuint(out.len);
+    w.raw(out.buf.subarray(0, out.len));
+  }
+
+  /** Walk the item at p (emitting references); returns its end. */
+  private item(p: number, depth: number): number {
+    const src = this.src;
+    const t = src[p];
+    const hl = dictCandidate(src, p);
+    if (hl > 0) {
+      const slen = hl === 1 ? t & 0x1f : src[p + 1];
+      const e = this.strings.lookupOrAdd(src, p + hl, slen);
+      if (e >= 0) {
+        this.out.copy(src, this.from, p - this.from);
+        this.out.ref(2 * e);
+        this.from = p + hl + slen;
+      }
+      return p + hl + slen;
+    }
+    if (t >= 0x81 && t <= 0x8f) return this.map(p, t & 0x0f, depth);
+    if (t >= 0x90 && t <= 0x9f) {
+      p++;
+      for (let i = t & 0x0f; i > 0; i--) p = this.item(p, depth + 1);
+      return p;
+    }
+    let n = 0; // children of a big container
+    switch (t) {
+      case 0xdc: n = (src[p + 1] << 8) | src[p + 2]; break;
+      case 0xdd: n = src[p + 1] * 16777216 + ((src[p + 2] << 16) | (src[p + 3] << 8) | src[p + 4]); break;
+      case 0xde: n = ((src[p + 1] << 8) | src[p + 2]) * 2; break;
+      case 0xdf: n = (src[p + 1] * 16777216 + ((src[p + 2] << 16) | (src[p + 3] << 8) | src[p + 4])) * 2; break;
+      default: return tokenEnd(src, p);
+    }
+    p = tokenEnd(src, p);
+    for (; n > 0; n--) p = this.item(p, depth + 1);
+    return p;
+  }
+
+  /** A fixmap of n (1..15) entries at p: by shape reference when its shape is known. */
+  private map(p: number, n: number, depth: number): number {
+    const src = this.src;
+    // fast path: the shape last referenced at this depth (records of one kind follow each other)
+    let s = depth < this.lastShape.length ? this.lastShape[depth] : -1;
+    if (s >= 0 && !this.shapes.matches(s, src, p + 1, n)) s = -1;
+    // else the shape: the key items, when all are minimal-header strings
+    const base = this.keysTop;
+    let shaped = s >= 0;
+    if (s < 0) {
+      let q = p + 1;
+      shaped = true;
+      for (let i = 0; i < n; i++) {
+        const kl = minimalString(src, q);
+        if (kl === 0) {
+          shaped = false;
+          break;
+        }
+        this.pushKey(q, kl);
+        q = skipItem(src, q + kl);
+      }
+      if (shaped) {
+        s = this.shapes.lookup(this.keys, base, this.keysTop - base);
+        if (s >= 0) while (this.lastShape.length <= depth) this.lastShape.push(-1);
+        if (s >= 0) this.lastShape[depth] = s;
+      }
+    }
+    const shapeLen = this.keysTop - base;
+    p++;
+    if (shaped) {
+      if (s >= 0) {
+        this.keysTop = base;
+        const out = this.out;
+        out.copy(src, this.from, p - 1 - this.from);
+        out.ref(2 * s + 1);
+        this.from = p;
+        for (let i = 0; i < n; i++) {
+          out.copy(src, this.from, p - this.from);
+          p += minimalString(src, p);
+          this.from = p;
+          p = this.item(p, depth + 1);
+        }
+        return p;
+      }
+    }
+    for (let i = 0; i < 2 * n; i++) p = this.item(p, depth + 1);
+    if (shaped) this.shapes.add(this.keys, base, shapeLen);
+    this.keysTop = base;
+    return p;
+  }
+
+  private pushKey(q: number, kl: number): void {
+    if (this.keysTop + kl > this.keys.length) {
+      const nb = new Uint8Array(Math.max(this.keys.length * 2, this.keysTop + kl));
+      nb.set(this.keys.subarray(0, this.keysTop));
+      this.keys = nb;
+    }
+    const src = this.src, k = this.keys;
+    for (let i = 0; i < kl; i++) k[this.keysTop + i] = src[q + i];
+    this.keysTop += kl;
+  }
+}
+
+/** End of the (trusted, valid) token at src[p]: header and payload, not a container's children. */
+function tokenEnd(src: Uint8Array, p: number): number {
+  const t = src[p++];
+  if (t <= 0x7f || t >= 0xe0 || (t >= 0x80 && t <= 0x9f)) return p;
+  if (t <= 0xbf) return p + (t & 0x1f);
+  switch (t) {
+    case 0xc4: case 0xd9: return p + 1 + src[p];
+    case 0xc5: case 0xda: return p + 2 + ((src[p] << 8) | src[p + 1]);
+    case 0xc6: case 0xdb: return p + 4 + src[p] * 16777216 + ((src[p + 1] << 16) | (src[p + 2] << 8) | src[p + 3]);
+    case 0xca: case 0xce: case 0xd2: return p + 4;
+    case 0xcb: case 0xcf: case 0xd3: return p + 8;
+    case 0xcc: case 0xd0: return p + 1;
+    case 0xcd: case 0xd1: return p + 2;
+    case 0xd4: return p + 2;
+    case 0xd5: return p + 3;
+    case 0xd6: return p + 5;
+    case 0xd7: return p + 9;
+    case 0xd8: return p + 17;
+    case 0xc7: return p + 2 + src[p];
+    case 0xdc: case 0xde: return p + 2;
+    case 0xdd: case 0xdf: return p + 4;
+    default: return p; // nil, booleans
+  }
+}
+
+/** End of the whole (trusted, valid) item at src[p], children included. */
+function skipItem(src: Uint8Array, p: number): number {
+  let pending = 1;
+  while (pending > 0) {
+    pending--;
+    const t = src[p];
+    if (t >= 0x80 && t <= 0x8f) pending += (t & 0x0f) * 2;
+    else if (t >= 0x90 && t <= 0x9f) pending += t & 0x0f;
+    else if (t === 0xdc) pending += (src[p + 1] << 8) | src[p + 2];
+    else if (t === 0xdd) pending += src[p + 1] * 16777216 + ((src[p + 2] << 16) | (src[p + 3] << 8) | src[p + 4]);
+    else if (t === 0xde) pending += ((src[p + 1] << 8) | src[p + 2]) * 2;
+    else if (t === 0xdf) pending += (src[p + 1] * 16777216 + ((src[p + 2] << 16) | (src[p + 3] << 8) | src[p + 4])) * 2;
+    p = tokenEnd(src, p);
+  }
+  return p;
+}
+
+/**
+ * Size of the value-arena chunks made by decode when `remaining` input bytes are left: twice that (the
+ * dictionaries roughly halve the values) plus a little, within 256 B..MAX_CHUNK.
+ */
+export function decodeChunkSize(remaining: number): number {
+  return Math.min(MAX_CHUNK, Math.max(256, 2 * remaining + 64));
+}
+
+/**
+ * Reads the value column of one encoding: `expand` each value in order. Output goes straight into
+ * value-arena chunks: decode sets `start` (= `len`) before each item. When an item overflows the current
+ * chunk, the chunk is handed back as `spilled` (decode appends it to the arena; its tail after `start` is
+ * the only slack, less than the item) and the item so far moves to a fresh chunk of `chunkSize` bytes (or
+ * the item's size), with `start` = 0. An item that outgrows a chunk of its own grows that chunk.
+ */
+export class Expander {
+  buf: Uint8Array;
+  len = 0;
+  /** Offset of the current item in `buf`. */
+  start = 0;
+  /** The full chunk the current item left, for decode to append (undefined when none). */
+  spilled: Uint8Array | undefined;
+  /** The strings seen so far in this encoding: (offset, length) pairs of their bytes in the input. */
+  private readonly dict: number[] = [];
+  /** The shapes seen so far: shape s has `shapeN[s]` keys, (offset, length) pairs from `shapeKeys[shapeAt[s]]`. */
+  private readonly shapeAt: number[] = [];
+  private readonly shapeN: number[] = [];
+  private readonly shapeKeys: number[] = [];
+  /** Key (offset, length) pairs of the maps being expanded, stacked by nesting. */
+  private readonly openKeys: number[] = [];
+  /** Input being expanded and the start of its pending verbatim run. */
+  private b: Uint8Array = new Uint8Array(0);
+  private end = 0;
+  private from = 0;
+
+  constructor(readonly chunkSize: number) {
+    this.buf = new Uint8Array(chunkSize);
+  }
+
+  private room(n: number): void {
+    if (this.len + n <= this.buf.length) return;
+    const part = this.len - this.start;
+    if (this.start > 0) {
+      // the item moves to a new chunk; the old one ends before it
+      const nb = new Uint8Array(Math.max(this.chunkSize, part + n));
+      nb.set(this.buf.subarray(this.start, this.len));
+      this.spilled = this.buf;
+      this.buf = nb;
+      this.start = 0;
+      this.len = part;
+      return;
+    }
+    // the item has the chunk to itself and outgrows it
+    const nb = new Uint8Array(Math.max(this.len + n, this.buf.length + (this.buf.length >>> 1)));
+    nb.set(this.buf.subarray(0, this.len));
+    this.buf = nb;
+  }
+
+  private copy(b: Uint8Array, p: number, n: number): void {
+    this.room(n);
+    if (n <= 32) for (let i = 0; i < n; i++) this.buf[this.len + i] = b[p + i];
+    else this.buf.set(b.subarray(p, p + n), this.len);
+    this.len += n;
+  }
+
+  /** Write the minimal-header string whose bytes are b[o, o+n) (n <= 255). */
+  private string(o: number, n: number): void {
+    this.room(n + 2);
+    if (n < 32) this.buf[this.len++] = 0xa0 | n;
+    else {
+      this.buf[this.len++] = 0xd9;
+      this.buf[this.len++] = n;
+    }
+    this.copy(this.b, o, n);
+  }
+
+  /** Expand the single item at b[p, end) (exactly). Throws DecodeError on anything `decodeValue` would reject. */
+  expand(b: Uint8Array, p: number, end: number): void {
+    this.b = b;
+    this.end = end;
+    this.from = p;
+    this.openKeys.length = 0;
+    p = this.item(p, 0);
+    if (p !== end) throw new DecodeError('value length does not match its msgpack item');
+    this.copy(b, this.from, end - this.from);
+  }
+
+  /** Read the reference code at b[p] (after 0xc1); returns [code, end]. */
+  private code(p: number): number {
+    const b = this.b, end = this.end;
+    let code = 0, mul = 1;
+    for (let i = 0; ; i++) {
+      if (p >= end || i === 3) throw new DecodeError('bad value reference');
+      const x = b[p++];
+      code += (x & 0x7f) * mul;
+      if (x < 0x80) {
+        if (i > 0 && x === 0) throw new DecodeError('non-canonical value reference');
+        break;
+      }
+      mul *= 128;
+    }
+    this.codeEnd = p;
+    return code;
+  }
+  private codeEnd = 0;
+
+  /**
+   * Expand the item at p; returns its end in the input. `key` (when not undefined) receives the item's
+   * string bytes as (offset, length) when it is a minimal-header string, for the shape of the enclosing map.
+   */
+  private item(p: number, depth: number, key?: number[]): number {
+    const b = this.b, end = this.end;
+    if (p >= end) throw new DecodeError('truncated value');
+    const t = b[p];
+    if (t >= 0xa0 && t <= 0xbf) {
+      const n = t & 0x1f;
+      if (p + 1 + n > end) throw new DecodeError('truncated value');
+      if (n >= DICT_MIN && this.dict.length < 2 * DICT_ENTRIES) this.dict.push(p + 1, n);
+      key?.push(p + 1, n);
+      return p + 1 + n;
+    }
+    if (t === 0xd9 && p + 1 < end && b[p + 1] >= 32) {
+      const n = b[p + 1];
+      if (p + 2 + n > end) throw new DecodeError('truncated value');
+      if (this.dict.length < 2 * DICT_ENTRIES) this.dict.push(p + 2, n);
+      key?.push(p + 2, n);
+      return p + 2 + n;
+    }
+    if (t === 0xc1) {
+      const code = this.code(p + 1);
+      const q = this.codeEnd;
+      this.copy(b, this.from, p - this.from);
+      this.from = q;
+      if ((code & 1) === 0) {
+        const idx = code >>> 1;
+        if (2 * idx >= this.dict.length) throw new DecodeError('string reference out of range');
+        const o = this.dict[2 * idx], n = this.dict[2 * idx + 1];
+        this.string(o, n);
+        key?.push(o, n);
+        return q;
+      }
+      const s = code >>> 1;
+      if (s >= this.shapeN.length) throw new DecodeError('shape reference out of range');
+      if (depth >= MAX_DEPTH) throw new DecodeError('value nested too deeply');
+      const n = this.shapeN[s], at = this.shapeAt[s];
+      this.room(1);
+      this.buf[this.len++] = 0x80 | n;
+      p = q;
+      for (let i = 0; i < n; i++) {
+        this.copy(b, this.from, p - this.from);
+        this.string(this.shapeKeys[at + 2 * i], this.shapeKeys[at + 2 * i + 1]);
+        this.from = p;
+        p = this.item(p, depth + 1);
+      }
+      return p;
+    }
+    if (t <= 0x7f || t >= 0xe0) return p + 1;
+    let n = -1;
+    if (t >= 0x80 && t <= 0x8f) n = (t & 0x0f) * 2;
+    else if (t >= 0x90 && t <= 0x9f) n = t & 0x0f;
+    const stop = skipToken(b, p, end);
+    if (t === 0xdc) n = (b[p + 1] << 8) | b[p + 2];
+    else if (t === 0xdd) n = b[p + 1] * 16777216 + ((b[p + 2] << 16) | (b[p + 3] << 8) | b[p + 4]);
+    else if (t === 0xde) n = ((b[p + 1] << 8) | b[p + 2]) * 2;
+    else if (t === 0xdf) n = (b[p + 1] * 16777216 + ((b[p + 2] << 16) | (b[p + 3] << 8) | b[p + 4])) * 2;
+    p = stop;
+    if (n <= 0) return p;
+    if (n > end - p) throw new DecodeError('value count exceeds input');
+    if (depth >= MAX_DEPTH) throw new DecodeError('value nested too deeply');
+    if (t < 0x81 || t > 0x8f) {
+      for (; n > 0; n--) p = this.item(p, depth + 1);
+      return p;
+    }
+    // a fixmap: its keys make a shape when all are minimal-header strings
+    const keys = this.openKeys;
+    const base = keys.length;
+    let shaped = true;
+    for (let i = 0; i < n; i += 2) {
+      const before = keys.length;
+      p = this.item(p, depth + 1, shaped ? keys : undefined);
+      if (keys.length === before) shaped = false;
+      p = this.item(p, depth + 1);
+    }
+    if (shaped && this.shapeN.length < SHAPE_ENTRIES) {
+      this.shapeAt.push(this.shapeKeys.length);
+      this.shapeN.push(n >>> 1);
+      for (let i = base; i < keys.length; i++) this.shapeKeys.push(keys[i]);
+    }
+    keys.length = base;
+    return p;
+  }
+}
+
+function readBE(b: Uint8Array, p: number, n: number, end: number): number {
+  if (p + n > end) throw new DecodeError('truncated value');
+  let v = 0;
+  for (let i = 0; i < n; i++) v = v * 256 + b[p + i];
+  return v;
+}
+
+/** End of the token at b[p] (header and payload, not a container's children); DecodeError when invalid. */
+function skipToken(b: Uint8Array, p: number, end: number): number {
+  const t = b[p++];
+  let skip = 0;
+  if (t <= 0x7f || t >= 0xe0 || (t >= 0x80 && t <= 0x9f)) skip = 0;
+  else if (t <= 0xbf) skip = t & 0x1f;
+  else {
+    switch (t) {
+      case 0xc0: case 0xc2: case 0xc3: break;
+      case 0xc4: case 0xd9: skip = readBE(b, p, 1, end); p += 1; break;
+      case 0xc5: case 0xda: skip = readBE(b, p, 2, end); p += 2; break;
+      case 0xc6: case 0xdb: skip = readBE(b, p, 4, end); p += 4; break;
+      case 0xca: case 0xce: case 0xd2: skip = 4; break;
+      case 0xcb: case 0xcf: case 0xd3: skip = 8; break;
+      case 0xcc: case 0xd0: skip = 1; break;
+      case 0xcd: case 0xd1: skip = 2; break;
+      case 0xd6: case 0xd7: case 0xc7: {
+        let n = t === 0xd6 ? 4 : 8;
+        if (t === 0xc7) {
+          n = readBE(b, p, 1, end);
+          p += 1;
+          if (n !== 12) throw new DecodeError('unsupported msgpack extension');
+        }
+        if (p >= end || b[p] !== 0xff) throw new DecodeError('unsupported msgpack extension');
+        p += 1;
+        skip = n;
+        break;
+      }
+      case 0xdc: case 0xde: readBE(b, p, 2, end); p += 2; break;
+      case 0xdd: case 0xdf: readBE(b, p, 4, end); p += 4; break;
+      default: throw new DecodeError(`unsupported msgpack type 0x${t.toString(16)}`);
+    }
+  }
+  if (skip > end - p) throw new DecodeError('truncated value');
+  return p + skip;
+}

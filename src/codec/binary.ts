@@ -186,11 +186,16 @@ export class Reader {
   pos: number;
   readonly end: number;
 
-  constructor(buf: Uint8Array, start = 0, end = buf.length) {
+  /**
+   * Reads `buf[start, end)`. Anything but a Uint8Array (null, undefined, a string, a plain object, ...) is a
+   * DecodeError, so every `decode` built on a Reader reports bad input with one typed error. (The check comes
+   * before `buf.length` is read, which is why `end` has no `= buf.length` parameter default.)
+   */
+  constructor(buf: Uint8Array, start = 0, end?: number) {
     if (!(buf instanceof Uint8Array)) throw new DecodeError('input is not a Uint8Array');
     this.buf = buf;
     this.pos = start;
-    this.end = end;
+    this.end = end ?? buf.length;
   }
 
   get remaining(): number {

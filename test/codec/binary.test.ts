@@ -2,6 +2,8 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { Reader, Writer } from '../../src/codec/binary.js';
 import { DecodeError } from '../../src/errors.js';
+import { VectorClock } from '../../src/clock/vector-clock.js';
+import { GCounter, GSet, LWWRegister, MVRegister, ORMap, ORSet, PNCounter, RGA, TwoPSet, decodeCrdt } from '../../src/crdt/index.js';
 
 const SEED = Number(process.env.SEED ?? 0x5eed);
 
@@ -85,5 +87,60 @@ describe('codec/binary strings', () => {
     w.string('abc');
     expect(w.finish().length).toBe(4);
     expect(() => w.string('more than the first buffer holds, surely')).toThrow();
+  });
+
+  describe('input that is not a Uint8Array is a DecodeError everywhere', () => {
+    const notBytes: [string, unknown][] = [
+      ['null', null],
+      ['undefined', undefined],
+      ['a string', 'str'],
+      ['a plain object', {}],
+      ['a number', 42],
+      ['an array', [1, 2, 3]],
+      ['an ArrayBuffer', new ArrayBuffer(4)],
+    ];
+    const decoders: [string, (bytes: Uint8Array) => unknown][] = [
+      ['GCounter', (b) => GCounter.decode(b)],
+      ['PNCounter', (b) => PNCounter.decode(b)],
+      ['GSet', (b) => GSet.decode(b)],
+      ['TwoPSet', (b) => TwoPSet.decode(b)],
+      ['ORSet', (b) => ORSet.decode(b)],
+      ['LWWRegister', (b) => LWWRegister.decode(b)],
+      ['MVRegister', (b) => MVRegister.decode(b)],
+      ['ORMap', (b) => ORMap.decode(b)],
+      ['RGA', (b) => RGA.decode(b)],
+      ['VectorClock', (b) => VectorClock.decode(b)],
+      ['decodeCrdt', (b) => decodeCrdt(b)],
+      ['Reader', (b) => new Reader(b)],
+    ];
+
+    it('covers all nine CRDT types', () => {
+      expect(decoders.filter(([n]) => n !== 'VectorClock' && n !== 'decodeCrdt' && n !== 'Reader')).toHaveLength(9);
+    });
+
+    for (const [name, decode] of decoders) {
+      it(`${name}: null, undefined, a string, an object, ... throw DecodeError (not TypeError)`, () => {
+        for (const [what, input] of notBytes) {
+          let err: unknown;
+          try {
+            decode(input as Uint8Array);
+          } catch (e) {
+            err = e;
+          }
+          expect(err, `${name}.decode(${what})`).toBeInstanceOf(DecodeError);
+        }
+      });
+    }
+
+    it('a replica id next to bad input does not change the outcome', () => {
+      expect(() => GCounter.decode(null as unknown as Uint8Array, 'r1')).toThrow(DecodeError);
+      expect(() => ORMap.decode(undefined as unknown as Uint8Array, 'r1')).toThrow(DecodeError);
+    });
+
+    it('a Reader still reads a sub-range [start, end) when both are given', () => {
+      const r = new Reader(Uint8Array.of(9, 1, 2, 3, 9), 1, 4);
+      expect([r.u8(), r.u8(), r.u8()]).toEqual([1, 2, 3]);
+      expect(() => r.u8()).toThrow(DecodeError);
+    });
   });
 });

@@ -47,7 +47,7 @@ export interface NovaCronIntegrationOptions {
   /** Shared secret: every message is authenticated with HMAC-SHA256. */
   clusterKey?: Uint8Array | string;
   logger?: Logger;
-  /** Timers (default real time; a VirtualScheduler for simulation). */
+  /** Timers. Default: the transport's `scheduler` (a MemoryNetwork's virtual clock) if it has one, else real time. */
   scheduler?: Scheduler;
   /** Seeded randomness for the engine's peer choice (deterministic simulation). */
   random?: Random;
@@ -85,7 +85,12 @@ export class NovaCronIntegration {
     this.nodeId = checkId('nodeId', options.nodeId);
     this.region = checkId('region', options.region);
     if (!options.transport) throw new ValidationError('transport is required');
-    const scheduler = options.scheduler ?? new RealScheduler();
+    // The transport's own medium may keep time (a MemoryNetwork's virtual clock): without a scheduler option the
+    // node runs on it, so simulated time drives deliveries and this node's timers together.
+    const scheduler = options.scheduler ?? options.transport.scheduler ?? new RealScheduler();
+    // A transport created without an id (`new WebSocketTransport({ host, port })`) takes the node id; one given
+    // another id refuses (ValidationError). SyncEngine binds its replicaId too: the same id, so a no-op here.
+    options.transport.bind?.(this.nodeId);
     const clock = new HLC({ now: () => scheduler.now() });
     this.metadata = new ClusterMetadata(this.nodeId, { clock, now: () => scheduler.now() });
     this.storage = options.storage;

@@ -369,6 +369,7 @@ export class SyncEngine {
   /** The open write group (see persistLocal), not yet handed to storage. */
   private group: WriteGroup | undefined;
   private flushTimer: TimerHandle | undefined;
+  private sweepTimer: TimerHandle | undefined;
   private retryTimer: TimerHandle | undefined;
   private timers: TimerHandle[] = [];
   private started = false;
@@ -407,8 +408,11 @@ export class SyncEngine {
     }
     if (!options.transport) throw new ValidationError('transport is required');
     this.replicaId = options.replicaId;
+    // a transport made without an id takes the replica id; a medium with its own clock (a MemoryNetwork)
+    // drives the timers unless a scheduler is given
+    options.transport.bind?.(options.replicaId);
     this.transport = options.transport;
-    this.scheduler = options.scheduler ?? new RealScheduler();
+    this.scheduler = options.scheduler ?? options.transport.scheduler ?? new RealScheduler();
     this.storage = options.storage;
     this.random = options.random ?? Random.fromEntropy();
     this.logger = options.logger;
@@ -460,6 +464,9 @@ export class SyncEngine {
     if (isCollectable(crdt)) e.durable = this.storage ? new VectorClock() : undefined;
     this.entries.set(name, e);
     crdt.takeDelta();
+    // types that report local changes get eager push for direct writes too (see sweep)
+    const hooked = crdt as { onLocalChange?: (() => void) | undefined };
+    if ('onLocalChange' in hooked && hooked.onLocalChange === undefined) hooked.onLocalChange = () => this.scheduleSweep();
     if (this.loadedFlag && this.storage) this.loaded = this.loaded.then(() => this.loadEntry(e));
     return crdt;
   }
@@ -525,6 +532,8 @@ export class SyncEngine {
     this.timers = [];
     this.scheduler.clearTimeout(this.flushTimer);
     this.flushTimer = undefined;
+    this.scheduler.clearTimeout(this.sweepTimer);
+    this.sweepTimer = undefined;
     this.scheduler.clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
     for (const s of this.sessions.values()) this.scheduler.clearTimeout(s.timer);
@@ -582,6 +591,35 @@ export class SyncEngine {
     }
     const delta = e.crdt.takeDelta() as Crdt | null;
     if (!delta) return Promise.resolve();
+    return this.commitDelta(e, delta, level, options.timeoutMs);
+  }
+
+  /**
+   * Commit what was changed directly on registered CRDTs, outside `update`/`commit` (a `get(name)` and a
+   * mutator call), as 'local' writes. Runs before every merge into an object (a remote merge would otherwise
+   * absorb the pending local delta, which is then never sent), before `flush()`, before each gossip and
+   * anti-entropy tick and on each message received (so digests never hash a stale state), and
+   * `flushDelayMs` after a local change on the types that report one (OR-Set, OR-Map, MV-Register), which
+   * gives them eager push without any call. A failure to persist such a write is logged: nobody awaits it.
+   */
+  private sweep(only?: Entry): void {
+    const list = only ? [only] : this.entries.values();
+    for (const e of list) {
+      const delta = e.crdt.takeDelta() as Crdt | null;
+      if (delta) this.commitDelta(e, delta, 'local', undefined).catch((err) => this.logger?.error?.(`write to ${e.name} failed`, err));
+    }
+  }
+
+  private scheduleSweep(): void {
+    if (this.sweepTimer !== undefined || this.stopped) return;
+    this.sweepTimer = this.scheduler.setTimeout(() => {
+      this.sweepTimer = undefined;
+      if (!this.stopped) this.sweep();
+    }, this.flushDelayMs);
+  }
+
+  private commitDelta(e: Entry, delta: Crdt, level: WriteLevel, timeoutMs: number | undefined): Promise<void> {
+    const name = e.name;
     this.changed(e, this.replicaId, true);
     const seq = ++this.writeSeq;
     const n = this.peers.size + 1;
@@ -606,12 +644,12 @@ export class SyncEngine {
       const w: PendingWrite = { seq, needed, acks: new Set(), durable: false, resolve, reject, lastSent: 0 };
       this.pendingWrites.set(seq, w);
       this.scheduleRetry();
-      const timeoutMs = options.timeoutMs ?? 5000;
+      const limitMs = timeoutMs ?? 5000;
       w.timer = this.scheduler.setTimeout(() => {
         if (!this.pendingWrites.delete(seq)) return;
         this.s.timedOut++;
-        reject(new TimeoutError(`write ${name}#${seq}: ${w.acks.size + 1} of ${needed} replicas within ${timeoutMs} ms`));
-      }, timeoutMs);
+        reject(new TimeoutError(`write ${name}#${seq}: ${w.acks.size + 1} of ${needed} replicas within ${limitMs} ms`));
+      }, limitMs);
       durable.then(
         () => {
           w.durable = true;
@@ -664,6 +702,7 @@ export class SyncEngine {
 
   /** Push queued deltas now (instead of after `flushDelayMs`); resolves once pending local writes are durable and sent. */
   async flush(): Promise<void> {
+    this.sweep();
     await this.persistChain;
     this.doFlush();
   }
@@ -933,6 +972,7 @@ export class SyncEngine {
   }
 
   private gossipTick(): void {
+    this.sweep();
     // interval gossip: each queued message to `fanout` random live peers not known to hold it, all of a
     // tick's messages for one peer in one bundle
     if (!this.queue.length) return;
@@ -1046,6 +1086,7 @@ export class SyncEngine {
 
   private receive(from: string, bytes: Uint8Array, inner = false): void {
     if (this.stopped) return;
+    if (!inner) this.sweep();
     try {
       this.s.bytesReceived += bytes?.length ?? 0;
       if (!(bytes instanceof Uint8Array) || bytes.length > this.maxMessageBytes) {
@@ -1204,6 +1245,7 @@ export class SyncEngine {
 
   /** Merge a remote state or delta; `change` is emitted only when the state changed (a duplicate is silent). */
   private mergeInto(e: Entry, other: Crdt, origin: string, scoped = false): void {
+    this.sweep(e);
     const r = scoped ? (e.crdt as ScopedCrdt).mergeScoped(other) : e.crdt.merge(other as never);
     e.crdt.takeDelta(); // remote merges are not re-broadcast as local writes
     e.dirty = true;
@@ -1259,6 +1301,7 @@ export class SyncEngine {
   // ---- anti-entropy ------------------------------------------------------------------------------------
 
   private antiEntropyTick(): void {
+    this.sweep();
     this.collectStable();
     this.aeRetriesLeft = this.aeRetries;
     const live = this.peers.live();

@@ -18,8 +18,8 @@ import type { MessageHandler, Transport } from './types.js';
 export interface MemoryNetworkOptions<S extends Scheduler = VirtualScheduler> {
   /** Seed of the network's PRNG. */
   seed?: number;
-  /** One-way latency range in ms, uniform. Default [1, 10]. */
-  latencyMs?: [number, number];
+  /** One-way latency range in ms, uniform (a single number: that fixed latency). Default [1, 10]. */
+  latencyMs?: [number, number] | number;
   loss?: number;
   duplicate?: number;
   reorder?: number;
@@ -77,7 +77,7 @@ export class MemoryNetwork<S extends Scheduler = VirtualScheduler> {
   constructor(options: MemoryNetworkOptions<S> = {}) {
     this.scheduler = options.scheduler ?? (new VirtualScheduler() as unknown as S);
     this.random = new Random(options.seed ?? 1);
-    this.latency = options.latencyMs ?? [1, 10];
+    this.latency = latencyRange(options.latencyMs ?? [1, 10]);
     this.loss = options.loss ?? 0;
     this.duplicate = options.duplicate ?? 0;
     this.reorder = options.reorder ?? 0;
@@ -93,13 +93,13 @@ export class MemoryNetwork<S extends Scheduler = VirtualScheduler> {
   }
 
   /** Set the latency range of the link between a and b (both directions). */
-  setLatency(a: string, b: string, range: [number, number]): void {
-    this.linkLatency.set(linkKey(a, b), range);
+  setLatency(a: string, b: string, range: [number, number] | number): void {
+    this.linkLatency.set(linkKey(a, b), latencyRange(range));
   }
 
   /** Set the default latency range and fault rates (e.g. to make a run quiet before checking convergence). */
-  configure(o: { latencyMs?: [number, number]; loss?: number; duplicate?: number; reorder?: number }): void {
-    if (o.latencyMs) this.latency = o.latencyMs;
+  configure(o: { latencyMs?: [number, number] | number; loss?: number; duplicate?: number; reorder?: number }): void {
+    if (o.latencyMs !== undefined) this.latency = latencyRange(o.latencyMs);
     if (o.loss !== undefined) this.loss = o.loss;
     if (o.duplicate !== undefined) this.duplicate = o.duplicate;
     if (o.reorder !== undefined) this.reorder = o.reorder;
@@ -271,6 +271,15 @@ export class MemoryTransport implements Transport {
     this.address = `memory://${id}`;
   }
 
+  /**
+   * The network's scheduler (by default its `VirtualScheduler`): a SyncEngine or NovaCronIntegration built on
+   * this transport without a `scheduler` option runs its timers on it, so the network's virtual time drives
+   * deliveries and the engine's flushes, gossip and anti-entropy alike.
+   */
+  get scheduler(): Scheduler {
+    return this.network.scheduler;
+  }
+
   send(peerId: string, bytes: Uint8Array): boolean {
     return this.network.send(this, peerId, bytes);
   }
@@ -293,4 +302,13 @@ function linkKey(a: string, b: string): string {
 
 function emptyStats(): NodeNetStats {
   return { messagesSent: 0, bytesSent: 0, messagesReceived: 0, bytesReceived: 0, dropped: 0 };
+}
+
+/** A latency option as a [min, max] range in ms; RangeError unless 0 <= min <= max (finite). */
+function latencyRange(l: [number, number] | number): [number, number] {
+  const r: [number, number] = typeof l === 'number' ? [l, l] : Array.isArray(l) && l.length === 2 ? [l[0], l[1]] : [NaN, NaN];
+  if (!(Number.isFinite(r[0]) && Number.isFinite(r[1]) && r[0] >= 0 && r[0] <= r[1])) {
+    throw new RangeError(`latencyMs must be a number or a [min, max] range with 0 <= min <= max, got ${JSON.stringify(l)}`);
+  }
+  return r;
 }

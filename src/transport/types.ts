@@ -2,11 +2,23 @@
  * A transport moves opaque byte messages between named peers. It never interprets them.
  * Implementations: `MemoryNetwork` (simulated, deterministic) and `WebSocketTransport`.
  */
+import type { Scheduler } from '../time/scheduler.js';
+
 export type MessageHandler = (fromPeerId: string, bytes: Uint8Array) => void;
 
 export interface Transport {
-  /** This node's id on the transport. */
+  /** This node's id on the transport (empty until `bind` for a transport created without one). */
   readonly id: string;
+  /**
+   * Called by SyncEngine with its replicaId before start(); a transport created without an id takes it.
+   * A transport whose id was given explicitly refuses (ValidationError) a different one.
+   */
+  bind?(localId: string): void;
+  /**
+   * The scheduler of the medium, e.g. a MemoryNetwork's virtual clock; SyncEngine and NovaCronIntegration use
+   * it when no scheduler option is given.
+   */
+  readonly scheduler?: Scheduler;
   /** Where peers reach this node (e.g. `ws://127.0.0.1:7101`), or a simulated address. */
   readonly address: string;
   /**

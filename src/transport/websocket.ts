@@ -23,13 +23,17 @@
  *   payload is buffered).
  * - Reconnect: a lost or failed outbound connection is redialled after `initialDelayMs * 2^attempt` (capped at
  *   `maxDelayMs`, with jitter in [50%, 100%] so a cluster restarting together does not dial in lock step).
+ * - Identity: `id` may be left out (`new WebSocketTransport({ host, port })`, as in DESIGN): the SyncEngine
+ *   that owns the transport then calls `bind(replicaId)` before `start()`, so the HELLO carries the same id the
+ *   sync layer answers to. An explicit `id` is kept, and a `bind` to any other id is refused (ValidationError):
+ *   peers would answer an id the engine does not own. `start()` without any id is a TransportError.
  * - Real sockets are real time: the timers here are plain `setTimeout` (unref'd on Node), not the `Scheduler`;
  *   deterministic simulation uses `MemoryNetwork` instead of this transport.
  */
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { Reader, Writer } from '../codec/binary.js';
-import { DecodeError, TransportError } from '../errors.js';
+import { DecodeError, TransportError, ValidationError } from '../errors.js';
 import type { MessageHandler, Transport } from './types.js';
 
 /** First byte of every frame. */
@@ -47,8 +51,11 @@ export interface TransportLogger {
 }
 
 export interface WebSocketTransportOptions {
-  /** This node's id (sent in HELLO). */
-  id: string;
+  /**
+   * This node's id (sent in HELLO). Optional: without it the transport takes the engine's replicaId through
+   * `bind()`, which SyncEngine calls before `start()`.
+   */
+  id?: string;
   /** Listen host (Node). Default `127.0.0.1`. */
   host?: string;
   /** Listen port (Node); 0 picks a free port. Without `port` and `server` the transport only dials out. */
@@ -183,8 +190,14 @@ export function decodeHello(bytes: Uint8Array): { id: string; address: string } 
   return { id, address };
 }
 
+/** A node id is 1..256 characters (it travels in HELLO, whose decoder enforces the same bound). */
+function validId(id: unknown): id is string {
+  return typeof id === 'string' && id.length > 0 && id.length <= 256;
+}
+
 export class WebSocketTransport implements Transport {
-  readonly id: string;
+  /** Set by the `id` option or by `bind()`; undefined until then. */
+  private localId: string | undefined;
   private readonly opts: Required<
     Pick<WebSocketTransportOptions, 'maxMessageBytes' | 'maxQueueMessages' | 'maxQueueBytes' | 'highWaterBytes' | 'handshakeTimeoutMs' | 'maxInboundConnections'>
   > & { initialDelayMs: number; maxDelayMs: number };
@@ -219,11 +232,12 @@ export class WebSocketTransport implements Transport {
     reconnects: 0,
   };
 
-  constructor(options: WebSocketTransportOptions) {
-    if (!options || typeof options.id !== 'string' || options.id.length === 0 || options.id.length > 256) {
-      throw new TransportError('WebSocketTransport needs an id of 1..256 characters');
+  constructor(options: WebSocketTransportOptions = {}) {
+    if (!options || typeof options !== 'object') throw new TransportError('WebSocketTransport options must be an object');
+    if (options.id !== undefined && !validId(options.id)) {
+      throw new TransportError('WebSocketTransport id must be a string of 1..256 characters');
     }
-    this.id = options.id;
+    this.localId = options.id;
     this.host = options.host ?? '127.0.0.1';
     this.port = options.port;
     this.sharedServer = options.server;
@@ -240,6 +254,27 @@ export class WebSocketTransport implements Transport {
       initialDelayMs: options.reconnect?.initialDelayMs ?? 100,
       maxDelayMs: options.reconnect?.maxDelayMs ?? 5000,
     };
+  }
+
+  /** This node's id on the wire: the `id` option or the id taken by `bind()`; `''` while it has none. */
+  get id(): string {
+    return this.localId ?? '';
+  }
+
+  /**
+   * Take the owning engine's replicaId (SyncEngine calls this before `start()`). A transport without an id takes
+   * it; binding the id it already has is a no-op; any other id is refused with ValidationError and nothing
+   * changes (an explicit `id` option, or an earlier bind, is never overwritten).
+   */
+  bind(localId: string): void {
+    if (!validId(localId)) throw new ValidationError('WebSocketTransport id must be a string of 1..256 characters');
+    if (this.localId === undefined) {
+      this.localId = localId;
+      return;
+    }
+    if (this.localId !== localId) {
+      throw new ValidationError(`WebSocketTransport is bound to id ${this.localId}, cannot bind ${localId}`);
+    }
   }
 
   /** Where peers dial this node: the advertised address, else `ws://host:port` of the listening socket. */
@@ -273,6 +308,9 @@ export class WebSocketTransport implements Transport {
 
   async start(): Promise<void> {
     if (this.running) return;
+    if (this.localId === undefined) {
+      throw new TransportError('WebSocketTransport has no id: pass { id } or let a SyncEngine bind its replicaId');
+    }
     this.running = true;
     if (isNode()) {
       this.ws = (await nodeOnly('ws')) as WsModule;

@@ -7,6 +7,9 @@ import { MemoryStorage } from '../../src/storage/memory.js';
 import { Random } from '../../src/time/random.js';
 import { VirtualScheduler } from '../../src/time/virtual.js';
 import { MemoryNetwork } from '../../src/transport/memory.js';
+import { RealScheduler } from '../../src/time/scheduler.js';
+import type { Transport } from '../../src/transport/types.js';
+import { WebSocketTransport } from '../../src/transport/websocket.js';
 import { mulberry32 } from '../../src/time/random.js';
 
 const REGIONS = ['us-east', 'us-west', 'eu-west', 'ap-south', 'sa-east'];
@@ -301,5 +304,69 @@ describe('NovaCronIntegration over MemoryNetwork', () => {
     c.net.heal();
     await converge(c);
     expect(c.nodes[2].getVMState('vm-0002')).toBeDefined();
+  });
+
+  it('the DESIGN example on a MemoryNetwork runs on the network\'s virtual clock alone (no scheduler option)', async () => {
+    const net = new MemoryNetwork({ seed: SEED });
+    const ids = ['node-us-east-1', 'node-eu-west-1'];
+    const [a, b] = ids.map(
+      (nodeId, i) =>
+        new NovaCronIntegration({ nodeId, region: ['us-east', 'eu-west'][i], antiEntropyInterval: 30_000, gossipFanout: 3,
+          gossipInterval: 5_000, maxGossipHops: 10, transport: net.transport(nodeId) }),
+    );
+    // the node's timers are the network's virtual clock: nothing below waits for real time
+    expect(a.engine.scheduler).toBe(net.scheduler);
+    expect(b.engine.scheduler).toBe(net.scheduler);
+    await a.start();
+    await b.start();
+    a.registerRegion(ids[1], 'eu-west', net.transport(ids[1]).address);
+    b.registerRegion(ids[0], 'us-east', `memory://${ids[0]}`);
+    const t0 = net.scheduler.now();
+    await a.updateVMState('vm-001', { id: 'vm-001', status: 'running', nodeId: ids[0], cpuCores: 4, memoryMB: 8192 });
+    // eager push: the 10 ms flush timer and the delivery both fire on virtual time, long before the first gossip round
+    expect(await net.scheduler.runUntil(() => b.getVMState('vm-001') !== undefined, 60_000), `seed ${SEED}`).toBe(true);
+    expect(net.scheduler.now() - t0).toBeLessThan(5_000);
+    expect(b.getVMState('vm-001')).toMatchObject({ id: 'vm-001', status: 'running', nodeId: ids[0], cpuCores: 4, memoryMB: 8192 });
+
+    // writes during a partition reach the other side after the heal through gossip / anti-entropy timers, which
+    // also run on the virtual clock (eager pushes were dropped by the partition)
+    net.partition([ids[0]], [ids[1]]);
+    await b.updateVMState('vm-001', { id: 'vm-001', status: 'stopped', nodeId: ids[0], cpuCores: 4, memoryMB: 8192 });
+    await a.incrementCounter('migrations', 3);
+    await net.scheduler.run(1_000);
+    expect(a.getVMState('vm-001')!.status).toBe('running');
+    expect(b.getCounter('migrations')).toBe(0);
+    net.heal();
+    const same = () => JSON.stringify(a.exportState()) === JSON.stringify(b.exportState());
+    expect(await net.scheduler.runUntil(same, 120_000), `seed ${SEED}`).toBe(true);
+    expect(a.getVMState('vm-001')!.status).toBe('stopped');
+    expect(b.getCounter('migrations')).toBe(3);
+    await a.stop();
+    await b.stop();
+  });
+
+  it('an explicit scheduler option wins over the transport\'s; a transport without one means real time', () => {
+    const net = new MemoryNetwork({ seed: SEED });
+    const other = new VirtualScheduler(5);
+    const n1 = new NovaCronIntegration({ nodeId: 'n1', region: 'r', transport: net.transport('n1'), scheduler: other });
+    expect(n1.engine.scheduler).toBe(other);
+    const bare: Transport = {
+      id: 'n2', address: 'none://n2', send: () => false, onMessage: () => {}, start: async () => {}, stop: async () => {},
+    };
+    const n2 = new NovaCronIntegration({ nodeId: 'n2', region: 'r', transport: bare });
+    expect(n2.engine.scheduler).toBeInstanceOf(RealScheduler);
+  });
+
+  it('a WebSocketTransport made without an id takes the node id; one with another id is refused', () => {
+    const t = new WebSocketTransport({ host: '127.0.0.1', port: 0 });
+    expect(t.id).toBe('');
+    const node = new NovaCronIntegration({ nodeId: 'node-us-east-1', region: 'us-east', transport: t });
+    expect(t.id).toBe('node-us-east-1');
+    expect(node.engine.replicaId).toBe('node-us-east-1');
+    const wrong = new WebSocketTransport({ id: 'someone-else', host: '127.0.0.1', port: 0 });
+    expect(() => new NovaCronIntegration({ nodeId: 'node-us-east-1', region: 'us-east', transport: wrong })).toThrow(ValidationError);
+    expect(wrong.id).toBe('someone-else');
+    const same = new WebSocketTransport({ id: 'node-us-east-1', host: '127.0.0.1', port: 0 });
+    expect(() => new NovaCronIntegration({ nodeId: 'node-us-east-1', region: 'us-east', transport: same })).not.toThrow();
   });
 });

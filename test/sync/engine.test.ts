@@ -514,3 +514,57 @@ describe('SyncEngine: RGA tombstone collection', () => {
     await sim.stop();
   });
 });
+
+describe('SyncEngine: CRDTs changed directly (get + mutator, no update)', () => {
+  /** Two started engines on a MemoryNetwork with no scheduler option (they run on the network's clock). */
+  async function pair() {
+    const network = new MemoryNetwork({ seed: SEED, latencyMs: 20 });
+    const engines = ['a', 'b'].map((id) => {
+      const e = new SyncEngine({ replicaId: id, transport: network.transport(id), random: new Random(SEED), gossip: { intervalMs: 5000 }, antiEntropy: { intervalMs: 30_000 } });
+      e.register('c', new GCounter(id));
+      e.register('m', new ORMap<number>(id));
+      return e;
+    });
+    const [a, b] = engines;
+    for (const e of engines) await e.start();
+    a.addPeer('b', 'memory://b');
+    b.addPeer('a', 'memory://a');
+    return { network, a, b, stop: () => Promise.all(engines.map((e) => e.stop())) };
+  }
+
+  it('the engine runs on the network clock when no scheduler is given', async () => {
+    const { network, a, b, stop } = await pair();
+    await a.update<GCounter>('c', (c) => c.increment(1));
+    // virtual time only: nothing here waits in real time
+    expect(await network.scheduler.runUntil(() => b.get<GCounter>('c')!.value() === 1, 1000)).toBe(true);
+    await stop();
+  });
+
+  it('flush() sends a direct change', async () => {
+    const { network, a, b, stop } = await pair();
+    a.get<GCounter>('c')!.increment(5); // a counter reports no local change: flush() picks it up
+    await a.flush();
+    // well before the first gossip (5 s) or anti-entropy (30 s) tick
+    expect(await network.scheduler.runUntil(() => b.get<GCounter>('c')!.value() === 5, 1000)).toBe(true);
+    await stop();
+  });
+
+  it('a direct map write is pushed eagerly with no call at all', async () => {
+    const { network, a, b, stop } = await pair();
+    a.get<ORMap<number>>('m')!.setLWW('vm-1', 7);
+    expect(await network.scheduler.runUntil(() => b.get<ORMap<number>>('m')!.get('vm-1') === 7, 1000)).toBe(true);
+    await stop();
+  });
+
+  it('a direct change survives a remote merge that arrives before it was sent', async () => {
+    const { network, a, b, stop } = await pair();
+    a.get<GCounter>('c')!.increment(2); // not committed yet
+    await b.update<GCounter>('c', (c) => c.increment(3)); // reaches a first and is merged there
+    expect(await network.scheduler.runUntil(() => a.get<GCounter>('c')!.value() === 5, 1000)).toBe(true);
+    // the merge committed a's pending change first, so it went out too (not only at anti-entropy)
+    expect(await network.scheduler.runUntil(() => b.get<GCounter>('c')!.value() === 5, 1000)).toBe(true);
+    // and the digests see the change: both sides hash alike
+    expect(a.hash('c')).toBe(b.hash('c'));
+    await stop();
+  });
+});

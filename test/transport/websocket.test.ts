@@ -4,7 +4,10 @@ import { connect as netConnect, type AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { decodeHello, encodeHello, FRAME_DATA, WebSocketTransport } from '../../src/transport/websocket.js';
-import { DecodeError, TransportError } from '../../src/errors.js';
+import { DecodeError, TransportError, ValidationError } from '../../src/errors.js';
+import { GCounter } from '../../src/crdt/g-counter.js';
+import { SyncEngine } from '../../src/sync/engine.js';
+import { Random } from '../../src/time/random.js';
 
 const open: WebSocketTransport[] = [];
 const servers: Server[] = [];
@@ -312,5 +315,80 @@ describe('WebSocketTransport', () => {
     // what reached the socket is bounded by the high-water mark plus what the kernel accepted
     expect(st.bytesSent).toBeLessThan(2000 * chunk.length);
     for (const s of sockets) s.destroy();
+  });
+
+  describe('without an id (DESIGN: new WebSocketTransport({ host, port }))', () => {
+    it('is created without an id, refuses to start until bound, and keeps the first id it gets', async () => {
+      const t = new WebSocketTransport({ host: '127.0.0.1', port: 0 });
+      open.push(t);
+      expect(t.id).toBe('');
+      await expect(t.start()).rejects.toThrow(TransportError);
+      expect(t.stats().connectionsOpened).toBe(0);
+      expect(() => t.bind('')).toThrow(ValidationError);
+      expect(() => t.bind('x'.repeat(257))).toThrow(ValidationError);
+      expect(() => t.bind(7 as unknown as string)).toThrow(ValidationError);
+      expect(t.id).toBe('');
+      t.bind('a');
+      expect(t.id).toBe('a');
+      t.bind('a'); // the same id again: a no-op
+      expect(() => t.bind('b')).toThrow(ValidationError);
+      expect(t.id).toBe('a');
+      await t.start();
+      expect(portOf(t)).toBeGreaterThan(0);
+      expect(new WebSocketTransport().id).toBe(''); // dial-out only, no options at all
+    });
+
+    it('an explicit id is kept: binding it again is fine, binding another is a ValidationError', () => {
+      const t = new WebSocketTransport({ id: 'x' });
+      t.bind('x');
+      expect(() => t.bind('y')).toThrow(ValidationError);
+      expect(t.id).toBe('x');
+      expect(() => new WebSocketTransport({ id: 5 as unknown as string })).toThrow(TransportError);
+    });
+
+    it('bound transports announce the bound id in HELLO and deliver with it as the sender', async () => {
+      const a = new WebSocketTransport({ host: '127.0.0.1', port: 0 });
+      const b = new WebSocketTransport({ host: '127.0.0.1', port: 0 });
+      open.push(a, b);
+      a.bind('node-a');
+      b.bind('node-b');
+      const ga = inbox(a);
+      const gb = inbox(b);
+      await a.start();
+      await b.start();
+      a.connect('node-b', b.address);
+      a.send('node-b', Uint8Array.of(1));
+      await waitFor(() => gb.length === 1, 'message to b');
+      expect(gb[0]).toEqual(['node-a', [1]]);
+      b.send('node-a', Uint8Array.of(2));
+      await waitFor(() => ga.length === 1, 'reply to a');
+      expect(ga[0]).toEqual(['node-b', [2]]);
+      expect(b.connectedPeers()).toEqual(['node-a']);
+    });
+
+    it('two SyncEngines over id-less transports take their replica ids and replicate a counter', async () => {
+      const engines: SyncEngine[] = [];
+      for (const id of ['a', 'b']) {
+        const transport = new WebSocketTransport({ host: '127.0.0.1', port: 0, reconnect: { initialDelayMs: 20, maxDelayMs: 200 } });
+        open.push(transport);
+        const e = new SyncEngine({ replicaId: id, transport, random: new Random(id === 'a' ? 1 : 2), gossip: { intervalMs: 200 }, antiEntropy: { intervalMs: 500 } });
+        e.register('c', new GCounter(id));
+        expect(transport.id).toBe(id); // the SyncEngine constructor bound it
+        engines.push(e);
+      }
+      const [a, b] = engines;
+      try {
+        await a.start();
+        await b.start();
+        a.addPeer('b', b.transport.address);
+        b.addPeer('a', a.transport.address);
+        await a.update<GCounter>('c', (c) => c.increment(3));
+        await b.update<GCounter>('c', (c) => c.increment(4));
+        const v = (e: SyncEngine) => e.get<GCounter>('c')!.value();
+        await waitFor(() => v(a) === 7 && v(b) === 7, 'both counters at 7');
+      } finally {
+        for (const e of engines) await e.stop();
+      }
+    });
   });
 });

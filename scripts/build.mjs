@@ -40,22 +40,32 @@ if (existsSync(join(root, 'assembly', 'index.ts'))) {
 }
 
 // 2. bundles
+// `node`, `browser` and `slim` share chunks, hence one kernel module instance: a library on `./slim` uses the wasm
+// that the application loaded through the main entry (or through `init()` on slim). `js` is built on its own,
+// without shared chunks, so it has a private kernel module whose backend stays the pure-TS one even when the main
+// entry has loaded the wasm in the same program (its classes are then distinct from the main entry's).
 const esbuild = await import('esbuild');
-const entries = ['node', 'browser', 'slim', 'js'].filter((e) => existsSync(join(root, 'src', `${e}.ts`)));
-if (entries.length) {
+const bundleOptions = {
+  outdir: join(build, 'dist'),
+  bundle: true,
+  format: 'esm',
+  platform: 'neutral',
+  target: 'es2022',
+  packages: 'external',
+  sourcemap: true,
+  logLevel: 'warning',
+};
+const shared = ['node', 'browser', 'slim'].filter((e) => existsSync(join(root, 'src', `${e}.ts`)));
+if (shared.length) {
   await esbuild.build({
-    entryPoints: Object.fromEntries(entries.map((e) => [e, join(root, 'src', `${e}.ts`)])),
-    outdir: join(build, 'dist'),
-    bundle: true,
-    format: 'esm',
-    platform: 'neutral',
-    target: 'es2022',
-    packages: 'external',
+    ...bundleOptions,
+    entryPoints: Object.fromEntries(shared.map((e) => [e, join(root, 'src', `${e}.ts`)])),
     splitting: true,
     chunkNames: 'chunks/[name]-[hash]',
-    sourcemap: true,
-    logLevel: 'warning',
   });
+}
+if (existsSync(join(root, 'src', 'js.ts'))) {
+  await esbuild.build({ ...bundleOptions, entryPoints: { js: join(root, 'src', 'js.ts') }, splitting: false });
 }
 if (existsSync(join(root, 'src', 'browser.ts'))) {
   // self-contained browser bundle (dependencies included, wasm fetched by init())

@@ -1,8 +1,9 @@
 /**
  * Pure-TypeScript entry: the same API with the pure-TS kernels only. `init`/`initSync` are no-ops here and
- * `useBackend('wasm')` is refused, so no wasm is ever fetched or compiled through this entry.
- * (The backend choice is per module instance: if another entry in the same program loads the wasm, kernels are
- * shared; use this entry alone when wasm must not run, e.g. under a CSP without 'wasm-unsafe-eval'.)
+ * `useBackend('wasm')` is refused, so no wasm is ever fetched or compiled through this entry. The package
+ * builds this entry on its own (no chunks shared with the other entries), so it keeps the pure-TS kernels
+ * even when another entry in the same program loads the wasm; its classes are then distinct from the main
+ * entry's (`instanceof` does not cross entries; errors still match by `name` and `code`).
  */
 import { NotInitializedError } from './errors.js';
 import { useBackend as selectBackend, type BackendName } from './kernel/index.js';

@@ -67,4 +67,56 @@ describe('package entries', () => {
     expect(vms.map((v: { id: string }) => v.id)).toEqual(['vm-001']);
     execFileSync('rm', ['-rf', dir]);
   });
+
+  it('./js stays on the pure-TS kernels in a program that loaded the wasm through the main entry first', () => {
+    // Every call into the wasm is counted: the instance's exported functions are wrapped before any entry loads.
+    // The same workload (counters past the wasm crossover of counterMerge, OR-Sets past that of dotMerge) runs
+    // through the main entry, then through ./js; only the first may reach the wasm, and both give the same state.
+    const out = run(`
+      const Instance = WebAssembly.Instance;
+      let wasmCalls = 0;
+      WebAssembly.Instance = function (module, imports) {
+        const inst = new Instance(module, imports);
+        const exports = {};
+        for (const [k, v] of Object.entries(inst.exports)) exports[k] = typeof v === 'function' ? (...a) => (wasmCalls++, v(...a)) : v;
+        return { exports };
+      };
+      function work(m) {
+        const total = new m.GCounter('sum');
+        for (let i = 0; i < 200; i++) { const c = new m.GCounter('r' + i); c.increment(i + 1); total.merge(c); }
+        const again = m.GCounter.decode(total.encode(), 'again');
+        again.increment(5);
+        total.merge(again);
+        const s = new m.ORSet('a'), t = new m.ORSet('b');
+        for (let i = 0; i < 400; i++) { s.add('k' + i); t.add('j' + i); }
+        s.merge(t);
+        return { value: total.value(), size: s.size, counter: Buffer.from(total.encode()).toString('base64'), set: Buffer.from(s.encode()).toString('base64') };
+      }
+      const main = await import('async-state-sync');
+      const slim = await import('async-state-sync/slim');
+      wasmCalls = 0;
+      const viaMain = work(main);
+      const mainCalls = wasmCalls;
+      const js = await import('async-state-sync/js');
+      const before = { main: main.backend(), slim: slim.backend(), js: js.backend() };
+      wasmCalls = 0;
+      const viaJs = work(js);
+      const jsCalls = wasmCalls;
+      js.useBackend('js');
+      let refused = false;
+      try { js.useBackend('wasm'); } catch (e) { refused = e.name === 'NotInitializedError'; }
+      console.log(JSON.stringify({ before, after: { main: main.backend(), js: js.backend() }, mainCalls, jsCalls, refused,
+        sameState: JSON.stringify(viaMain) === JSON.stringify(viaJs), value: viaJs.value, size: viaJs.size }));
+    `);
+    const r = JSON.parse(out);
+    // slim shares the main entry's kernels on purpose: a library on ./slim uses the wasm the application loaded
+    expect(r.before).toEqual({ main: 'wasm', slim: 'wasm', js: 'js' });
+    expect(r.after).toEqual({ main: 'wasm', js: 'js' });
+    expect(r.mainCalls).toBeGreaterThan(0); // the workload does reach the wasm on the wasm backend
+    expect(r.jsCalls).toBe(0);
+    expect(r.refused).toBe(true);
+    expect(r.sameState).toBe(true);
+    expect(r.value).toBe((200 * 201) / 2 + 5);
+    expect(r.size).toBe(800);
+  });
 });

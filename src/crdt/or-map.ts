@@ -49,8 +49,9 @@
  * their UTF-8 bytes (shared prefix length with the previous key, then the rest, length-prefixed); dot count
  * per key; per dot `replica index * 8 + kind`; per dot its counter; the timestamp base (the minimum) then
  * per dot `ts - base`; per LWW dot its value, length-prefixed, through per-encoding dictionaries of strings
- * and map shapes (a repeated string of 3..255 bytes, or the field names of a record whose key set was seen
- * before, become a two-byte reference; see value-column.ts; decoding restores the exact bytes); finally the
+ * and map shapes (a repeated string of 3..255 bytes, the field names of a record whose key set was seen
+ * before, or a string equal to the row's key, become a short reference; see value-column.ts; decoding
+ * restores the exact bytes); finally the
  * non-empty nested states, sorted by key then kind, as (kind, key, nested encoding). For the 1,000-VM
  * workload this is about a third of the bytes of the plain msgpack values.
  *
@@ -1046,7 +1047,7 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
     const values = ValueColumnWriter.acquire();
     for (const row of rows) {
       if (this.kind[row] !== ORMAP_KIND.LWW) continue;
-      values.write(w, this.chunks[this.vchunk[row]], this.voff[row], this.vlen[row]);
+      values.write(w, this.chunks[this.vchunk[row]], this.voff[row], this.vlen[row], this.rowKey[row]!);
     }
     values.release(); // before the nested encodings below, which take their own
     const nested = [...this.nested].filter(([, inst]) => !isEmptyNested(inst));
@@ -1115,13 +1116,15 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
     const chunks: Uint8Array[] = [];
     const out = new Expander(decodeChunkSize(rd.remaining));
     let used = 0;
-    for (let i = 0; i < total; i++) {
+    for (let i = 0, k = 0, left = nKeys > 0 ? counts[0] : 0; i < total; i++) {
+      while (left === 0) left = counts[++k]; // row i belongs to key k (rows are in key order)
+      left--;
       if (m.kind[i] !== ORMAP_KIND.LWW) continue;
       const n = rd.varuint();
       if (n === 0) throw new DecodeError('empty value');
       rd.need(n);
       out.start = out.len;
-      out.expand(bytes, rd.pos, rd.pos + n);
+      out.expand(bytes, rd.pos, rd.pos + n, keys[k]);
       rd.pos += n;
       if (out.spilled !== undefined) {
         chunks.push(out.spilled);

@@ -11,8 +11,11 @@
  *   followed by its values only. Records of one kind (every VM record) carry their field names once per
  *   encoding instead of once per record.
  *
- * A reference is 0xc1 (a byte msgpack never uses) + varuint code: `2 * index` for a string, `2 * index + 1`
- * for a shape. Codes are canonical varuints of at most 3 bytes. Decoding restores the exact original bytes
+ * - Key echo: a string value equal to the row's own key (a record's `id`, say) is a reference too, when the
+ *   key is ASCII of 3..255 characters (never at a map-key position).
+ *
+ * A reference is 0xc1 (a byte msgpack never uses) + varuint code: 0 for the key echo, `2 * (index + 1)` for a
+ * string, `2 * index + 1` for a shape. Codes are canonical varuints of at most 3 bytes. Decoding restores the exact original bytes
  * (references only stand for minimal headers), validating the structure as it goes: any malformed value,
  * unknown reference or excess nesting is a DecodeError. A shape is registered when its map ends (so a map
  * cannot refer to its own, unfinished shape), by encoder and decoder alike, under the same caps.
@@ -213,6 +216,8 @@ export class ValueColumnWriter {
   private src: Uint8Array = new Uint8Array(0);
   /** Per nesting depth, the shape last referenced there (-1: none). */
   private lastShape: number[] = [];
+  /** The row's key when it can be echoed (ASCII, 3..255 chars), else ''. */
+  private echo = '';
 
   static acquire(): ValueColumnWriter {
     return ValueColumnWriter.pool.pop() ?? new ValueColumnWriter();
@@ -226,8 +231,9 @@ export class ValueColumnWriter {
     if (a && b && ValueColumnWriter.pool.length < 4) ValueColumnWriter.pool.push(this);
   }
 
-  /** Write the value src[start, start + len) (one msgpack item), length-prefixed, with references. */
-  write(w: Writer, src: Uint8Array, start: number, len: number): void {
+  /** Write the value src[start, start + len) (one msgpack item) of the row keyed `key`, length-prefixed, with references. */
+  write(w: Writer, src: Uint8Array, start: number, len: number, key: string): void {
+    this.echo = echoable(key) ? key : '';
     const out = this.out;
     out.len = 0;
     this.src = src;
@@ -245,17 +251,23 @@ export class ValueColumnWriter {
     w.raw(out.buf.subarray(0, out.len));
   }
 
-  /** Walk the item at p (emitting references); returns its end. */
-  private item(p: number, depth: number): number {
+  /** Walk the item at p (emitting references); returns its end. `mapKey`: the item is a map key. */
+  private item(p: number, depth: number, mapKey = false): number {
     const src = this.src;
     const t = src[p];
     const hl = dictCandidate(src, p);
     if (hl > 0) {
       const slen = hl === 1 ? t & 0x1f : src[p + 1];
+      if (slen === this.echo.length && !mapKey && this.echoes(p + hl)) {
+        this.out.copy(src, this.from, p - this.from);
+        this.out.ref(0);
+        this.from = p + hl + slen;
+        return this.from;
+      }
       const e = this.strings.lookupOrAdd(src, p + hl, slen);
       if (e >= 0) {
         this.out.copy(src, this.from, p - this.from);
-        this.out.ref(2 * e);
+        this.out.ref(2 * (e + 1));
         this.from = p + hl + slen;
       }
       return p + hl + slen;
@@ -274,9 +286,17 @@ export class ValueColumnWriter {
       case 0xdf: n = (src[p + 1] * 16777216 + ((src[p + 2] << 16) | (src[p + 3] << 8) | src[p + 4])) * 2; break;
       default: return tokenEnd(src, p);
     }
+    const isMap = t === 0xde || t === 0xdf;
     p = tokenEnd(src, p);
-    for (; n > 0; n--) p = this.item(p, depth + 1);
+    for (let i = 0; i < n; i++) p = this.item(p, depth + 1, isMap && (i & 1) === 0);
     return p;
+  }
+
+  /** True when src[p, p + echo.length) is the bytes of the (ASCII) row key. */
+  private echoes(p: number): boolean {
+    const k = this.echo, src = this.src;
+    for (let i = 0; i < k.length; i++) if (src[p + i] !== k.charCodeAt(i)) return false;
+    return true;
   }
 
   /** A fixmap of n (1..15) entries at p: by shape reference when its shape is known. */
@@ -324,7 +344,7 @@ export class ValueColumnWriter {
         return p;
       }
     }
-    for (let i = 0; i < 2 * n; i++) p = this.item(p, depth + 1);
+    for (let i = 0; i < 2 * n; i++) p = this.item(p, depth + 1, (i & 1) === 0);
     if (shaped) this.shapes.add(this.keys, base, shapeLen);
     this.keysTop = base;
     return p;
@@ -340,6 +360,13 @@ export class ValueColumnWriter {
     for (let i = 0; i < kl; i++) k[this.keysTop + i] = src[q + i];
     this.keysTop += kl;
   }
+}
+
+/** A row key can be echoed when it is ASCII of 3..255 characters (its UTF-8 bytes are its char codes). */
+function echoable(key: string): boolean {
+  if (key.length < DICT_MIN || key.length > 255) return false;
+  for (let i = 0; i < key.length; i++) if (key.charCodeAt(i) >= 0x80) return false;
+  return true;
 }
 
 /** End of the (trusted, valid) token at src[p]: header and payload, not a container's children. */
@@ -418,6 +445,7 @@ export class Expander {
   private b: Uint8Array = new Uint8Array(0);
   private end = 0;
   private from = 0;
+  private echo = '';
 
   constructor(readonly chunkSize: number) {
     this.buf = new Uint8Array(chunkSize);
@@ -460,8 +488,12 @@ export class Expander {
     this.copy(this.b, o, n);
   }
 
-  /** Expand the single item at b[p, end) (exactly). Throws DecodeError on anything `decodeValue` would reject. */
-  expand(b: Uint8Array, p: number, end: number): void {
+  /**
+   * Expand the single item at b[p, end) (exactly), the value of the row keyed `key`. Throws DecodeError on
+   * anything `decodeValue` would reject.
+   */
+  expand(b: Uint8Array, p: number, end: number, key: string): void {
+    this.echo = key;
     this.b = b;
     this.end = end;
     this.from = p;
@@ -517,8 +549,20 @@ export class Expander {
       const q = this.codeEnd;
       this.copy(b, this.from, p - this.from);
       this.from = q;
+      if (code === 0) {
+        const k = this.echo;
+        if (!echoable(k)) throw new DecodeError('key echo for a key that cannot be echoed');
+        this.room(k.length + 2);
+        if (k.length < 32) this.buf[this.len++] = 0xa0 | k.length;
+        else {
+          this.buf[this.len++] = 0xd9;
+          this.buf[this.len++] = k.length;
+        }
+        for (let i = 0; i < k.length; i++) this.buf[this.len++] = k.charCodeAt(i);
+        return q;
+      }
       if ((code & 1) === 0) {
-        const idx = code >>> 1;
+        const idx = (code >>> 1) - 1;
         if (2 * idx >= this.dict.length) throw new DecodeError('string reference out of range');
         const o = this.dict[2 * idx], n = this.dict[2 * idx + 1];
         this.string(o, n);

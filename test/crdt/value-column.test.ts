@@ -1,11 +1,12 @@
 import { describe, expect, it } from 'vitest';
+import { HLC } from '../../src/clock/hlc.js';
 import { ORMap } from '../../src/crdt/index.js';
 import { DecodeError } from '../../src/errors.js';
 import { mulberry32 } from '../../src/time/random.js';
 
-/** A map holding `values` under keys k000, k001, ... */
+/** A map holding `values` under keys k000, k001, ... (timestamps from a stopped clock: sizes are exact). */
 function mapOf(values: unknown[]): ORMap<unknown> {
-  const m = new ORMap<unknown>('r1');
+  const m = new ORMap<unknown>('r1', { clock: new HLC({ now: () => 1_764_000_000_000 }) });
   values.forEach((v, i) => m.setLWW(`k${String(i).padStart(3, '0')}`, v));
   return m;
 }
@@ -71,6 +72,41 @@ describe('ORMap value column: string and map-shape dictionaries', () => {
     const bytes = roundTrip(vms);
     // 14 field names as 2-byte string references would be 28 B per record on their own
     expect(bytes.length / 1000).toBeLessThan(75);
+  });
+
+  it("a string equal to the row's key is echoed, not repeated", () => {
+    const withId = (i: number) => ({ id: `k${String(i).padStart(3, '0')}`, v: i });
+    const withOther = (i: number) => ({ id: `x${String(i).padStart(3, '0')}`, v: i });
+    const echoed = roundTrip(Array.from({ length: 50 }, (_, i) => withId(i))).length;
+    const plain = roundTrip(Array.from({ length: 50 }, (_, i) => withOther(i))).length;
+    // each id is 5 bytes raw and a 2-byte reference echoed
+    expect(plain - echoed).toBeGreaterThanOrEqual(50 * 2);
+    // the key as a map key, in arrays and nested, next to non-ASCII and short keys (never echoed)
+    const m = new ORMap<unknown>('r1');
+    const vals: [string, unknown][] = [
+      ['vm-1', { 'vm-1': 'vm-1', list: ['vm-1', { 'vm-1': ['vm-1'] }] }],
+      ['ab', 'ab'],
+      ['clé-1', { id: 'clé-1' }],
+      ['x'.repeat(40), 'x'.repeat(40)],
+      ['y'.repeat(300), 'y'.repeat(300)],
+    ];
+    for (const [k, v] of vals) m.setLWW(k, v);
+    const bytes = m.encode();
+    const back = ORMap.decode(bytes, 'r2');
+    for (const [k, v] of vals) expect(back.get(k)).toEqual(v);
+    expect(back.encode()).toEqual(bytes);
+  });
+
+  it('a key echo in a row whose key cannot be echoed is a decode error', () => {
+    const m = new ORMap<unknown>('r1');
+    m.setLWW('clé', 'abc'); // non-ASCII key: the value stays raw
+    const bytes = m.encode();
+    const at = bytes.length - 5; // the value is the last item before the nested count (0): len 4, a3 "abc"
+    expect([...bytes.subarray(at - 1, at + 4)]).toEqual([4, 0xa3, 0x61, 0x62, 0x63]);
+    const bad = new Uint8Array([...bytes.subarray(0, at - 1), 2, 0xc1, 0, 0]); // len 2: an echo ref, then no nested states
+    expect(() => ORMap.decode(bad)).toThrow(DecodeError);
+    const good = new Uint8Array([...bytes.subarray(0, at - 1), 4, 0xa3, 0x61, 0x62, 0x63, 0]);
+    expect(ORMap.decode(good).get('clé')).toBe('abc');
   });
 
   it('shape references out of range or non-canonical are decode errors', () => {

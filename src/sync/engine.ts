@@ -449,7 +449,7 @@ export class SyncEngine {
   /**
    * Add a CRDT under a name (the same name and type on every replica). Its static `decode(bytes, replicaId)`
    * decodes what peers send (or pass `decode`). Registered after `start()`, its stored state is loaded before
-   * the next `update` of it.
+   * the next `update` of it. The engine owns it from then on: `dispose()` it only after `stop()`.
    */
   register<T extends Crdt>(name: string, crdt: T, options: { decode?: (bytes: Uint8Array) => T } = {}): T {
     if (typeof name !== 'string' || name.length === 0 || name.length > 1024) throw new ValidationError('name must be a non-empty string of at most 1024 characters');

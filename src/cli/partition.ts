@@ -31,6 +31,16 @@ export class PartitionableTransport implements Transport {
     return this.inner.address;
   }
 
+  /** The wrapped transport's medium clock, if any (see `Transport.scheduler`). */
+  get scheduler(): Transport['scheduler'] {
+    return this.inner.scheduler;
+  }
+
+  /** Passed through to the wrapped transport (see `Transport.bind`). */
+  bind(localId: string): void {
+    this.inner.bind?.(localId);
+  }
+
   /** Block traffic with these peers (added to any already blocked). */
   block(peerIds: string[]): void {
     for (const p of peerIds) this.blocked.add(p);

@@ -112,6 +112,8 @@ class MapCounter extends PNCounter {
 }
 
 const MAX_NESTING = 32;
+/** Per-row flags of a merge (rows already in its A list); all zero between merges, grown on demand. */
+let markScratch = new Uint8Array(1024);
 const CACHE_LIMIT = 1024;
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 const textEncoder = new TextEncoder();
@@ -656,7 +658,8 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
 
     // A: my rows of the other's keys, and my rows whose dot the other's context covers
     const a = new DotList(bNames.length + 1);
-    const mark = new Uint8Array(this.top);
+    if (markScratch.length < this.top) markScratch = new Uint8Array(Math.max(this.top, 2 * markScratch.length));
+    const mark = markScratch; // all zero between merges
     for (const name of bNames) {
       if (name >= this.top) continue;
       for (let r = name; r >= 0; r = this.nextRow[r]) {
@@ -665,17 +668,29 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
       }
     }
     if (!scoped && !octx.isEmpty()) {
+      // every row, but most are rejected by two typed-array reads: per local replica, the highest counter the
+      // other's context covers (0: none) and where its dot cloud starts
       const ovv = octx.vv, ocl = octx.cloud;
+      const w = this.ctx.width;
+      const hi = new Float64Array(w), cloudLo = new Float64Array(w);
+      for (let r = 0; r < w; r++) {
+        const o = inv[r];
+        const cl = o < 0 ? undefined : ocl[o];
+        hi[r] = o < 0 ? 0 : cl !== undefined && cl.length > 0 ? cl[cl.length - 1] : ovv[o];
+        cloudLo[r] = cl !== undefined && cl.length > 0 ? cl[0] : Infinity;
+      }
       const rep = this.rep, ctr = this.ctr, rowKey = this.rowKey;
       for (let row = 0, top = this.top; row < top; row++) {
-        const key = rowKey[row];
-        if (key === undefined || mark[row] === 1) continue;
-        const o = inv[rep[row]];
-        if (o < 0) continue;
+        const r = rep[row];
         const c = ctr[row];
-        if (c <= ovv[o] || (ocl[o] !== undefined && octx.has(o, c))) a.push(head.get(key)!, 0, rep[row], c, row);
+        if (c > hi[r] || mark[row] === 1) continue;
+        const key = rowKey[row];
+        if (key === undefined) continue; // a free row
+        const o = inv[r];
+        if (c <= ovv[o] || (c >= cloudLo[r] && octx.has(o, c))) a.push(head.get(key)!, 0, r, c, row);
       }
     }
+    for (let i = 0; i < a.n; i++) mark[a.refs[i]] = 0;
     if (a.n > 0) {
       a.sort();
       b.sort();
@@ -788,6 +803,23 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
     this.touchedNested.clear();
     this.removed = [];
     return d;
+  }
+
+  /**
+   * @internal Drop the pending delta without building it: what `takeDelta()` then discards, at no cost (the
+   * engine calls it after merging remote state, which it does not re-send; a delta after a big merge would
+   * copy every row the merge touched).
+   */
+  discardDelta(): void {
+    this.merged = undefined;
+    this.clearDirty();
+    this.removed = [];
+    for (const nk of this.touchedNested) {
+      const inst = this.nested.get(nk);
+      if (inst instanceof ORMap) inst.discardDelta();
+      else inst?.takeDelta();
+    }
+    this.touchedNested.clear();
   }
 
   /**

@@ -1247,7 +1247,11 @@ export class SyncEngine {
   private mergeInto(e: Entry, other: Crdt, origin: string, scoped = false): void {
     this.sweep(e);
     const r = scoped ? (e.crdt as ScopedCrdt).mergeScoped(other) : e.crdt.merge(other as never);
-    e.crdt.takeDelta(); // remote merges are not re-broadcast as local writes
+    // remote merges are not re-broadcast as local writes: drop the pending delta (built only to be dropped
+    // by types without a cheaper way)
+    const c = e.crdt as { discardDelta?(): void };
+    if (typeof c.discardDelta === 'function') c.discardDelta();
+    else e.crdt.takeDelta();
     e.dirty = true;
     // digests are dropped whatever the answer: a type that misreports must not leave a stale hash
     this.invalidate(e);

@@ -357,3 +357,24 @@ describe('crdt/or-map', () => {
     for (const r of reps) expect(hex(r.encode())).toBe(want);
   });
 });
+
+describe('ORMap.discardDelta', () => {
+  it('drops what takeDelta would return after a merge, nested deltas included, and nothing else', () => {
+    const a = new ORMap<number>('a');
+    a.setLWW('x', 1);
+    a.map('inner').setLWW('f', 1);
+    a.counter('n').increment(2);
+    const b = new ORMap<number>('b');
+    b.merge(a);
+    const reference = b.clone();
+    expect(reference.takeDelta()).not.toBeNull(); // a merge leaves a pending delta
+    b.discardDelta();
+    expect(b.takeDelta()).toBeNull();
+    expect((b.get('inner') as ORMap).takeDelta()).toBeNull();
+    expect(b.encode()).toEqual(reference.encode()); // the state is untouched
+    // later local writes are pending as usual
+    b.setLWW('y', 2);
+    const d = b.takeDelta()!;
+    expect(d.keys()).toEqual(['y']);
+  });
+});

@@ -189,6 +189,16 @@ export class ORSet<T = unknown> implements Crdt<ORSet<T>> {
     return changed;
   }
 
+  /**
+   * @internal Drop the pending delta without building it: what `takeDelta()` then discards, at no cost (the
+   * engine calls it after merging remote state, which it does not re-send).
+   */
+  discardDelta(): void {
+    this.dirty.clear();
+    this.removed = [];
+    this.merged = undefined;
+  }
+
   takeDelta(): ORSet<T> | null {
     if (this.dirty.size === 0 && this.removed.length === 0 && this.merged === undefined) return null;
     const d = new ORSet<T>(this.replicaId);

@@ -164,3 +164,21 @@ describe('crdt/or-set', () => {
     expect(a.values()).toEqual([1, 2]);
   });
 });
+
+describe('ORSet.discardDelta', () => {
+  it('drops what takeDelta would return after a merge, and leaves the state alone', () => {
+    const a = new ORSet<string>('a');
+    a.add('x');
+    a.add('y');
+    a.remove('y');
+    const b = new ORSet<string>('b');
+    b.merge(a);
+    const reference = b.clone();
+    expect(reference.takeDelta()).not.toBeNull();
+    b.discardDelta();
+    expect(b.takeDelta()).toBeNull();
+    expect(b.encode()).toEqual(reference.encode());
+    b.add('z');
+    expect(b.takeDelta()!.values()).toEqual(['z']);
+  });
+});

@@ -463,7 +463,7 @@ export class SyncEngine {
     const e: Entry = { name, crdt, decode, causal: crdt.typeTag === CRDT_TYPE.RGA, dirty: false, logKeys: [] };
     if (isCollectable(crdt)) e.durable = this.storage ? new VectorClock() : undefined;
     this.entries.set(name, e);
-    crdt.takeDelta();
+    dropDelta(crdt);
     // types that report local changes get eager push for direct writes too (see sweep)
     const hooked = crdt as { onLocalChange?: (() => void) | undefined };
     if ('onLocalChange' in hooked && hooked.onLocalChange === undefined) hooked.onLocalChange = () => this.scheduleSweep();
@@ -860,7 +860,7 @@ export class SyncEngine {
       e.crdt.merge(e.decode(value) as never);
       e.logKeys.push(key);
     }
-    e.crdt.takeDelta();
+    dropDelta(e.crdt);
     if (e.durable && isCollectable(e.crdt)) e.durable.merge(e.crdt.seenPrefix());
     this.invalidate(e);
   }
@@ -1247,11 +1247,7 @@ export class SyncEngine {
   private mergeInto(e: Entry, other: Crdt, origin: string, scoped = false): void {
     this.sweep(e);
     const r = scoped ? (e.crdt as ScopedCrdt).mergeScoped(other) : e.crdt.merge(other as never);
-    // remote merges are not re-broadcast as local writes: drop the pending delta (built only to be dropped
-    // by types without a cheaper way)
-    const c = e.crdt as { discardDelta?(): void };
-    if (typeof c.discardDelta === 'function') c.discardDelta();
-    else e.crdt.takeDelta();
+    dropDelta(e.crdt); // remote merges are not re-broadcast as local writes
     e.dirty = true;
     // digests are dropped whatever the answer: a type that misreports must not leave a stale hash
     this.invalidate(e);
@@ -1431,7 +1427,12 @@ export class SyncEngine {
       const stable = VectorClock.meet(clocks);
       if (e.collectedAt && e.collectedAt.dominates(stable)) continue;
       e.collectedAt = stable;
+      // the collection is this replica's own: its new floor must not go out as a local write (peers collect
+      // by their own reports). Pending direct changes were committed by the sweep that starts each tick, so
+      // the floor is all the pending delta holds.
+      this.sweep(e);
       const removed = e.crdt.collectGarbage(stable);
+      dropDelta(e.crdt);
       this.s.tombstonesCollected += removed;
       e.dirty = true;
       this.invalidate(e);
@@ -1697,3 +1698,10 @@ function positiveInt(v: number, what: string): number {
 }
 
 export type { CausalEvent };
+
+/** Drop a CRDT's pending delta: `discardDelta()` where the type has it (no delta built), else `takeDelta()`. */
+function dropDelta(crdt: Crdt): void {
+  const c = crdt as { discardDelta?(): void };
+  if (typeof c.discardDelta === 'function') c.discardDelta();
+  else crdt.takeDelta();
+}

@@ -5,8 +5,8 @@
  * - Strings: the first occurrence of a string of 3..255 UTF-8 bytes (with a minimal fixstr/str8 header)
  *   stays in place and gets the next string index; a repeat becomes a reference. Statuses, node names and
  *   regions shrink to two bytes.
- * - Map shapes: a fixmap (1..15 entries) whose keys are all minimal-header strings has a shape, the sequence
- *   of its key items. The first map of a shape is written in full (its keys through the string dictionary as
+ * - Map shapes: a fixmap (1..15 entries) whose keys are all minimal-header strings, 255 bytes of key items
+ *   at most, has a shape, the sequence of its key items. The first map of a shape is written in full (its keys through the string dictionary as
  *   usual) and, once complete, gets the next shape index; a later map of that shape becomes one reference
  *   followed by its values only. Records of one kind (every VM record) carry their field names once per
  *   encoding instead of once per record.
@@ -36,6 +36,11 @@ const DICT_MIN = 3;
 const DICT_ENTRIES = 4096;
 /** At most this many shapes per encoding (records of a few kinds need a few; the cap bounds hostile input). */
 const SHAPE_ENTRIES = 1024;
+/**
+ * A shape's key items total at most this many bytes, as a dictionary string does: a reference then expands
+ * to at most ~128 times its size, the bound strings already had (hostile input cannot amplify further).
+ */
+const SHAPE_MAX_BYTES = 255;
 /** Deepest value nesting the walkers follow (canonical values nest at most 64 deep). */
 const MAX_DEPTH = 64;
 
@@ -320,6 +325,7 @@ export class ValueColumnWriter {
         this.pushKey(q, kl);
         q = skipItem(src, q + kl);
       }
+      if (shaped && this.keysTop - base > SHAPE_MAX_BYTES) shaped = false;
       if (shaped) {
         s = this.shapes.lookup(this.keys, base, this.keysTop - base);
         if (s >= 0) while (this.lastShape.length <= depth) this.lastShape.push(-1);
@@ -611,7 +617,9 @@ export class Expander {
       if (keys.length === before) shaped = false;
       p = this.item(p, depth + 1);
     }
-    if (shaped && this.shapeN.length < SHAPE_ENTRIES) {
+    let shapeBytes = 0;
+    for (let i = base + 1; i < keys.length; i += 2) shapeBytes += (keys[i] < 32 ? 1 : 2) + keys[i];
+    if (shaped && shapeBytes <= SHAPE_MAX_BYTES && this.shapeN.length < SHAPE_ENTRIES) {
       this.shapeAt.push(this.shapeKeys.length);
       this.shapeN.push(n >>> 1);
       for (let i = base; i < keys.length; i++) this.shapeKeys.push(keys[i]);

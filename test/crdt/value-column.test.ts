@@ -52,6 +52,17 @@ describe('ORMap value column: string and map-shape dictionaries', () => {
     ]);
   });
 
+  it('shapes are capped at 255 bytes of key items (a reference never expands further than a string one)', () => {
+    const k = (c: string, n: number) => c.repeat(n);
+    // 3 keys of 84 chars: 3 x (2 + 84) = 258 bytes of key items, one byte over: no shape
+    const over = { [k('a', 84)]: 1, [k('b', 84)]: 2, [k('c', 84)]: 3 };
+    const overBytes = roundTrip([over, { ...over }, { ...over }]);
+    expect(shapeRefs(overBytes)).toEqual([]);
+    // 3 keys of 83 chars: 255 bytes, a shape
+    const at = { [k('a', 83)]: 1, [k('b', 83)]: 2, [k('c', 83)]: 3 };
+    expect(shapeRefs(roundTrip([at, { ...at }, { ...at }])).length).toBe(2);
+  });
+
   it('a record of a known shape costs no field names', () => {
     const wide = (i: number) => Object.fromEntries(Array.from({ length: 12 }, (_, j) => [`field${j}`, (i + j) % 100]));
     const n = 100;

@@ -101,6 +101,17 @@ export class Writer {
     this.pos += bytes.length;
   }
 
+  /** src[from, to) as is (no view allocated: for many short runs). */
+  rawRange(src: Uint8Array, from: number, to: number): void {
+    const n = to - from;
+    this.ensure(n);
+    const b = this.buf;
+    let p = this.pos;
+    if (n <= 32) for (let i = from; i < to; i++) b[p++] = src[i];
+    else b.set(src.subarray(from, to), p);
+    this.pos += n;
+  }
+
   /** Length-prefixed bytes. */
   bytes(bytes: Uint8Array): void {
     this.varuint(bytes.length);

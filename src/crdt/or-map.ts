@@ -202,7 +202,8 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
 
   /** The present keys, sorted (JS string order). */
   keys(): string[] {
-    return [...this.head.keys()].sort(cmpStr);
+    // the default sort orders strings by UTF-16 code units, as cmpStr does, without a JS call per comparison
+    return [...this.head.keys()].sort();
   }
 
   /** [key, value] for every present key, sorted by key. */
@@ -1398,12 +1399,22 @@ function writeKeys(w: Writer, keys: string[]): void {
   let cur = new Uint8Array(64);
   for (const key of keys) {
     if (key.length * 3 > cur.length) cur = new Uint8Array(key.length * 3);
-    const len = textEncoder.encodeInto(key, cur).written;
+    // ASCII (the usual id) without the encoder call: its UTF-8 bytes are its char codes
+    let len = key.length;
+    for (let i = 0; i < len; i++) {
+      const c = key.charCodeAt(i);
+      if (c >= 0x80) {
+        len = textEncoder.encodeInto(key, cur).written;
+        break;
+      }
+      cur[i] = c;
+    }
     let p = 0;
     const max = Math.min(prevLen, len);
     while (p < max && prev[p] === cur[p]) p++;
     w.varuint(p);
-    w.bytes(cur.subarray(p, len));
+    w.varuint(len - p);
+    w.rawRange(cur, p, len);
     const t = prev;
     prev = cur;
     prevLen = len;

@@ -32,6 +32,8 @@
  *   replicas under causal delivery). The floor (max of all stable clocks used) is part of the state: merge
  *   drops incoming records it covers that this replica no longer has (collected), merges floors, and collects
  *   with the merged floor, so replicas that collected and replicas that did not converge to identical bytes.
+ *   A delta carries the floor only when the floor rose since the previous take (deltas of local ops alone
+ *   carry none).
  * - Cost: the list is one array in document order (tombstones included). Index lookups walk from a cursor
  *   (the last position looked up or edited), so sequential edits are O(distance) and random ones O(n);
  *   integrating a remote insert finds its reference through a hint (the last integrated position) before
@@ -329,7 +331,10 @@ export class RGA<T = unknown> implements Crdt<RGA<T>> {
     const d = new RGA<T>(this.replicaId);
     for (const op of this.deltaInserts) d.addInsert(op);
     for (const op of this.deltaDeletes) d.addDelete(op);
-    d.floor = this.floor.clone();
+    // the floor only when it rose since the last take: a delta of local ops must not carry it, or a replica
+    // that replays that delta from its log after a crash (without the records its floor stood for) would
+    // treat ops it never held as collected and drop them for good
+    if (this.floorDirty) d.floor = this.floor.clone();
     this.deltaInserts = [];
     this.deltaDeletes = [];
     this.floorDirty = false;

@@ -483,14 +483,19 @@ export class Expander {
     this.len += n;
   }
 
-  /** Write the minimal-header string whose bytes are b[o, o+n) (n <= 255). */
-  private string(o: number, n: number): void {
+  /** The minimal header of a string of n (<= 255) bytes, with room for those bytes after it. */
+  private stringHeader(n: number): void {
     this.room(n + 2);
     if (n < 32) this.buf[this.len++] = 0xa0 | n;
     else {
       this.buf[this.len++] = 0xd9;
       this.buf[this.len++] = n;
     }
+  }
+
+  /** Write the minimal-header string whose bytes are b[o, o+n) (n <= 255). */
+  private string(o: number, n: number): void {
+    this.stringHeader(n);
     this.copy(this.b, o, n);
   }
 
@@ -509,7 +514,7 @@ export class Expander {
     this.copy(b, this.from, end - this.from);
   }
 
-  /** Read the reference code at b[p] (after 0xc1); returns [code, end]. */
+  /** Read the reference code at b[p] (after 0xc1) and return it; its end goes to `codeEnd`. */
   private code(p: number): number {
     const b = this.b, end = this.end;
     let code = 0, mul = 1;
@@ -558,12 +563,7 @@ export class Expander {
       if (code === 0) {
         const k = this.echo;
         if (!echoable(k)) throw new DecodeError('key echo for a key that cannot be echoed');
-        this.room(k.length + 2);
-        if (k.length < 32) this.buf[this.len++] = 0xa0 | k.length;
-        else {
-          this.buf[this.len++] = 0xd9;
-          this.buf[this.len++] = k.length;
-        }
+        this.stringHeader(k.length);
         for (let i = 0; i < k.length; i++) this.buf[this.len++] = k.charCodeAt(i);
         return q;
       }

@@ -1428,9 +1428,8 @@ export class SyncEngine {
       if (e.collectedAt && e.collectedAt.dominates(stable)) continue;
       e.collectedAt = stable;
       // the collection is this replica's own: its new floor must not go out as a local write (peers collect
-      // by their own reports). Pending direct changes were committed by the sweep that starts each tick, so
-      // the floor is all the pending delta holds.
-      this.sweep(e);
+      // by their own reports). Pending direct changes were committed by the sweep that starts each
+      // anti-entropy tick (the only caller), so the floor is all the pending delta holds.
       const removed = e.crdt.collectGarbage(stable);
       dropDelta(e.crdt);
       this.s.tombstonesCollected += removed;

@@ -85,7 +85,11 @@ export class CausalContext {
       return;
     }
     if (cl === undefined) this.cloud[r] = cl = [];
-    rangesAdd(cl, c, c);
+    const n = cl.length;
+    // dots mostly arrive in increasing order (a delta collecting a run of writes): extend or append in place
+    if (n === 0 || c > cl[n - 1] + 1) cl.push(c, c);
+    else if (c === cl[n - 1] + 1) cl[n - 1] = c;
+    else rangesAdd(cl, c, c);
   }
 
   /** A fresh dot counter for replica r (one past everything seen from r), added to the context. */

@@ -253,7 +253,9 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
   /** Set `key` to `value` (last writer wins by HLC timestamp, then replica id). */
   setLWW(key: string, value: V): void {
     checkKey(key);
-    const bytes = encodeValue(value);
+    // a short string goes straight into the arena (no intermediate bytes); anything else is encoded first,
+    // so a value msgpack cannot carry throws before any change
+    const bytes = typeof value === 'string' && value.length < 0x20 ? undefined : encodeValue(value);
     const h = this.head.get(key);
     if (h !== undefined && this.nextRow[h] < 0) {
       // the common overwrite (one surviving dot): the same as retiring it and adding a row, which would
@@ -269,7 +271,7 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
       this.ts[h] = ts;
       this.kind[h] = ORMAP_KIND.LWW;
       this.markDirty(h);
-      this.putValue(h, bytes, 0, bytes.length);
+      this.putLocal(h, value, bytes);
       this.noteLocal(key);
       return;
     }
@@ -277,8 +279,36 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
     const ts = h === undefined ? this.clock.now() : this.retire(key);
     const c = this.ctx.next(this.me);
     const row = this.addRow(key, this.me, c, ts, ORMAP_KIND.LWW);
-    this.putValue(row, bytes, 0, bytes.length);
+    this.putLocal(row, value, bytes);
     this.noteLocal(key);
+  }
+
+  /** Store a local write's value: its encoding, or a short string written as a fixstr in place. */
+  private putLocal(row: number, value: unknown, bytes: Uint8Array | undefined): void {
+    if (bytes === undefined && !this.putFixstr(row, value as string)) bytes = encodeValue(value);
+    if (bytes !== undefined) this.putValue(row, bytes, 0, bytes.length);
+  }
+
+  /** Write a string of fewer than 32 chars as a msgpack fixstr straight into the arena; false (nothing
+   * stored) when it is not all ASCII (its canonical bytes then come from `encodeValue`). */
+  private putFixstr(row: number, s: string): boolean {
+    const n = s.length;
+    let last = this.chunks.length - 1;
+    if (last < 0 || this.fill + n + 1 > this.chunks[last].length) last = this.newChunk(n + 1);
+    const c = this.chunks[last];
+    const at = this.fill;
+    for (let i = 0; i < n; i++) {
+      const ch = s.charCodeAt(i);
+      if (ch >= 0x80) return false; // the bytes written past `fill` are not kept
+      c[at + 1 + i] = ch;
+    }
+    c[at] = 0xa0 | n;
+    this.voff[row] = at;
+    this.vchunk[row] = last;
+    this.vlen[row] = n + 1;
+    this.fill = at + n + 1;
+    this.used += n + 1;
+    return true;
   }
 
   /** Remove `key` (observed-remove: a concurrent write survives). Returns true when the key was present. */

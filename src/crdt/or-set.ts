@@ -58,15 +58,29 @@ export class ORSet<T = unknown> implements Crdt<ORSet<T>> {
 
   /** Add x (a new dot; replaces x's earlier dots, which this replica has observed). */
   add(x: T): void {
-    const bytes = encodeValue(x);
-    const id = identityKeyFor(x, bytes);
-    const c = this.ctx.next(this.me);
+    // a string re-add finds its element by identity without encoding the value again (other values are
+    // encoded first: their identity key is their encoding, so looking up first would encode them twice)
+    let bytes: Uint8Array | undefined;
+    let id: string;
+    if (typeof x === 'string') {
+      id = valueIdentityKey(x);
+    } else {
+      bytes = encodeValue(x);
+      id = identityKeyFor(x, bytes);
+    }
     const e = this.elems.get(id);
     if (e !== undefined) {
-      for (let i = 0; i < e.dots.length; i++) this.removed.push(e.dots[i]);
-      e.dots = [this.me, c];
+      const c = this.ctx.next(this.me);
+      const dots = e.dots;
+      for (let i = 0; i < dots.length; i++) this.removed.push(dots[i]);
+      if (dots.length === 2) {
+        dots[0] = this.me;
+        dots[1] = c;
+      } else {
+        e.dots = [this.me, c];
+      }
     } else {
-      this.elems.set(id, { bytes, dots: [this.me, c] });
+      this.elems.set(id, { bytes: bytes ?? encodeValue(x), dots: [this.me, this.ctx.next(this.me)] });
     }
     this.dirty.add(id);
     this.onLocalChange?.();
@@ -211,6 +225,9 @@ export class ORSet<T = unknown> implements Crdt<ORSet<T>> {
       d.ctx.absorb(merged);
       this.merged = undefined;
     }
+    // the removed dots first: they are older than the dots of the touched elements, so the delta's context
+    // mostly grows at its end (an append, not an insertion)
+    for (let i = 0; i < this.removed.length; i += 2) d.ctx.add(d.ctx.intern(this.ctx.ids[this.removed[i]]), this.removed[i + 1]);
     for (const id of this.dirty) {
       const e = this.elems.get(id);
       if (e === undefined) continue;
@@ -222,7 +239,6 @@ export class ORSet<T = unknown> implements Crdt<ORSet<T>> {
       }
       d.elems.set(id, { bytes: e.bytes, dots });
     }
-    for (let i = 0; i < this.removed.length; i += 2) d.ctx.add(d.ctx.intern(this.ctx.ids[this.removed[i]]), this.removed[i + 1]);
     this.dirty.clear();
     this.removed = [];
     return d;

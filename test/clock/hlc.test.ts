@@ -132,3 +132,52 @@ describe('clock/hlc', () => {
     expect(Math.abs(hlcWall(ts) - Date.now())).toBeLessThan(60_000);
   });
 });
+
+describe('HLC physical reading reuse', () => {
+  it('reuses one reading for up to `reuse` timestamps in one synchronous run, strictly increasing', () => {
+    let reads = 0;
+    let t = 1_000;
+    const clock = new HLC({ now: () => (reads++, t), reuse: 4 });
+    const a = [clock.now(), clock.now(), clock.now(), clock.now()];
+    expect(reads).toBe(1);
+    t = 2_000;
+    expect(a).toEqual([hlcPack(1_000, 0), hlcPack(1_000, 1), hlcPack(1_000, 2), hlcPack(1_000, 3)]);
+    // the fifth timestamp reads the clock again
+    expect(clock.now()).toBe(hlcPack(2_000, 0));
+    expect(reads).toBe(2);
+  });
+
+  it('expires the reading at the next microtask checkpoint', async () => {
+    let reads = 0;
+    let t = 1_000;
+    const clock = new HLC({ now: () => (reads++, t), reuse: 16 });
+    expect(clock.now()).toBe(hlcPack(1_000, 0));
+    t = 1_500;
+    expect(clock.now()).toBe(hlcPack(1_000, 1)); // same run: reused
+    await Promise.resolve();
+    await Promise.resolve();
+    expect(clock.now()).toBe(hlcPack(1_500, 0));
+    expect(reads).toBe(2);
+  });
+
+  it('reads every time with an injected source unless asked, and validates reuse', () => {
+    let reads = 0;
+    const clock = new HLC({ now: () => (reads++, 7_000) });
+    expect(clock.reuse).toBe(1);
+    clock.now();
+    clock.now();
+    expect(reads).toBe(2);
+    expect(new HLC().reuse).toBe(16);
+    for (const bad of [0, -1, 1.5, NaN]) expect(() => new HLC({ reuse: bad })).toThrow(RangeError);
+  });
+
+  it('never goes backwards when the reused reading is behind a received timestamp', () => {
+    let t = 1_000;
+    const clock = new HLC({ now: () => t, reuse: 8 });
+    clock.now();
+    t = 1_010;
+    const r = clock.receive(hlcPack(1_020, 5));
+    expect(clock.now()).toBe(r + 1);
+    expect(clock.now()).toBe(r + 2);
+  });
+});

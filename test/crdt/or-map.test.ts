@@ -4,7 +4,7 @@ import { MVRegister } from '../../src/crdt/mv-register.js';
 import { ORMap } from '../../src/crdt/or-map.js';
 import { ORSet } from '../../src/crdt/or-set.js';
 import { PNCounter } from '../../src/crdt/pn-counter.js';
-import { encodeValue } from '../../src/codec/value.js';
+import { encodeValue, encodeValueReference } from '../../src/codec/value.js';
 import { ValidationError } from '../../src/errors.js';
 import { checkLaws, makeRng, randomValue, type Rng } from './laws.js';
 
@@ -376,5 +376,26 @@ describe('ORMap.discardDelta', () => {
     b.setLWW('y', 2);
     const d = b.takeDelta()!;
     expect(d.keys()).toEqual(['y']);
+  });
+});
+
+describe('ORMap short string values', () => {
+  // setLWW writes a string of fewer than 32 chars straight into the value arena when it is ASCII; the stored
+  // bytes must be exactly the canonical encoding (the reference encoder's), on first writes and overwrites
+  const internals = (m: ORMap) => m as unknown as { head: { get(k: string): number | undefined }; valueBytes(row: number): Uint8Array };
+  const strings = ['', 'a', 'running', 'x'.repeat(31), 'x'.repeat(32), 'é', 'ação', 'a😀', 'abc\u007f', 'abc\u0080', '\u0000'];
+  it('stores the canonical bytes for ASCII and non-ASCII strings around the 32-char boundary', () => {
+    const m = new ORMap<string>('r1');
+    for (const s of strings) {
+      for (const key of ['new-' + s, 'over']) {
+        m.setLWW(key, s); // 'over' is overwritten with every string in turn
+        const row = internals(m).head.get(key)!;
+        expect(Array.from(internals(m).valueBytes(row)), JSON.stringify(s)).toEqual(Array.from(encodeValueReference(s)));
+        expect(m.get(key)).toBe(s);
+      }
+    }
+    const back = ORMap.decode<string>(m.encode());
+    for (const s of strings) expect(back.get('new-' + s)).toBe(s);
+    expect(back.encode()).toEqual(m.encode());
   });
 });

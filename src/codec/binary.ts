@@ -284,6 +284,16 @@ export class Reader {
     return this.raw(n);
   }
 
+  /** A length-prefixed byte string as a copy with its own buffer (one allocation, where `new
+   * Uint8Array(bytes())` makes a view and then the copy). */
+  bytesCopy(): Uint8Array {
+    const n = this.varuint();
+    this.need(n);
+    const out = this.buf.slice(this.pos, this.pos + n);
+    this.pos += n;
+    return out;
+  }
+
   string(): string {
     const n = this.varuint();
     if (n <= 64) {

@@ -59,8 +59,8 @@ export function readElems(r: Reader, n: number): Elem[] {
     const b = r.bytes();
     if (prev !== undefined && bytesCompare(prev, b) >= 0) throw new DecodeError('set elements not strictly sorted');
     prev = b;
-    const copy = new Uint8Array(b);
-    out.push(new Elem(copy, identityKey(copy), decodeValue(copy.subarray(0)), true));
+    const copy = b.slice();
+    out.push(new Elem(copy, identityKey(copy), decodeValue(copy), true));
   }
   return out;
 }

@@ -163,9 +163,9 @@ export class LWWRegister<T = unknown> implements Crdt<LWWRegister<T>> {
     if (flag === 1) {
       const ts = r.varuint();
       const writer = r.string();
-      const b = new Uint8Array(r.bytes());
+      const b = r.bytesCopy();
       r.done();
-      reg.val = decodeValue(b.subarray(0));
+      reg.val = decodeValue(b);
       reg.valKnown = true;
       reg.bytes = b;
       reg.ts = ts;

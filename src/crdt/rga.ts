@@ -27,13 +27,19 @@
  *   pre-order of every other element unchanged, and no future op can refer to it, so replicas that collected
  *   and replicas that did not order every element the same way. A deleted element that still has a live
  *   element inserted after it stays until that one is deleted and collected too. Contract: `stable` is
- *   causally stable: every op it covers has been applied at every replica, and every op not yet applied
- *   anywhere is causally after it (e.g. the pointwise minimum of the latest clocks received from all
- *   replicas under causal delivery). The floor (max of all stable clocks used) is part of the state: merge
- *   drops incoming records it covers that this replica no longer has (collected), merges floors, and collects
- *   with the merged floor, so replicas that collected and replicas that did not converge to identical bytes.
- *   A delta carries the floor only when the floor rose since the previous take (deltas of local ops alone
- *   carry none).
+ *   causally stable at this replica: every op it covers has been applied at every replica, and every op this
+ *   replica has not applied yet is causally after it (e.g. the pointwise minimum of the latest clocks
+ *   received from all replicas, once this replica has applied every op each of them had made when it sent
+ *   its clock). The floor (max of all stable clocks used) is part of the state: merge drops incoming records
+ *   it covers that this replica no longer has (collected), merges floors, and collects with the merged floor,
+ *   so replicas that collected and replicas that did not converge to identical bytes.
+ * - A floor is only sound together with the records of the state it belongs to: stable at the replica that
+ *   collected, it may cover a deleted element whose child (an insert made concurrently with the delete, not
+ *   covered) that replica holds but another does not. A replica that took such a floor without the child
+ *   would collect the element as a leaf, then hold the child forever as an orphan (its reference dropped as
+ *   collected) while the others keep the tombstone and show the child. So a full state (encode, clone) carries
+ *   the floor, and a delta never does: the floor travels only with every record it was computed against, and
+ *   after `collectGarbage` there is no delta to send (nothing but the floor changed).
  * - Cost: the list is one array in document order (tombstones included). Index lookups walk from a cursor
  *   (the last position looked up or edited), so sequential edits are O(distance) and random ones O(n);
  *   integrating a remote insert finds its reference through a hint (the last integrated position) before
@@ -169,7 +175,6 @@ export class RGA<T = unknown> implements Crdt<RGA<T>> {
   private ownCounter = 0;
   private deltaInserts: RgaInsertOp[] = [];
   private deltaDeletes: RgaDeleteOp[] = [];
-  private floorDirty = false;
 
   constructor(replicaId: string) {
     this.replicaId = checkReplicaId(replicaId);
@@ -302,7 +307,6 @@ export class RGA<T = unknown> implements Crdt<RGA<T>> {
       // own ops may have been collected elsewhere (a replica that restarts from a state whose floor covers
       // its collected ops): never reuse one of their counters
       this.ownCounter = Math.max(this.ownCounter, floor.get(this.replicaId));
-      this.floorDirty = true;
       this.gc();
     }
     return changed;
@@ -319,25 +323,22 @@ export class RGA<T = unknown> implements Crdt<RGA<T>> {
     const vv = this.versionVector();
     const bounded = new VectorClock();
     for (const [r, n] of stable.entries()) bounded.set(r, Math.min(n, vv.get(r)));
-    if (!this.floor.dominates(bounded)) {
-      this.floor.merge(bounded);
-      this.floorDirty = true;
-    }
+    this.floor.merge(bounded);
     return this.gc();
   }
 
+  /**
+   * The records added since the previous take (local ops, applied ops and records merged in), or null when
+   * there are none. A delta never carries the GC floor (see the module comment: a floor without the records
+   * it was computed against makes the receiver collect an element whose concurrent child it has not got yet).
+   */
   takeDelta(): RGA<T> | null {
-    if (this.deltaInserts.length === 0 && this.deltaDeletes.length === 0 && !this.floorDirty) return null;
+    if (this.deltaInserts.length === 0 && this.deltaDeletes.length === 0) return null;
     const d = new RGA<T>(this.replicaId);
     for (const op of this.deltaInserts) d.addInsert(op);
     for (const op of this.deltaDeletes) d.addDelete(op);
-    // the floor only when it rose since the last take: a delta of local ops must not carry it, or a replica
-    // that replays that delta from its log after a crash (without the records its floor stood for) would
-    // treat ops it never held as collected and drop them for good
-    if (this.floorDirty) d.floor = this.floor.clone();
     this.deltaInserts = [];
     this.deltaDeletes = [];
-    this.floorDirty = false;
     return d;
   }
 
@@ -348,7 +349,6 @@ export class RGA<T = unknown> implements Crdt<RGA<T>> {
     for (const op of this.deletes.values()) c.addDelete(op);
     c.deltaInserts = this.deltaInserts.slice();
     c.deltaDeletes = this.deltaDeletes.slice();
-    c.floorDirty = this.floorDirty;
     c.ownCounter = Math.max(c.ownCounter, this.ownCounter);
     return c;
   }

@@ -101,6 +101,17 @@ export class Writer {
     this.pos += bytes.length;
   }
 
+  /** A length-prefixed byte string given as a latin1 string (one char per byte, every char < 256). */
+  latin1(s: string): void {
+    const n = s.length;
+    this.varuint(n);
+    this.ensure(n);
+    const buf = this.buf;
+    let p = this.pos;
+    for (let i = 0; i < n; i++) buf[p++] = s.charCodeAt(i);
+    this.pos = p;
+  }
+
   /** src[from, to) as is (no view allocated: for many short runs). */
   rawRange(src: Uint8Array, from: number, to: number): void {
     const n = to - from;

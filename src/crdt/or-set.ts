@@ -4,7 +4,9 @@
  * Each element holds the dots of the adds that created it; the causal context remembers every dot seen.
  * `remove(x)` drops x's dots (the context keeps them), so a removed element costs nothing; an add concurrent
  * with a remove brings a dot the remover never saw, so the add wins. Element identity is the element's
- * canonical msgpack bytes (`encodeValue`), so `{a: 1, b: 2}` and `{b: 2, a: 1}` are one element.
+ * canonical msgpack bytes (`encodeValue`), so `{a: 1, b: 2}` and `{b: 2, a: 1}` are one element. Those bytes
+ * are kept only as the element's map key, a latin1 string with one char per byte (`identityKey`): no byte
+ * array per element, and string order is byte order, so sorting the keys sorts the elements canonically.
  *
  * Merge: the dots of this set that the other can affect (elements the other holds, and dots the other's
  * context covers) and all of the other's dots go to the kernel's `dotMerge` in one call, sorted by
@@ -21,13 +23,12 @@
  */
 import { DecodeError } from '../errors.js';
 import { Reader, Writer } from '../codec/binary.js';
-import { bytesCompare, bytesEqual, decodeValue, encodeValue, identityKey, identityKeyFor, valueIdentityKey } from '../codec/value.js';
+import { bytesCompare, bytesEqual, decodeValue, encodeValue, identityKey, valueIdentityKey } from '../codec/value.js';
 import { CausalContext, DotList, inverseMap, mergeDots } from './causal-context.js';
 import { CODEC_VERSION, CRDT_TYPE, type Crdt } from './types.js';
 import { disposeInstance } from './dispose.js';
 
 interface Elem {
-  bytes: Uint8Array;
   /** Flat dots [r0, c0, r1, c1, ...] in this instance's replica index space. */
   dots: number[];
   /** Scratch mark of the merge that staged this element. */
@@ -58,16 +59,7 @@ export class ORSet<T = unknown> implements Crdt<ORSet<T>> {
 
   /** Add x (a new dot; replaces x's earlier dots, which this replica has observed). */
   add(x: T): void {
-    // a string re-add finds its element by identity without encoding the value again (other values are
-    // encoded first: their identity key is their encoding, so looking up first would encode them twice)
-    let bytes: Uint8Array | undefined;
-    let id: string;
-    if (typeof x === 'string') {
-      id = valueIdentityKey(x);
-    } else {
-      bytes = encodeValue(x);
-      id = identityKeyFor(x, bytes);
-    }
+    const id = valueIdentityKey(x); // the canonical bytes as a key, without a byte array (ValidationError first)
     const e = this.elems.get(id);
     if (e !== undefined) {
       const c = this.ctx.next(this.me);
@@ -80,7 +72,7 @@ export class ORSet<T = unknown> implements Crdt<ORSet<T>> {
         e.dots = [this.me, c];
       }
     } else {
-      this.elems.set(id, { bytes: bytes ?? encodeValue(x), dots: [this.me, this.ctx.next(this.me)] });
+      this.elems.set(id, { dots: [this.me, this.ctx.next(this.me)] });
     }
     this.dirty.add(id);
     this.onLocalChange?.();
@@ -104,8 +96,7 @@ export class ORSet<T = unknown> implements Crdt<ORSet<T>> {
 
   /** The elements, in canonical byte order (decoded fresh on each call). */
   values(): T[] {
-    const list = [...this.elems.values()].sort((a, b) => bytesCompare(a.bytes, b.bytes));
-    return list.map((e) => decodeValue(e.bytes) as T);
+    return [...this.elems.keys()].sort().map((id) => decodeValue(identityBytes(id)) as T);
   }
 
   get size(): number {
@@ -156,15 +147,13 @@ export class ORSet<T = unknown> implements Crdt<ORSet<T>> {
       names.set(e, k);
       for (let i = 0; i < e.dots.length; i += 2) a.push(k, 0, e.dots[i], e.dots[i + 1], k);
     }
-    const bElems: Elem[] = [];
     const bIds: string[] = [];
     const b = new DotList(other.elems.size);
     let fresh = aElems.length;
     for (const [id, e] of other.elems) {
       const mine = this.elems.get(id);
       const name = mine !== undefined ? names.get(mine)! : fresh++;
-      const k = bElems.length;
-      bElems.push(e);
+      const k = bIds.length;
       bIds.push(id);
       for (let i = 0; i < e.dots.length; i += 2) b.push(name, 0, map[e.dots[i]], e.dots[i + 1], k);
     }
@@ -173,17 +162,16 @@ export class ORSet<T = unknown> implements Crdt<ORSet<T>> {
     const { out, n } = mergeDots(a, this.ctx, b, octx, inv, map);
     // rebuild the staged elements' dots from the survivors
     const next: number[][] = aElems.map(() => []);
-    const added = new Map<string, { src: Elem; dots: number[] }>();
+    const added = new Map<string, number[]>();
     for (let k = 0; k < n; k++) {
       const v = out[k];
       if (v >= 0) next[a.refs[v]].push(a.replicas[v], a.counters[v]);
       else {
         const j = -(v + 1);
-        const src = bElems[b.refs[j]];
         const id = bIds[b.refs[j]];
         let slot = added.get(id);
-        if (slot === undefined) added.set(id, (slot = { src, dots: [] }));
-        slot.dots.push(b.replicas[j], b.counters[j]);
+        if (slot === undefined) added.set(id, (slot = []));
+        slot.push(b.replicas[j], b.counters[j]);
       }
     }
     let changed = added.size > 0;
@@ -192,10 +180,10 @@ export class ORSet<T = unknown> implements Crdt<ORSet<T>> {
       aElems[k].dots = next[k];
       if (next[k].length === 0) this.elems.delete(aIds[k]);
     }
-    for (const [id, { src, dots }] of added) {
+    for (const [id, dots] of added) {
       const e = this.elems.get(id);
       if (e !== undefined) e.dots.push(...dots);
-      else this.elems.set(id, { bytes: src.bytes, dots }); // element bytes are never mutated: shared
+      else this.elems.set(id, { dots });
     }
     if (this.ctx.mergeFrom(octx, map)) changed = true;
     for (const id of added.keys()) this.dirty.add(id);
@@ -237,7 +225,7 @@ export class ORSet<T = unknown> implements Crdt<ORSet<T>> {
         dots.push(r, e.dots[i + 1]);
         d.ctx.add(r, e.dots[i + 1]);
       }
-      d.elems.set(id, { bytes: e.bytes, dots });
+      d.elems.set(id, { dots });
     }
     this.dirty.clear();
     this.removed = [];
@@ -259,11 +247,11 @@ export class ORSet<T = unknown> implements Crdt<ORSet<T>> {
     w.u8(CODEC_VERSION);
     w.u8(CRDT_TYPE.ORSet);
     const perm = this.ctx.write(w);
-    const list = [...this.elems.values()].sort((a, b) => bytesCompare(a.bytes, b.bytes));
-    w.varuint(list.length);
-    for (const e of list) {
-      w.bytes(e.bytes);
-      writeDots(w, e.dots, perm);
+    const ids = [...this.elems.keys()].sort(); // code-unit order of latin1 keys = byte order of the elements
+    w.varuint(ids.length);
+    for (const id of ids) {
+      w.latin1(id);
+      writeDots(w, this.elems.get(id)!.dots, perm);
     }
     return w.finish();
   }
@@ -281,8 +269,7 @@ export class ORSet<T = unknown> implements Crdt<ORSet<T>> {
       prev = b;
       checkCanonicalValue(b);
       const dots = readDots(rd, map, s.ctx);
-      const copy = b.slice();
-      s.elems.set(identityKey(copy), { bytes: copy, dots });
+      s.elems.set(identityKey(b), { dots });
     }
     rd.done();
     return s;
@@ -300,6 +287,13 @@ export class ORSet<T = unknown> implements Crdt<ORSet<T>> {
   get disposed(): boolean {
     return false;
   }
+}
+
+/** The canonical bytes an identity key stands for (one byte per char). */
+function identityBytes(id: string): Uint8Array {
+  const b = new Uint8Array(id.length);
+  for (let i = 0; i < id.length; i++) b[i] = id.charCodeAt(i);
+  return b;
 }
 
 /** @internal copy a context into an empty one, preserving index order. */

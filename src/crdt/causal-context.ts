@@ -15,7 +15,7 @@
  * The encoded order is also the index space of the dots that follow a context in every dot-CRDT encoding.
  */
 import { DecodeError } from '../errors.js';
-import { Reader, Writer } from '../codec/binary.js';
+import { Reader, Writer, hiddenClassAnchors } from '../codec/binary.js';
 import { getKernel } from '../kernel/index.js';
 import type { CausalContextColumns, DotColumns, Kernel } from '../kernel/types.js';
 
@@ -453,6 +453,9 @@ export class DotList {
     return l;
   }
 }
+
+// keeps the class's hidden class alive across full GCs (see hiddenClassAnchors)
+hiddenClassAnchors.push(new DotList(0));
 
 function cmpDots(K1: Uint32Array, R1: Uint32Array, C1: Float64Array, i: number, K2: Uint32Array, R2: Uint32Array, C2: Float64Array, j: number): number {
   const h1 = K1[2 * i + 1], h2 = K2[2 * j + 1];

@@ -215,13 +215,17 @@ export class ORSet<T = unknown> implements Crdt<ORSet<T>> {
     }
     // the removed dots first: they are older than the dots of the touched elements, so the delta's context
     // mostly grows at its end (an append, not an insertion)
-    for (let i = 0; i < this.removed.length; i += 2) d.ctx.add(d.ctx.intern(this.ctx.ids[this.removed[i]]), this.removed[i + 1]);
+    // replica index here -> index in the delta, interned once per replica (not once per dot)
+    const tmap = new Int32Array(this.ctx.width).fill(-1);
+    const to = (r: number): number => (tmap[r] >= 0 ? tmap[r] : (tmap[r] = d.ctx.intern(this.ctx.ids[r])));
+    const removed = this.removed;
+    for (let i = 0; i < removed.length; i += 2) d.ctx.add(to(removed[i]), removed[i + 1]);
     for (const id of this.dirty) {
       const e = this.elems.get(id);
       if (e === undefined) continue;
       const dots: number[] = [];
       for (let i = 0; i < e.dots.length; i += 2) {
-        const r = d.ctx.intern(this.ctx.ids[e.dots[i]]);
+        const r = to(e.dots[i]);
         dots.push(r, e.dots[i + 1]);
         d.ctx.add(r, e.dots[i + 1]);
       }

@@ -979,7 +979,9 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
     for (let r = 0; r < per.length; r++) {
       const cs = per[r];
       if (cs === undefined) continue;
-      const sorted = cs.length > 1 ? Float64Array.from(cs).sort() : cs;
+      let inOrder = true; // a run of local overwrites retires dots in counter order already
+      for (let i = 1; i < cs.length && inOrder; i++) inOrder = cs[i - 1] < cs[i];
+      const sorted = inOrder ? cs : Float64Array.from(cs).sort();
       for (let i = 0; i < sorted.length; i++) d.ctx.add(r, sorted[i]);
     }
     d.clearDirty();

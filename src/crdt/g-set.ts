@@ -2,8 +2,9 @@
  * Grow-only set. Element identity is the element's canonical value bytes (src/codec/value.ts): the bytes are
  * produced once by the replica that added the element and carried as bytes from then on.
  *
- * - State: a Map from identity key to an immutable element record (bytes plus a lazily decoded value), so
- *   merges share records between instances without copying.
+ * - State: a Map from identity key to an immutable element record (the key plus a lazily decoded value), so
+ *   merges share records between instances without copying. The identity key is the canonical bytes as a
+ *   latin1 string (one char per byte), so no byte array is kept per element and string order is byte order.
  * - merge = union; the delta is the set of elements new since the last take (added locally or by a merge).
  * - `values()` lists elements in canonical order (unsigned byte order of their encodings), the same on every
  *   replica; the sorted list is cached until the next change.
@@ -11,17 +12,20 @@
  *   Decoding checks strict order (no duplicates) and that every element is valid msgpack.
  */
 import { Reader, Writer } from '../codec/binary.js';
-import { bytesCompare, decodeValue, encodeValue, identityKey, identityKeyFor, valueIdentityKey } from '../codec/value.js';
+import { bytesCompare, decodeValue, identityKey, valueIdentityKey } from '../codec/value.js';
 import { DecodeError, ValidationError } from '../errors.js';
 import { CODEC_VERSION, CRDT_TYPE, type Crdt } from './types.js';
 import { disposeInstance } from './dispose.js';
 
-/** @internal An element: its canonical bytes, their identity key and, once read, its decoded value. */
+/**
+ * @internal An element: its identity key (the canonical bytes, one char per byte) and, once read, its decoded
+ * value. Only immutable values (strings, numbers, booleans, null) are kept as given; objects are decoded from
+ * the key on first read, so neither a caller's later mutation nor a decoded input buffer can reach the set.
+ */
 export class Elem {
   private v: unknown;
   private decoded: boolean;
   constructor(
-    readonly bytes: Uint8Array,
     readonly key: string,
     value?: unknown,
     decoded = false,
@@ -31,16 +35,31 @@ export class Elem {
   }
   get value(): unknown {
     if (!this.decoded) {
-      this.v = decodeValue(this.bytes.subarray(0));
+      this.v = decodeValue(keyBytes(this.key));
       this.decoded = true;
     }
     return this.v;
   }
 }
 
-/** @internal Sort elements by their bytes. */
+/** The canonical bytes an identity key stands for (one byte per char). */
+export function keyBytes(key: string): Uint8Array {
+  const b = new Uint8Array(key.length);
+  for (let i = 0; i < key.length; i++) b[i] = key.charCodeAt(i);
+  return b;
+}
+
+/** An element for a local add of x (key from `valueIdentityKey(x)`): immutable values are kept as given. */
+export function localElem(key: string, x: unknown): Elem {
+  const t = typeof x;
+  // -0 is encoded as 0: it is read back from the key like objects, so every replica reads the same value
+  const asGiven = t === 'string' || t === 'boolean' || x === null || (t === 'number' && !Object.is(x, -0));
+  return asGiven ? new Elem(key, x, true) : new Elem(key);
+}
+
+/** @internal Sort elements by their bytes (the code-unit order of their latin1 keys). */
 export function sortElems(elems: Iterable<Elem>): Elem[] {
-  return [...elems].sort((a, b) => bytesCompare(a.bytes, b.bytes));
+  return [...elems].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
 }
 
 /** @internal Read the header (version, tag) of an encoding. */
@@ -59,8 +78,8 @@ export function readElems(r: Reader, n: number): Elem[] {
     const b = r.bytes();
     if (prev !== undefined && bytesCompare(prev, b) >= 0) throw new DecodeError('set elements not strictly sorted');
     prev = b;
-    const copy = b.slice();
-    out.push(new Elem(copy, identityKey(copy), decodeValue(copy), true));
+    const v = decodeValue(b); // validates; an object is decoded again from the key on first read (no view kept)
+    out.push(typeof v === 'object' && v !== null ? new Elem(identityKey(b)) : new Elem(identityKey(b), v, true));
   }
   return out;
 }
@@ -84,10 +103,9 @@ export class GSet<T = unknown> implements Crdt<GSet<T>> {
 
   /** Add x; returns true when it was new. ValidationError for values msgpack cannot carry. */
   add(x: T): boolean {
-    const bytes = encodeValue(x);
-    const key = identityKeyFor(x, bytes);
+    const key = valueIdentityKey(x); // ValidationError before any change
     if (this.elems.has(key)) return false;
-    this.insert(key, new Elem(bytes, key));
+    this.insert(key, localElem(key, x));
     return true;
   }
 
@@ -137,7 +155,7 @@ export class GSet<T = unknown> implements Crdt<GSet<T>> {
     w.u8(CODEC_VERSION);
     w.u8(this.typeTag);
     w.varuint(order.length);
-    for (const e of order) w.bytes(e.bytes);
+    for (const e of order) w.latin1(e.key);
     return w.finish();
   }
 

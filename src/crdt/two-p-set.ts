@@ -14,9 +14,9 @@
  *   byte per element (0 present, 1 removed).
  */
 import { Reader, Writer } from '../codec/binary.js';
-import { encodeValue, identityKeyFor, valueIdentityKey } from '../codec/value.js';
+import { valueIdentityKey } from '../codec/value.js';
 import { DecodeError } from '../errors.js';
-import { Elem, checkReplicaId, readElems, readHeader, sortElems } from './g-set.js';
+import { Elem, checkReplicaId, localElem, readElems, readHeader, sortElems } from './g-set.js';
 import { CODEC_VERSION, CRDT_TYPE, type Crdt } from './types.js';
 import { disposeInstance } from './dispose.js';
 
@@ -37,10 +37,9 @@ export class TwoPSet<T = unknown> implements Crdt<TwoPSet<T>> {
 
   /** Add x; true when x became present (false when already present or removed before). */
   add(x: T): boolean {
-    const bytes = encodeValue(x);
-    const key = identityKeyFor(x, bytes);
+    const key = valueIdentityKey(x); // ValidationError before any change
     if (this.elems.has(key)) return false;
-    this.insert(key, new Elem(bytes, key));
+    this.insert(key, localElem(key, x));
     return true;
   }
 
@@ -123,7 +122,7 @@ export class TwoPSet<T = unknown> implements Crdt<TwoPSet<T>> {
     w.u8(CODEC_VERSION);
     w.u8(this.typeTag);
     w.varuint(order.length);
-    for (const e of order) w.bytes(e.bytes);
+    for (const e of order) w.latin1(e.key);
     for (const e of order) w.u8(this.removed.has(e.key) ? 1 : 0);
     return w.finish();
   }

@@ -76,3 +76,25 @@ describe('crdt/g-set', () => {
     expect(b.merge(GSet.decode(a.encode()))).toBe(false);
   });
 });
+
+describe('GSet element records', () => {
+  it('reads the same values on the writer and on a decoded copy (-0, objects mutated after add, binary)', () => {
+    const s = new GSet<unknown>('a');
+    const obj = { n: 1, list: [1, 2] };
+    const bin = new Uint8Array([1, 2, 3]);
+    for (const v of [-0, 'x', 1.5, null, true, obj, bin]) s.add(v);
+    obj.n = 2;
+    obj.list.push(3);
+    bin[0] = 9;
+    const back = GSet.decode<unknown>(s.encode(), 'b');
+    expect(s.values()).toEqual(back.values());
+    expect(s.values()).toContainEqual({ n: 1, list: [1, 2] });
+    expect(s.values()).toContainEqual(new Uint8Array([1, 2, 3]));
+    expect(s.values().some((v) => Object.is(v, -0))).toBe(false);
+    // a value read from a decoded set does not alias the input bytes
+    const input = s.encode();
+    const d = GSet.decode<unknown>(input, 'c');
+    input.fill(0);
+    expect(d.values()).toEqual(back.values());
+  });
+});

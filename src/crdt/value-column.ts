@@ -19,8 +19,40 @@
  * (references only stand for minimal headers), validating the structure as it goes: any malformed value,
  * unknown reference or excess nesting is a DecodeError. A shape is registered when its map ends (so a map
  * cannot refer to its own, unfinished shape), by encoder and decoder alike, under the same caps.
+ *
+ * ## Expansion bound (the value column never expands more than EXPANSION_RATIO times on decode)
+ * A 2-byte reference stands for up to 257 bytes, so without a rule a crafted value column (one string, then
+ * an array of a million references to it) would expand ~128x on decode. The rule, applied identically by
+ * writer and reader: let the *excess* of a reference be its expansion minus its own size (a string or key
+ * echo expands to its header and bytes; a shape reference to the fixmap header plus all its key items,
+ * counted at the reference), and `excess` the running sum over the encoding's references so far. A
+ * reference is allowed only when, with it, `excess <= (EXPANSION_RATIO - 1) * at`, where `at` is the offset
+ * in the encoding (from its first byte: version, context, keys, dots and timestamps count too) just after the
+ * reference, not counting the current value's own length prefix (the writer writes it after the value).
+ * - The writer checks this before emitting a reference (a few integer operations); when it fails, it writes
+ *   the item in full instead, and indexes that occurrence again as the reader does with every literal
+ *   string and every completed shaped map (the dictionaries may then hold one entry twice; harmless). The
+ *   rule depends only on the bytes written so far, so the encoding stays canonical (same state, same
+ *   bytes) and every encoding the writer makes passes the reader's check.
+ * - The reader checks the same inequality at each reference before writing any of its expansion, and
+ *   throws DecodeError when it fails.
+ * Bound. Verbatim bytes expand 1:1, so the expanded values of an encoding total (its value-column bytes
+ * without length prefixes) + excess <= at_end + (RATIO - 1) * at_end = RATIO * at_end, where at_end is the
+ * offset of the end of its value column: at most RATIO times the encoding's bytes up to there. A nested
+ * OR-Map encoding lies in its parent's nested-state section, after the parent's value column, so the ranges
+ * [encoding start, value-column end) of all the encodings in a message are disjoint: however many nested
+ * maps, **the value bytes expanded from a message of M bytes total at most EXPANSION_RATIO * M**. Memory on
+ * top of that: each arena chunk's unused tail (less than one value), the first chunk of each encoding (at
+ * most MAX_CHUNK, sized from its input), and, while one item outgrows a chunk of its own, its old and new
+ * chunk (growth by half, capped at what the bound lets the item reach: cumulative allocation under ~3x the
+ * item). No constant slack is granted: a per-encoding slack S would add S per nested map, and a message can
+ * hold tens of thousands of small nested maps (64 KiB each from ~1 KB of input would be the old ~100x).
+ * The bytes before the value column (~5-10 per key) serve as the slack, so small maps compress as before.
+ * Measured peak of `(at + excess) / at` over all references (bench/lib/vm.ts VMs): 1,000-VM state 3.18,
+ * its 200-VM deltas 2.90, 100,000-VM state 3.21; nested per-VM maps never reference. So the rule leaves
+ * their bytes unchanged; only pathological repetition (thousands of copies of one long string) reaches it.
  */
-import type { Writer } from '../codec/binary.js';
+import { hiddenClassAnchors, type Writer } from '../codec/binary.js';
 import { DecodeError } from '../errors.js';
 
 /** Largest value-arena chunk (bytes) of a map; decode sizes its chunks below it. */
@@ -43,6 +75,19 @@ const SHAPE_ENTRIES = 1024;
 const SHAPE_MAX_BYTES = 255;
 /** Deepest value nesting the walkers follow (canonical values nest at most 64 deep). */
 const MAX_DEPTH = 64;
+/**
+ * Expanded value bytes per encoded byte at most (see "Expansion bound" above): 16 keeps a 32 MiB message
+ * under 512 MiB of values while sitting far above what real states reach.
+ */
+export const EXPANSION_RATIO = 16;
+const EXCESS_PER_BYTE = EXPANSION_RATIO - 1;
+
+/** Bytes of the varuint v. */
+function varuintSize(v: number): number {
+  let n = 1;
+  for (; v >= 0x80; n++) v = Math.floor(v / 0x80);
+  return n;
+}
 
 /**
  * A dictionary of byte strings (strings, or a shape's concatenated key items): index by first insertion.
@@ -85,6 +130,11 @@ class ByteDict {
       if (i + 1 < n) p = skipItem(src, p + kl);
     }
     return o === stop;
+  }
+
+  /** Byte length of entry e. */
+  size(e: number): number {
+    return this.lens[e];
   }
 
   /** Add the bytes src[p, p+len) under the next index (nothing when full). */
@@ -223,6 +273,10 @@ export class ValueColumnWriter {
   private lastShape: number[] = [];
   /** The row's key when it can be echoed (ASCII, 3..255 chars), else ''. */
   private echo = '';
+  /** Offset in the encoding where the current value (its length prefix) starts. */
+  private at = 0;
+  /** Sum over this encoding's references of (expansion - reference size): see "Expansion bound". */
+  private excess = 0;
 
   static acquire(): ValueColumnWriter {
     return ValueColumnWriter.pool.pop() ?? new ValueColumnWriter();
@@ -232,13 +286,18 @@ export class ValueColumnWriter {
   release(): void {
     this.src = new Uint8Array(0);
     this.lastShape.length = 0;
+    this.excess = 0;
     const a = this.strings.clear(), b = this.shapes.clear();
     if (a && b && ValueColumnWriter.pool.length < 4) ValueColumnWriter.pool.push(this);
   }
 
-  /** Write the value src[start, start + len) (one msgpack item) of the row keyed `key`, length-prefixed, with references. */
+  /**
+   * Write the value src[start, start + len) (one msgpack item) of the row keyed `key`, length-prefixed, with
+   * references. `w` holds the encoding from its first byte (the expansion bound counts from there).
+   */
   write(w: Writer, src: Uint8Array, start: number, len: number, key: string): void {
     this.echo = echoable(key) ? key : '';
+    this.at = w.pos;
     const out = this.out;
     out.len = 0;
     this.src = src;
@@ -256,6 +315,17 @@ export class ValueColumnWriter {
     w.raw(out.buf.subarray(0, out.len));
   }
 
+  /**
+   * True when a reference of `size` bytes standing for `expansion` bytes may replace the item at p under the
+   * expansion bound (then counted); false when the item must be written in full.
+   */
+  private allow(p: number, size: number, expansion: number): boolean {
+    const excess = this.excess + expansion - size;
+    if (excess > EXCESS_PER_BYTE * (this.at + this.out.len + (p - this.from) + size)) return false;
+    this.excess = excess;
+    return true;
+  }
+
   /** Walk the item at p (emitting references); returns its end. `mapKey`: the item is a map key. */
   private item(p: number, depth: number, mapKey = false): number {
     const src = this.src;
@@ -263,7 +333,7 @@ export class ValueColumnWriter {
     const hl = dictCandidate(src, p);
     if (hl > 0) {
       const slen = hl === 1 ? t & 0x1f : src[p + 1];
-      if (slen === this.echo.length && !mapKey && this.echoes(p + hl)) {
+      if (slen === this.echo.length && !mapKey && this.echoes(p + hl) && this.allow(p, 2, hl + slen)) {
         this.out.copy(src, this.from, p - this.from);
         this.out.ref(0);
         this.from = p + hl + slen;
@@ -271,9 +341,12 @@ export class ValueColumnWriter {
       }
       const e = this.strings.lookupOrAdd(src, p + hl, slen);
       if (e >= 0) {
-        this.out.copy(src, this.from, p - this.from);
-        this.out.ref(2 * (e + 1));
-        this.from = p + hl + slen;
+        const code = 2 * (e + 1);
+        if (this.allow(p, 1 + varuintSize(code), hl + slen)) {
+          this.out.copy(src, this.from, p - this.from);
+          this.out.ref(code);
+          this.from = p + hl + slen;
+        } else this.strings.add(src, p + hl, slen); // written in full: the reader indexes it again
       }
       return p + hl + slen;
     }
@@ -332,14 +405,14 @@ export class ValueColumnWriter {
         if (s >= 0) this.lastShape[depth] = s;
       }
     }
-    const shapeLen = this.keysTop - base;
-    p++;
-    if (shaped) {
-      if (s >= 0) {
+    if (s >= 0) {
+      const code = 2 * s + 1;
+      if (this.allow(p, 1 + varuintSize(code), 1 + this.shapes.size(s))) {
         this.keysTop = base;
         const out = this.out;
-        out.copy(src, this.from, p - 1 - this.from);
-        out.ref(2 * s + 1);
+        out.copy(src, this.from, p - this.from);
+        out.ref(code);
+        p++;
         this.from = p;
         for (let i = 0; i < n; i++) {
           out.copy(src, this.from, p - this.from);
@@ -349,7 +422,17 @@ export class ValueColumnWriter {
         }
         return p;
       }
+      // over the expansion bound: written in full, and (as the reader will) registered again at its end
+      if (this.keysTop === base) {
+        for (let i = 0, q = p + 1; i < n; i++) {
+          const kl = minimalString(src, q);
+          this.pushKey(q, kl);
+          q = skipItem(src, q + kl);
+        }
+      }
     }
+    const shapeLen = this.keysTop - base;
+    p++;
     for (let i = 0; i < 2 * n; i++) p = this.item(p, depth + 1, (i & 1) === 0);
     if (shaped) this.shapes.add(this.keys, base, shapeLen);
     this.keysTop = base;
@@ -430,9 +513,14 @@ export function decodeChunkSize(remaining: number): number {
  * value-arena chunks: decode sets `start` (= `len`) before each item. When an item overflows the current
  * chunk, the chunk is handed back as `spilled` (decode appends it to the arena; its tail after `start` is
  * the only slack, less than the item) and the item so far moves to a fresh chunk of `chunkSize` bytes (or
- * the item's size), with `start` = 0. An item that outgrows a chunk of its own grows that chunk.
+ * the item's size), with `start` = 0. An item that outgrows a chunk of its own grows that chunk (never past
+ * what the expansion bound lets the item reach). References are checked against the expansion bound before
+ * any of their bytes is written, so the Expander holds at most EXPANSION_RATIO times the encoding's bytes
+ * (plus the chunks' slack).
  */
 export class Expander {
+  /** @internal bytes of all the buffers Expanders have allocated (never reset; tests take differences). */
+  static allocated = 0;
   buf: Uint8Array;
   len = 0;
   /** Offset of the current item in `buf`. */
@@ -445,6 +533,8 @@ export class Expander {
   private readonly shapeAt: number[] = [];
   private readonly shapeN: number[] = [];
   private readonly shapeKeys: number[] = [];
+  /** Per shape, the bytes of its key items. */
+  private readonly shapeBytes: number[] = [];
   /** Key (offset, length) pairs of the maps being expanded, stacked by nesting. */
   private readonly openKeys: number[] = [];
   /** Input being expanded and the start of its pending verbatim run. */
@@ -452,9 +542,26 @@ export class Expander {
   private end = 0;
   private from = 0;
   private echo = '';
+  /** Size of the current value's length prefix: offset in the encoding = offset in `b` - shift. */
+  private shift = 0;
+  /** Sum over this encoding's references of (expansion - reference size): see "Expansion bound". */
+  private excess = 0;
+  /** Bytes of the values expanded before the current one. */
+  private produced = 0;
 
   constructor(readonly chunkSize: number) {
     this.buf = new Uint8Array(chunkSize);
+    Expander.allocated += chunkSize;
+  }
+
+  /**
+   * Count the reference b[p, q) standing for `expansion` bytes, or throw DecodeError when it breaks the
+   * expansion bound (before any of its bytes is written).
+   */
+  private charge(p: number, q: number, expansion: number): void {
+    const excess = this.excess + expansion - (q - p);
+    if (excess > EXCESS_PER_BYTE * (q - this.shift)) throw new DecodeError('value references expand beyond the bound');
+    this.excess = excess;
   }
 
   private room(n: number): void {
@@ -463,6 +570,7 @@ export class Expander {
     if (this.start > 0) {
       // the item moves to a new chunk; the old one ends before it
       const nb = new Uint8Array(Math.max(this.chunkSize, part + n));
+      Expander.allocated += nb.length;
       nb.set(this.buf.subarray(this.start, this.len));
       this.spilled = this.buf;
       this.buf = nb;
@@ -470,8 +578,11 @@ export class Expander {
       this.len = part;
       return;
     }
-    // the item has the chunk to itself and outgrows it
-    const nb = new Uint8Array(Math.max(this.len + n, this.buf.length + (this.buf.length >>> 1)));
+    // the item has the chunk to itself and outgrows it: by half, up to what the bound lets the item reach
+    // (all output so far <= EXPANSION_RATIO * the encoding's bytes up to the value's end)
+    const most = EXPANSION_RATIO * (this.end - this.shift) - this.produced;
+    const nb = new Uint8Array(Math.max(this.len + n, Math.min(most, this.buf.length + (this.buf.length >>> 1))));
+    Expander.allocated += nb.length;
     nb.set(this.buf.subarray(0, this.len));
     this.buf = nb;
   }
@@ -501,17 +612,20 @@ export class Expander {
 
   /**
    * Expand the single item at b[p, end) (exactly), the value of the row keyed `key`. Throws DecodeError on
-   * anything `decodeValue` would reject.
+   * anything `decodeValue` would reject, or when its references break the expansion bound. `b` holds the
+   * encoding from its first byte, and the value's canonical length prefix ends at p.
    */
   expand(b: Uint8Array, p: number, end: number, key: string): void {
     this.echo = key;
     this.b = b;
     this.end = end;
     this.from = p;
+    this.shift = varuintSize(end - p);
     this.openKeys.length = 0;
     p = this.item(p, 0);
     if (p !== end) throw new DecodeError('value length does not match its msgpack item');
     this.copy(b, this.from, end - this.from);
+    this.produced += this.len - this.start;
   }
 
   /** Read the reference code at b[p] (after 0xc1) and return it; its end goes to `codeEnd`. */
@@ -563,6 +677,7 @@ export class Expander {
       if (code === 0) {
         const k = this.echo;
         if (!echoable(k)) throw new DecodeError('key echo for a key that cannot be echoed');
+        this.charge(p, q, (k.length < 32 ? 1 : 2) + k.length);
         this.stringHeader(k.length);
         for (let i = 0; i < k.length; i++) this.buf[this.len++] = k.charCodeAt(i);
         return q;
@@ -571,6 +686,7 @@ export class Expander {
         const idx = (code >>> 1) - 1;
         if (2 * idx >= this.dict.length) throw new DecodeError('string reference out of range');
         const o = this.dict[2 * idx], n = this.dict[2 * idx + 1];
+        this.charge(p, q, (n < 32 ? 1 : 2) + n);
         this.string(o, n);
         key?.push(o, n);
         return q;
@@ -579,6 +695,7 @@ export class Expander {
       if (s >= this.shapeN.length) throw new DecodeError('shape reference out of range');
       if (depth >= MAX_DEPTH) throw new DecodeError('value nested too deeply');
       const n = this.shapeN[s], at = this.shapeAt[s];
+      this.charge(p, q, 1 + this.shapeBytes[s]);
       this.room(1);
       this.buf[this.len++] = 0x80 | n;
       p = q;
@@ -622,12 +739,16 @@ export class Expander {
     if (shaped && shapeBytes <= SHAPE_MAX_BYTES && this.shapeN.length < SHAPE_ENTRIES) {
       this.shapeAt.push(this.shapeKeys.length);
       this.shapeN.push(n >>> 1);
+      this.shapeBytes.push(shapeBytes);
       for (let i = base; i < keys.length; i++) this.shapeKeys.push(keys[i]);
     }
     keys.length = base;
     return p;
   }
 }
+
+// keeps the class's hidden class alive across full GCs (see hiddenClassAnchors)
+hiddenClassAnchors.push(new Expander(16));
 
 function readBE(b: Uint8Array, p: number, n: number, end: number): number {
   if (p + n > end) throw new DecodeError('truncated value');

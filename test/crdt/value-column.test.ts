@@ -2,6 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { HLC } from '../../src/clock/hlc.js';
 import { ORMap } from '../../src/crdt/index.js';
 import { DecodeError } from '../../src/errors.js';
+import { encodeValue } from '../../src/codec/value.js';
+import { EXPANSION_RATIO } from '../../src/crdt/value-column.js';
 import { mulberry32 } from '../../src/time/random.js';
 
 /** A map holding `values` under keys k000, k001, ... (timestamps from a stopped clock: sizes are exact). */
@@ -156,5 +158,106 @@ describe('ORMap value column: string and map-shape dictionaries', () => {
         if (!(e instanceof DecodeError)) throw new Error(`seed ${seed}, run ${r}: ${String(e)}`);
       }
     }
+  });
+});
+
+/** Bytes of the canonical msgpack of a string of n UTF-8 bytes (ASCII here). */
+const strBytes = (n: number) => n + (n < 32 ? 1 : n < 256 ? 2 : 3);
+
+describe('ORMap value column: the expansion bound never refuses what the writer made', () => {
+  const long = (c: string) => c.repeat(255);
+
+  /** Encode, decode, re-encode: equal bytes and values; returns the encoding. */
+  function exact(m: ORMap<unknown>): Uint8Array {
+    const bytes = m.encode();
+    const back = ORMap.decode(bytes, 'r2');
+    for (const k of m.keys()) expect(back.get(k)).toEqual(m.get(k));
+    expect(back.size).toBe(m.size);
+    expect(back.encode()).toEqual(bytes);
+    return bytes;
+  }
+
+  it('10,000 keys holding the same 255-byte string round-trip exactly, within the ratio, still compressed', () => {
+    const m = new ORMap<unknown>('r1', { clock: new HLC({ now: () => 1_764_000_000_000 }) });
+    for (let i = 0; i < 10_000; i++) m.setLWW(`key-${i}`, long('s'));
+    const bytes = exact(m);
+    const expanded = 10_000 * strBytes(255);
+    // every value as a 2-byte reference would expand ~128x: the bound makes some copies literal ...
+    expect(expanded).toBeLessThanOrEqual(EXPANSION_RATIO * bytes.length);
+    expect(expanded).toBeGreaterThan((EXPANSION_RATIO / 2) * bytes.length);
+    // ... yet most stay references
+    expect(bytes.length).toBeLessThan(expanded / 8);
+  });
+
+  it('records with many long repeated strings, shapes of 255 bytes and key echoes round-trip exactly', () => {
+    const keys = ['a', 'b', 'c'].map((c) => c.repeat(83)); // a 255-byte shape
+    const m = new ORMap<unknown>('r1', { clock: new HLC({ now: () => 1_764_000_000_000 }) });
+    for (let i = 0; i < 2000; i++) {
+      const key = `${'id'.repeat(120)}-${String(i).padStart(5, '0')}`; // 246 chars: echoable
+      m.setLWW(key, {
+        id: key,
+        self: [key, key, key, key],
+        x: long('x'), y: long('y'), z: [long('x'), long('y'), long('z'), long('z')],
+        shaped: Array.from({ length: 6 }, (_, j) => Object.fromEntries(keys.map((k) => [k, j]))),
+      });
+    }
+    const bytes = exact(m);
+    let expanded = 0;
+    for (const k of m.keys()) expanded += encodeValue(m.get(k)).length;
+    expect(expanded).toBeLessThanOrEqual(EXPANSION_RATIO * bytes.length);
+    expect(bytes.length).toBeLessThan(expanded / 4);
+  });
+
+  it('a value that is one long array of copies (one item crossing the bound) round-trips exactly', () => {
+    const m = new ORMap<unknown>('r1');
+    m.setLWW('list', Array.from({ length: 20_000 }, (_, i) => (i % 3 === 2 ? { [long('k').slice(0, 200)]: i % 5 } : long('v'))));
+    m.setLWW('list', [...(m.get('list') as unknown[]), 'tail']); // overwrite: the arena holds the new value
+    const bytes = exact(m);
+    expect(encodeValue(m.get('list')).length).toBeLessThanOrEqual(EXPANSION_RATIO * bytes.length);
+  });
+
+  it('a full string dictionary with repeats over the bound round-trips exactly', () => {
+    // the first value fills the 4,096-entry dictionary (one long string first); later values repeat it
+    const m = new ORMap<unknown>('r1');
+    m.setLWW('a0', [long('q'), ...Array.from({ length: 5000 }, (_, i) => `u${String(i).padStart(4, '0')}`)]);
+    for (let i = 1; i < 400; i++) m.setLWW(`a${i}`, Array.from({ length: 30 }, (_, j) => (j % 2 ? long('q') : `u${String(j).padStart(4, '0')}`)));
+    exact(m);
+  });
+
+  it('random repetitive states round-trip exactly and stay within the ratio', () => {
+    const seed = Number(process.env.SEED ?? 20261126);
+    const runs = process.env.LONG ? 300 : 40;
+    const rnd = mulberry32(seed);
+    const pool = ['x', 'y', 'z', 'w'].map((c, i) => c.repeat([255, 200, 40, 3][i]));
+    const pick = () => pool[Math.floor(rnd() * pool.length)];
+    const fieldNames = ['f'.repeat(60), 'g'.repeat(60), 'h'.repeat(60), 'id'];
+    const gen = (key: string, depth: number): unknown => {
+      const r = rnd();
+      if (depth > 2 || r < 0.35) return rnd() < 0.2 ? key : pick();
+      if (r < 0.6) return Array.from({ length: Math.floor(rnd() * (depth === 0 ? 60 : 6)) }, () => gen(key, depth + 1));
+      const o: Record<string, unknown> = {};
+      for (const f of fieldNames) if (rnd() < 0.8) o[f] = gen(key, depth + 1);
+      return o;
+    };
+    let nearBound = 0;
+    for (let r = 0; r < runs; r++) {
+      const m = new ORMap<unknown>('r1');
+      const n = 1 + Math.floor(rnd() * 150);
+      for (let i = 0; i < n; i++) {
+        const key = rnd() < 0.5 ? `key-${'k'.repeat(Math.floor(rnd() * 60))}-${i}` : `k${i}`;
+        m.setLWW(key, gen(key, 0));
+      }
+      try {
+        const bytes = exact(m);
+        let expanded = 0;
+        for (const k of m.keys()) expanded += encodeValue(m.get(k)).length;
+        expect(expanded).toBeLessThanOrEqual(EXPANSION_RATIO * bytes.length);
+        if (expanded > (EXPANSION_RATIO / 2) * bytes.length) nearBound++;
+      } catch (e) {
+        throw new Error(`seed ${seed}, run ${r}: ${String(e)}`);
+      }
+    }
+    // the states are repetitive enough that the bound shapes their encodings
+    expect(nearBound).toBeGreaterThan(runs / 2);
   });
 });

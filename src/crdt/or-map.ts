@@ -54,6 +54,10 @@
  * restores the exact bytes); finally the
  * non-empty nested states, sorted by key then kind, as (kind, key, nested encoding). For the 1,000-VM
  * workload this is about a third of the bytes of the plain msgpack values.
+ * Expansion bound: shared key prefixes and value references each make decode rebuild bytes that are not on
+ * the wire; writer and reader cap both at (EXPANSION_RATIO - 1) times the encoding's bytes so far (the writer
+ * writes a key or value in full rather than break it), so an M-byte message decodes to at most 16M bytes of
+ * keys and 16M bytes of values, nested maps included (see value-column.ts and writeKeys).
  *
  * ## Anti-entropy
  * `keyHashes()` gives per key a 64-bit key hash and a 64-bit entry hash (one kernel call each),
@@ -73,7 +77,7 @@ import { PNCounter } from './pn-counter.js';
 import { defaultHlc } from './lww-register.js';
 import { CODEC_VERSION, CRDT_TYPE, type Crdt } from './types.js';
 import { disposeInstance } from './dispose.js';
-import { Expander, MAX_CHUNK, ValueColumnWriter, decodeChunkSize } from './value-column.js';
+import { EXPANSION_RATIO, Expander, MAX_CHUNK, ValueColumnWriter, decodeChunkSize } from './value-column.js';
 
 /** Kind of a dot's value: an LWW value, or which nested CRDT. Stable: part of the wire format. */
 export const ORMAP_KIND = { LWW: 0, Counter: 1, ORSet: 2, MVRegister: 3, ORMap: 4 } as const;
@@ -1427,6 +1431,7 @@ function readKey(rd: Reader): string {
  * (length-prefixed). Sorted ids like `vm-000123` cost a few bytes each.
  */
 function writeKeys(w: Writer, keys: string[]): void {
+  let excess = 0;
   let prev = new Uint8Array(64), prevLen = 0;
   let cur = new Uint8Array(64);
   for (const key of keys) {
@@ -1444,6 +1449,11 @@ function writeKeys(w: Writer, keys: string[]): void {
     let p = 0;
     const max = Math.min(prevLen, len);
     while (p < max && prev[p] === cur[p]) p++;
+    // the expansion bound (as for values, see value-column.ts): the shared prefixes (bytes a reader rebuilds
+    // that are not on the wire) may total at most (EXPANSION_RATIO - 1) times the encoding so far, counted to
+    // the end of this key; past it the key is written in full. The reader applies the same rule.
+    if (p > 0 && excess + p > KEY_EXCESS_PER_BYTE * (w.pos + varuintSize(p) + varuintSize(len - p) + len - p)) p = 0;
+    excess += p;
     w.varuint(p);
     w.varuint(len - p);
     w.rawRange(cur, p, len);
@@ -1454,15 +1464,29 @@ function writeKeys(w: Writer, keys: string[]): void {
   }
 }
 
+/** Shared key prefix bytes allowed per encoded byte (see writeKeys): keys expand at most EXPANSION_RATIO times. */
+const KEY_EXCESS_PER_BYTE = EXPANSION_RATIO - 1;
+
+/** Bytes of the varuint v. */
+function varuintSize(v: number): number {
+  let n = 1;
+  for (; v >= 0x80; n++) v = Math.floor(v / 0x80);
+  return n;
+}
+
 function readKeys(rd: Reader, n: number): string[] {
   const keys: string[] = new Array(n);
   let buf = new Uint8Array(64);
   let len = 0;
+  let excess = 0;
   for (let i = 0; i < n; i++) {
     const p = rd.varuint();
     if (p > len) throw new DecodeError('key prefix longer than the previous key');
     const m = rd.varuint();
     rd.need(m);
+    excess += p;
+    // the expansion bound of writeKeys, checked before the key is built (rd.pos counts from the encoding's start)
+    if (p > 0 && excess > KEY_EXCESS_PER_BYTE * (rd.pos + m)) throw new DecodeError('map key prefixes expand beyond the bound');
     if (p + m > buf.length) {
       const nb = new Uint8Array(Math.max(2 * buf.length, p + m));
       nb.set(buf.subarray(0, p));

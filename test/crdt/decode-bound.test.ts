@@ -310,3 +310,50 @@ describe('OR-Map decode: expansion bound over nested maps', () => {
     expect(expanded).toBeLessThanOrEqual(EXPANSION_RATIO * enc.length);
   });
 });
+
+describe('ORMap key column: front-coded key prefixes are bounded the same way', () => {
+  /** A one-key map's encoding split around its key column ([1][prefix 0][len 1]['k']) and after it. */
+  function frame(): { head: number[]; tail: number[] } {
+    const m = new ORMap<unknown>('r1');
+    m.setLWW('k', 0);
+    const b = [...m.encode()];
+    const i = b.findIndex((_, j) => b[j] === 1 && b[j + 1] === 0 && b[j + 2] === 1 && b[j + 3] === 0x6b);
+    return { head: b.slice(0, i), tail: b.slice(i + 4) };
+  }
+
+  it('refuses a key column whose shared prefixes expand past the bound, before building the keys', () => {
+    // one 64 KiB key, then keys of 2-3 bytes on the wire that each share (almost) all of it: ~5,000x
+    const { head } = frame();
+    const N = 2000, L = 65536;
+    const parts: number[] = [...head, ...varuint(N), 0, ...varuint(L + 2), ...new Array(L).fill(0x61), 0x21, 0x21];
+    for (let k = 1; k < N; k++) {
+      const hi = 0x21 + Math.floor(k / 90), lo = 0x21 + (k % 90), phi = 0x21 + Math.floor((k - 1) / 90);
+      if (hi === phi) parts.push(...varuint(L + 1), 1, lo);
+      else parts.push(...varuint(L), 2, hi, lo);
+    }
+    const bytes = new Uint8Array([...parts, 1, 0, 0, 0, 1, 0]);
+    expect(() => ORMap.decode(bytes)).toThrow(DecodeError);
+    expect(() => ORMap.decode(bytes)).toThrow(/key prefixes/);
+  });
+
+  it('round-trips keys sharing long prefixes exactly, expanding at most EXPANSION_RATIO times', () => {
+    const m = new ORMap<unknown>('r1');
+    const prefix = 'p'.repeat(4000);
+    const keys = Array.from({ length: 3000 }, (_, i) => `${prefix}${String(i).padStart(5, '0')}`);
+    for (const k of keys) m.setLWW(k, 1);
+    const bytes = m.encode();
+    const back = ORMap.decode<unknown>(bytes, 'r2');
+    expect(back.keys()).toEqual(keys);
+    expect(back.encode()).toEqual(bytes);
+    const keyBytes = keys.reduce((s, k) => s + k.length, 0);
+    expect(keyBytes).toBeLessThanOrEqual(EXPANSION_RATIO * bytes.length);
+    // the writer wrote some keys in full to stay within the bound, yet most are front-coded
+    expect(bytes.length).toBeGreaterThan(keyBytes / EXPANSION_RATIO);
+    expect(bytes.length).toBeLessThan(keyBytes / 4);
+    // and ordinary ids are front-coded as before: 100,000 VM ids cost a few bytes each
+    const vms = new ORMap<unknown>('r1');
+    for (let i = 0; i < 20_000; i++) vms.setLWW(`vm-${String(i).padStart(6, '0')}`, 0);
+    const vb = vms.encode();
+    expect(ORMap.decode<unknown>(vb).encode()).toEqual(vb);
+  });
+});

@@ -69,6 +69,7 @@
 import { DecodeError, ValidationError } from '../errors.js';
 import { Reader, Writer } from '../codec/binary.js';
 import { decodeValue, encodeValue } from '../codec/value.js';
+import { latin1 } from '../codec/msgpack.js';
 import { HLC } from '../clock/hlc.js';
 import { CausalContext, DotList, hashStringsMany, inverseMap, kernel, mergeDots } from './causal-context.js';
 import { MVRegister } from './mv-register.js';
@@ -78,6 +79,15 @@ import { defaultHlc } from './lww-register.js';
 import { CODEC_VERSION, CRDT_TYPE, type Crdt } from './types.js';
 import { disposeInstance } from './dispose.js';
 import { EXPANSION_RATIO, Expander, MAX_CHUNK, ValueColumnWriter, decodeChunkSize } from './value-column.js';
+
+/** Empty columns shared by every map until its first row (length 0: nothing is ever written to them). */
+const NO_U32 = new Uint32Array(0);
+const NO_I32 = new Int32Array(0);
+const NO_U16 = new Uint16Array(0);
+const NO_U8 = new Uint8Array(0);
+const NO_F64 = new Float64Array(0);
+/** The key index's empty table, shared until a map's first key (never written). */
+const NO_SLOTS = new Int32Array(16);
 
 /** Kind of a dot's value: an LWW value, or which nested CRDT. Stable: part of the wire format. */
 export const ORMAP_KIND = { LWW: 0, Counter: 1, ORSet: 2, MVRegister: 3, ORMap: 4 } as const;
@@ -143,27 +153,30 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
   private top = 0; // rows ever allocated (high-water mark)
   private free: number[] = [];
   private rowKey: (string | undefined)[] = [];
-  private rep = new Uint32Array(0);
+  // The columns are views on one ArrayBuffer per capacity (see growRows); before the first row they are
+  // shared empty arrays, so a new map (a delta, a nested map) allocates none.
+  private rep: Uint32Array = NO_U32;
   /** Dot counters: u32 until a counter passes 2^32 - 1, then f64 (exact to MAX_SAFE_INTEGER). */
-  private ctr: Uint32Array | Float64Array = new Uint32Array(0);
-  private ts = new Float64Array(0);
-  private voff = new Uint32Array(0);
-  private vlen = new Uint32Array(0);
-  private kind = new Uint8Array(0);
-  private nextRow = new Int32Array(0);
+  private ctr: Uint32Array | Float64Array = NO_U32;
+  private ts: Float64Array = NO_F64;
+  private voff: Uint32Array = NO_U32;
+  private vlen: Uint32Array = NO_U32;
+  private kind: Uint8Array = NO_U8;
+  private nextRow: Int32Array = NO_I32;
   /** Rows changed since the last takeDelta (flag per row, plus the list of flagged rows). */
-  private drow = new Uint8Array(0);
-  private dlist = new Int32Array(16);
+  private drow: Uint8Array = NO_U8;
+  private dlist: Int32Array = NO_I32;
   private dn = 0;
   private head = new KeyIndex(this.rowKey);
 
   // --- value arena: chunks (growth never copies), compacted when over half is garbage ---
   private chunks: Uint8Array[] = [];
-  private vchunk = new Uint16Array(0);
+  private vchunk: Uint16Array = NO_U16;
   private fill = 0; // bytes used in the last chunk
   private used = 0; // bytes used in all chunks, garbage included
   private garbage = 0;
-  private cache = new Map<number, unknown>();
+  /** Decoded values by row, made on the first read (most nested maps and deltas are never read). */
+  private cache: Map<number, unknown> | undefined;
 
   // --- nested values: kind char + key -> instance ---
   private nested = new Map<string, NestedCrdt>();
@@ -242,12 +255,13 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
   }
 
   private valueAt(row: number): unknown {
-    const hit = this.cache.get(row);
-    if (hit !== undefined || this.cache.has(row)) return hit;
+    const cache = (this.cache ??= new Map());
+    const hit = cache.get(row);
+    if (hit !== undefined || cache.has(row)) return hit;
     const o = this.voff[row];
     const v = decodeValue(this.chunks[this.vchunk[row]].subarray(o, o + this.vlen[row]));
-    if (this.cache.size >= CACHE_LIMIT) this.cache.clear();
-    this.cache.set(row, v);
+    if (cache.size >= CACHE_LIMIT) cache.clear();
+    cache.set(row, v);
     return v;
   }
 
@@ -269,7 +283,7 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
       this.removed.push(this.rep[h], this.ctr[h]);
       this.garbage += this.vlen[h];
       this.vlen[h] = 0;
-      this.cache.delete(h);
+      this.cache?.delete(h);
       this.rep[h] = this.me;
       this.setCounter(h, this.ctx.next(this.me));
       this.ts[h] = ts;
@@ -482,7 +496,7 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
     if (this.drow[row] === 1) return;
     this.drow[row] = 1;
     if (this.dn === this.dlist.length) {
-      const nl = new Int32Array(this.dlist.length * 2);
+      const nl = new Int32Array(Math.max(16, this.dlist.length * 2));
       nl.set(this.dlist);
       this.dlist = nl;
     }
@@ -495,7 +509,7 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
     this.drow[row] = 0;
     this.garbage += this.vlen[row];
     this.vlen[row] = 0;
-    this.cache.delete(row);
+    this.cache?.delete(row);
     this.free.push(row);
   }
 
@@ -514,22 +528,48 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
     this.freeRow(row);
   }
 
+  /**
+   * Give every column `cap` rows, keeping their contents. The columns share one ArrayBuffer of 32 bytes per
+   * row (ts f64; ctr, rep, voff, vlen, nextRow u32/i32; vchunk u16; kind, drow u8, in that order, so each view
+   * is aligned): one allocation per growth instead of nine, which is most of what a small map (a delta, a
+   * nested map) costs to create and to collect. Counters widened to f64 get an array of their own.
+   */
   private growRows(cap: number): void {
-    const g = <A extends Uint32Array | Float64Array | Uint8Array | Int32Array | Uint16Array>(a: A, n: number): A => {
-      const b = new (a.constructor as new (n: number) => A)(n);
-      b.set(a);
-      return b;
-    };
-    this.rep = g(this.rep, cap);
-    this.ctr = g(this.ctr, cap);
+    const buf = new ArrayBuffer(32 * cap);
+    const ts = new Float64Array(buf, 0, cap);
+    ts.set(this.ts);
+    this.ts = ts;
+    if (this.ctr instanceof Uint32Array) {
+      const ctr = new Uint32Array(buf, 8 * cap, cap);
+      ctr.set(this.ctr);
+      this.ctr = ctr;
+    } else {
+      const ctr = new Float64Array(cap);
+      ctr.set(this.ctr);
+      this.ctr = ctr;
+    }
+    const rep = new Uint32Array(buf, 12 * cap, cap);
+    rep.set(this.rep);
+    this.rep = rep;
+    const voff = new Uint32Array(buf, 16 * cap, cap);
+    voff.set(this.voff);
+    this.voff = voff;
+    const vlen = new Uint32Array(buf, 20 * cap, cap);
+    vlen.set(this.vlen);
+    this.vlen = vlen;
+    const nextRow = new Int32Array(buf, 24 * cap, cap);
+    nextRow.set(this.nextRow);
+    this.nextRow = nextRow;
+    const vchunk = new Uint16Array(buf, 28 * cap, cap);
+    vchunk.set(this.vchunk);
+    this.vchunk = vchunk;
+    const kind = new Uint8Array(buf, 30 * cap, cap);
+    kind.set(this.kind);
+    this.kind = kind;
+    const drow = new Uint8Array(buf, 31 * cap, cap);
+    drow.set(this.drow);
+    this.drow = drow;
     this.rowKey.length = cap; // one capacity for every column
-    this.ts = g(this.ts, cap);
-    this.voff = g(this.voff, cap);
-    this.vchunk = g(this.vchunk, cap);
-    this.vlen = g(this.vlen, cap);
-    this.kind = g(this.kind, cap);
-    this.nextRow = g(this.nextRow, cap);
-    this.drow = g(this.drow, cap);
     this.cap = cap;
   }
 
@@ -803,7 +843,7 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
   private clearDirty(): void {
     for (let i = 0; i < this.dn; i++) this.drow[this.dlist[i]] = 0;
     this.dn = 0;
-    if (this.dlist.length > 1024) this.dlist = new Int32Array(16);
+    if (this.dlist.length > 1024) this.dlist = NO_I32;
   }
 
   /** Local writes since the last take, as a map state (null when none). */
@@ -1267,7 +1307,8 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
  * iteration in slot order).
  */
 class KeyIndex {
-  private slots = new Int32Array(16); // row + 1, 0 = empty
+  /** row + 1, 0 = empty. Until the first key: a shared all-zero table (read only; `set` allocates). */
+  private slots = NO_SLOTS;
   private mask = 15;
   size = 0;
 
@@ -1315,6 +1356,7 @@ class KeyIndex {
       this.slots[i] = row + 1;
       return;
     }
+    if (this.slots === NO_SLOTS) this.slots = new Int32Array(NO_SLOTS.length);
     this.slots[-(i + 1)] = row + 1;
     if (++this.size * 5 > this.slots.length * 4) this.resize(this.slots.length * 2);
   }
@@ -1507,7 +1549,7 @@ function utf8String(buf: Uint8Array, len: number): string {
   if (len <= 256) {
     let ascii = true;
     for (let i = 0; i < len && ascii; i++) if (buf[i] >= 0x80) ascii = false;
-    if (ascii) return String.fromCharCode.apply(null, buf.subarray(0, len) as unknown as number[]);
+    if (ascii) return latin1(buf, 0, len); // ASCII: one char per byte
   }
   try {
     return utf8.decode(buf.subarray(0, len));

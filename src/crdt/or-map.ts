@@ -78,7 +78,7 @@ import { PNCounter } from './pn-counter.js';
 import { defaultHlc } from './lww-register.js';
 import { CODEC_VERSION, CRDT_TYPE, type Crdt } from './types.js';
 import { disposeInstance } from './dispose.js';
-import { EXPANSION_RATIO, Expander, MAX_CHUNK, ValueColumnWriter, decodeChunkSize } from './value-column.js';
+import { EXPANSION_RATIO, Expander, MAX_CHUNK, ValueColumnWriter, decodeChunkSize, varuintSize } from './value-column.js';
 
 /** Empty columns shared by every map until its first row (length 0: nothing is ever written to them). */
 const NO_U32 = new Uint32Array(0);
@@ -1508,13 +1508,6 @@ function writeKeys(w: Writer, keys: string[]): void {
 
 /** Shared key prefix bytes allowed per encoded byte (see writeKeys): keys expand at most EXPANSION_RATIO times. */
 const KEY_EXCESS_PER_BYTE = EXPANSION_RATIO - 1;
-
-/** Bytes of the varuint v. */
-function varuintSize(v: number): number {
-  let n = 1;
-  for (; v >= 0x80; n++) v = Math.floor(v / 0x80);
-  return n;
-}
 
 function readKeys(rd: Reader, n: number): string[] {
   const keys: string[] = new Array(n);

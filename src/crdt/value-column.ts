@@ -83,7 +83,7 @@ export const EXPANSION_RATIO = 16;
 const EXCESS_PER_BYTE = EXPANSION_RATIO - 1;
 
 /** Bytes of the varuint v. */
-function varuintSize(v: number): number {
+export function varuintSize(v: number): number {
   let n = 1;
   for (; v >= 0x80; n++) v = Math.floor(v / 0x80);
   return n;

@@ -71,6 +71,19 @@ function allocatedBy(fn: () => void): number {
   return Expander.allocated - before;
 }
 
+/** Decode `bytes` expecting a failure: the error thrown and the bytes the Expanders allocated meanwhile. */
+function failedDecode(bytes: Uint8Array): { err: unknown; alloc: number } {
+  let err: unknown;
+  const alloc = allocatedBy(() => {
+    try {
+      ORMap.decode(bytes);
+    } catch (e) {
+      err = e;
+    }
+  });
+  return { err, alloc };
+}
+
 /** Expanded bytes of the LWW values of a decoded map and its nested maps (their msgpack sizes). */
 function valueBytes(m: ORMap<unknown>): number {
   let n = 0;
@@ -118,14 +131,7 @@ describe('OR-Map decode: expansion bound against crafted value columns', () => {
   it('a million references to one 255-byte string (2 MB, ~257 MB expanded) is refused early', () => {
     const head = oneKeyHead();
     const bytes = withRefs(head, 1_000_000);
-    let err: unknown;
-    const alloc = allocatedBy(() => {
-      try {
-        ORMap.decode(bytes);
-      } catch (e) {
-        err = e;
-      }
-    });
+    const { err, alloc } = failedDecode(bytes);
     expect(err).toBeInstanceOf(DecodeError);
     expect((err as Error).message).toMatch(/expand beyond the bound/);
     expect(alloc).toBeLessThanOrEqual(EXPANSION_RATIO * bytes.length);
@@ -160,14 +166,7 @@ describe('OR-Map decode: expansion bound against crafted value columns', () => {
     const legit = m.encode();
     expect([...legit.subarray(legit.length - 3)]).toEqual([1, 0x00, 0]); // 'b' = 0 is the last value
     const bytes = withRefs(legit.subarray(0, legit.length - 3), 200_000);
-    let err: unknown;
-    const alloc = allocatedBy(() => {
-      try {
-        ORMap.decode(bytes);
-      } catch (e) {
-        err = e;
-      }
-    });
+    const { err, alloc } = failedDecode(bytes);
     expect(err).toBeInstanceOf(DecodeError);
     // allocated: the arena for the binary, then the array item growing by half up to its limit before the
     // reference that breaks the bound (a geometric series: under 3x the limit; what is live at once stays
@@ -206,14 +205,7 @@ describe('OR-Map decode: expansion bound against crafted value columns', () => {
     };
     expect(ORMap.decode(echoes(3)).get(key)).toEqual([key, key, key]);
     expect(ORMap.decode(echoes(3)).encode()).toEqual(echoes(3));
-    let err: unknown;
-    const alloc = allocatedBy(() => {
-      try {
-        ORMap.decode(echoes(500_000));
-      } catch (x) {
-        err = x;
-      }
-    });
+    const { err, alloc } = failedDecode(echoes(500_000));
     expect(err).toBeInstanceOf(DecodeError);
     expect(alloc).toBeLessThanOrEqual(MAX_CHUNK);
   });
@@ -222,14 +214,7 @@ describe('OR-Map decode: expansion bound against crafted value columns', () => {
 describe('OR-Map decode: expansion bound over nested maps', () => {
   it('a hostile nested map (one of many) is a DecodeError of the whole message', () => {
     const bytes = parentWith(50, (i, legit) => (i === 37 ? nestedWithRefs(legit, 100_000) : legit));
-    let err: unknown;
-    const alloc = allocatedBy(() => {
-      try {
-        ORMap.decode(bytes);
-      } catch (e) {
-        err = e;
-      }
-    });
+    const { err, alloc } = failedDecode(bytes);
     expect(err).toBeInstanceOf(DecodeError);
     expect(alloc).toBeLessThanOrEqual(EXPANSION_RATIO * bytes.length);
     // the same message with that child legit decodes

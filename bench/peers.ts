@@ -18,6 +18,7 @@ import { fmtBytes, fmtMs, gc, heldBytes, median, ratio, table, tick } from './li
 import { mapSystems, OUR_MAP_KEYS, OUR_SET_KEYS, setSystems } from './lib/systems/index.js';
 import type { MapReplica } from './lib/systems/types.js';
 import { makeVMs } from './lib/vm.js';
+import { prng, shuffled } from './lib/prng.js';
 import { baseSnapshot, checkConverged, exchange, exchangePlan, preparedReplicas, setPlan, type ExchangeRun } from './lib/workload.js';
 import type { BenchSuite } from './suites.js';
 
@@ -79,8 +80,12 @@ async function exchangeBench(): Promise<ExchangeResult[]> {
       writeFileSync(join(dir, `${key}.bin`), snap);
       results.set(key, { key, runs: [], coldRuns: [], stateBytes: NaN, heldBytes: NaN });
     }
+    const orderRng = prng(20261125);
     for (let run = 0; run < RUNS; run++) {
-      for (const key of keys) {
+      // a new order each run (seeded): a system that runs right after a heavy one (a big heap to collect, wasm
+      // memories) is measurably slowed, so no system may follow the same one every time
+      const order = shuffled(keys, orderRng);
+      for (const key of order) {
         if (slowKey(key) && run >= SLOW_RUNS) continue;
         const sys = mapSystems[key]!;
         sys.setup?.();
@@ -292,7 +297,8 @@ transaction (status + updatedAt), then exports what changed since its last sync 
 Yjs: \`encodeStateAsUpdate(doc, stateVectorAtSync)\`; Loro: \`export({ mode: 'update', from: versionAtSync })\`;
 Automerge: \`saveSince(doc, headsAtSync)\`), and every replica decodes and merges the other 4 updates (ours: \`decode\` +
 \`merge\`; Yjs: \`applyUpdate\` in one transaction; Loro: \`importBatch\`; Automerge: one \`loadIncremental\` of the
-concatenated updates). **time to merge** = export + merge, median over runs interleaved across systems; each run
+concatenated updates). **time to merge** = export + merge, median over runs interleaved across systems (in a new
+seeded order each run: a system run right after a heavy one is slowed); each run
 prepares two identical sets of 5 replicas, forces a full GC, then times an exchange on each: the second is
 **time to merge** (steady state), the first is shown as **first after a full GC**. **bytes
 exchanged** = every update sent to the 4 others (no state-vector round trip counted for anyone). **heap** = JS heap +

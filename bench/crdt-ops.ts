@@ -94,6 +94,8 @@ function smallStates() {
   }
   const s = new ORSet<string>('r1');
   for (const e of ELEMS.slice(0, 10)) s.add(e);
+  const lwwShort = new LWWRegister<unknown>('r1');
+  lwwShort.set('running');
   const lww = new LWWRegister<unknown>('r1');
   lww.set(makeVMs(1)[0]);
   const m = new ORMap<unknown>('r1');
@@ -101,6 +103,7 @@ function smallStates() {
   return [
     { name: 'GCounter, 3 replicas', crdt: g, decode: (b: Uint8Array) => GCounter.decode(b) },
     { name: 'ORSet, 10 strings', crdt: s, decode: (b: Uint8Array) => ORSet.decode(b) },
+    { name: 'LWWRegister, short string', crdt: lwwShort, decode: (b: Uint8Array) => LWWRegister.decode(b) },
     { name: 'LWWRegister, one VM record', crdt: lww, decode: (b: Uint8Array) => LWWRegister.decode(b) },
     { name: 'ORMap, 3 VM records', crdt: m, decode: (b: Uint8Array) => ORMap.decode(b) },
   ];

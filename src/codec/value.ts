@@ -174,3 +174,19 @@ export function identityKeyFor(v: unknown, bytes: Uint8Array): string {
   if (typeof v === 'string' && v.length < 0x20 && bytes.length === v.length + 1) return FIXSTR_HEADER[v.length] + v;
   return latin1(bytes, 0, bytes.length);
 }
+
+/**
+ * True when `s` has no lone surrogate, so its UTF-8 encoding decodes back to `s` itself (a lone surrogate is
+ * encoded as U+FFFD, so a replica reading the bytes sees another string than the writer holds).
+ */
+export function isWellFormedString(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0xd800 || c > 0xdfff) continue;
+    if (c >= 0xdc00) return false;
+    const d = s.charCodeAt(i + 1);
+    if (!(d >= 0xdc00 && d <= 0xdfff)) return false;
+    i++;
+  }
+  return true;
+}

@@ -12,7 +12,7 @@
  *   Decoding checks strict order (no duplicates) and that every element is valid msgpack.
  */
 import { Reader, Writer } from '../codec/binary.js';
-import { bytesCompare, decodeValue, identityKey, valueIdentityKey } from '../codec/value.js';
+import { bytesCompare, decodeValue, identityKey, isWellFormedString, valueIdentityKey } from '../codec/value.js';
 import { DecodeError, ValidationError } from '../errors.js';
 import { CODEC_VERSION, CRDT_TYPE, type Crdt } from './types.js';
 import { disposeInstance } from './dispose.js';
@@ -52,8 +52,10 @@ export function keyBytes(key: string): Uint8Array {
 /** An element for a local add of x (key from `valueIdentityKey(x)`): immutable values are kept as given. */
 export function localElem(key: string, x: unknown): Elem {
   const t = typeof x;
-  // -0 is encoded as 0: it is read back from the key like objects, so every replica reads the same value
-  const asGiven = t === 'string' || t === 'boolean' || x === null || (t === 'number' && !Object.is(x, -0));
+  // -0 is encoded as 0, and a lone surrogate as U+FFFD: such values are read back from the key like objects,
+  // so every replica reads the same value
+  const asGiven =
+    (t === 'string' && isWellFormedString(x as string)) || t === 'boolean' || x === null || (t === 'number' && !Object.is(x, -0));
   return asGiven ? new Elem(key, x, true) : new Elem(key);
 }
 

@@ -10,7 +10,8 @@
  *   local `set` wins over everything this replica has seen. A remote timestamp further ahead of physical
  *   time than the clock's `maxDriftMs` makes the merge throw `ClockSkewError` and change nothing.
  * - Values are kept as canonical msgpack bytes, produced once by the writer. For the hot path, a `set` of a
- *   string, number, boolean or null keeps the value and encodes it on first need (encode/merge tie-break);
+ *   string (without lone surrogates), number (but -0), boolean or null keeps the value and encodes it on
+ *   first need (encode/merge tie-break);
  *   objects are encoded at `set` time, so later mutation of the caller's object changes nothing.
  *   `set(undefined)` stores null (msgpack has no undefined; `get()` returns undefined only before any write).
  * - Equal (timestamp, replica) with different bytes cannot come from honest replicas (an HLC never issues a
@@ -19,7 +20,7 @@
  *   value bytes.
  */
 import { Reader, Writer } from '../codec/binary.js';
-import { bytesCompare, decodeValue, encodeValue } from '../codec/value.js';
+import { bytesCompare, decodeValue, encodeValue, isWellFormedString } from '../codec/value.js';
 import { DecodeError } from '../errors.js';
 import { HLC, type Timestamp } from '../clock/hlc.js';
 import { checkReplicaId, readHeader } from './g-set.js';
@@ -58,7 +59,9 @@ export class LWWRegister<T = unknown> implements Crdt<LWWRegister<T>> {
   /** Write v with a fresh HLC timestamp. ValidationError for values msgpack cannot carry (nothing changes). */
   set(v: T): void {
     const t = typeof v;
-    if (t === 'string' || t === 'number' || t === 'boolean' || v === null) {
+    // kept as given only when its bytes decode back to the same value on every replica (-0 is encoded as 0,
+    // a lone surrogate as U+FFFD: those are encoded now and read back from the bytes, like objects)
+    if ((t === 'string' && isWellFormedString(v as string)) || (t === 'number' && !Object.is(v, -0)) || t === 'boolean' || v === null) {
       this.bytes = null;
       this.val = v;
     } else if (v === undefined) {

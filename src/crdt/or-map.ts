@@ -68,7 +68,7 @@
  */
 import { DecodeError, ValidationError } from '../errors.js';
 import { Reader, Writer } from '../codec/binary.js';
-import { decodeValue, encodeValue } from '../codec/value.js';
+import { decodeValue, encodeValue, isWellFormedString } from '../codec/value.js';
 import { latin1 } from '../codec/msgpack.js';
 import { HLC } from '../clock/hlc.js';
 import { CausalContext, DotList, hashStringsMany, inverseMap, kernel, mergeDots } from './causal-context.js';
@@ -1440,20 +1440,9 @@ function isEmptyNested(inst: NestedCrdt): boolean {
 
 function checkKey(key: string): void {
   if (typeof key !== 'string') throw new ValidationError('map keys are strings');
-  if (!isWellFormed(key)) throw new ValidationError('map key is not well-formed UTF-16 (lone surrogate)');
+  if (!isWellFormedString(key)) throw new ValidationError('map key is not well-formed UTF-16 (lone surrogate)');
 }
 
-function isWellFormed(s: string): boolean {
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c < 0xd800 || c > 0xdfff) continue;
-    if (c >= 0xdc00) return false;
-    const d = s.charCodeAt(i + 1);
-    if (!(d >= 0xdc00 && d <= 0xdfff)) return false;
-    i++;
-  }
-  return true;
-}
 
 /** A length-prefixed UTF-8 key. */
 function readKey(rd: Reader): string {

@@ -98,3 +98,13 @@ describe('GSet element records', () => {
     expect(d.values()).toEqual(back.values());
   });
 });
+
+describe('GSet strings with lone surrogates', () => {
+  it('reads on the writer what a decoded copy reads', () => {
+    const s = new GSet<string>('a');
+    s.add('a\uD800b');
+    s.add('\uDC00');
+    s.add('fine');
+    expect(s.values()).toEqual(GSet.decode<string>(s.encode(), 'b').values());
+  });
+});

@@ -162,3 +162,14 @@ describe('crdt/lww-register', () => {
     expect(w1.merge(same)).toBe(false); // identical write
   });
 });
+
+describe('LWWRegister values kept as given', () => {
+  it('reads on the writer what every other replica reads (-0, lone surrogates)', () => {
+    for (const v of [-0, 'a\uD800b', '\uDC00', 'ok', 0, 1.5]) {
+      const r = new LWWRegister<unknown>('a');
+      r.set(v);
+      const back = LWWRegister.decode<unknown>(r.encode(), 'b');
+      expect(Object.is(r.get(), back.get()), JSON.stringify(v)).toBe(true);
+    }
+  });
+});

@@ -362,3 +362,14 @@ describe('crdt/rga', () => {
     expect(a.encode()).toEqual(b.encode());
   });
 });
+
+describe('RGA values kept as given', () => {
+  it('reads on the writer what every other replica reads (-0, lone surrogates)', () => {
+    const a = new RGA<unknown>('a');
+    for (const v of [-0, 'a\uD800b', '\uDC00', 'ok', 0, null]) a.insert(a.length, v);
+    const back = RGA.decode<unknown>(a.encode(), 'b');
+    const x = a.toArray(), y = back.toArray();
+    expect(x.length).toBe(y.length);
+    for (let i = 0; i < x.length; i++) expect(Object.is(x[i], y[i]), `index ${i}`).toBe(true);
+  });
+});

@@ -213,11 +213,11 @@ function label(key: string, kind: 'map' | 'set'): string {
   return `${ours ? '**' : ''}${sys.name}${ours ? '**' : ''}`;
 }
 
+const total = (r: ExchangeResult) => median(r.runs.map((x) => x.exportMs + x.mergeMs));
 const coldTotal = (r: ExchangeResult) => median(r.coldRuns.map((x) => x.exportMs + x.mergeMs));
 
 function exchangeTable(rs: ExchangeResult[]): string {
   const ref = rs.find((r) => r.key === OUR_MAP_KEYS[0]) ?? rs[0]!;
-  const total = (r: ExchangeResult) => median(r.runs.map((x) => x.exportMs + x.mergeMs));
   const rows = rs.map((r) => {
     const wire = r.runs[0]!.wireBytes;
     return [
@@ -263,7 +263,6 @@ function bigTable(rs: BigResult[], kind: 'map' | 'set'): string {
 /** Goal lines: faster than every peer, no more bytes than the smallest peer. */
 function goals(rs: ExchangeResult[]): string {
   const lines: string[] = [];
-  const total = (r: ExchangeResult) => median(r.runs.map((x) => x.exportMs + x.mergeMs));
   const peers = rs.filter((r) => !OUR_MAP_KEYS.includes(r.key));
   const fastest = peers.reduce((a, b) => (total(b) < total(a) ? b : a));
   const smallest = peers.reduce((a, b) => (b.runs[0]!.wireBytes < a.runs[0]!.wireBytes ? b : a));

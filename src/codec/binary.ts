@@ -23,6 +23,13 @@ const POOL_MAX = 8;
 const POOLED_MAX_BYTES = 64 * 1024;
 const DEAD = new Uint8Array(0);
 
+/** Bytes `Writer.varuint(v)` writes. */
+export function varuintSize(v: number): number {
+  let n = 1;
+  for (; v >= 0x80; n++) v = Math.floor(v / 0x80);
+  return n;
+}
+
 export class Writer {
   private buf: Uint8Array;
   private dead = false;

@@ -165,14 +165,21 @@ export function identityKey(bytes: Uint8Array): string {
   return latin1(bytes, 0, bytes.length);
 }
 
+/** The canonical bytes an identity key stands for (the inverse of `identityKey`: one byte per char). */
+export function identityBytes(key: string): Uint8Array {
+  const b = new Uint8Array(key.length);
+  for (let i = 0; i < key.length; i++) b[i] = key.charCodeAt(i);
+  return b;
+}
+
 /**
- * `identityKey(bytes)` where `bytes = encodeValue(v)`, faster for short ASCII strings (their key is the fixstr
- * header char followed by the string itself: the bytes are one longer than the string only when every char is
- * ASCII).
+ * True when v is a primitive that its canonical bytes decode back to exactly, so a writer may keep v as given
+ * instead of reading it back from the bytes: strings without lone surrogates (one is encoded as U+FFFD),
+ * numbers but -0 (encoded as 0), booleans and null.
  */
-export function identityKeyFor(v: unknown, bytes: Uint8Array): string {
-  if (typeof v === 'string' && v.length < 0x20 && bytes.length === v.length + 1) return FIXSTR_HEADER[v.length] + v;
-  return latin1(bytes, 0, bytes.length);
+export function readsBackAsGiven(v: unknown): boolean {
+  const t = typeof v;
+  return (t === 'string' && isWellFormedString(v as string)) || (t === 'number' && !Object.is(v, -0)) || t === 'boolean' || v === null;
 }
 
 /**

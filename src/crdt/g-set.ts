@@ -12,7 +12,7 @@
  *   Decoding checks strict order (no duplicates) and that every element is valid msgpack.
  */
 import { Reader, Writer } from '../codec/binary.js';
-import { bytesCompare, decodeValue, identityKey, isWellFormedString, valueIdentityKey } from '../codec/value.js';
+import { bytesCompare, decodeValue, identityBytes, identityKey, readsBackAsGiven, valueIdentityKey } from '../codec/value.js';
 import { DecodeError, ValidationError } from '../errors.js';
 import { CODEC_VERSION, CRDT_TYPE, type Crdt } from './types.js';
 import { disposeInstance } from './dispose.js';
@@ -35,28 +35,17 @@ export class Elem {
   }
   get value(): unknown {
     if (!this.decoded) {
-      this.v = decodeValue(keyBytes(this.key));
+      this.v = decodeValue(identityBytes(this.key));
       this.decoded = true;
     }
     return this.v;
   }
 }
 
-/** The canonical bytes an identity key stands for (one byte per char). */
-export function keyBytes(key: string): Uint8Array {
-  const b = new Uint8Array(key.length);
-  for (let i = 0; i < key.length; i++) b[i] = key.charCodeAt(i);
-  return b;
-}
-
-/** An element for a local add of x (key from `valueIdentityKey(x)`): immutable values are kept as given. */
+/** An element for a local add of x (key from `valueIdentityKey(x)`): x is kept as given when every replica
+ * reads it back the same (`readsBackAsGiven`); anything else is read back from the key, like objects. */
 export function localElem(key: string, x: unknown): Elem {
-  const t = typeof x;
-  // -0 is encoded as 0, and a lone surrogate as U+FFFD: such values are read back from the key like objects,
-  // so every replica reads the same value
-  const asGiven =
-    (t === 'string' && isWellFormedString(x as string)) || t === 'boolean' || x === null || (t === 'number' && !Object.is(x, -0));
-  return asGiven ? new Elem(key, x, true) : new Elem(key);
+  return readsBackAsGiven(x) ? new Elem(key, x, true) : new Elem(key);
 }
 
 /** @internal Sort elements by their bytes (the code-unit order of their latin1 keys). */

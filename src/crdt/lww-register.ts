@@ -20,7 +20,7 @@
  *   value bytes.
  */
 import { Reader, Writer } from '../codec/binary.js';
-import { bytesCompare, decodeValue, encodeValue, isWellFormedString } from '../codec/value.js';
+import { bytesCompare, decodeValue, encodeValue, readsBackAsGiven } from '../codec/value.js';
 import { DecodeError } from '../errors.js';
 import { HLC, type Timestamp } from '../clock/hlc.js';
 import { checkReplicaId, readHeader } from './g-set.js';
@@ -58,10 +58,9 @@ export class LWWRegister<T = unknown> implements Crdt<LWWRegister<T>> {
 
   /** Write v with a fresh HLC timestamp. ValidationError for values msgpack cannot carry (nothing changes). */
   set(v: T): void {
-    const t = typeof v;
-    // kept as given only when its bytes decode back to the same value on every replica (-0 is encoded as 0,
-    // a lone surrogate as U+FFFD: those are encoded now and read back from the bytes, like objects)
-    if ((t === 'string' && isWellFormedString(v as string)) || (t === 'number' && !Object.is(v, -0)) || t === 'boolean' || v === null) {
+    // kept as given only when every replica reads its bytes back the same (see readsBackAsGiven); anything
+    // else is encoded now and read back from the bytes, like objects
+    if (readsBackAsGiven(v)) {
       this.bytes = null;
       this.val = v;
     } else if (v === undefined) {

@@ -67,7 +67,7 @@
  * carries the dots A has retired that B still holds, so deletes propagate too.
  */
 import { DecodeError, ValidationError } from '../errors.js';
-import { Reader, Writer } from '../codec/binary.js';
+import { Reader, Writer, varuintSize } from '../codec/binary.js';
 import { decodeValue, encodeValue, isWellFormedString } from '../codec/value.js';
 import { latin1 } from '../codec/msgpack.js';
 import { HLC } from '../clock/hlc.js';
@@ -78,7 +78,7 @@ import { PNCounter } from './pn-counter.js';
 import { defaultHlc } from './lww-register.js';
 import { CODEC_VERSION, CRDT_TYPE, type Crdt } from './types.js';
 import { disposeInstance } from './dispose.js';
-import { EXPANSION_RATIO, Expander, MAX_CHUNK, ValueColumnWriter, decodeChunkSize, varuintSize } from './value-column.js';
+import { EXPANSION_RATIO, Expander, MAX_CHUNK, ValueColumnWriter, decodeChunkSize } from './value-column.js';
 
 /** Empty columns shared by every map until its first row (length 0: nothing is ever written to them). */
 const NO_U32 = new Uint32Array(0);
@@ -86,6 +86,11 @@ const NO_I32 = new Int32Array(0);
 const NO_U16 = new Uint16Array(0);
 const NO_U8 = new Uint8Array(0);
 const NO_F64 = new Float64Array(0);
+/** `to` holding `from`'s values at its start (a grown column). */
+function filled<A extends Uint32Array | Int32Array | Uint16Array | Uint8Array | Float64Array>(to: A, from: ArrayLike<number>): A {
+  to.set(from);
+  return to;
+}
 /** The key index's empty table, shared until a map's first key (never written). */
 const NO_SLOTS = new Int32Array(16);
 
@@ -311,8 +316,7 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
    * stored) when it is not all ASCII (its canonical bytes then come from `encodeValue`). */
   private putFixstr(row: number, s: string): boolean {
     const n = s.length;
-    let last = this.chunks.length - 1;
-    if (last < 0 || this.fill + n + 1 > this.chunks[last].length) last = this.newChunk(n + 1);
+    const last = this.roomFor(n + 1);
     const c = this.chunks[last];
     const at = this.fill;
     for (let i = 0; i < n; i++) {
@@ -321,11 +325,7 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
       c[at + 1 + i] = ch;
     }
     c[at] = 0xa0 | n;
-    this.voff[row] = at;
-    this.vchunk[row] = last;
-    this.vlen[row] = n + 1;
-    this.fill = at + n + 1;
-    this.used += n + 1;
+    this.placed(row, last, n + 1);
     return true;
   }
 
@@ -536,39 +536,15 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
    */
   private growRows(cap: number): void {
     const buf = new ArrayBuffer(32 * cap);
-    const ts = new Float64Array(buf, 0, cap);
-    ts.set(this.ts);
-    this.ts = ts;
-    if (this.ctr instanceof Uint32Array) {
-      const ctr = new Uint32Array(buf, 8 * cap, cap);
-      ctr.set(this.ctr);
-      this.ctr = ctr;
-    } else {
-      const ctr = new Float64Array(cap);
-      ctr.set(this.ctr);
-      this.ctr = ctr;
-    }
-    const rep = new Uint32Array(buf, 12 * cap, cap);
-    rep.set(this.rep);
-    this.rep = rep;
-    const voff = new Uint32Array(buf, 16 * cap, cap);
-    voff.set(this.voff);
-    this.voff = voff;
-    const vlen = new Uint32Array(buf, 20 * cap, cap);
-    vlen.set(this.vlen);
-    this.vlen = vlen;
-    const nextRow = new Int32Array(buf, 24 * cap, cap);
-    nextRow.set(this.nextRow);
-    this.nextRow = nextRow;
-    const vchunk = new Uint16Array(buf, 28 * cap, cap);
-    vchunk.set(this.vchunk);
-    this.vchunk = vchunk;
-    const kind = new Uint8Array(buf, 30 * cap, cap);
-    kind.set(this.kind);
-    this.kind = kind;
-    const drow = new Uint8Array(buf, 31 * cap, cap);
-    drow.set(this.drow);
-    this.drow = drow;
+    this.ts = filled(new Float64Array(buf, 0, cap), this.ts);
+    this.ctr = this.ctr instanceof Uint32Array ? filled(new Uint32Array(buf, 8 * cap, cap), this.ctr) : filled(new Float64Array(cap), this.ctr);
+    this.rep = filled(new Uint32Array(buf, 12 * cap, cap), this.rep);
+    this.voff = filled(new Uint32Array(buf, 16 * cap, cap), this.voff);
+    this.vlen = filled(new Uint32Array(buf, 20 * cap, cap), this.vlen);
+    this.nextRow = filled(new Int32Array(buf, 24 * cap, cap), this.nextRow);
+    this.vchunk = filled(new Uint16Array(buf, 28 * cap, cap), this.vchunk);
+    this.kind = filled(new Uint8Array(buf, 30 * cap, cap), this.kind);
+    this.drow = filled(new Uint8Array(buf, 31 * cap, cap), this.drow);
     this.rowKey.length = cap; // one capacity for every column
     this.cap = cap;
   }
@@ -592,17 +568,27 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
   }
 
   private putValue(row: number, src: Uint8Array, off: number, len: number): void {
-    let last = this.chunks.length - 1;
-    if (last < 0 || this.fill + len > this.chunks[last].length) last = this.newChunk(len);
+    const last = this.roomFor(len);
     const c = this.chunks[last];
     const at = this.fill;
     if (len <= 48) for (let i = 0; i < len; i++) c[at + i] = src[off + i];
     else c.set(src.subarray(off, off + len), at);
-    this.voff[row] = at;
+    this.placed(row, last, len);
+  }
+
+  /** The chunk whose free tail (from `fill`) has room for n bytes: the last one, or a new one. */
+  private roomFor(n: number): number {
+    const last = this.chunks.length - 1;
+    return last < 0 || this.fill + n > this.chunks[last].length ? this.newChunk(n) : last;
+  }
+
+  /** Record the n bytes just written at `fill` of chunk `last` as row's value. */
+  private placed(row: number, last: number, n: number): void {
+    this.voff[row] = this.fill;
     this.vchunk[row] = last;
-    this.vlen[row] = len;
-    this.fill = at + len;
-    this.used += len;
+    this.vlen[row] = n;
+    this.fill += n;
+    this.used += n;
   }
 
   /**
@@ -1442,7 +1428,6 @@ function checkKey(key: string): void {
   if (typeof key !== 'string') throw new ValidationError('map keys are strings');
   if (!isWellFormedString(key)) throw new ValidationError('map key is not well-formed UTF-16 (lone surrogate)');
 }
-
 
 /** A length-prefixed UTF-8 key. */
 function readKey(rd: Reader): string {

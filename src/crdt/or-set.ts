@@ -23,7 +23,7 @@
  */
 import { DecodeError } from '../errors.js';
 import { Reader, Writer } from '../codec/binary.js';
-import { bytesCompare, bytesEqual, decodeValue, encodeValue, identityKey, valueIdentityKey } from '../codec/value.js';
+import { bytesCompare, bytesEqual, decodeValue, encodeValue, identityBytes, identityKey, valueIdentityKey } from '../codec/value.js';
 import { CausalContext, DotList, inverseMap, mergeDots } from './causal-context.js';
 import { CODEC_VERSION, CRDT_TYPE, type Crdt } from './types.js';
 import { disposeInstance } from './dispose.js';
@@ -291,13 +291,6 @@ export class ORSet<T = unknown> implements Crdt<ORSet<T>> {
   get disposed(): boolean {
     return false;
   }
-}
-
-/** The canonical bytes an identity key stands for (one byte per char). */
-function identityBytes(id: string): Uint8Array {
-  const b = new Uint8Array(id.length);
-  for (let i = 0; i < id.length; i++) b[i] = id.charCodeAt(i);
-  return b;
 }
 
 /** @internal copy a context into an empty one, preserving index order. */

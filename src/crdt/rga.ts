@@ -51,7 +51,7 @@
  *   counter, target replica index, target counter).
  */
 import { Reader, Writer } from '../codec/binary.js';
-import { decodeValue, encodeValue, isWellFormedString } from '../codec/value.js';
+import { decodeValue, encodeValue, readsBackAsGiven } from '../codec/value.js';
 import { DecodeError, ValidationError } from '../errors.js';
 import { VectorClock } from '../clock/vector-clock.js';
 import { checkReplicaId, readHeader } from './g-set.js';
@@ -228,10 +228,8 @@ export class RGA<T = unknown> implements Crdt<RGA<T>> {
       this.curVis = index;
       this.curK = this.hint;
     }
-    // a primitive is kept as given unless its bytes read back differently (-0 as 0, a lone surrogate as U+FFFD)
-    if (v === null || v === undefined || typeof v === 'boolean' || (typeof v === 'number' && !Object.is(v, -0)) || (typeof v === 'string' && isWellFormedString(v))) {
-      node.setValue(v === undefined ? null : v);
-    }
+    // kept as given when every replica reads its bytes back the same (undefined is stored as null)
+    if (v === undefined || readsBackAsGiven(v)) node.setValue(v === undefined ? null : v);
     this.deltaInserts.push(op);
     return op;
   }

@@ -52,7 +52,7 @@
  * its 200-VM deltas 2.90, 100,000-VM state 3.21; nested per-VM maps never reference. So the rule leaves
  * their bytes unchanged; only pathological repetition (thousands of copies of one long string) reaches it.
  */
-import { hiddenClassAnchors, type Writer } from '../codec/binary.js';
+import { hiddenClassAnchors, varuintSize, type Writer } from '../codec/binary.js';
 import { DecodeError } from '../errors.js';
 
 /** Largest value-arena chunk (bytes) of a map; decode sizes its chunks below it. */
@@ -82,12 +82,11 @@ const MAX_DEPTH = 64;
 export const EXPANSION_RATIO = 16;
 const EXCESS_PER_BYTE = EXPANSION_RATIO - 1;
 
-/** Bytes of the varuint v. */
-export function varuintSize(v: number): number {
-  let n = 1;
-  for (; v >= 0x80; n++) v = Math.floor(v / 0x80);
-  return n;
+/** Bytes of a string of n (<= 255) bytes under its minimal msgpack header (fixstr or str8). */
+function minimalStringSize(n: number): number {
+  return (n < 32 ? 1 : 2) + n;
 }
+
 
 /**
  * A dictionary of byte strings (strings, or a shape's concatenated key items): index by first insertion.
@@ -677,7 +676,7 @@ export class Expander {
       if (code === 0) {
         const k = this.echo;
         if (!echoable(k)) throw new DecodeError('key echo for a key that cannot be echoed');
-        this.charge(p, q, (k.length < 32 ? 1 : 2) + k.length);
+        this.charge(p, q, minimalStringSize(k.length));
         this.stringHeader(k.length);
         for (let i = 0; i < k.length; i++) this.buf[this.len++] = k.charCodeAt(i);
         return q;
@@ -686,7 +685,7 @@ export class Expander {
         const idx = (code >>> 1) - 1;
         if (2 * idx >= this.dict.length) throw new DecodeError('string reference out of range');
         const o = this.dict[2 * idx], n = this.dict[2 * idx + 1];
-        this.charge(p, q, (n < 32 ? 1 : 2) + n);
+        this.charge(p, q, minimalStringSize(n));
         this.string(o, n);
         key?.push(o, n);
         return q;
@@ -735,7 +734,7 @@ export class Expander {
       p = this.item(p, depth + 1);
     }
     let shapeBytes = 0;
-    for (let i = base + 1; i < keys.length; i += 2) shapeBytes += (keys[i] < 32 ? 1 : 2) + keys[i];
+    for (let i = base + 1; i < keys.length; i += 2) shapeBytes += minimalStringSize(keys[i]);
     if (shaped && shapeBytes <= SHAPE_MAX_BYTES && this.shapeN.length < SHAPE_ENTRIES) {
       this.shapeAt.push(this.shapeKeys.length);
       this.shapeN.push(n >>> 1);

@@ -1427,11 +1427,9 @@ export class SyncEngine {
       const stable = VectorClock.meet(clocks);
       if (e.collectedAt && e.collectedAt.dominates(stable)) continue;
       e.collectedAt = stable;
-      // the collection is this replica's own: its new floor must not go out as a local write (peers collect
-      // by their own reports). Pending direct changes were committed by the sweep that starts each
-      // anti-entropy tick (the only caller), so the floor is all the pending delta holds.
+      // the collection is this replica's own and leaves no delta (an RGA delta never carries the GC floor),
+      // so nothing of it goes out as a local write: peers collect by their own reports
       const removed = e.crdt.collectGarbage(stable);
-      dropDelta(e.crdt);
       this.s.tombstonesCollected += removed;
       e.dirty = true;
       this.invalidate(e);

@@ -93,12 +93,7 @@ export function writeCanonical(v: unknown): Uint8Array {
   const out = new Uint8Array(bufBuffer, start, pos - start);
   start = pos;
   // a fresh slab when this one is nearly full, or was grown for a large value (small results do not pin it)
-  if (buf.length - start < SLAB / 8 || buf.length > SLAB) {
-    buf = new Uint8Array(SLAB);
-    bufBuffer = buf.buffer;
-    view = new DataView(bufBuffer);
-    start = 0;
-  }
+  if (buf.length - start < SLAB / 8 || buf.length > SLAB) newSlab();
   return out;
 }
 
@@ -116,6 +111,31 @@ export function writeCanonicalKey(v: unknown): string {
   const key = latin1(buf, start, pos);
   pos = start;
   return key;
+}
+
+/**
+ * A copy of src[from, to) in the output slab (a view, like `writeCanonical`'s results: no later write changes
+ * it). Far cheaper than a fresh array for anything over 64 bytes (V8 allocates those outside the heap).
+ */
+export function copyToSlab(src: Uint8Array, from: number, to: number): Uint8Array {
+  const n = to - from;
+  if (busy || n > SLAB / 8) return src.slice(from, to);
+  if (buf.length - start < n) newSlab();
+  const b = buf;
+  const at = start;
+  if (n <= 64) for (let i = 0; i < n; i++) b[at + i] = src[from + i];
+  else b.set(src.subarray(from, to), at);
+  const out = new Uint8Array(bufBuffer, at, n);
+  start = pos = at + n;
+  if (buf.length - start < SLAB / 8) newSlab();
+  return out;
+}
+
+function newSlab(): void {
+  buf = new Uint8Array(SLAB);
+  bufBuffer = buf.buffer;
+  view = new DataView(bufBuffer);
+  start = pos = 0;
 }
 
 type Latin1Slice = (this: Uint8Array, start: number, end: number) => string;
@@ -760,4 +780,103 @@ function readMap(n: number, depth: number): Record<string, unknown> {
     o[k] = read(depth + 1);
   }
   return o;
+}
+
+/**
+ * True exactly when `readCanonical(b.subarray(from, to))` returns a value rather than throwing (a
+ * differential test holds them together), found without building the value: a holder of canonical bytes may
+ * then validate them now and decode them on first read, knowing that read cannot fail.
+ */
+export function canonicalReadable(b: Uint8Array, from: number, to: number): boolean {
+  vsrc = b;
+  vpos = from;
+  vend = to;
+  try {
+    return check(0) && vpos === vend;
+  } finally {
+    vsrc = EMPTY;
+  }
+}
+
+let vsrc: Uint8Array = EMPTY;
+let vpos = 0;
+let vend = 0;
+
+/** The item at vpos as `read(depth)` takes it: false where `read` throws. */
+function check(depth: number): boolean {
+  if (vpos >= vend || depth > 512) return false;
+  const b = vsrc;
+  const t = b[vpos++];
+  if (t < 0x80 || t >= 0xe0) return true;
+  if (t < 0x90) return checkMap(t & 0x0f, depth);
+  if (t < 0xa0) return checkArray(t & 0x0f, depth);
+  if (t < 0xc0) return checkAscii(t & 0x1f);
+  let n: number;
+  switch (t) {
+    case 0xc0: case 0xc2: case 0xc3:
+      return true;
+    case 0xcb: return skip(8);
+    case 0xcc: case 0xd0: return skip(1);
+    case 0xcd: case 0xd1: return skip(2);
+    case 0xce: case 0xd2: return skip(4);
+    case 0xd9:
+      if (vpos + 1 > vend) return false;
+      return checkAscii(b[vpos++]);
+    case 0xda: case 0xdc: case 0xde:
+      if (vpos + 2 > vend) return false;
+      n = (b[vpos] << 8) | b[vpos + 1];
+      vpos += 2;
+      return t === 0xda ? checkAscii(n) : t === 0xdc ? checkArray(n, depth) : checkMap(n, depth);
+    default:
+      return false;
+  }
+}
+
+function skip(n: number): boolean {
+  if (vpos + n > vend) return false;
+  vpos += n;
+  return true;
+}
+
+/** n bytes, all ASCII (`readString`). */
+function checkAscii(n: number): boolean {
+  if (vpos + n > vend) return false;
+  const b = vsrc;
+  let any = 0;
+  for (let i = vpos, to = vpos + n; i < to; i++) any |= b[i];
+  vpos += n;
+  return any < 0x80;
+}
+
+function checkArray(n: number, depth: number): boolean {
+  if (n > vend - vpos) return false;
+  for (let i = 0; i < n; i++) if (!check(depth + 1)) return false;
+  return true;
+}
+
+/** "__proto__", the key `readMap` refuses. */
+const PROTO_KEY = [0x5f, 0x5f, 0x70, 0x72, 0x6f, 0x74, 0x6f, 0x5f, 0x5f];
+
+function checkMap(n: number, depth: number): boolean {
+  if (n > (vend - vpos) / 2) return false;
+  const b = vsrc;
+  for (let i = 0; i < n; i++) {
+    if (vpos >= vend) return false;
+    const t = b[vpos++];
+    let kl: number;
+    if (t >= 0xa0 && t < 0xc0) kl = t & 0x1f;
+    else if (t === 0xd9) {
+      if (vpos >= vend) return false;
+      kl = b[vpos++];
+    } else return false;
+    const k = vpos;
+    if (!checkAscii(kl)) return false;
+    if (kl === 9) {
+      let j = 0;
+      while (j < 9 && b[k + j] === PROTO_KEY[j]) j++;
+      if (j === 9) return false;
+    }
+    if (!check(depth + 1)) return false;
+  }
+  return true;
 }

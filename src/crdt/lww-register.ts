@@ -14,6 +14,12 @@
  *   first need (encode/merge tie-break);
  *   objects are encoded at `set` time, so later mutation of the caller's object changes nothing.
  *   `set(undefined)` stores null (msgpack has no undefined; `get()` returns undefined only before any write).
+ * - `decode` keeps a copy of the value bytes (in the codec's shared output slab, as `encodeValue` results are)
+ *   and, when the fast reader is sure to read them (`canonicalReadable`: checked now, nothing built), decodes
+ *   them on the first `get()`; any other value is decoded at once, so malformed bytes are a DecodeError
+ *   from `decode` either way.
+ * - `encode` writes one right-sized array in place (a Writer's scratch plus final copy cost more than the
+ *   bytes: measured); a non-ASCII writer id goes through a Writer.
  * - Equal (timestamp, replica) with different bytes cannot come from honest replicas (an HLC never issues a
  *   timestamp twice); merge then keeps the larger bytes so merge stays commutative even on hostile input.
  * - Canonical encoding: version, type tag, then 0 (never written) or 1, timestamp (varuint), writer id,
@@ -21,6 +27,7 @@
  */
 import { Reader, Writer } from '../codec/binary.js';
 import { bytesCompare, decodeValue, encodeValue, readsBackAsGiven } from '../codec/value.js';
+import { canonicalReadable, copyToSlab } from '../codec/msgpack.js';
 import { DecodeError } from '../errors.js';
 import { HLC, type Timestamp } from '../clock/hlc.js';
 import { checkReplicaId, readHeader } from './g-set.js';
@@ -88,7 +95,7 @@ export class LWWRegister<T = unknown> implements Crdt<LWWRegister<T>> {
   get(): T | undefined {
     if (!this.has) return undefined;
     if (!this.valKnown) {
-      this.val = decodeValue(this.bytes!.subarray(0));
+      this.val = decodeValue(this.bytes!);
       this.valKnown = true;
     }
     return this.val as T;
@@ -142,17 +149,39 @@ export class LWWRegister<T = unknown> implements Crdt<LWWRegister<T>> {
   }
 
   encode(): Uint8Array {
-    const w = new Writer(this.has ? 32 + this.writerId.length * 3 : 4);
+    if (!this.has) return new Uint8Array([CODEC_VERSION, this.typeTag, 0]);
+    const id = this.writerId;
+    const n = id.length;
+    const v = this.valueBytes();
+    const len = v.length;
+    if (n >= 0x80 || !(this.ts <= Number.MAX_SAFE_INTEGER)) return this.encodeWithWriter();
+    // one right-sized array written in place (a Writer's scratch and final copy cost more than the bytes)
+    const out = new Uint8Array(3 + varuintLen(this.ts) + 1 + n + varuintLen(len) + len);
+    out[0] = CODEC_VERSION;
+    out[1] = this.typeTag;
+    out[2] = 1;
+    let p = putVaruint(out, 3, this.ts);
+    out[p++] = n;
+    for (let i = 0; i < n; i++) {
+      const c = id.charCodeAt(i);
+      if (c >= 0x80) return this.encodeWithWriter(); // not ASCII: its UTF-8 is another length
+      out[p++] = c;
+    }
+    p = putVaruint(out, p, len);
+    if (len <= 64) for (let i = 0; i < len; i++) out[p + i] = v[i];
+    else out.set(v, p);
+    return out;
+  }
+
+  /** `encode` through a Writer (the general case: a non-ASCII writer id). */
+  private encodeWithWriter(): Uint8Array {
+    const w = new Writer(32 + this.writerId.length * 3);
     w.u8(CODEC_VERSION);
     w.u8(this.typeTag);
-    if (!this.has) {
-      w.u8(0);
-    } else {
-      w.u8(1);
-      w.varuint(this.ts);
-      w.string(this.writerId);
-      w.bytes(this.valueBytes());
-    }
+    w.u8(1);
+    w.varuint(this.ts);
+    w.string(this.writerId);
+    w.bytes(this.valueBytes());
     return w.finish();
   }
 
@@ -165,10 +194,19 @@ export class LWWRegister<T = unknown> implements Crdt<LWWRegister<T>> {
     if (flag === 1) {
       const ts = r.varuint();
       const writer = r.string();
-      const b = r.bytesCopy();
+      const n = r.varuint();
+      r.need(n);
+      const at = r.pos;
+      r.pos += n;
       r.done();
-      reg.val = decodeValue(b);
-      reg.valKnown = true;
+      // bytes the fast reader is sure to read are decoded on first get(); others now (DecodeError here)
+      const lazy = canonicalReadable(bytes, at, at + n);
+      const b = copyToSlab(bytes, at, at + n);
+      if (lazy) reg.valKnown = false;
+      else {
+        reg.val = decodeValue(b);
+        reg.valKnown = true;
+      }
       reg.bytes = b;
       reg.ts = ts;
       reg.writerId = writer;
@@ -209,4 +247,30 @@ export class LWWRegister<T = unknown> implements Crdt<LWWRegister<T>> {
   get disposed(): boolean {
     return false;
   }
+}
+
+/** Writer.varuint's bytes of v (a safe integer >= 0) at out[p]; returns the end. */
+function putVaruint(out: Uint8Array, p: number, v: number): number {
+  while (v >= 0x80000000) {
+    out[p++] = (v % 0x80) | 0x80;
+    v = Math.floor(v / 0x80);
+  }
+  while (v >= 0x80) {
+    out[p++] = (v & 0x7f) | 0x80;
+    v >>>= 7;
+  }
+  out[p++] = v;
+  return p;
+}
+
+/** Bytes of putVaruint(v). */
+function varuintLen(v: number): number {
+  if (v < 0x80) return 1;
+  if (v < 0x4000) return 2;
+  if (v < 0x200000) return 3;
+  if (v < 0x10000000) return 4;
+  if (v < 0x800000000) return 5;
+  if (v < 0x40000000000) return 6;
+  if (v < 0x2000000000000) return 7;
+  return 8;
 }

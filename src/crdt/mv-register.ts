@@ -8,11 +8,14 @@
  *
  * Merge: both dot lists go to the kernel's `dotMerge` in one call (every dot under one key, hash 0).
  * Encoding: version, type tag, causal context, then the dotted values sorted by (replica in the context's
- * sorted order, counter), each (replica index, counter, value bytes). Value bytes are carried as written.
+ * sorted order, counter), each (replica index, counter, value bytes). Value bytes are carried as written;
+ * decode validates them (in place when the fast reader's subset, see `canonicalReadable`) and keeps a copy in
+ * the codec's shared output slab, as `encodeValue` results are kept.
  */
 import { DecodeError } from '../errors.js';
 import { Reader, Writer } from '../codec/binary.js';
 import { bytesCompare, bytesEqual, decodeValue, encodeValue } from '../codec/value.js';
+import { canonicalReadable, copyToSlab } from '../codec/msgpack.js';
 import { CausalContext, DotList, inverseMap, mergeDots } from './causal-context.js';
 import { copyContext, readHeader } from './or-set.js';
 import { CODEC_VERSION, CRDT_TYPE, type Crdt } from './types.js';
@@ -159,8 +162,8 @@ export class MVRegister<T = unknown> implements Crdt<MVRegister<T>> {
       const r = map[ri];
       if (!m.ctx.has(r, c)) throw new DecodeError('dot outside the causal context');
       const b = rd.bytes();
-      decodeValue(b);
-      m.entries.push({ r, c, bytes: b.slice() });
+      if (!canonicalReadable(b, 0, b.length)) decodeValue(b); // validates (the fast reader's subset is checked in place)
+      m.entries.push({ r, c, bytes: copyToSlab(b, 0, b.length) });
     }
     rd.done();
     return m;

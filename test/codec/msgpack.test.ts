@@ -6,9 +6,10 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { Unpackr } from 'msgpackr';
-import { readCanonical, writeCanonical } from '../../src/codec/msgpack.js';
+import { canonicalReadable, copyToSlab, readCanonical, writeCanonical } from '../../src/codec/msgpack.js';
 import { decodeValue, decodeValueReference, encodeValue, encodeValueReference, identityKey, valueIdentityKey } from '../../src/codec/value.js';
 import { DecodeError, ValidationError } from '../../src/errors.js';
+import { mulberry32 } from '../../src/time/random.js';
 
 const SEED = Number(process.env.SEED ?? 0x5ca1ab1e);
 const LONG = Boolean(process.env.LONG);
@@ -381,5 +382,75 @@ describe('codec/msgpack: decodeValue matches msgpackr (the reference decoder)', 
     for (const b of [[0xc1], [0x91, 0xc1], [0x81, 0xa1, 0x61, 0xc1], [0x81, 0xa9, ...Buffer.from('__proto__'), 1], [0x81, 1, 2], [0xca, 0x3f, 0xc0, 0, 0], [0xcf, 0, 0, 0, 1, 0, 0, 0, 0], [0xd3, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff], [0xdc, 0xff, 0xff], [0xde, 0xff, 0xff, 1], [0xa3, 0x61], [0xa1, 0xff], [0xa2, 0xc3, 0xa9], [0x00, 0x00]]) {
       checkDecode(new Uint8Array(b));
     }
+  });
+});
+
+describe('codec/msgpack: canonicalReadable says exactly when the fast reader reads', () => {
+  /** canonicalReadable on b (alone, and inside other bytes) against readCanonical's outcome. */
+  function checkReadable(b: Uint8Array, pad: number): void {
+    let reads = true;
+    try {
+      readCanonical(b.slice());
+    } catch {
+      reads = false;
+    }
+    expect(canonicalReadable(b, 0, b.length)).toBe(reads);
+    const big = new Uint8Array(b.length + 2 * pad).fill(0x91); // an array header before and after: never read
+    big.set(b, pad);
+    expect(canonicalReadable(big, pad, pad + b.length)).toBe(reads);
+  }
+
+  it('on encodings, mutated and truncated encodings, and random bytes', () => {
+    let readable = 0;
+    const cases = fc
+      .tuple(valueArb, fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { maxLength: 2 }), fc.nat(), fc.integer({ min: 0, max: 3 }), fc.nat(3))
+      .map(([v, flips, cut, mode, pad]) => {
+        let b: Uint8Array;
+        try {
+          b = encodeValue(v).slice();
+        } catch {
+          b = new Uint8Array([0xc0]);
+        }
+        if (mode !== 0) for (const [i, x] of flips) if (b.length > 0) b[i % b.length] = x;
+        if (mode === 1) b = b.subarray(0, cut % (b.length + 1));
+        if (mode === 2) b = Uint8Array.from([...b, cut & 0xff]);
+        return [b, pad] as const;
+      });
+    fc.assert(
+      fc.property(cases, ([b, pad]) => {
+        checkReadable(b, pad);
+        if (canonicalReadable(b, 0, b.length)) readable++;
+      }),
+      runs(4000),
+    );
+    expect(readable).toBeGreaterThan(400);
+    fc.assert(fc.property(fc.uint8Array({ maxLength: 24 }), fc.nat(3), (b, pad) => checkReadable(b, pad)), runs(3000));
+    const ascii = fc.jsonValue({ maxDepth: 5 }).filter((v) => !/[^\x00-\x7f]/.test(JSON.stringify(v)));
+    fc.assert(fc.property(ascii, fc.nat(3), (v, pad) => checkReadable(encodeValue(v).slice(), pad)), runs(1000));
+    const proto = [0x81, 0xa9, ...Buffer.from('__proto__'), 1];
+    const protoLike = [0x81, 0xa9, ...Buffer.from('__proto_x'), 1];
+    for (const b of [[], proto, protoLike, [0x81, 0xd9, 9, ...Buffer.from('__proto__'), 1], [0xdc, 0, 1, 1], [0xde, 0, 1, 0xa1, 0x61, 1], [0xda, 0, 2, 0x61, 0x62], [0xda, 0, 3, 0x61, 0x62], [0xcb, 0, 0, 0, 0, 0, 0, 0], [0xd9, 1, 0x80], [0xc4, 0], [0xcf, 0, 0, 0, 0, 0, 0, 0, 0]]) {
+      checkReadable(new Uint8Array(b), 2);
+    }
+    // nesting right at the reader's depth limit
+    for (const d of [511, 512, 513, 600]) checkReadable(new Uint8Array([...new Array(d).fill(0x91), 1]), 1);
+  });
+});
+
+describe('codec/msgpack: copyToSlab', () => {
+  it('copies exactly, and no later write or copy changes an earlier result', () => {
+    const rnd = mulberry32(SEED);
+    const kept: [Uint8Array, number[]][] = [];
+    for (let i = 0; i < 3000; i++) {
+      const n = Math.floor(rnd() * (rnd() < 0.1 ? 3000 : 300));
+      const src = new Uint8Array(n + 8);
+      for (let j = 0; j < src.length; j++) src[j] = Math.floor(rnd() * 256);
+      const from = Math.floor(rnd() * 8);
+      const out = copyToSlab(src, from, from + n);
+      expect(Array.from(out), `seed ${SEED}`).toEqual(Array.from(src.subarray(from, from + n)));
+      kept.push([out, Array.from(out)]);
+      if (rnd() < 0.5) writeCanonical({ a: 'x'.repeat(Math.floor(rnd() * 2000)), b: [1, 2, 3] });
+    }
+    for (const [out, bytes] of kept) expect(Array.from(out), `seed ${SEED}`).toEqual(bytes);
   });
 });

@@ -2,7 +2,10 @@ import { describe, expect, it } from 'vitest';
 import { HLC, hlcPack } from '../../src/clock/hlc.js';
 import { LWWRegister } from '../../src/crdt/lww-register.js';
 import { ClockSkewError, DecodeError, ValidationError } from '../../src/errors.js';
-import { type LawSpec, checkLaws, randomValue } from './laws.js';
+import { type LawSpec, type Rng, SEED, checkLaws, makeRng, mutate, randomValue } from './laws.js';
+import { Writer } from '../../src/codec/binary.js';
+import { decodeValue, encodeValue } from '../../src/codec/value.js';
+import { CODEC_VERSION, CRDT_TYPE } from '../../src/crdt/types.js';
 import { checkMergeReportsExactly } from './merge-report.js';
 
 /** An HLC on a virtual clock that `rng` jitters inside a small window (well within the max drift). */
@@ -171,5 +174,89 @@ describe('LWWRegister values kept as given', () => {
       const back = LWWRegister.decode<unknown>(r.encode(), 'b');
       expect(Object.is(r.get(), back.get()), JSON.stringify(v)).toBe(true);
     }
+  });
+});
+
+describe('LWWRegister encode and decode fast paths against the general path', () => {
+  /** Values of every kind the codec carries: the fast reader's subset and what it leaves to msgpackr. */
+  function anyValue(rng: Rng, depth = 0): unknown {
+    switch (rng.int(depth > 2 ? 9 : 12)) {
+      case 0: return rng.pick([0, -0, 1, -1, 127, 128, -33, 65535, 2 ** 32, -(2 ** 31) - 1, 2 ** 53, 1.5, NaN, Infinity]);
+      case 1: return rng.u32() - 2 ** 31;
+      case 2: return `s${rng.int(1000)}`.repeat(1 + rng.int(rng.bool(0.1) ? 40 : 3));
+      case 3: return rng.pick(['é', 'a\uD800b', '\uDC00', '€uro', '', '__proto__', 'x'.repeat(300)]);
+      case 4: return rng.bool();
+      case 5: return null;
+      case 6: return new Date(rng.pick([0, 1000, 1_764_000_000_123, -5, NaN, 2 ** 34 * 1000]));
+      case 7: return Uint8Array.from({ length: rng.int(rng.bool(0.2) ? 300 : 5) }, () => rng.int(256));
+      case 8: return rng.u32() / 7;
+      case 9:
+      case 10: {
+        const o: Record<string, unknown> = {};
+        for (let i = rng.int(12); i > 0; i--) o[rng.pick(['id', 'status', 'b', 'a', '0', '10', 'é', `k${rng.int(20)}`])] = anyValue(rng, depth + 1);
+        return o;
+      }
+      default:
+        return Array.from({ length: rng.int(rng.bool(0.1) ? 20 : 5) }, () => anyValue(rng, depth + 1));
+    }
+  }
+
+  /** The encoding as a Writer writes it (the general path). */
+  function writerBytes(ts: number, writer: string, value: Uint8Array): Uint8Array {
+    const w = new Writer(16);
+    w.u8(CODEC_VERSION);
+    w.u8(CRDT_TYPE.LWWRegister);
+    w.u8(1);
+    w.varuint(ts);
+    w.string(writer);
+    w.bytes(value);
+    return w.finish();
+  }
+
+  it('decode then encode gives back the Writer bytes; get() is what decodeValue reads', () => {
+    const rng = makeRng(SEED ^ 0x1ee7);
+    const ids = ['a', 'node-us-east-1', 'é-node', 'x'.repeat(127), 'y'.repeat(128), 'ü'.repeat(50), ''];
+    for (let i = 0; i < 3000; i++) {
+      const ts = rng.pick([0, 1, 127, 128, 2 ** 31 - 1, 2 ** 31, 2 ** 32, 2 ** 35 - 1, 2 ** 35, 2 ** 49, Number.MAX_SAFE_INTEGER, 1_764_000_000_000 * 2048 + rng.int(2048), rng.u32() * 2048]);
+      const value = encodeValue(anyValue(rng)).slice();
+      const bytes = writerBytes(ts, rng.pick(ids), value);
+      const msg = `SEED=${SEED} case ${i}: ${Buffer.from(bytes).toString('hex')}`;
+      const r = LWWRegister.decode<unknown>(bytes, 'r');
+      expect(Buffer.from(r.encode()).toString('hex'), msg).toBe(Buffer.from(bytes).toString('hex'));
+      expect(r.get(), msg).toStrictEqual(decodeValue(value));
+      expect(Buffer.from(r.encode()).toString('hex'), msg).toBe(Buffer.from(bytes).toString('hex'));
+      // and written locally: the encoding carries encodeValue's bytes
+      const local = new LWWRegister<unknown>('w', { clock: new HLC({ now: () => 1_700_000_000_000 }) });
+      const v = anyValue(rng);
+      local.set(v);
+      expect(Buffer.from(local.encode()).toString('hex'), msg).toBe(Buffer.from(writerBytes(local.timestamp, 'w', encodeValue(v))).toString('hex'));
+    }
+  });
+
+  it('malformed value bytes are a DecodeError from decode itself, whichever reader would read them', () => {
+    const rng = makeRng(SEED ^ 0xbad);
+    let failed = 0;
+    for (let i = 0; i < 3000; i++) {
+      const value = encodeValue(anyValue(rng)).slice();
+      const m = value.length > 0 && rng.bool(0.7) ? mutate(rng, value) : value.subarray(0, rng.int(value.length + 1));
+      if (m.length === 0) continue;
+      let ok: boolean;
+      try {
+        decodeValue(m.slice());
+        ok = true;
+      } catch (e) {
+        expect(e).toBeInstanceOf(DecodeError);
+        ok = false;
+      }
+      const bytes = writerBytes(5, 'w', m);
+      const msg = `SEED=${SEED} case ${i}: ${Buffer.from(bytes).toString('hex')}`;
+      if (ok) {
+        expect(LWWRegister.decode<unknown>(bytes).get(), msg).toStrictEqual(decodeValue(m.slice()));
+      } else {
+        failed++;
+        expect(() => LWWRegister.decode(bytes), msg).toThrow(DecodeError);
+      }
+    }
+    expect(failed).toBeGreaterThan(100);
   });
 });

@@ -183,6 +183,59 @@ export function readsBackAsGiven(v: unknown): boolean {
 }
 
 /**
+ * The string s's canonical bytes read back as: s itself when well-formed, else s with each lone surrogate
+ * replaced by U+FFFD (the encoder writes a lone surrogate as U+FFFD). Two strings have equal canonical bytes
+ * exactly when this gives equal strings, so sets key string elements by it (no bytes built).
+ */
+export function wellFormedString(s: string): string {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0xd800 || c > 0xdfff) continue;
+    const d = s.charCodeAt(i + 1);
+    if (c < 0xdc00 && d >= 0xdc00 && d <= 0xdfff) {
+      i++;
+      continue;
+    }
+    return replaceLoneSurrogates(s);
+  }
+  return s;
+}
+
+function replaceLoneSurrogates(s: string): string {
+  let out = '';
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0xd800 && c < 0xdc00) {
+      const d = s.charCodeAt(i + 1);
+      if (d >= 0xdc00 && d <= 0xdfff) {
+        out += s[i] + s[i + 1];
+        i++;
+        continue;
+      }
+      out += '\ufffd';
+    } else if (c >= 0xdc00 && c <= 0xdfff) out += '\ufffd';
+    else out += s[i];
+  }
+  return out;
+}
+
+/** True when s is under 32 chars, all ASCII: its canonical bytes are a fixstr header and its chars. */
+export function isShortAscii(s: string): boolean {
+  const n = s.length;
+  if (n >= 0x20) return false;
+  for (let i = 0; i < n; i++) if (s.charCodeAt(i) >= 0x80) return false;
+  return true;
+}
+
+/**
+ * Canonical (byte) order of two distinct short ASCII strings (`isShortAscii`): the fixstr header orders by
+ * length first, then the chars (ASCII code units are the bytes).
+ */
+export function compareShortAscii(a: string, b: string): number {
+  return a.length - b.length || (a < b ? -1 : 1);
+}
+
+/**
  * True when `s` has no lone surrogate, so its UTF-8 encoding decodes back to `s` itself (a lone surrogate is
  * encoded as U+FFFD, so a replica reading the bytes sees another string than the writer holds).
  */

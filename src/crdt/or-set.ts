@@ -4,38 +4,88 @@
  * Each element holds the dots of the adds that created it; the causal context remembers every dot seen.
  * `remove(x)` drops x's dots (the context keeps them), so a removed element costs nothing; an add concurrent
  * with a remove brings a dot the remover never saw, so the add wins. Element identity is the element's
- * canonical msgpack bytes (`encodeValue`), so `{a: 1, b: 2}` and `{b: 2, a: 1}` are one element. Those bytes
- * are kept only as the element's map key, a latin1 string with one char per byte (`identityKey`): no byte
- * array per element, and string order is byte order, so sorting the keys sorts the elements canonically.
+ * canonical msgpack bytes (`encodeValue`), so `{a: 1, b: 2}` and `{b: 2, a: 1}` are one element.
+ *
+ * State: two maps, element -> dots. Strings are keyed by the string itself (`wellFormedString`: a lone
+ * surrogate is encoded as U+FFFD, so it is keyed as one), which is exactly byte identity for strings and
+ * builds no key on a write (a string keeps its own hash). Every other value is keyed by its canonical bytes as
+ * a latin1 string, one char per byte (`valueIdentityKey`): no byte array per element, and string order is byte
+ * order. An element's dots are one small integer when it has one dot that packs (the common case: replica
+ * index < 64, counter < 2^24), else a flat array; either is replaced, never mutated, on a change, so a clone
+ * shares them. The pending delta lists the keys written since the last take (a key repeats at most until the
+ * list outgrows twice the set, when it is deduplicated). About 70 B per element for 100k short strings.
+ *
+ * Canonical order: a set of short ASCII strings only (the common case) sorts them by (length, chars), which
+ * is the byte order of their fixstr encodings, and keeps that order until an element comes or goes; any other
+ * set sorts the identity keys of all its elements (a string's key is computed then).
  *
  * Merge: the dots of this set that the other can affect (elements the other holds, and dots the other's
  * context covers) and all of the other's dots go to the kernel's `dotMerge` in one call, sorted by
  * (element name, replica, counter). The kernel's 64-bit "key" is a per-merge element number rather than a
  * hash of the element: the merge only needs a consistent order and equality, numbering is cheaper than
  * hashing every element (measured), and no two elements can ever collide; survivors map back to their
- * elements by full identity bytes.
+ * elements by their keys.
  *
  * Deltas: `takeDelta()` returns everything that changed since the last take, local writes and merges alike
  * (the elements touched, with the removed dots and the merged contexts as the delta's context).
  *
  * Encoding: version, type tag, causal context, then elements sorted by bytes, each (bytes, dot count, dots
- * as (replica index in the context's sorted order, counter) sorted).
+ * as (replica index in the context's sorted order, counter) sorted). Decoding reads each element in place: a
+ * short ASCII fixstr becomes its string directly, anything else must read back to the same bytes (decoded and
+ * encoded again) or the input is refused.
  */
 import { DecodeError } from '../errors.js';
-import { Reader, Writer } from '../codec/binary.js';
-import { bytesCompare, bytesEqual, decodeValue, encodeValue, identityBytes, identityKey, valueIdentityKey } from '../codec/value.js';
+import { Reader, Writer, asciiAt } from '../codec/binary.js';
+import {
+  bytesEqual,
+  compareShortAscii,
+  decodeValue,
+  encodeValue,
+  identityBytes,
+  identityKey,
+  isShortAscii,
+  valueIdentityKey,
+  wellFormedString,
+} from '../codec/value.js';
 import { CausalContext, DotList, inverseMap, mergeDots } from './causal-context.js';
 import { CODEC_VERSION, CRDT_TYPE, type Crdt } from './types.js';
 import { disposeInstance } from './dispose.js';
 
-interface Elem {
-  /** Flat dots [r0, c0, r1, c1, ...] in this instance's replica index space. */
-  dots: number[];
-  /** Scratch mark of the merge that staged this element. */
-  mark?: number;
+/**
+ * An element's dots, never mutated in place (a change stores a new value, so instances may share them): one
+ * dot packed in a small integer, `replica * 2^24 + counter` (replica index < 64, counter < 2^24), or else a
+ * flat array `[r0, c0, r1, c1, ...]` (several dots, or one that does not pack).
+ */
+type Dots = number | number[];
+
+const PACK_SHIFT = 24;
+const PACK_MASK = 0xffffff;
+
+/** One dot as `Dots`. */
+function dot(r: number, c: number): Dots {
+  return r < 64 && c <= PACK_MASK ? (r << PACK_SHIFT) | c : [r, c];
 }
 
-let mergeEpoch = 0;
+/** A flat dot list as `Dots` (packed when it is one dot that packs). */
+function fromFlat(flat: number[]): Dots {
+  return flat.length === 2 ? dot(flat[0], flat[1]) : flat;
+}
+
+/** The dots as a flat list (a new array). */
+function toFlat(d: Dots): number[] {
+  return typeof d === 'number' ? [d >>> PACK_SHIFT, d & PACK_MASK] : d.slice();
+}
+
+function dotCount(d: Dots): number {
+  return typeof d === 'number' ? 1 : d.length / 2;
+}
+
+/** Pending-delta keys past this many per live element are deduplicated (keeps the list bounded). */
+function compactDirty(keys: string[], table: Map<string, Dots>): string[] {
+  const out: string[] = [];
+  for (const k of new Set(keys)) if (table.has(k)) out.push(k);
+  return out;
+}
 
 export class ORSet<T = unknown> implements Crdt<ORSet<T>> {
   readonly replicaId: string;
@@ -43,9 +93,19 @@ export class ORSet<T = unknown> implements Crdt<ORSet<T>> {
   /** @internal the causal context (dots seen). */
   readonly ctx = new CausalContext();
   private readonly me: number;
-  private elems = new Map<string, Elem>();
-  /** Pending delta: element identities touched locally, dots removed locally, since the last take. */
-  private dirty = new Set<string>();
+  /** String elements, keyed by the string (`wellFormedString`): no key built, the string's hash is its own. */
+  private strs = new Map<string, Dots>();
+  /** Every other element, keyed by its identity key (canonical bytes, one char per byte). */
+  private objs = new Map<string, Dots>();
+  /** Pending delta: keys of elements added locally or by a merge since the last take (may repeat). */
+  private dirtyStrs: string[] = [];
+  private dirtyObjs: string[] = [];
+  /**
+   * The string elements in canonical order, kept while every element is a short ASCII string (the common
+   * case) and none came or went since it was sorted (`undefined` otherwise).
+   */
+  private sorted: string[] | undefined;
+  /** Dots removed locally since the last take (flat). */
   private removed: number[] = [];
   /** Contexts merged in since the last take (a delta carries merged state too). */
   private merged: CausalContext | undefined;
@@ -59,48 +119,92 @@ export class ORSet<T = unknown> implements Crdt<ORSet<T>> {
 
   /** Add x (a new dot; replaces x's earlier dots, which this replica has observed). */
   add(x: T): void {
-    const id = valueIdentityKey(x); // the canonical bytes as a key, without a byte array (ValidationError first)
-    const e = this.elems.get(id);
-    if (e !== undefined) {
-      const c = this.ctx.next(this.me);
-      const dots = e.dots;
-      for (let i = 0; i < dots.length; i++) this.removed.push(dots[i]);
-      if (dots.length === 2) {
-        dots[0] = this.me;
-        dots[1] = c;
-      } else {
-        e.dots = [this.me, c];
+    if (typeof x === 'string') {
+      const k = wellFormedString(x);
+      this.addIn(this.strs, k);
+      const d = this.dirtyStrs;
+      if (d.length === 0 || d[d.length - 1] !== k) {
+        d.push(k);
+        if (d.length > 2 * this.strs.size + 64) this.dirtyStrs = compactDirty(d, this.strs);
       }
     } else {
-      this.elems.set(id, { dots: [this.me, this.ctx.next(this.me)] });
+      const k = valueIdentityKey(x); // the canonical bytes as a key, without a byte array (ValidationError first)
+      this.addIn(this.objs, k);
+      const d = this.dirtyObjs;
+      if (d.length === 0 || d[d.length - 1] !== k) {
+        d.push(k);
+        if (d.length > 2 * this.objs.size + 64) this.dirtyObjs = compactDirty(d, this.objs);
+      }
     }
-    this.dirty.add(id);
     this.onLocalChange?.();
+  }
+
+  private addIn(table: Map<string, Dots>, k: string): void {
+    const old = table.get(k);
+    if (old !== undefined) this.retire(old);
+    else this.sorted = undefined;
+    table.set(k, dot(this.me, this.ctx.next(this.me)));
+  }
+
+  /** Record an element's dots as removed (the delta's context carries them). */
+  private retire(d: Dots): void {
+    const removed = this.removed;
+    if (typeof d === 'number') removed.push(d >>> PACK_SHIFT, d & PACK_MASK);
+    else for (let i = 0; i < d.length; i++) removed.push(d[i]);
   }
 
   /** Remove x if present (only the adds this replica has observed; a concurrent add survives). */
   remove(x: T): boolean {
-    const id = valueIdentityKey(x);
-    const e = this.elems.get(id);
-    if (e === undefined) return false;
-    for (let i = 0; i < e.dots.length; i++) this.removed.push(e.dots[i]);
-    this.elems.delete(id);
-    this.dirty.add(id);
+    const table = typeof x === 'string' ? this.strs : this.objs;
+    const k = typeof x === 'string' ? wellFormedString(x) : valueIdentityKey(x);
+    const d = table.get(k);
+    if (d === undefined) return false;
+    this.retire(d);
+    table.delete(k);
+    this.sorted = undefined;
     this.onLocalChange?.();
     return true;
   }
 
   has(x: T): boolean {
-    return this.elems.has(valueIdentityKey(x));
+    return typeof x === 'string' ? this.strs.has(wellFormedString(x)) : this.objs.has(valueIdentityKey(x));
   }
 
-  /** The elements, in canonical byte order (decoded fresh on each call). */
+  /** The elements, in canonical byte order (objects decoded fresh on each call). */
   values(): T[] {
-    return [...this.elems.keys()].sort().map((id) => decodeValue(identityBytes(id)) as T);
+    const o = this.order();
+    const out: T[] = [];
+    for (let i = 0; i < o.keys.length; i++) out.push((i < o.strs ? o.keys[i] : decodeValue(identityBytes(o.keys[i]))) as T);
+    return out;
   }
 
   get size(): number {
-    return this.elems.size;
+    return this.strs.size + this.objs.size;
+  }
+
+  /**
+   * The elements in canonical byte order, with their dots. Common case, every element a short ASCII string:
+   * `keys` are the strings (bytes: the fixstr header, then the chars) and `strs` is their count. Otherwise
+   * `keys` are all identity keys and `strs` is 0.
+   */
+  private order(): { keys: string[]; dots: Dots[]; strs: number } {
+    let keys = this.sorted;
+    if (keys === undefined && this.objs.size === 0) {
+      const all = [...this.strs.keys()];
+      let simple = true;
+      for (let i = 0; i < all.length && simple; i++) simple = isShortAscii(all[i]);
+      if (simple) keys = this.sorted = sortShortAscii(all);
+    }
+    if (keys !== undefined) {
+      const dots: Dots[] = [];
+      for (let i = 0; i < keys.length; i++) dots.push(this.strs.get(keys[i])!);
+      return { keys, dots, strs: keys.length };
+    }
+    const items: [string, Dots][] = [];
+    for (const [s, d] of this.strs) items.push([valueIdentityKey(s), d]);
+    for (const [k, d] of this.objs) items.push([k, d]);
+    items.sort((x, y) => (x[0] < y[0] ? -1 : 1)); // code-unit order of latin1 keys = byte order
+    return { keys: items.map((x) => x[0]), dots: items.map((x) => x[1]), strs: 0 };
   }
 
   /**
@@ -114,79 +218,97 @@ export class ORSet<T = unknown> implements Crdt<ORSet<T>> {
     const map = this.ctx.mapFrom(other.ctx);
     const inv = inverseMap(map, this.ctx.width);
     const octx = other.ctx;
-    // stage: my elements the other can affect, and all of the other's
-    const aElems: Elem[] = [];
-    const aIds: string[] = [];
+    const tables = [this.strs, this.objs];
+    const otables = [other.strs, other.objs];
+    // stage: my elements the other can affect, and all of the other's. Element names for the kernel: the
+    // merge needs only a consistent order and equality, so an element is named by its staging position
+    // (fresh numbers past them for elements new here). No hashing.
+    const aTable: number[] = [];
+    const aKeys: string[] = [];
+    const aDots: Dots[] = [];
+    const names = [new Map<string, number>(), new Map<string, number>()];
     if (!octx.isEmpty()) {
-      const epoch = ++mergeEpoch;
-      for (const id of other.elems.keys()) {
-        const e = this.elems.get(id);
-        if (e === undefined) continue;
-        e.mark = epoch;
-        aElems.push(e);
-        aIds.push(id);
-      }
-      for (const [id, e] of this.elems) {
-        if (e.mark === epoch) continue;
-        for (let i = 0; i < e.dots.length; i += 2) {
-          const o = inv[e.dots[i]];
-          if (o >= 0 && octx.has(o, e.dots[i + 1])) {
-            aElems.push(e);
-            aIds.push(id);
-            break;
-          }
+      for (let t = 0; t < 2; t++) {
+        const mine = tables[t];
+        const named = names[t];
+        for (const k of otables[t].keys()) {
+          const d = mine.get(k);
+          if (d === undefined) continue;
+          named.set(k, aKeys.length);
+          aTable.push(t);
+          aKeys.push(k);
+          aDots.push(d);
+        }
+        for (const [k, d] of mine) {
+          if (!coveredBy(d, inv, octx) || named.has(k)) continue;
+          named.set(k, aKeys.length);
+          aTable.push(t);
+          aKeys.push(k);
+          aDots.push(d);
         }
       }
     }
-    // Element names for the kernel: the merge needs only a consistent order and equality, so an element is
-    // named by its position in `aElems` (fresh numbers past it for elements new here). No hashing.
-    const names = new Map<Elem, number>();
-    const a = new DotList(aElems.length);
-    for (let k = 0; k < aElems.length; k++) {
-      const e = aElems[k];
-      names.set(e, k);
-      for (let i = 0; i < e.dots.length; i += 2) a.push(k, 0, e.dots[i], e.dots[i + 1], k);
+    const a = new DotList(aKeys.length);
+    for (let k = 0; k < aKeys.length; k++) {
+      const d = aDots[k];
+      if (typeof d === 'number') a.push(k, 0, d >>> PACK_SHIFT, d & PACK_MASK, k);
+      else for (let i = 0; i < d.length; i += 2) a.push(k, 0, d[i], d[i + 1], k);
     }
-    const bIds: string[] = [];
-    const b = new DotList(other.elems.size);
-    let fresh = aElems.length;
-    for (const [id, e] of other.elems) {
-      const mine = this.elems.get(id);
-      const name = mine !== undefined ? names.get(mine)! : fresh++;
-      const k = bIds.length;
-      bIds.push(id);
-      for (let i = 0; i < e.dots.length; i += 2) b.push(name, 0, map[e.dots[i]], e.dots[i + 1], k);
+    const bTable: number[] = [];
+    const bKeys: string[] = [];
+    const b = new DotList(other.size);
+    let fresh = aKeys.length;
+    for (let t = 0; t < 2; t++) {
+      const named = names[t];
+      for (const [k, d] of otables[t]) {
+        const name = named.get(k) ?? fresh++;
+        const ref = bKeys.length;
+        bTable.push(t);
+        bKeys.push(k);
+        if (typeof d === 'number') b.push(name, 0, map[d >>> PACK_SHIFT], d & PACK_MASK, ref);
+        else for (let i = 0; i < d.length; i += 2) b.push(name, 0, map[d[i]], d[i + 1], ref);
+      }
     }
     a.sort();
     b.sort();
     const { out, n } = mergeDots(a, this.ctx, b, octx, inv, map);
     // rebuild the staged elements' dots from the survivors
-    const next: number[][] = aElems.map(() => []);
-    const added = new Map<string, number[]>();
+    const next: number[][] = aKeys.map(() => []);
+    const added = new Map<number, number[]>(); // b's ref -> its surviving dots
     for (let k = 0; k < n; k++) {
       const v = out[k];
       if (v >= 0) next[a.refs[v]].push(a.replicas[v], a.counters[v]);
       else {
         const j = -(v + 1);
-        const id = bIds[b.refs[j]];
-        let slot = added.get(id);
-        if (slot === undefined) added.set(id, (slot = []));
+        const ref = b.refs[j];
+        let slot = added.get(ref);
+        if (slot === undefined) added.set(ref, (slot = []));
         slot.push(b.replicas[j], b.counters[j]);
       }
     }
     let changed = added.size > 0;
-    for (let k = 0; k < aElems.length; k++) {
-      if (next[k].length !== aElems[k].dots.length) changed = true;
-      aElems[k].dots = next[k];
-      if (next[k].length === 0) this.elems.delete(aIds[k]);
+    for (let k = 0; k < aKeys.length; k++) {
+      const table = tables[aTable[k]];
+      const nk = next[k];
+      if (nk.length !== 2 * dotCount(aDots[k])) changed = true;
+      if (nk.length > 0) table.set(aKeys[k], fromFlat(nk));
+      else {
+        table.delete(aKeys[k]);
+        this.sorted = undefined;
+      }
     }
-    for (const [id, dots] of added) {
-      const e = this.elems.get(id);
-      if (e !== undefined) e.dots.push(...dots);
-      else this.elems.set(id, { dots });
+    for (const [ref, dots] of added) {
+      const t = bTable[ref];
+      const table = tables[t];
+      const k = bKeys[ref];
+      const e = table.get(k);
+      if (e === undefined) this.sorted = undefined;
+      table.set(k, e === undefined ? fromFlat(dots) : toFlat(e).concat(dots));
+      (t === 0 ? this.dirtyStrs : this.dirtyObjs).push(k);
     }
     if (this.ctx.mergeFrom(octx, map)) changed = true;
-    for (const id of added.keys()) this.dirty.add(id);
+    if (this.dirtyStrs.length > 2 * this.strs.size + 64) this.dirtyStrs = compactDirty(this.dirtyStrs, this.strs);
+    if (this.dirtyObjs.length > 2 * this.objs.size + 64) this.dirtyObjs = compactDirty(this.dirtyObjs, this.objs);
     (this.merged ??= new CausalContext()).absorb(octx);
     return changed;
   }
@@ -196,19 +318,33 @@ export class ORSet<T = unknown> implements Crdt<ORSet<T>> {
    * engine calls it after merging remote state, which it does not re-send).
    */
   discardDelta(): void {
-    this.dirty.clear();
+    this.dirtyStrs = [];
+    this.dirtyObjs = [];
     this.removed = [];
     this.merged = undefined;
   }
 
   takeDelta(): ORSet<T> | null {
-    if (this.dirty.size === 0 && this.removed.length === 0 && this.merged === undefined) return null;
+    if (this.dirtyStrs.length === 0 && this.dirtyObjs.length === 0 && this.removed.length === 0 && this.merged === undefined) return null;
     const d = new ORSet<T>(this.replicaId);
     const merged = this.merged;
+    const ids = this.ctx.ids;
     if (merged !== undefined) {
       // every element holding a dot the delta's context covers must come along, or the delta would remove it
-      for (const [id, e] of this.elems) {
-        for (let i = 0; i < e.dots.length; i += 2) if (merged.hasId(this.ctx.ids[e.dots[i]], e.dots[i + 1])) this.dirty.add(id);
+      for (let t = 0; t < 2; t++) {
+        const dirty = t === 0 ? this.dirtyStrs : this.dirtyObjs;
+        for (const [k, e] of t === 0 ? this.strs : this.objs) {
+          if (typeof e === 'number') {
+            if (merged.hasId(ids[e >>> PACK_SHIFT], e & PACK_MASK)) dirty.push(k);
+          } else {
+            for (let i = 0; i < e.length; i += 2) {
+              if (merged.hasId(ids[e[i]], e[i + 1])) {
+                dirty.push(k);
+                break;
+              }
+            }
+          }
+        }
       }
       d.ctx.absorb(merged);
       this.merged = undefined;
@@ -216,22 +352,34 @@ export class ORSet<T = unknown> implements Crdt<ORSet<T>> {
     // the removed dots first: they are older than the dots of the touched elements, so the delta's context
     // mostly grows at its end (an append, not an insertion)
     // replica index here -> index in the delta, interned once per replica (not once per dot)
+    const dctx = d.ctx;
     const tmap = new Int32Array(this.ctx.width).fill(-1);
-    const to = (r: number): number => (tmap[r] >= 0 ? tmap[r] : (tmap[r] = d.ctx.intern(this.ctx.ids[r])));
+    const to = (r: number): number => (tmap[r] >= 0 ? tmap[r] : (tmap[r] = dctx.intern(ids[r])));
     const removed = this.removed;
-    for (let i = 0; i < removed.length; i += 2) d.ctx.add(to(removed[i]), removed[i + 1]);
-    for (const id of this.dirty) {
-      const e = this.elems.get(id);
-      if (e === undefined) continue;
-      const dots: number[] = [];
-      for (let i = 0; i < e.dots.length; i += 2) {
-        const r = to(e.dots[i]);
-        dots.push(r, e.dots[i + 1]);
-        d.ctx.add(r, e.dots[i + 1]);
+    for (let i = 0; i < removed.length; i += 2) dctx.add(to(removed[i]), removed[i + 1]);
+    for (let t = 0; t < 2; t++) {
+      const table = t === 0 ? this.strs : this.objs;
+      const dtable = t === 0 ? d.strs : d.objs;
+      for (const k of t === 0 ? this.dirtyStrs : this.dirtyObjs) {
+        const e = table.get(k);
+        if (e === undefined || dtable.has(k)) continue;
+        if (typeof e === 'number') {
+          const r = to(e >>> PACK_SHIFT), c = e & PACK_MASK;
+          dctx.add(r, c);
+          dtable.set(k, dot(r, c));
+        } else {
+          const dots: number[] = [];
+          for (let i = 0; i < e.length; i += 2) {
+            const r = to(e[i]);
+            dots.push(r, e[i + 1]);
+            dctx.add(r, e[i + 1]);
+          }
+          dtable.set(k, fromFlat(dots));
+        }
       }
-      d.elems.set(id, { dots });
     }
-    this.dirty.clear();
+    this.dirtyStrs = [];
+    this.dirtyObjs = [];
     this.removed = [];
     return d;
   }
@@ -239,8 +387,11 @@ export class ORSet<T = unknown> implements Crdt<ORSet<T>> {
   clone(): ORSet<T> {
     const c = new ORSet<T>(this.replicaId);
     copyContext(this.ctx, c.ctx);
-    for (const [id, e] of this.elems) c.elems.set(id, { ...e, dots: e.dots.slice() });
-    c.dirty = new Set(this.dirty);
+    c.strs = new Map(this.strs); // dots are never mutated in place, so sharing them is safe
+    c.objs = new Map(this.objs);
+    c.sorted = this.sorted; // never mutated: a change replaces it
+    c.dirtyStrs = this.dirtyStrs.slice();
+    c.dirtyObjs = this.dirtyObjs.slice();
     c.removed = this.removed.slice();
     c.merged = this.merged?.clone();
     return c;
@@ -251,11 +402,21 @@ export class ORSet<T = unknown> implements Crdt<ORSet<T>> {
     w.u8(CODEC_VERSION);
     w.u8(CRDT_TYPE.ORSet);
     const perm = this.ctx.write(w);
-    const ids = [...this.elems.keys()].sort(); // code-unit order of latin1 keys = byte order of the elements
-    w.varuint(ids.length);
-    for (const id of ids) {
-      w.latin1(id);
-      writeDots(w, this.elems.get(id)!.dots, perm);
+    const { keys, dots, strs } = this.order();
+    w.varuint(keys.length);
+    for (let i = 0; i < strs; i++) {
+      // a short ASCII string: length, fixstr header, the chars
+      const s = keys[i];
+      const n = s.length;
+      w.ensure(n + 2);
+      w.u8(n + 1);
+      w.u8(0xa0 | n);
+      for (let j = 0; j < n; j++) w.u8(s.charCodeAt(j));
+      writeDotsOf(w, dots[i], perm);
+    }
+    for (let i = strs; i < keys.length; i++) {
+      w.latin1(keys[i]);
+      writeDotsOf(w, dots[i], perm);
     }
     return w.finish();
   }
@@ -266,16 +427,38 @@ export class ORSet<T = unknown> implements Crdt<ORSet<T>> {
     const s = new ORSet<T>(replicaId);
     const map = s.ctx.read(rd);
     const n = rd.count(3);
-    let prev: Uint8Array | undefined;
+    const buf = rd.buf;
+    let prev = -1, prevLen = 0;
+    const sorted: string[] = []; // while every element is a short ASCII string
     for (let k = 0; k < n; k++) {
-      const b = rd.bytes();
-      if (prev !== undefined && bytesCompare(prev, b) >= 0) throw new DecodeError('set elements not strictly sorted');
-      prev = b;
-      checkCanonicalValue(b);
-      const dots = readDots(rd, map, s.ctx);
-      s.elems.set(identityKey(b), { dots });
+      const len = rd.varuint();
+      rd.need(len);
+      const p = rd.pos;
+      rd.pos = p + len;
+      if (prev >= 0 && compareRanges(buf, prev, prevLen, p, len) >= 0) throw new DecodeError('set elements not strictly sorted');
+      prev = p;
+      prevLen = len;
+      // fast path: a short ASCII string in a fixstr (canonical as it stands)
+      const h = buf[p];
+      if (len === 1 && h < 0x80) {
+        // a positive fixint
+        s.objs.set(String.fromCharCode(h), readPackedDots(rd, map, s.ctx));
+        continue;
+      }
+      const str = len > 0 && len === (h ^ 0xa0) + 1 && len <= 0x20 ? asciiAt(buf, p + 1, len - 1) : undefined;
+      const dots = readPackedDots(rd, map, s.ctx);
+      if (str !== undefined) {
+        s.strs.set(str, dots);
+        if (sorted.length === k) sorted.push(str);
+        continue;
+      }
+      const b = buf.subarray(p, p + len);
+      const v = checkCanonicalValue(b);
+      if (typeof v === 'string') s.strs.set(v, dots);
+      else s.objs.set(identityKey(b), dots);
     }
     rd.done();
+    if (sorted.length === n) s.sorted = sorted;
     return s;
   }
 
@@ -291,6 +474,68 @@ export class ORSet<T = unknown> implements Crdt<ORSet<T>> {
   get disposed(): boolean {
     return false;
   }
+}
+
+/** Short ASCII strings (`isShortAscii`, distinct) in canonical order, in place. */
+function sortShortAscii(keys: string[]): string[] {
+  if (keys.length > 16) return keys.sort(compareShortAscii);
+  for (let i = 1; i < keys.length; i++) {
+    const x = keys[i];
+    let j = i - 1;
+    while (j >= 0 && compareShortAscii(keys[j], x) > 0) {
+      keys[j + 1] = keys[j];
+      j--;
+    }
+    keys[j + 1] = x;
+  }
+  return keys;
+}
+
+/** True when the other context (`octx`, my index -> its index through `inv`) has one of the dots. */
+function coveredBy(d: Dots, inv: Int32Array, octx: CausalContext): boolean {
+  if (typeof d === 'number') {
+    const o = inv[d >>> PACK_SHIFT];
+    return o >= 0 && octx.has(o, d & PACK_MASK);
+  }
+  for (let i = 0; i < d.length; i += 2) {
+    const o = inv[d[i]];
+    if (o >= 0 && octx.has(o, d[i + 1])) return true;
+  }
+  return false;
+}
+
+/** Unsigned byte order of buf[p, p + n) and buf[q, q + m). */
+function compareRanges(buf: Uint8Array, p: number, n: number, q: number, m: number): number {
+  const l = n < m ? n : m;
+  for (let i = 0; i < l; i++) {
+    const x = buf[p + i], y = buf[q + i];
+    if (x !== y) return x < y ? -1 : 1;
+  }
+  return n - m;
+}
+
+function writeDotsOf(w: Writer, d: Dots, perm: Int32Array): void {
+  if (typeof d === 'number') {
+    w.u8(1);
+    w.varuint(perm[d >>> PACK_SHIFT]);
+    w.varuint(d & PACK_MASK);
+  } else writeDots(w, d, perm);
+}
+
+/** `readDots` as `Dots`. */
+function readPackedDots(rd: Reader, map: Int32Array, ctx: CausalContext): Dots {
+  if (rd.pos < rd.end && rd.buf[rd.pos] === 1) {
+    // one dot (the common case): no array
+    rd.pos++;
+    const ri = rd.varuint();
+    const c = rd.varuint();
+    if (ri >= map.length) throw new DecodeError('dot replica index out of range');
+    if (c < 1) throw new DecodeError('dot counter must be >= 1');
+    const r = map[ri];
+    if (!ctx.has(r, c)) throw new DecodeError('dot outside the causal context');
+    return dot(r, c);
+  }
+  return fromFlat(readDots(rd, map, ctx));
 }
 
 /** @internal copy a context into an empty one, preserving index order. */
@@ -351,21 +596,17 @@ export function readDots(rd: Reader, map: Int32Array, ctx: CausalContext): numbe
   return dots;
 }
 
-/** @internal checks that bytes are the canonical msgpack encoding of a value. */
-export function checkCanonicalValue(b: Uint8Array): void {
-  // fast paths: a positive fixint, or a short ASCII string in a fixstr (what encodeValue writes for them)
-  if (b.length === 1 && b[0] <= 0x7f) return;
-  if (b.length >= 1 && b[0] >= 0xa0 && b[0] <= 0xbf && b.length === 1 + (b[0] & 0x1f)) {
-    let ascii = true;
-    for (let i = 1; i < b.length && ascii; i++) if (b[i] >= 0x80) ascii = false;
-    if (ascii) return;
-  }
+/** @internal checks that bytes are the canonical msgpack encoding of a value; returns the value. */
+export function checkCanonicalValue(b: Uint8Array): unknown {
+  let v: unknown;
   let again: Uint8Array;
   try {
-    again = encodeValue(decodeValue(b));
+    v = decodeValue(b);
+    again = encodeValue(v);
   } catch (e) {
     if (e instanceof DecodeError) throw e;
     throw new DecodeError(`invalid value: ${(e as Error).message}`, { cause: e });
   }
   if (!bytesEqual(again, b)) throw new DecodeError('value bytes are not canonical');
+  return v;
 }

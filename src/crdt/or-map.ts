@@ -93,6 +93,7 @@ function filled<A extends Uint32Array | Int32Array | Uint16Array | Uint8Array | 
 }
 /** The key index's empty table, shared until a map's first key (never written). */
 const NO_SLOTS = new Int32Array(16);
+const NO_TAGS = new Uint8Array(16);
 
 /** Kind of a dot's value: an LWW value, or which nested CRDT. Stable: part of the wire format. */
 export const ORMAP_KIND = { LWW: 0, Counter: 1, ORSet: 2, MVRegister: 3, ORMap: 4 } as const;
@@ -275,11 +276,11 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
 
   /** Set `key` to `value` (last writer wins by HLC timestamp, then replica id). */
   setLWW(key: string, value: V): void {
-    checkKey(key);
+    const hk = checkedIndexHash(key); // one pass over the key: its index hash and its well-formedness
     // a short string goes straight into the arena (no intermediate bytes); anything else is encoded first,
     // so a value msgpack cannot carry throws before any change
     const bytes = typeof value === 'string' && value.length < 0x20 ? undefined : encodeValue(value);
-    const h = this.head.get(key);
+    const h = this.head.getHashed(key, hk);
     if (h !== undefined && this.nextRow[h] < 0) {
       // the common overwrite (one surviving dot): the same as retiring it and adding a row, which would
       // reuse this very row, without taking the key out of the index and putting it back
@@ -299,9 +300,9 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
       return;
     }
     // a new key needs no retiring (and no second index lookup)
-    const ts = h === undefined ? this.clock.now() : this.retire(key);
+    const ts = h === undefined ? this.clock.now() : this.retire(key, hk);
     const c = this.ctx.next(this.me);
-    const row = this.addRow(key, this.me, c, ts, ORMAP_KIND.LWW);
+    const row = this.addRow(key, this.me, c, ts, ORMAP_KIND.LWW, true, hk);
     this.putLocal(row, value, bytes);
     this.noteLocal(key);
   }
@@ -399,20 +400,21 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
   }
 
   private nestedWrite(kind: number, key: string, nk: string): void {
-    const ts = this.retire(key);
+    const hk = indexHash(key);
+    const ts = this.retire(key, hk);
     const c = this.ctx.next(this.me);
-    this.addRow(key, this.me, c, ts, kind);
+    this.addRow(key, this.me, c, ts, kind, true, hk);
     this.touchedNested.add(nk);
     this.noteLocal(key);
   }
 
-  /** Retire every row of `key` (recorded as a local removal); returns a timestamp for the new write, which
-   * the caller adds at once with `addRow`. */
-  private retire(key: string): number {
+  /** Retire every row of `key` (index hash `hk`; recorded as a local removal); returns a timestamp for the new
+   * write, which the caller adds at once with `addRow`. */
+  private retire(key: string, hk: number): number {
     let ts = this.clock.now();
-    let row = this.head.get(key) ?? -1;
+    let row = this.head.getHashed(key, hk) ?? -1;
     if (row < 0) return ts;
-    this.head.delete(key);
+    this.head.deleteHashed(key, hk);
     while (row >= 0) {
       const next: number = this.nextRow[row];
       if (this.ts[row] >= ts) ts = this.ts[row] + 1;
@@ -462,9 +464,9 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
   // ===================================================================================================
   // rows and arena
 
-  /** A new row for `key`, linked first in its chain, flagged for the next delta. */
-  private addRow(key: string, r: number, c: number, ts: number, kind: number, dirty = true): number {
-    const h = this.head.get(key);
+  /** A new row for `key` (index hash `hk`), linked first in its chain, flagged for the next delta. */
+  private addRow(key: string, r: number, c: number, ts: number, kind: number, dirty = true, hk = indexHash(key)): number {
+    const h = this.head.getHashed(key, hk);
     let row: number;
     if (this.free.length > 0) row = this.free.pop()!;
     else {
@@ -482,7 +484,7 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
     this.drow[row] = 0;
     if (dirty) this.markDirty(row);
     this.nextRow[row] = h === undefined ? -1 : h;
-    this.head.set(key, row);
+    this.head.setHashed(key, hk, row);
     return row;
   }
 
@@ -613,7 +615,9 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
       const n = this.vlen[row];
       if (this.rowKey[row] === undefined || n === 0) continue;
       const o = this.voff[row];
-      next.set(this.chunks[this.vchunk[row]].subarray(o, o + n), p);
+      const src = this.chunks[this.vchunk[row]];
+      if (n <= 48) for (let i = 0; i < n; i++) next[p + i] = src[o + i]; // no subarray object per short value
+      else next.set(src.subarray(o, o + n), p);
       this.voff[row] = p;
       this.vchunk[row] = 0;
       p += n;
@@ -835,10 +839,23 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
   /** Local writes since the last take, as a map state (null when none). */
   takeDelta(): ORMap<V> | null {
     if (this.dn === 0 && this.removed.length === 0 && this.merged === undefined && this.touchedNested.size === 0) return null;
-    const keys = new Set<string>();
+    // the keys of the flagged rows, each once: collecting a key flags all its rows 2 (reset by clearDirty for
+    // the rows in dlist, and below for the others)
+    const keys: string[] = [];
+    const hks: number[] = [];
+    const firsts: number[] = [];
+    const collect = (row: number): void => {
+      const key = this.rowKey[row]!;
+      const hk = indexHash(key);
+      const first = this.head.getHashed(key, hk)!;
+      keys.push(key);
+      hks.push(hk);
+      firsts.push(first);
+      for (let r = first; r >= 0; r = this.nextRow[r]) this.drow[r] = 2;
+    };
     for (let i = 0; i < this.dn; i++) {
       const row = this.dlist[i];
-      if (this.drow[row] === 1) keys.add(this.rowKey[row]!);
+      if (this.drow[row] === 1) collect(row);
     }
     const merged = this.merged;
     if (merged !== undefined) {
@@ -846,13 +863,13 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
       const toM = new Int32Array(this.ctx.width);
       for (let r = 0; r < toM.length; r++) toM[r] = merged.lookup(this.ctx.ids[r]);
       for (let row = 0; row < this.top; row++) {
-        const key = this.rowKey[row];
-        if (key === undefined) continue;
+        if (this.rowKey[row] === undefined || this.drow[row] === 2) continue;
         const m = toM[this.rep[row]];
-        if (m >= 0 && merged.has(m, this.ctr[row])) keys.add(key);
+        if (m >= 0 && merged.has(m, this.ctr[row])) collect(row);
       }
     }
-    const d = this.subset(keys, this.removed);
+    for (let i = 0; i < firsts.length; i++) for (let r = firsts[i]; r >= 0; r = this.nextRow[r]) this.drow[r] = 0;
+    const d = this.subset(keys, hks, firsts, this.removed);
     if (merged !== undefined) d.ctx.absorb(merged);
     this.merged = undefined;
     this.clearDirty();
@@ -902,7 +919,9 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
         }
       }
     }
-    const d = this.subset(set, retired);
+    const list = [...set];
+    const hks = list.map(indexHash);
+    const d = this.subset(list, hks, list.map((k, i) => this.head.getHashed(k, hks[i]) ?? -1), retired);
     for (const key of set) {
       for (let kind = 1; kind < KIND_COUNT; kind++) {
         const nk = String.fromCharCode(48 + kind) + key;
@@ -979,42 +998,49 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
     return false;
   }
 
-  /** A new map with the rows of `keys` and a context of their dots plus `extraDots` (flat r, c pairs). */
-  private subset(keys: Iterable<string>, extraDots: number[]): ORMap<V> {
+  /**
+   * A new map with the rows of `keys` (distinct; `hks` their index hashes, `firsts` their first rows here or
+   * -1) and a context of their dots plus `extraDots` (flat r, c pairs).
+   */
+  private subset(keys: string[], hks: number[], firsts: number[], extraDots: number[]): ORMap<V> {
     const d = new ORMap<V>(this.replicaId, { clock: this.clock, keyHash: this.keyHash });
     const tmap = new Int32Array(this.ctx.width).fill(-1);
     const to = (r: number): number => (tmap[r] >= 0 ? tmap[r] : (tmap[r] = d.ctx.intern(this.ctx.ids[r])));
-    const rows: number[] = [];
-    const rowKeys: string[] = [];
-    for (const key of keys) {
-      for (let row = this.head.get(key) ?? -1; row >= 0; row = this.nextRow[row]) {
-        rows.push(row);
-        rowKeys.push(key);
+    let rows = 0, bytes = 0;
+    for (let k = 0; k < keys.length; k++) {
+      for (let row = firsts[k]; row >= 0; row = this.nextRow[row]) {
+        rows++;
+        bytes += this.vlen[row];
       }
     }
-    // sized once (no growth steps), dots added to the context in counter order (appends, not inserts)
-    if (rows.length > 16) d.growRows(rows.length);
-    d.head.reserve(rows.length);
-    const dots: number[] = [];
-    for (let i = 0; i < rows.length; i++) {
-      const row = rows[i];
-      const r = to(this.rep[row]);
-      dots.push(r, this.ctr[row]);
-      const nr = d.addRow(rowKeys[i], r, this.ctr[row], this.ts[row], this.kind[row]);
-      if (this.kind[row] === ORMAP_KIND.LWW) d.putValue(nr, this.chunks[this.vchunk[row]], this.voff[row], this.vlen[row]);
+    // sized once (rows, index and arena: no growth steps); rows filled in place, each key put in the index once
+    if (rows > 0) d.growRows(Math.max(16, rows));
+    d.head.reserve(keys.length);
+    if (bytes > 0) {
+      d.chunks.push(new Uint8Array(bytes));
+      d.fill = 0;
     }
-    for (let i = 0; i < extraDots.length; i += 2) dots.push(to(extraDots[i]), extraDots[i + 1]);
-    const per: number[][] = [];
-    for (let i = 0; i < dots.length; i += 2) (per[dots[i]] ??= []).push(dots[i + 1]);
-    for (let r = 0; r < per.length; r++) {
-      const cs = per[r];
-      if (cs === undefined) continue;
-      let inOrder = true; // a run of local overwrites retires dots in counter order already
-      for (let i = 1; i < cs.length && inOrder; i++) inOrder = cs[i - 1] < cs[i];
-      const sorted = inOrder ? cs : Float64Array.from(cs).sort();
-      for (let i = 0; i < sorted.length; i++) d.ctx.add(r, sorted[i]);
+    const per: number[][] = []; // counters per replica of d
+    for (let k = 0; k < keys.length; k++) {
+      let prev = -1; // rows are linked as addRow links them: the last added first
+      for (let row = firsts[k]; row >= 0; row = this.nextRow[row]) {
+        const r = to(this.rep[row]);
+        const c = this.ctr[row];
+        (per[r] ??= []).push(c);
+        const nr = d.top++;
+        d.rowKey[nr] = keys[k];
+        d.rep[nr] = r;
+        d.setCounter(nr, c);
+        d.ts[nr] = this.ts[row];
+        d.kind[nr] = this.kind[row];
+        d.nextRow[nr] = prev;
+        if (this.kind[row] === ORMAP_KIND.LWW) d.putValue(nr, this.chunks[this.vchunk[row]], this.voff[row], this.vlen[row]);
+        prev = nr;
+      }
+      if (prev >= 0) d.head.insertNew(hks[k], prev);
     }
-    d.clearDirty();
+    for (let i = 0; i < extraDots.length; i += 2) (per[to(extraDots[i])] ??= []).push(extraDots[i + 1]);
+    for (let r = 0; r < per.length; r++) if (per[r] !== undefined) addInOrder(d.ctx, r, per[r]);
     return d;
   }
 
@@ -1286,6 +1312,29 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
 // ===================================================================================================
 // helpers
 
+/** Set by `indexHash`: whether the key it hashed holds a UTF-16 surrogate unit (only then can it be ill-formed). */
+let keyHadSurrogate = false;
+
+/**
+ * The key index's 32-bit hash of a key (FNV-1a over UTF-16 units, then a xorshift-multiply finish), internal to
+ * one process (never stored or sent). It also notes in `keyHadSurrogate` whether a surrogate unit was seen, so a
+ * local write checks a key's well-formedness in the same pass over its characters.
+ */
+function indexHash(key: string): number {
+  let h = 0x811c9dc5;
+  let sur = 0;
+  for (let i = 0; i < key.length; i++) {
+    const c = key.charCodeAt(i);
+    if ((c & 0xf800) === 0xd800) sur = 1;
+    h = Math.imul(h ^ c, 0x01000193);
+  }
+  keyHadSurrogate = sur !== 0;
+  h ^= h >>> 15;
+  h = Math.imul(h, 0x2c1b3c6d);
+  h ^= h >>> 12;
+  return h;
+}
+
 /**
  * Key -> first row: an open-addressing table (linear probing, backward-shift deletion) of row numbers in an
  * Int32Array (load <= 0.8), keys compared through the map's `rowKey` column. About 5-10 bytes per key, where a
@@ -1295,6 +1344,9 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
 class KeyIndex {
   /** row + 1, 0 = empty. Until the first key: a shared all-zero table (read only; `set` allocates). */
   private slots = NO_SLOTS;
+  /** Per slot the top 8 bits of its key's hash: a probe compares key strings only when the tag matches (one
+   * byte per slot; comparing two distinct keys of one length reads their characters). */
+  private tags = NO_TAGS;
   private mask = 15;
   size = 0;
 
@@ -1305,61 +1357,86 @@ class KeyIndex {
     return this.slots.length;
   }
 
-  private hash(key: string): number {
-    let h = 0x811c9dc5;
-    for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
-    h ^= h >>> 15;
-    h = Math.imul(h, 0x2c1b3c6d);
-    h ^= h >>> 12;
-    return h;
-  }
-
-  /** Slot of `key`, or -(empty slot + 1) where it would go. */
-  private find(key: string): number {
-    const slots = this.slots, mask = this.mask, rowKey = this.rowKey;
-    let i = this.hash(key) & mask;
+  /** Slot of `key` (whose `indexHash` is `h`), or -(empty slot + 1) where it would go. */
+  private find(key: string, h: number): number {
+    const slots = this.slots, tags = this.tags, mask = this.mask, rowKey = this.rowKey;
+    const tag = h >>> 24;
+    let i = h & mask;
     for (;;) {
       const v = slots[i];
       if (v === 0) return -(i + 1);
-      if (rowKey[v - 1] === key) return i;
+      if (tags[i] === tag && rowKey[v - 1] === key) return i;
       i = (i + 1) & mask;
     }
   }
 
   get(key: string): number | undefined {
-    const i = this.find(key);
+    return this.getHashed(key, indexHash(key));
+  }
+
+  /** `get` with the key's `indexHash` already computed. */
+  getHashed(key: string, h: number): number | undefined {
+    const i = this.find(key, h);
     return i >= 0 ? this.slots[i] - 1 : undefined;
   }
 
   has(key: string): boolean {
-    return this.find(key) >= 0;
+    return this.find(key, indexHash(key)) >= 0;
   }
 
   /** Point `key` at `row` (rowKey[row] must already be `key`). */
   set(key: string, row: number): void {
-    const i = this.find(key);
+    this.setHashed(key, indexHash(key), row);
+  }
+
+  /** `set` with the key's `indexHash` already computed. */
+  setHashed(key: string, h: number, row: number): void {
+    const i = this.find(key, h);
     if (i >= 0) {
       this.slots[i] = row + 1;
       return;
     }
-    if (this.slots === NO_SLOTS) this.slots = new Int32Array(NO_SLOTS.length);
+    if (this.slots === NO_SLOTS) {
+      this.slots = new Int32Array(NO_SLOTS.length);
+      this.tags = new Uint8Array(NO_SLOTS.length);
+    }
     this.slots[-(i + 1)] = row + 1;
+    this.tags[-(i + 1)] = h >>> 24;
+    if (++this.size * 5 > this.slots.length * 4) this.resize(this.slots.length * 2);
+  }
+
+  /** Put a key known to be absent (hash `h`) at `row`, without comparing keys. */
+  insertNew(h: number, row: number): void {
+    if (this.slots === NO_SLOTS) {
+      this.slots = new Int32Array(NO_SLOTS.length);
+      this.tags = new Uint8Array(NO_SLOTS.length);
+    }
+    let i = h & this.mask;
+    while (this.slots[i] !== 0) i = (i + 1) & this.mask;
+    this.slots[i] = row + 1;
+    this.tags[i] = h >>> 24;
     if (++this.size * 5 > this.slots.length * 4) this.resize(this.slots.length * 2);
   }
 
   delete(key: string): boolean {
-    let i = this.find(key);
+    return this.deleteHashed(key, indexHash(key));
+  }
+
+  /** `delete` with the key's `indexHash` already computed. */
+  deleteHashed(key: string, h: number): boolean {
+    let i = this.find(key, h);
     if (i < 0) return false;
-    const slots = this.slots, mask = this.mask;
+    const slots = this.slots, tags = this.tags, mask = this.mask;
     // backward-shift deletion keeps probe chains intact without tombstones
     let j = i;
     for (;;) {
       j = (j + 1) & mask;
       const v = slots[j];
       if (v === 0) break;
-      const home = this.hash(this.rowKey[v - 1]!) & mask;
+      const home = indexHash(this.rowKey[v - 1]!) & mask;
       if ((j > i && (home <= i || home > j)) || (j < i && home <= i && home > j)) {
         slots[i] = v;
+        tags[i] = tags[j];
         i = j;
       }
     }
@@ -1371,13 +1448,16 @@ class KeyIndex {
   private resize(n: number): void {
     const old = this.slots;
     this.slots = new Int32Array(n);
+    this.tags = new Uint8Array(n);
     this.mask = n - 1;
     for (let k = 0; k < old.length; k++) {
       const v = old[k];
       if (v === 0) continue;
-      let i = this.hash(this.rowKey[v - 1]!) & this.mask;
+      const h = indexHash(this.rowKey[v - 1]!);
+      let i = h & this.mask;
       while (this.slots[i] !== 0) i = (i + 1) & this.mask;
       this.slots[i] = v;
+      this.tags[i] = h >>> 24;
     }
   }
 
@@ -1424,9 +1504,45 @@ function isEmptyNested(inst: NestedCrdt): boolean {
   return bytesSame(inst.encode(), e);
 }
 
+/**
+ * Add the dots (r, c) for every c of `cs` to `ctx` in counter order, where `ctx.add` appends to the last range
+ * (out of order it inserts). A delta of local writes holds two increasing runs (the new dots, then the dots they
+ * retired), merged in one pass; anything else is sorted.
+ */
+function addInOrder(ctx: CausalContext, r: number, cs: number[]): void {
+  const n = cs.length;
+  let cut = 0; // start of the second increasing run; -1: more than two runs
+  for (let i = 1; i < n; i++) {
+    if (cs[i - 1] < cs[i]) continue;
+    if (cut !== 0) {
+      cut = -1;
+      break;
+    }
+    cut = i;
+  }
+  if (cut === 0) {
+    for (let i = 0; i < n; i++) ctx.add(r, cs[i]);
+  } else if (cut > 0) {
+    let i = 0, j = cut;
+    while (i < cut && j < n) ctx.add(r, cs[i] < cs[j] ? cs[i++] : cs[j++]);
+    while (i < cut) ctx.add(r, cs[i++]);
+    while (j < n) ctx.add(r, cs[j++]);
+  } else {
+    const sorted = Float64Array.from(cs).sort();
+    for (let i = 0; i < n; i++) ctx.add(r, sorted[i]);
+  }
+}
+
 function checkKey(key: string): void {
+  checkedIndexHash(key);
+}
+
+/** The key's `indexHash`; ValidationError when it is not a well-formed string (which no replica could read back). */
+function checkedIndexHash(key: string): number {
   if (typeof key !== 'string') throw new ValidationError('map keys are strings');
-  if (!isWellFormedString(key)) throw new ValidationError('map key is not well-formed UTF-16 (lone surrogate)');
+  const h = indexHash(key);
+  if (keyHadSurrogate && !isWellFormedString(key)) throw new ValidationError('map key is not well-formed UTF-16 (lone surrogate)');
+  return h;
 }
 
 /** A length-prefixed UTF-8 key. */

@@ -2,25 +2,44 @@
  * Grow-only set. Element identity is the element's canonical value bytes (src/codec/value.ts): the bytes are
  * produced once by the replica that added the element and carried as bytes from then on.
  *
- * - State: a Map from identity key to an immutable element record (the key plus a lazily decoded value), so
- *   merges share records between instances without copying. The identity key is the canonical bytes as a
- *   latin1 string (one char per byte), so no byte array is kept per element and string order is byte order.
- * - merge = union; the delta is the set of elements new since the last take (added locally or by a merge).
+ * - State: strings in a Set keyed by the string itself (`wellFormedString`: a lone surrogate is encoded as
+ *   U+FFFD, so it is kept as one), which is exactly byte identity for strings and builds no key on a write
+ *   (a string keeps its own hash); every other element in a Map from identity key (the canonical bytes as a
+ *   latin1 string, one char per byte) to an immutable element record (the key plus a lazily decoded value),
+ *   shared between instances without copying. A decoded element whose bytes are valid msgpack but not the
+ *   canonical encoding of their value (decode checks only validity) is kept by its bytes too, so it
+ *   round-trips as it came. No byte array per element; string order is byte order.
+ * - merge = union; the delta is the list of elements new since the last take (added locally or by a merge;
+ *   an element is only ever new once, so the list has no repeats).
  * - `values()` lists elements in canonical order (unsigned byte order of their encodings), the same on every
- *   replica; the sorted list is cached until the next change.
+ *   replica; the order is cached until the next change. A set of short ASCII strings only (the common case)
+ *   sorts them by (length, chars), the byte order of their fixstr encodings; any other set sorts identity keys.
  * - Canonical encoding: version, type tag, count, then each element's bytes (length-prefixed) in byte order.
- *   Decoding checks strict order (no duplicates) and that every element is valid msgpack.
+ *   Decoding checks strict order (no duplicates) and that every element is valid msgpack, reading each element
+ *   in place (a short ASCII fixstr becomes its string directly).
  */
-import { Reader, Writer } from '../codec/binary.js';
-import { bytesCompare, decodeValue, identityBytes, identityKey, readsBackAsGiven, valueIdentityKey } from '../codec/value.js';
+import { Reader, Writer, asciiAt } from '../codec/binary.js';
+import {
+  bytesEqual,
+  compareShortAscii,
+  decodeValue,
+  encodeValue,
+  identityBytes,
+  identityKey,
+  isShortAscii,
+  readsBackAsGiven,
+  valueIdentityKey,
+  wellFormedString,
+} from '../codec/value.js';
 import { DecodeError, ValidationError } from '../errors.js';
 import { CODEC_VERSION, CRDT_TYPE, type Crdt } from './types.js';
 import { disposeInstance } from './dispose.js';
 
 /**
- * @internal An element: its identity key (the canonical bytes, one char per byte) and, once read, its decoded
- * value. Only immutable values (strings, numbers, booleans, null) are kept as given; objects are decoded from
- * the key on first read, so neither a caller's later mutation nor a decoded input buffer can reach the set.
+ * @internal An element kept by identity key: its key (the bytes, one char per byte) and, once read, its
+ * decoded value. Only immutable values (strings, numbers, booleans, null) are kept as given; objects are
+ * decoded from the key on first read, so neither a caller's later mutation nor a decoded input buffer can
+ * reach the set.
  */
 export class Elem {
   private v: unknown;
@@ -48,9 +67,73 @@ export function localElem(key: string, x: unknown): Elem {
   return readsBackAsGiven(x) ? new Elem(key, x, true) : new Elem(key);
 }
 
-/** @internal Sort elements by their bytes (the code-unit order of their latin1 keys). */
-export function sortElems(elems: Iterable<Elem>): Elem[] {
-  return [...elems].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+/**
+ * @internal The elements of a set in canonical (byte) order. When every element is a short ASCII string,
+ * `simple` lists them (their bytes: the fixstr header, then the chars). Otherwise `simple` is null and
+ * `keys[i]` is the i-th element's identity key, `items[i]` the element: a string element as the string, any
+ * other as its record.
+ */
+export interface ElemOrder {
+  simple: string[] | null;
+  keys: string[];
+  items: (string | Elem)[];
+}
+
+/** @internal The canonical order of string elements `strs` and other elements `objs`. */
+export function orderElems(strs: Set<string>, objs: Map<string, Elem>): ElemOrder {
+  if (objs.size === 0) {
+    const all = [...strs];
+    let simple = true;
+    for (let i = 0; i < all.length && simple; i++) simple = isShortAscii(all[i]);
+    if (simple) return { simple: sortShortAscii(all), keys: [], items: [] };
+  }
+  const pairs: [string, string | Elem][] = [];
+  for (const s of strs) pairs.push([valueIdentityKey(s), s]);
+  for (const [k, e] of objs) pairs.push([k, e]);
+  pairs.sort((x, y) => (x[0] < y[0] ? -1 : 1)); // code-unit order of latin1 keys = byte order
+  return { simple: null, keys: pairs.map((p) => p[0]), items: pairs.map((p) => p[1]) };
+}
+
+/** @internal The values in an order. */
+export function orderValues(o: ElemOrder): unknown[] {
+  if (o.simple !== null) return o.simple.slice();
+  return o.items.map((x) => (typeof x === 'string' ? x : x.value));
+}
+
+/** @internal Write the elements of an order (length-prefixed bytes each). */
+export function writeOrder(w: Writer, o: ElemOrder): void {
+  if (o.simple === null) {
+    for (const k of o.keys) w.latin1(k);
+    return;
+  }
+  for (const s of o.simple) {
+    // a short ASCII string: length, fixstr header, the chars
+    const n = s.length;
+    w.ensure(n + 2);
+    w.u8(n + 1);
+    w.u8(0xa0 | n);
+    for (let j = 0; j < n; j++) w.u8(s.charCodeAt(j));
+  }
+}
+
+/** @internal Number of elements in an order. */
+export function orderSize(o: ElemOrder): number {
+  return o.simple !== null ? o.simple.length : o.keys.length;
+}
+
+/** @internal Short ASCII strings (`isShortAscii`, distinct) in canonical order, in place. */
+export function sortShortAscii(keys: string[]): string[] {
+  if (keys.length > 16) return keys.sort(compareShortAscii);
+  for (let i = 1; i < keys.length; i++) {
+    const x = keys[i];
+    let j = i - 1;
+    while (j >= 0 && compareShortAscii(keys[j], x) > 0) {
+      keys[j + 1] = keys[j];
+      j--;
+    }
+    keys[j + 1] = x;
+  }
+  return keys;
 }
 
 /** @internal Read the header (version, tag) of an encoding. */
@@ -61,18 +144,69 @@ export function readHeader(r: Reader, tag: number): void {
   if (t !== tag) throw new DecodeError(`type tag ${t}, expected ${tag}`);
 }
 
-/** @internal Read n length-prefixed elements in strictly increasing byte order, each valid msgpack. */
-export function readElems(r: Reader, n: number): Elem[] {
-  const out: Elem[] = [];
-  let prev: Uint8Array | undefined;
+/**
+ * @internal Read n length-prefixed elements in strictly increasing byte order, each valid msgpack, into `strs`
+ * (canonical string elements) and `objs` (the rest, by the bytes as they came). Returns their order.
+ */
+export function readElems(r: Reader, n: number, strs: Set<string>, objs: Map<string, Elem>): ElemOrder {
+  const buf = r.buf;
+  let simple: string[] | null = [];
+  const keys: string[] = [];
+  const items: (string | Elem)[] = [];
+  let prev = -1, prevLen = 0;
   for (let i = 0; i < n; i++) {
-    const b = r.bytes();
-    if (prev !== undefined && bytesCompare(prev, b) >= 0) throw new DecodeError('set elements not strictly sorted');
-    prev = b;
-    const v = decodeValue(b); // validates; an object is decoded again from the key on first read (no view kept)
-    out.push(typeof v === 'object' && v !== null ? new Elem(identityKey(b)) : new Elem(identityKey(b), v, true));
+    const len = r.varuint();
+    r.need(len);
+    const p = r.pos;
+    r.pos = p + len;
+    if (prev >= 0 && compareRanges(buf, prev, prevLen, p, len) >= 0) throw new DecodeError('set elements not strictly sorted');
+    prev = p;
+    prevLen = len;
+    const h = buf[p];
+    // fast path: a short ASCII string in a fixstr (canonical as it stands)
+    const str = len > 0 && len === (h ^ 0xa0) + 1 && len <= 0x20 ? asciiAt(buf, p + 1, len - 1) : undefined;
+    if (str !== undefined) {
+      strs.add(str);
+      if (simple !== null) simple.push(str);
+      else {
+        keys.push(valueIdentityKey(str));
+        items.push(str);
+      }
+      continue;
+    }
+    if (simple !== null) {
+      for (const s of simple) {
+        keys.push(valueIdentityKey(s));
+        items.push(s);
+      }
+      simple = null;
+    }
+    const b = buf.subarray(p, p + len);
+    const v = decodeValue(b); // validates
+    const key = identityKey(b);
+    if (typeof v === 'string' && bytesEqual(encodeValue(v), b)) {
+      strs.add(v);
+      keys.push(key);
+      items.push(v);
+      continue;
+    }
+    // an object is decoded again from the key on first read (no view kept)
+    const e = typeof v === 'object' && v !== null ? new Elem(key) : new Elem(key, v, true);
+    objs.set(key, e);
+    keys.push(key);
+    items.push(e);
   }
-  return out;
+  return { simple, keys, items };
+}
+
+/** Unsigned byte order of buf[p, p + n) and buf[q, q + m). */
+function compareRanges(buf: Uint8Array, p: number, n: number, q: number, m: number): number {
+  const l = n < m ? n : m;
+  for (let i = 0; i < l; i++) {
+    const x = buf[p + i], y = buf[q + i];
+    if (x !== y) return x < y ? -1 : 1;
+  }
+  return n - m;
 }
 
 export function checkReplicaId(replicaId: unknown): string {
@@ -83,10 +217,14 @@ export function checkReplicaId(replicaId: unknown): string {
 export class GSet<T = unknown> implements Crdt<GSet<T>> {
   readonly typeTag: number = CRDT_TYPE.GSet;
   readonly replicaId: string;
-  /** @internal */
-  elems = new Map<string, Elem>();
-  private sorted: Elem[] | null = null;
-  private delta: Map<string, Elem> | null = null;
+  /** @internal string elements (well-formed strings) */
+  strs = new Set<string>();
+  /** @internal every other element, by identity key */
+  objs = new Map<string, Elem>();
+  private sorted: ElemOrder | null = null;
+  /** Elements new since the last take. */
+  private deltaStrs: string[] = [];
+  private deltaObjs: Elem[] = [];
 
   constructor(replicaId: string) {
     this.replicaId = checkReplicaId(replicaId);
@@ -94,59 +232,78 @@ export class GSet<T = unknown> implements Crdt<GSet<T>> {
 
   /** Add x; returns true when it was new. ValidationError for values msgpack cannot carry. */
   add(x: T): boolean {
+    if (typeof x === 'string') {
+      const s = wellFormedString(x);
+      if (this.strs.has(s)) return false;
+      this.strs.add(s);
+      this.deltaStrs.push(s);
+      this.sorted = null;
+      return true;
+    }
     const key = valueIdentityKey(x); // ValidationError before any change
-    if (this.elems.has(key)) return false;
-    this.insert(key, localElem(key, x));
+    if (this.objs.has(key)) return false;
+    this.insertObj(key, localElem(key, x));
     return true;
   }
 
   has(x: T): boolean {
-    return this.elems.has(valueIdentityKey(x));
+    return typeof x === 'string' ? this.strs.has(wellFormedString(x)) : this.objs.has(valueIdentityKey(x));
   }
 
   get size(): number {
-    return this.elems.size;
+    return this.strs.size + this.objs.size;
   }
 
   /** The elements in canonical (byte) order. */
   values(): T[] {
-    return this.order().map((e) => e.value as T);
+    return orderValues(this.order()) as T[];
   }
 
   /** Union with `other` (a full state or a delta). Returns true when an element was new here. */
   merge(other: GSet<T>): boolean {
     let changed = false;
-    for (const [key, e] of other.elems) {
-      if (this.elems.has(key)) continue;
-      this.insert(key, e);
+    for (const s of other.strs) {
+      if (this.strs.has(s)) continue;
+      this.strs.add(s);
+      this.deltaStrs.push(s);
       changed = true;
     }
+    for (const [key, e] of other.objs) {
+      if (this.objs.has(key)) continue;
+      this.insertObj(key, e);
+      changed = true;
+    }
+    if (changed) this.sorted = null;
     return changed;
   }
 
   takeDelta(): GSet<T> | null {
-    if (this.delta === null) return null;
+    if (this.deltaStrs.length === 0 && this.deltaObjs.length === 0) return null;
     const d = new GSet<T>(this.replicaId);
-    d.elems = this.delta;
-    this.delta = null;
+    d.strs = new Set(this.deltaStrs);
+    for (const e of this.deltaObjs) d.objs.set(e.key, e);
+    this.deltaStrs = [];
+    this.deltaObjs = [];
     return d;
   }
 
   clone(): GSet<T> {
     const c = new GSet<T>(this.replicaId);
-    c.elems = new Map(this.elems);
+    c.strs = new Set(this.strs);
+    c.objs = new Map(this.objs);
     c.sorted = this.sorted;
-    if (this.delta !== null) c.delta = new Map(this.delta);
+    c.deltaStrs = this.deltaStrs.slice();
+    c.deltaObjs = this.deltaObjs.slice();
     return c;
   }
 
   encode(): Uint8Array {
     const order = this.order();
-    const w = new Writer(8 + order.length * 8);
+    const w = new Writer(8 + this.size * 8);
     w.u8(CODEC_VERSION);
     w.u8(this.typeTag);
-    w.varuint(order.length);
-    for (const e of order) w.latin1(e.key);
+    w.varuint(orderSize(order));
+    writeOrder(w, order);
     return w.finish();
   }
 
@@ -154,22 +311,21 @@ export class GSet<T = unknown> implements Crdt<GSet<T>> {
   static decode<T = unknown>(bytes: Uint8Array, replicaId = 'decoded'): GSet<T> {
     const r = new Reader(bytes);
     readHeader(r, CRDT_TYPE.GSet);
-    const elems = readElems(r, r.count(2));
-    r.done();
     const s = new GSet<T>(replicaId);
-    for (const e of elems) s.elems.set(e.key, e);
-    s.sorted = elems;
+    const order = readElems(r, r.count(2), s.strs, s.objs);
+    r.done();
+    s.sorted = order;
     return s;
   }
 
-  private insert(key: string, e: Elem): void {
-    this.elems.set(key, e);
+  private insertObj(key: string, e: Elem): void {
+    this.objs.set(key, e);
     this.sorted = null;
-    (this.delta ??= new Map()).set(key, e);
+    this.deltaObjs.push(e);
   }
 
-  private order(): Elem[] {
-    return (this.sorted ??= sortElems(this.elems.values()));
+  private order(): ElemOrder {
+    return (this.sorted ??= orderElems(this.strs, this.objs));
   }
 
   /**

@@ -7,29 +7,37 @@
  *   returns false: a replica can only remove what it has observed (the textbook precondition), so a remove
  *   never pre-emptively blocks a future add. A remove concurrent with the add, issued by a replica that has
  *   seen the add, wins forever everywhere.
- * - Element identity is the canonical value bytes; the remove set is a set of identity keys, always a subset
- *   of the add set, so element records stay immutable and are shared between instances.
+ * - Element identity is the canonical value bytes, kept as GSet keeps it (strings by the string, other values
+ *   by identity key); the remove sets (strings, identity keys) are always subsets of the add sets, so element
+ *   records stay immutable and are shared between instances.
  * - merge = union of both sets; the delta holds the elements added or removed since the last take.
  * - Canonical encoding: version, type tag, count, elements (length-prefixed) in byte order, then one flag
  *   byte per element (0 present, 1 removed).
  */
 import { Reader, Writer } from '../codec/binary.js';
-import { valueIdentityKey } from '../codec/value.js';
+import { valueIdentityKey, wellFormedString } from '../codec/value.js';
 import { DecodeError } from '../errors.js';
-import { Elem, checkReplicaId, localElem, readElems, readHeader, sortElems } from './g-set.js';
+import { Elem, type ElemOrder, checkReplicaId, localElem, orderElems, orderSize, orderValues, readElems, readHeader, writeOrder } from './g-set.js';
 import { CODEC_VERSION, CRDT_TYPE, type Crdt } from './types.js';
 import { disposeInstance } from './dispose.js';
 
 export class TwoPSet<T = unknown> implements Crdt<TwoPSet<T>> {
   readonly typeTag: number = CRDT_TYPE.TwoPSet;
   readonly replicaId: string;
-  /** @internal every element ever added */
-  elems = new Map<string, Elem>();
-  /** @internal identity keys of removed elements (subset of elems) */
-  removed = new Set<string>();
-  private sorted: Elem[] | null = null;
-  private deltaAdd: Map<string, Elem> | null = null;
-  private deltaRemove: Set<string> | null = null;
+  /** @internal every string element ever added (well-formed strings, see GSet) */
+  strs = new Set<string>();
+  /** @internal every other element ever added, by identity key */
+  objs = new Map<string, Elem>();
+  /** @internal removed string elements (a subset of strs) */
+  removedStrs = new Set<string>();
+  /** @internal identity keys of removed other elements (a subset of objs' keys) */
+  removedObjs = new Set<string>();
+  private sorted: ElemOrder | null = null;
+  /** Elements added, and elements removed, since the last take. */
+  private deltaStrs: string[] = [];
+  private deltaObjs: Elem[] = [];
+  private deltaRemovedStrs: string[] = [];
+  private deltaRemovedObjs: string[] = [];
 
   constructor(replicaId: string) {
     this.replicaId = checkReplicaId(replicaId);
@@ -37,38 +45,60 @@ export class TwoPSet<T = unknown> implements Crdt<TwoPSet<T>> {
 
   /** Add x; true when x became present (false when already present or removed before). */
   add(x: T): boolean {
+    if (typeof x === 'string') {
+      const s = wellFormedString(x);
+      if (this.strs.has(s)) return false;
+      this.strs.add(s);
+      this.deltaStrs.push(s);
+      this.sorted = null;
+      return true;
+    }
     const key = valueIdentityKey(x); // ValidationError before any change
-    if (this.elems.has(key)) return false;
-    this.insert(key, localElem(key, x));
+    if (this.objs.has(key)) return false;
+    this.insertObj(key, localElem(key, x));
     return true;
   }
 
   /** Remove x for good; true when x was present. A no-op returning false when x is not present. */
   remove(x: T): boolean {
+    if (typeof x === 'string') {
+      const s = wellFormedString(x);
+      if (!this.strs.has(s) || this.removedStrs.has(s)) return false;
+      this.removedStrs.add(s);
+      this.deltaRemovedStrs.push(s);
+      return true;
+    }
     const key = valueIdentityKey(x);
-    if (!this.elems.has(key) || this.removed.has(key)) return false;
-    this.tombstone(key);
+    if (!this.objs.has(key) || this.removedObjs.has(key)) return false;
+    this.removedObjs.add(key);
+    this.deltaRemovedObjs.push(key);
     return true;
   }
 
   has(x: T): boolean {
+    if (typeof x === 'string') {
+      const s = wellFormedString(x);
+      return this.strs.has(s) && !this.removedStrs.has(s);
+    }
     const key = valueIdentityKey(x);
-    return this.elems.has(key) && !this.removed.has(key);
+    return this.objs.has(key) && !this.removedObjs.has(key);
   }
 
   /** True when x was removed (it can never be present again). */
   isRemoved(x: T): boolean {
-    return this.removed.has(valueIdentityKey(x));
+    return typeof x === 'string' ? this.removedStrs.has(wellFormedString(x)) : this.removedObjs.has(valueIdentityKey(x));
   }
 
   get size(): number {
-    return this.elems.size - this.removed.size;
+    return this.strs.size + this.objs.size - this.removedStrs.size - this.removedObjs.size;
   }
 
   /** Present elements in canonical (byte) order. */
   values(): T[] {
+    const order = this.order();
+    const all = orderValues(order);
     const out: T[] = [];
-    for (const e of this.order()) if (!this.removed.has(e.key)) out.push(e.value as T);
+    for (let i = 0; i < all.length; i++) if (!this.isRemovedAt(order, i)) out.push(all[i] as T);
     return out;
   }
 
@@ -78,52 +108,76 @@ export class TwoPSet<T = unknown> implements Crdt<TwoPSet<T>> {
    */
   merge(other: TwoPSet<T>): boolean {
     let changed = false;
-    for (const [key, e] of other.elems) {
-      if (this.elems.has(key)) continue;
-      this.insert(key, e);
+    for (const s of other.strs) {
+      if (this.strs.has(s)) continue;
+      this.strs.add(s);
+      this.deltaStrs.push(s);
+      this.sorted = null;
       changed = true;
     }
-    for (const key of other.removed) {
-      if (this.removed.has(key)) continue;
-      this.tombstone(key);
+    for (const [key, e] of other.objs) {
+      if (this.objs.has(key)) continue;
+      this.insertObj(key, e);
+      changed = true;
+    }
+    for (const s of other.removedStrs) {
+      if (this.removedStrs.has(s)) continue;
+      this.removedStrs.add(s);
+      this.deltaRemovedStrs.push(s);
+      changed = true;
+    }
+    for (const key of other.removedObjs) {
+      if (this.removedObjs.has(key)) continue;
+      this.removedObjs.add(key);
+      this.deltaRemovedObjs.push(key);
       changed = true;
     }
     return changed;
   }
 
   takeDelta(): TwoPSet<T> | null {
-    if (this.deltaAdd === null && this.deltaRemove === null) return null;
+    if (this.deltaStrs.length + this.deltaObjs.length + this.deltaRemovedStrs.length + this.deltaRemovedObjs.length === 0) return null;
     const d = new TwoPSet<T>(this.replicaId);
-    if (this.deltaAdd !== null) d.elems = this.deltaAdd;
-    if (this.deltaRemove !== null) {
-      for (const key of this.deltaRemove) {
-        if (!d.elems.has(key)) d.elems.set(key, this.elems.get(key)!);
-        d.removed.add(key);
-      }
+    d.strs = new Set(this.deltaStrs);
+    for (const e of this.deltaObjs) d.objs.set(e.key, e);
+    for (const s of this.deltaRemovedStrs) {
+      d.strs.add(s);
+      d.removedStrs.add(s);
     }
-    this.deltaAdd = null;
-    this.deltaRemove = null;
+    for (const key of this.deltaRemovedObjs) {
+      if (!d.objs.has(key)) d.objs.set(key, this.objs.get(key)!);
+      d.removedObjs.add(key);
+    }
+    this.deltaStrs = [];
+    this.deltaObjs = [];
+    this.deltaRemovedStrs = [];
+    this.deltaRemovedObjs = [];
     return d;
   }
 
   clone(): TwoPSet<T> {
     const c = new TwoPSet<T>(this.replicaId);
-    c.elems = new Map(this.elems);
-    c.removed = new Set(this.removed);
+    c.strs = new Set(this.strs);
+    c.objs = new Map(this.objs);
+    c.removedStrs = new Set(this.removedStrs);
+    c.removedObjs = new Set(this.removedObjs);
     c.sorted = this.sorted;
-    if (this.deltaAdd !== null) c.deltaAdd = new Map(this.deltaAdd);
-    if (this.deltaRemove !== null) c.deltaRemove = new Set(this.deltaRemove);
+    c.deltaStrs = this.deltaStrs.slice();
+    c.deltaObjs = this.deltaObjs.slice();
+    c.deltaRemovedStrs = this.deltaRemovedStrs.slice();
+    c.deltaRemovedObjs = this.deltaRemovedObjs.slice();
     return c;
   }
 
   encode(): Uint8Array {
     const order = this.order();
-    const w = new Writer(8 + order.length * 9);
+    const n = orderSize(order);
+    const w = new Writer(8 + n * 9);
     w.u8(CODEC_VERSION);
     w.u8(this.typeTag);
-    w.varuint(order.length);
-    for (const e of order) w.latin1(e.key);
-    for (const e of order) w.u8(this.removed.has(e.key) ? 1 : 0);
+    w.varuint(n);
+    writeOrder(w, order);
+    for (let i = 0; i < n; i++) w.u8(this.isRemovedAt(order, i) ? 1 : 0);
     return w.finish();
   }
 
@@ -131,34 +185,41 @@ export class TwoPSet<T = unknown> implements Crdt<TwoPSet<T>> {
   static decode<T = unknown>(bytes: Uint8Array, replicaId = 'decoded'): TwoPSet<T> {
     const r = new Reader(bytes);
     readHeader(r, CRDT_TYPE.TwoPSet);
-    // each element: at least a length byte, one value byte and one flag byte
-    const elems = readElems(r, r.count(3));
     const s = new TwoPSet<T>(replicaId);
-    for (const e of elems) {
-      const key = e.key;
-      s.elems.set(key, e);
+    // each element: at least a length byte, one value byte and one flag byte
+    const order = readElems(r, r.count(3), s.strs, s.objs);
+    const n = orderSize(order);
+    for (let i = 0; i < n; i++) {
       const flag = r.u8();
       if (flag > 1) throw new DecodeError(`bad removed flag ${flag}`);
-      if (flag === 1) s.removed.add(key);
+      if (flag === 0) continue;
+      if (order.simple !== null) s.removedStrs.add(order.simple[i]);
+      else {
+        const x = order.items[i];
+        if (typeof x === 'string') s.removedStrs.add(x);
+        else s.removedObjs.add(x.key);
+      }
     }
     r.done();
-    s.sorted = elems;
+    s.sorted = order;
     return s;
   }
 
-  private insert(key: string, e: Elem): void {
-    this.elems.set(key, e);
+  /** True when the i-th element of the order is removed. */
+  private isRemovedAt(order: ElemOrder, i: number): boolean {
+    if (order.simple !== null) return this.removedStrs.has(order.simple[i]);
+    const x = order.items[i];
+    return typeof x === 'string' ? this.removedStrs.has(x) : this.removedObjs.has(x.key);
+  }
+
+  private insertObj(key: string, e: Elem): void {
+    this.objs.set(key, e);
     this.sorted = null;
-    (this.deltaAdd ??= new Map()).set(key, e);
+    this.deltaObjs.push(e);
   }
 
-  private tombstone(key: string): void {
-    this.removed.add(key);
-    (this.deltaRemove ??= new Set()).add(key);
-  }
-
-  private order(): Elem[] {
-    return (this.sorted ??= sortElems(this.elems.values()));
+  private order(): ElemOrder {
+    return (this.sorted ??= orderElems(this.strs, this.objs));
   }
 
   /**

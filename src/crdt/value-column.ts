@@ -51,9 +51,17 @@
  * Measured peak of `(at + excess) / at` over all references (bench/lib/vm.ts VMs): 1,000-VM state 3.18,
  * its 200-VM deltas 2.90, 100,000-VM state 3.21; nested per-VM maps never reference. So the rule leaves
  * their bytes unchanged; only pathological repetition (thousands of copies of one long string) reaches it.
+ *
+ * ## Costs
+ * The writer writes each value straight into the encoding's Writer, after room for its length prefix at the
+ * uncompressed length (the value moves by a byte or two when the written length needs another prefix size);
+ * its string dictionary refers to the values' bytes in place instead of copying them, and pooled writers
+ * keep every buffer, so writing allocates nothing once warm.
  */
 import { hiddenClassAnchors, varuintSize, type Writer } from '../codec/binary.js';
 import { DecodeError } from '../errors.js';
+
+const EMPTY = new Uint8Array(0);
 
 /** Largest value-arena chunk (bytes) of a map; decode sizes its chunks below it. */
 export const MAX_CHUNK = 256 * 1024;
@@ -90,18 +98,31 @@ function minimalStringSize(n: number): number {
 
 /**
  * A dictionary of byte strings (strings, or a shape's concatenated key items): index by first insertion.
- * Dictionaries are pooled across encodings (building one per encoding, growing its table, cost more than
- * the small encodings it served: measured).
+ * A copying dictionary keeps its own copy of each entry's bytes; a referencing one keeps where they are in
+ * the input (the value column's inputs are not changed while an encoding is written), which saves the copy
+ * of every new string. Dictionaries are pooled across encodings (building one per encoding, growing its
+ * table, cost more than the small encodings it served: measured); `clear` keeps every buffer (and drops the
+ * input references), so a pooled dictionary allocates nothing once it has grown to its encodings' size.
  */
 class ByteDict {
-  private table = new Int32Array(32);
-  private offs: number[] = [];
-  private lens: number[] = [];
-  private buf = new Uint8Array(256);
+  private table = new Int32Array(64);
+  /** Entry e's bytes are bytes(e)[offs[e], offs[e] + lens[e]). */
+  private offs = new Int32Array(64);
+  private lens = new Int32Array(64);
+  /** Copying: the entries' bytes. */
+  private buf = new Uint8Array(1024);
   private bufLen = 0;
+  /** Referencing: entry e's bytes are in srcs[srcOf[e]]. */
+  private srcOf = new Int32Array(64);
+  private readonly srcs: Uint8Array[] = [];
   n = 0;
 
-  constructor(readonly cap: number) {}
+  constructor(readonly cap: number, readonly copying: boolean) {}
+
+  /** The array holding entry e's bytes. */
+  private bytes(e: number): Uint8Array {
+    return this.copying ? this.buf : this.srcs[this.srcOf[e]];
+  }
 
   /** Index of the bytes src[p, p+len), or -1 when absent. */
   lookup(src: Uint8Array, p: number, len: number): number {
@@ -118,7 +139,7 @@ class ByteDict {
    * keys, read in place between its values).
    */
   matches(e: number, src: Uint8Array, p: number, n: number): boolean {
-    const buf = this.buf;
+    const buf = this.bytes(e);
     let o = this.offs[e];
     const stop = o + this.lens[e];
     for (let i = 0; i < n; i++) {
@@ -139,23 +160,26 @@ class ByteDict {
   /** Add the bytes src[p, p+len) under the next index (nothing when full). */
   add(src: Uint8Array, p: number, len: number): void {
     if (this.n >= this.cap) return;
-    const mask = this.table.length - 1;
+    const table = this.table;
+    const mask = table.length - 1;
     let slot = hashBytes(src, p, len) & mask;
-    while (this.table[slot] !== 0) slot = (slot + 1) & mask;
+    while (table[slot] !== 0) slot = (slot + 1) & mask;
     this.insert(slot, src, p, len);
   }
 
   private probe(src: Uint8Array, p: number, len: number, add: boolean): number {
-    const mask = this.table.length - 1;
+    const table = this.table, lens = this.lens, offs = this.offs;
+    const mask = table.length - 1;
     let slot = hashBytes(src, p, len) & mask;
     for (;;) {
-      const e = this.table[slot] - 1;
+      const e = table[slot] - 1;
       if (e < 0) break;
-      if (this.lens[e] === len) {
-        const o = this.offs[e];
-        let same = true;
-        for (let i = 0; i < len && same; i++) if (this.buf[o + i] !== src[p + i]) same = false;
-        if (same) return e;
+      if (lens[e] === len) {
+        const buf = this.bytes(e);
+        const o = offs[e];
+        let i = 0;
+        while (i < len && buf[o + i] === src[p + i]) i++;
+        if (i === len) return e;
       }
       slot = (slot + 1) & mask;
     }
@@ -166,15 +190,30 @@ class ByteDict {
   }
 
   private insert(slot: number, src: Uint8Array, p: number, len: number): void {
-    if (this.bufLen + len > this.buf.length) {
-      const nb = new Uint8Array(Math.max(this.buf.length * 2, this.bufLen + len));
-      nb.set(this.buf.subarray(0, this.bufLen));
-      this.buf = nb;
+    const e = this.n;
+    if (e === this.offs.length) {
+      this.offs = grown(this.offs);
+      this.lens = grown(this.lens);
+      this.srcOf = grown(this.srcOf);
     }
-    for (let i = 0; i < len; i++) this.buf[this.bufLen + i] = src[p + i];
-    this.offs.push(this.bufLen);
-    this.lens.push(len);
-    this.bufLen += len;
+    if (this.copying) {
+      const at = this.bufLen;
+      if (at + len > this.buf.length) {
+        const nb = new Uint8Array(Math.max(this.buf.length * 2, at + len));
+        nb.set(this.buf.subarray(0, at));
+        this.buf = nb;
+      }
+      const buf = this.buf;
+      for (let i = 0; i < len; i++) buf[at + i] = src[p + i];
+      this.offs[e] = at;
+      this.bufLen = at + len;
+    } else {
+      const srcs = this.srcs;
+      if (srcs.length === 0 || srcs[srcs.length - 1] !== src) srcs.push(src);
+      this.srcOf[e] = srcs.length - 1;
+      this.offs[e] = p;
+    }
+    this.lens[e] = len;
     this.table[slot] = ++this.n;
     if (this.n * 2 > this.table.length) this.rehash();
   }
@@ -183,7 +222,7 @@ class ByteDict {
     const next = new Int32Array(this.table.length * 2);
     const mask = next.length - 1;
     for (let e = 0; e < this.n; e++) {
-      let slot = hashBytes(this.buf, this.offs[e], this.lens[e]) & mask;
+      let slot = hashBytes(this.bytes(e), this.offs[e], this.lens[e]) & mask;
       while (next[slot] !== 0) slot = (slot + 1) & mask;
       next[slot] = e + 1;
     }
@@ -192,20 +231,33 @@ class ByteDict {
 
   /** Empty it (keeping its buffers when small). Returns false when it is too big to keep. */
   clear(): boolean {
+    this.srcs.length = 0;
     if (this.table.length > 1 << 14) return false;
     if (this.n > 0) this.table.fill(0);
-    this.offs.length = 0;
-    this.lens.length = 0;
     this.bufLen = 0;
     this.n = 0;
     return true;
   }
 }
 
+/** A copy of a twice as long. */
+function grown(a: Int32Array): Int32Array<ArrayBuffer> {
+  const b = new Int32Array(2 * a.length);
+  b.set(a);
+  return b;
+}
+
+/**
+ * Hash of src[p, p+len) for the dictionaries' tables (only where an entry sits, never which index it gets,
+ * so it does not affect the encoding): the length and up to 12 bytes, the first 8 and the last 4.
+ */
 function hashBytes(src: Uint8Array, p: number, len: number): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < len; i++) h = Math.imul(h ^ src[p + i], 0x01000193);
-  return h;
+  let h = Math.imul(0x811c9dc5 ^ len, 0x01000193);
+  const head = len < 8 ? len : 8;
+  for (let i = 0; i < head; i++) h = Math.imul(h ^ src[p + i], 0x01000193);
+  for (let i = len - 4 > head ? len - 4 : head; i < len; i++) h = Math.imul(h ^ src[p + i], 0x01000193);
+  h ^= h >>> 15;
+  return Math.imul(h, 0x2c1b3c6d) ^ (h >>> 13);
 }
 
 /** Header size of a minimal-header dictionary candidate string at b[p], or 0. */
@@ -224,50 +276,26 @@ function minimalString(b: Uint8Array, p: number): number {
   return 0;
 }
 
-/** Scratch output of the writer (reused; values are written out of it at once). */
-class ByteOut {
-  buf = new Uint8Array(1024);
-  len = 0;
-  private room(n: number): void {
-    if (this.len + n <= this.buf.length) return;
-    const nb = new Uint8Array(Math.max(this.buf.length * 2, this.len + n));
-    nb.set(this.buf.subarray(0, this.len));
-    this.buf = nb;
-  }
-  copy(src: Uint8Array, p: number, n: number): void {
-    this.room(n);
-    const b = this.buf, at = this.len;
-    for (let i = 0; i < n; i++) b[at + i] = src[p + i];
-    this.len = at + n;
-  }
-  /** 0xc1 + varuint code (< 2^21). */
-  ref(code: number): void {
-    this.room(4);
-    const b = this.buf;
-    b[this.len++] = 0xc1;
-    while (code >= 0x80) {
-      b[this.len++] = (code & 0x7f) | 0x80;
-      code >>>= 7;
-    }
-    b[this.len++] = code;
-  }
-}
-
 /**
  * Writes the value column of one encoding: `write` each LWW value in order, then `release`. The values are
- * valid msgpack (produced by encodeValue, or validated by decode), so the walker trusts their structure.
+ * valid msgpack (produced by encodeValue, or validated by decode), so the walker trusts their structure; the
+ * arrays holding them must not change until `release` (the string dictionary refers to their bytes).
  */
 export class ValueColumnWriter {
   private static pool: ValueColumnWriter[] = [];
-  private readonly strings = new ByteDict(DICT_ENTRIES);
-  private readonly shapes = new ByteDict(SHAPE_ENTRIES);
-  private readonly out = new ByteOut();
+  /** By reference into the values (unchanged while the encoding is written). */
+  private readonly strings = new ByteDict(DICT_ENTRIES, false);
+  /** Copying: a shape's key items are not contiguous in the value. */
+  private readonly shapes = new ByteDict(SHAPE_ENTRIES, true);
+  /** The encoding being written, and where the current value's bytes (after its length prefix) start. */
+  private w: Writer | undefined;
+  private dataAt = 0;
   /** Key items of the maps being walked, stacked by nesting (each map's shape bytes, while it is open). */
   private keys = new Uint8Array(256);
   private keysTop = 0;
   /** Start of the pending verbatim run in the current value. */
   private from = 0;
-  private src: Uint8Array = new Uint8Array(0);
+  private src: Uint8Array = EMPTY;
   /** Per nesting depth, the shape last referenced there (-1: none). */
   private lastShape: number[] = [];
   /** The row's key when it can be echoed (ASCII, 3..255 chars), else ''. */
@@ -283,7 +311,7 @@ export class ValueColumnWriter {
 
   /** Empty it and hand it back (kept only when small; a huge one is left to the GC). */
   release(): void {
-    this.src = new Uint8Array(0);
+    this.src = EMPTY;
     this.lastShape.length = 0;
     this.excess = 0;
     const a = this.strings.clear(), b = this.shapes.clear();
@@ -296,22 +324,34 @@ export class ValueColumnWriter {
    */
   write(w: Writer, src: Uint8Array, start: number, len: number, key: string): void {
     this.echo = echoable(key) ? key : '';
-    this.at = w.pos;
-    const out = this.out;
-    out.len = 0;
+    const at = w.pos;
+    this.at = at;
+    // the value goes straight into w after room for its length prefix as if uncompressed, and moves when
+    // its prefix turns out another size
+    const reserved = varuintSize(len);
+    w.ensure(reserved + len);
+    w.pos = at + reserved;
+    this.w = w;
+    this.dataAt = w.pos;
     this.src = src;
     this.from = start;
     this.keysTop = 0;
     const end = this.item(start, 0);
     if (end !== start + len) throw new Error('value column: item length mismatch'); // a bug, never input
-    if (this.from === start) {
-      w.varuint(len);
-      w.raw(src.subarray(start, end));
-      return;
+    w.rawRange(src, this.from, end);
+    this.w = undefined;
+    const stop = w.pos;
+    const outLen = stop - this.dataAt;
+    const size = varuintSize(outLen);
+    if (size !== reserved) {
+      // shorter, or (shape references to maps of empty keys can be a byte longer than what they stand for) longer
+      w.ensure(8);
+      w.pos = stop + 8;
+      w.view_().copyWithin(at + size, at + reserved, stop);
     }
-    out.copy(src, this.from, end - this.from);
-    w.varuint(out.len);
-    w.raw(out.buf.subarray(0, out.len));
+    w.pos = at;
+    w.varuint(outLen);
+    w.pos = at + size + outLen;
   }
 
   /**
@@ -320,7 +360,7 @@ export class ValueColumnWriter {
    */
   private allow(p: number, size: number, expansion: number): boolean {
     const excess = this.excess + expansion - size;
-    if (excess > EXCESS_PER_BYTE * (this.at + this.out.len + (p - this.from) + size)) return false;
+    if (excess > EXCESS_PER_BYTE * (this.at + (this.w!.pos - this.dataAt) + (p - this.from) + size)) return false;
     this.excess = excess;
     return true;
   }
@@ -333,8 +373,7 @@ export class ValueColumnWriter {
     if (hl > 0) {
       const slen = hl === 1 ? t & 0x1f : src[p + 1];
       if (slen === this.echo.length && !mapKey && this.echoes(p + hl) && this.allow(p, 2, hl + slen)) {
-        this.out.copy(src, this.from, p - this.from);
-        this.out.ref(0);
+        this.ref(p, 0);
         this.from = p + hl + slen;
         return this.from;
       }
@@ -342,8 +381,7 @@ export class ValueColumnWriter {
       if (e >= 0) {
         const code = 2 * (e + 1);
         if (this.allow(p, 1 + varuintSize(code), hl + slen)) {
-          this.out.copy(src, this.from, p - this.from);
-          this.out.ref(code);
+          this.ref(p, code);
           this.from = p + hl + slen;
         } else this.strings.add(src, p + hl, slen); // written in full: the reader indexes it again
       }
@@ -367,6 +405,14 @@ export class ValueColumnWriter {
     p = tokenEnd(src, p);
     for (let i = 0; i < n; i++) p = this.item(p, depth + 1, isMap && (i & 1) === 0);
     return p;
+  }
+
+  /** Write the pending verbatim run (up to p), then 0xc1 + varuint code. */
+  private ref(p: number, code: number): void {
+    const w = this.w!;
+    w.rawRange(this.src, this.from, p);
+    w.u8(0xc1);
+    w.varuint(code);
   }
 
   /** True when src[p, p + echo.length) is the bytes of the (ASCII) row key. */
@@ -408,13 +454,12 @@ export class ValueColumnWriter {
       const code = 2 * s + 1;
       if (this.allow(p, 1 + varuintSize(code), 1 + this.shapes.size(s))) {
         this.keysTop = base;
-        const out = this.out;
-        out.copy(src, this.from, p - this.from);
-        out.ref(code);
+        const w = this.w!;
+        this.ref(p, code);
         p++;
         this.from = p;
         for (let i = 0; i < n; i++) {
-          out.copy(src, this.from, p - this.from);
+          w.rawRange(src, this.from, p);
           p += minimalString(src, p);
           this.from = p;
           p = this.item(p, depth + 1);

@@ -579,8 +579,9 @@ export class Expander {
   private readonly shapeKeys: number[] = [];
   /** Per shape, the bytes of its key items. */
   private readonly shapeBytes: number[] = [];
-  /** Key (offset, length) pairs of the maps being expanded, stacked by nesting. */
+  /** Key (offset, length) pairs of the maps being expanded, stacked by nesting: openKeys[0, openTop). */
   private readonly openKeys: number[] = [];
+  private openTop = 0;
   /** Input being expanded and the start of its pending verbatim run. */
   private b: Uint8Array = new Uint8Array(0);
   private end = 0;
@@ -633,9 +634,10 @@ export class Expander {
 
   private copy(b: Uint8Array, p: number, n: number): void {
     this.room(n);
-    if (n <= 32) for (let i = 0; i < n; i++) this.buf[this.len + i] = b[p + i];
-    else this.buf.set(b.subarray(p, p + n), this.len);
-    this.len += n;
+    const buf = this.buf, at = this.len; // locals: the loop reloaded both fields on every byte (measured)
+    if (n <= 32) for (let i = 0; i < n; i++) buf[at + i] = b[p + i];
+    else buf.set(b.subarray(p, p + n), at);
+    this.len = at + n;
   }
 
   /** The minimal header of a string of n (<= 255) bytes, with room for those bytes after it. */
@@ -665,11 +667,19 @@ export class Expander {
     this.end = end;
     this.from = p;
     this.shift = varuintSize(end - p);
-    this.openKeys.length = 0;
+    this.openTop = 0;
     p = this.item(p, 0);
     if (p !== end) throw new DecodeError('value length does not match its msgpack item');
     this.copy(b, this.from, end - this.from);
     this.produced += this.len - this.start;
+  }
+
+  /** Push a key's (offset, length) on openKeys. */
+  private pushKey(o: number, n: number): void {
+    const keys = this.openKeys, top = this.openTop;
+    keys[top] = o;
+    keys[top + 1] = n;
+    this.openTop = top + 2;
   }
 
   /** Read the reference code at b[p] (after 0xc1) and return it; its end goes to `codeEnd`. */
@@ -692,10 +702,10 @@ export class Expander {
   private codeEnd = 0;
 
   /**
-   * Expand the item at p; returns its end in the input. `key` (when not undefined) receives the item's
-   * string bytes as (offset, length) when it is a minimal-header string, for the shape of the enclosing map.
+   * Expand the item at p; returns its end in the input. With `key`, the item's string bytes are pushed on
+   * openKeys as (offset, length) when it is a minimal-header string, for the shape of the enclosing map.
    */
-  private item(p: number, depth: number, key?: number[]): number {
+  private item(p: number, depth: number, key = false): number {
     const b = this.b, end = this.end;
     if (p >= end) throw new DecodeError('truncated value');
     const t = b[p];
@@ -703,14 +713,14 @@ export class Expander {
       const n = t & 0x1f;
       if (p + 1 + n > end) throw new DecodeError('truncated value');
       if (n >= DICT_MIN && this.dict.length < 2 * DICT_ENTRIES) this.dict.push(p + 1, n);
-      key?.push(p + 1, n);
+      if (key) this.pushKey(p + 1, n);
       return p + 1 + n;
     }
     if (t === 0xd9 && p + 1 < end && b[p + 1] >= 32) {
       const n = b[p + 1];
       if (p + 2 + n > end) throw new DecodeError('truncated value');
       if (this.dict.length < 2 * DICT_ENTRIES) this.dict.push(p + 2, n);
-      key?.push(p + 2, n);
+      if (key) this.pushKey(p + 2, n);
       return p + 2 + n;
     }
     if (t === 0xc1) {
@@ -723,7 +733,9 @@ export class Expander {
         if (!echoable(k)) throw new DecodeError('key echo for a key that cannot be echoed');
         this.charge(p, q, minimalStringSize(k.length));
         this.stringHeader(k.length);
-        for (let i = 0; i < k.length; i++) this.buf[this.len++] = k.charCodeAt(i);
+        const buf = this.buf, at = this.len;
+        for (let i = 0; i < k.length; i++) buf[at + i] = k.charCodeAt(i);
+        this.len = at + k.length;
         return q;
       }
       if ((code & 1) === 0) {
@@ -732,7 +744,7 @@ export class Expander {
         const o = this.dict[2 * idx], n = this.dict[2 * idx + 1];
         this.charge(p, q, minimalStringSize(n));
         this.string(o, n);
-        key?.push(o, n);
+        if (key) this.pushKey(o, n);
         return q;
       }
       const s = code >>> 1;
@@ -770,23 +782,24 @@ export class Expander {
     }
     // a fixmap: its keys make a shape when all are minimal-header strings
     const keys = this.openKeys;
-    const base = keys.length;
+    const base = this.openTop;
     let shaped = true;
     for (let i = 0; i < n; i += 2) {
-      const before = keys.length;
-      p = this.item(p, depth + 1, shaped ? keys : undefined);
-      if (keys.length === before) shaped = false;
+      const before = this.openTop;
+      p = this.item(p, depth + 1, shaped);
+      if (this.openTop === before) shaped = false;
       p = this.item(p, depth + 1);
     }
+    const top = this.openTop;
     let shapeBytes = 0;
-    for (let i = base + 1; i < keys.length; i += 2) shapeBytes += minimalStringSize(keys[i]);
+    for (let i = base + 1; i < top; i += 2) shapeBytes += minimalStringSize(keys[i]);
     if (shaped && shapeBytes <= SHAPE_MAX_BYTES && this.shapeN.length < SHAPE_ENTRIES) {
       this.shapeAt.push(this.shapeKeys.length);
       this.shapeN.push(n >>> 1);
       this.shapeBytes.push(shapeBytes);
-      for (let i = base; i < keys.length; i++) this.shapeKeys.push(keys[i]);
+      for (let i = base; i < top; i++) this.shapeKeys.push(keys[i]);
     }
-    keys.length = base;
+    this.openTop = base;
     return p;
   }
 }

@@ -93,7 +93,8 @@ function filled<A extends Uint32Array | Int32Array | Uint16Array | Uint8Array | 
 }
 /** The key index's empty table, shared until a map's first key (never written). */
 const NO_SLOTS = new Int32Array(16);
-const NO_TAGS = new Uint8Array(16);
+/** Below this many slots an index keeps no tag bytes (a typed array costs more than the probes it saves). */
+const TAGGED_SLOTS = 256;
 
 /** Kind of a dot's value: an LWW value, or which nested CRDT. Stable: part of the wire format. */
 export const ORMAP_KIND = { LWW: 0, Counter: 1, ORSet: 2, MVRegister: 3, ORMap: 4 } as const;
@@ -1344,9 +1345,9 @@ function indexHash(key: string): number {
 class KeyIndex {
   /** row + 1, 0 = empty. Until the first key: a shared all-zero table (read only; `set` allocates). */
   private slots = NO_SLOTS;
-  /** Per slot the top 8 bits of its key's hash: a probe compares key strings only when the tag matches (one
-   * byte per slot; comparing two distinct keys of one length reads their characters). */
-  private tags = NO_TAGS;
+  /** Per slot the top 8 bits of its key's hash, from TAGGED_SLOTS slots on: a probe compares key strings only
+   * when the tag matches (one byte per slot; comparing two distinct keys of one length reads their characters). */
+  private tags: Uint8Array | undefined;
   private mask = 15;
   size = 0;
 
@@ -1365,7 +1366,7 @@ class KeyIndex {
     for (;;) {
       const v = slots[i];
       if (v === 0) return -(i + 1);
-      if (tags[i] === tag && rowKey[v - 1] === key) return i;
+      if ((tags === undefined || tags[i] === tag) && rowKey[v - 1] === key) return i;
       i = (i + 1) & mask;
     }
   }
@@ -1396,25 +1397,19 @@ class KeyIndex {
       this.slots[i] = row + 1;
       return;
     }
-    if (this.slots === NO_SLOTS) {
-      this.slots = new Int32Array(NO_SLOTS.length);
-      this.tags = new Uint8Array(NO_SLOTS.length);
-    }
+    if (this.slots === NO_SLOTS) this.slots = new Int32Array(NO_SLOTS.length);
     this.slots[-(i + 1)] = row + 1;
-    this.tags[-(i + 1)] = h >>> 24;
+    if (this.tags !== undefined) this.tags[-(i + 1)] = h >>> 24;
     if (++this.size * 5 > this.slots.length * 4) this.resize(this.slots.length * 2);
   }
 
   /** Put a key known to be absent (hash `h`) at `row`, without comparing keys. */
   insertNew(h: number, row: number): void {
-    if (this.slots === NO_SLOTS) {
-      this.slots = new Int32Array(NO_SLOTS.length);
-      this.tags = new Uint8Array(NO_SLOTS.length);
-    }
+    if (this.slots === NO_SLOTS) this.slots = new Int32Array(NO_SLOTS.length);
     let i = h & this.mask;
     while (this.slots[i] !== 0) i = (i + 1) & this.mask;
     this.slots[i] = row + 1;
-    this.tags[i] = h >>> 24;
+    if (this.tags !== undefined) this.tags[i] = h >>> 24;
     if (++this.size * 5 > this.slots.length * 4) this.resize(this.slots.length * 2);
   }
 
@@ -1436,7 +1431,7 @@ class KeyIndex {
       const home = indexHash(this.rowKey[v - 1]!) & mask;
       if ((j > i && (home <= i || home > j)) || (j < i && home <= i && home > j)) {
         slots[i] = v;
-        tags[i] = tags[j];
+        if (tags !== undefined) tags[i] = tags[j];
         i = j;
       }
     }
@@ -1448,7 +1443,7 @@ class KeyIndex {
   private resize(n: number): void {
     const old = this.slots;
     this.slots = new Int32Array(n);
-    this.tags = new Uint8Array(n);
+    const tags = (this.tags = n >= TAGGED_SLOTS ? new Uint8Array(n) : undefined);
     this.mask = n - 1;
     for (let k = 0; k < old.length; k++) {
       const v = old[k];
@@ -1457,7 +1452,7 @@ class KeyIndex {
       let i = h & this.mask;
       while (this.slots[i] !== 0) i = (i + 1) & this.mask;
       this.slots[i] = v;
-      this.tags[i] = h >>> 24;
+      if (tags !== undefined) tags[i] = h >>> 24;
     }
   }
 

@@ -121,17 +121,16 @@ export class ORSet<T = unknown> implements Crdt<ORSet<T>> {
   add(x: T): void {
     if (typeof x === 'string') {
       const k = wellFormedString(x);
-      this.addIn(this.strs, k);
       const d = this.dirtyStrs;
-      if (d.length === 0 || d[d.length - 1] !== k) {
+      // a repeated write of the last written element is listed once
+      if (this.addIn(this.strs, k) || d.length === 0 || d[d.length - 1] !== k) {
         d.push(k);
         if (d.length > 2 * this.strs.size + 64) this.dirtyStrs = compactDirty(d, this.strs);
       }
     } else {
       const k = valueIdentityKey(x); // the canonical bytes as a key, without a byte array (ValidationError first)
-      this.addIn(this.objs, k);
       const d = this.dirtyObjs;
-      if (d.length === 0 || d[d.length - 1] !== k) {
+      if (this.addIn(this.objs, k) || d.length === 0 || d[d.length - 1] !== k) {
         d.push(k);
         if (d.length > 2 * this.objs.size + 64) this.dirtyObjs = compactDirty(d, this.objs);
       }
@@ -139,11 +138,16 @@ export class ORSet<T = unknown> implements Crdt<ORSet<T>> {
     this.onLocalChange?.();
   }
 
-  private addIn(table: Map<string, Dots>, k: string): void {
+  /** A new dot for element k; true when k is new here. */
+  private addIn(table: Map<string, Dots>, k: string): boolean {
     const old = table.get(k);
-    if (old !== undefined) this.retire(old);
-    else this.sorted = undefined;
     table.set(k, dot(this.me, this.ctx.next(this.me)));
+    if (old === undefined) {
+      this.sorted = undefined;
+      return true;
+    }
+    this.retire(old);
+    return false;
   }
 
   /** Record an element's dots as removed (the delta's context carries them). */

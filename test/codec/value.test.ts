@@ -1,6 +1,17 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { bytesCompare, bytesEqual, decodeValue, encodeValue } from '../../src/codec/value.js';
+import {
+  bytesCompare,
+  bytesEqual,
+  compareShortAscii,
+  decodeValue,
+  encodeValue,
+  isShortAscii,
+  isWellFormedString,
+  isWellFormedStringLoop,
+  valueIdentityKey,
+  wellFormedString,
+} from '../../src/codec/value.js';
 import { DecodeError, ValidationError } from '../../src/errors.js';
 
 const SEED = Number(process.env.SEED ?? 0xc0dec);
@@ -50,6 +61,30 @@ describe('codec/value', () => {
         expect(bytesEqual(a, b)).toBe(ref === 0);
       }),
       { seed: SEED, numRuns: 1000 },
+    );
+  });
+  it('string identity helpers agree with the canonical bytes', () => {
+    // strings from chars that straddle every boundary: ASCII / latin1 / BMP, high and low surrogates alone
+    // and paired, U+FFFD itself; lengths around the 32-char fixstr limit
+    const chars = ['a', 'Z', '\x00', '\x7f', '\x80', 'é', '\uffff', '\ue000', '\ufffd', '\ud800', '\udbff', '\udc00', '\udfff', '😀'];
+    const str = fc.array(fc.constantFrom(...chars), { maxLength: 40 }).map((a) => a.join(''));
+    const utf8 = new TextEncoder(), back = new TextDecoder();
+    fc.assert(
+      fc.property(str, str, (s, t) => {
+        // well-formed exactly when the UTF-8 round trip gives s back (a lone surrogate becomes U+FFFD)
+        const roundTrip = back.decode(utf8.encode(s));
+        expect(isWellFormedStringLoop(s)).toBe(roundTrip === s);
+        expect(isWellFormedString(s)).toBe(roundTrip === s);
+        expect(wellFormedString(s)).toBe(roundTrip);
+        // equal canonical bytes exactly when the well-formed strings are equal
+        expect(bytesEqual(encodeValue(s), encodeValue(t))).toBe(wellFormedString(s) === wellFormedString(t));
+        expect(valueIdentityKey(wellFormedString(s))).toBe(valueIdentityKey(s));
+        // the short-ASCII order is the byte order of the fixstr encodings
+        const b = encodeValue(s);
+        expect(isShortAscii(s)).toBe(b.length === s.length + 1 && b[0] === (0xa0 | s.length));
+        if (isShortAscii(s) && isShortAscii(t) && s !== t) expect(Math.sign(compareShortAscii(s, t))).toBe(bytesCompare(b, encodeValue(t)));
+      }),
+      { seed: SEED, numRuns: 2000 },
     );
   });
 });

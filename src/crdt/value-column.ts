@@ -249,15 +249,34 @@ function grown(a: Int32Array): Int32Array<ArrayBuffer> {
 
 /**
  * Hash of src[p, p+len) for the dictionaries' tables (only where an entry sits, never which index it gets,
- * so it does not affect the encoding): the length and up to 12 bytes, the first 8 and the last 4.
+ * so it does not affect the encoding): every byte counts, four at a time (MurmurHash3's x86_32 steps), so
+ * strings that differ only in their middle (`team-000123-owner`, values from a peer) still spread over the
+ * table; a hash of a few bytes only made such a column probe every earlier string (quadratic encode).
  */
-function hashBytes(src: Uint8Array, p: number, len: number): number {
-  let h = Math.imul(0x811c9dc5 ^ len, 0x01000193);
-  const head = len < 8 ? len : 8;
-  for (let i = 0; i < head; i++) h = Math.imul(h ^ src[p + i], 0x01000193);
-  for (let i = len - 4 > head ? len - 4 : head; i < len; i++) h = Math.imul(h ^ src[p + i], 0x01000193);
-  h ^= h >>> 15;
-  return Math.imul(h, 0x2c1b3c6d) ^ (h >>> 13);
+export function hashBytes(src: Uint8Array, p: number, len: number): number {
+  let h = len;
+  let i = p;
+  const end4 = p + (len & ~3), end = p + len;
+  for (; i < end4; i += 4) {
+    let k = src[i] | (src[i + 1] << 8) | (src[i + 2] << 16) | (src[i + 3] << 24);
+    k = Math.imul(k, 0xcc9e2d51);
+    k = (k << 15) | (k >>> 17);
+    h ^= Math.imul(k, 0x1b873593);
+    h = (h << 13) | (h >>> 19);
+    h = (Math.imul(h, 5) + 0xe6546b64) | 0;
+  }
+  let k = 0;
+  for (let s = 0; i < end; i++, s += 8) k |= src[i] << s;
+  if (k !== 0 || (len & 3) !== 0) {
+    k = Math.imul(k, 0xcc9e2d51);
+    k = (k << 15) | (k >>> 17);
+    h ^= Math.imul(k, 0x1b873593);
+  }
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  return h ^ (h >>> 16);
 }
 
 /** Header size of a minimal-header dictionary candidate string at b[p], or 0. */
@@ -489,9 +508,9 @@ export class ValueColumnWriter {
       nb.set(this.keys.subarray(0, this.keysTop));
       this.keys = nb;
     }
-    const src = this.src, k = this.keys;
-    for (let i = 0; i < kl; i++) k[this.keysTop + i] = src[q + i];
-    this.keysTop += kl;
+    const src = this.src, k = this.keys, at = this.keysTop;
+    for (let i = 0; i < kl; i++) k[at + i] = src[q + i];
+    this.keysTop = at + kl;
   }
 }
 

@@ -105,6 +105,12 @@ export class ORSet<T = unknown> implements Crdt<ORSet<T>> {
    * case) and none came or went since it was sorted (`undefined` otherwise).
    */
   private sorted: string[] | undefined;
+  /**
+   * Where each of `sorted` stands in `strs`'s insertion order (which a write to a present element keeps), so
+   * encode reads the dots in one pass over the map instead of a lookup each; null when it is `sorted`'s own
+   * order (a decoded set).
+   */
+  private sortedAt: Int32Array | null = null;
   /** Dots removed locally since the last take (flat). */
   private removed: number[] = [];
   /** Contexts merged in since the last take (a delta carries merged state too). */
@@ -197,11 +203,21 @@ export class ORSet<T = unknown> implements Crdt<ORSet<T>> {
       const all = [...this.strs.keys()];
       let simple = true;
       for (let i = 0; i < all.length && simple; i++) simple = isShortAscii(all[i]);
-      if (simple) keys = this.sorted = sortShortAscii(all);
+      if (simple) {
+        const at = sortShortAsciiIndex(all);
+        keys = this.sorted = [];
+        for (let i = 0; i < at.length; i++) keys.push(all[at[i]]);
+        this.sortedAt = at;
+      }
     }
     if (keys !== undefined) {
-      const dots: Dots[] = [];
-      for (let i = 0; i < keys.length; i++) dots.push(this.strs.get(keys[i])!);
+      const inserted = [...this.strs.values()];
+      const at = this.sortedAt;
+      let dots = inserted;
+      if (at !== null) {
+        dots = [];
+        for (let i = 0; i < at.length; i++) dots.push(inserted[at[i]]);
+      }
       return { keys, dots, strs: keys.length };
     }
     const items: [string, Dots][] = [];
@@ -394,6 +410,7 @@ export class ORSet<T = unknown> implements Crdt<ORSet<T>> {
     c.strs = new Map(this.strs); // dots are never mutated in place, so sharing them is safe
     c.objs = new Map(this.objs);
     c.sorted = this.sorted; // never mutated: a change replaces it
+    c.sortedAt = this.sortedAt; // the copy keeps the insertion order
     c.dirtyStrs = this.dirtyStrs.slice();
     c.dirtyObjs = this.dirtyObjs.slice();
     c.removed = this.removed.slice();
@@ -462,7 +479,7 @@ export class ORSet<T = unknown> implements Crdt<ORSet<T>> {
       else s.objs.set(identityKey(b), dots);
     }
     rd.done();
-    if (sorted.length === n) s.sorted = sorted;
+    if (sorted.length === n) s.sorted = sorted; // in insertion order: sortedAt stays null
     return s;
   }
 
@@ -480,19 +497,23 @@ export class ORSet<T = unknown> implements Crdt<ORSet<T>> {
   }
 }
 
-/** Short ASCII strings (`isShortAscii`, distinct) in canonical order, in place. */
-function sortShortAscii(keys: string[]): string[] {
-  if (keys.length > 16) return keys.sort(compareShortAscii);
-  for (let i = 1; i < keys.length; i++) {
-    const x = keys[i];
+/** The positions of short ASCII strings (`isShortAscii`, distinct) in canonical order. */
+function sortShortAsciiIndex(keys: string[]): Int32Array {
+  const n = keys.length;
+  const at = new Int32Array(n);
+  for (let i = 0; i < n; i++) at[i] = i;
+  if (n > 16) return at.sort((a, b) => compareShortAscii(keys[a], keys[b]));
+  for (let i = 1; i < n; i++) {
+    const x = at[i];
+    const kx = keys[x];
     let j = i - 1;
-    while (j >= 0 && compareShortAscii(keys[j], x) > 0) {
-      keys[j + 1] = keys[j];
+    while (j >= 0 && compareShortAscii(keys[at[j]], kx) > 0) {
+      at[j + 1] = at[j];
       j--;
     }
-    keys[j + 1] = x;
+    at[j + 1] = x;
   }
-  return keys;
+  return at;
 }
 
 /** True when the other context (`octx`, my index -> its index through `inv`) has one of the dots. */
@@ -520,9 +541,12 @@ function compareRanges(buf: Uint8Array, p: number, n: number, q: number, m: numb
 
 function writeDotsOf(w: Writer, d: Dots, perm: Int32Array): void {
   if (typeof d === 'number') {
+    const r = perm[d >>> PACK_SHIFT], c = d & PACK_MASK;
     w.u8(1);
-    w.varuint(perm[d >>> PACK_SHIFT]);
-    w.varuint(d & PACK_MASK);
+    if (r >>> 0 < 0x80) w.u8(r); // (a replica outside the context, -1, is refused by varuint as before)
+    else w.varuint(r);
+    if (c < 0x80) w.u8(c);
+    else w.varuint(c);
   } else writeDots(w, d, perm);
 }
 

@@ -58,25 +58,33 @@ function randomElement(rng: Rng, pool: Pool = 2): unknown {
 }
 
 /** The element bytes of an encoding (and the dot count of each, for ORSet), parsed independently. */
-function elementsOf(bytes: Uint8Array, tag: number): { elems: string[]; flags?: number[] } {
+function elementsOf(bytes: Uint8Array, tag: number): { elems: string[]; flags?: number[]; dots: Map<string, string[]> } {
   const rd = new Reader(bytes);
   expect(rd.u8()).toBe(CODEC_VERSION);
   expect(rd.u8()).toBe(tag);
-  if (tag === CRDT_TYPE.ORSet) new CausalContext().read(rd);
+  const ctx = new CausalContext();
+  const map = tag === CRDT_TYPE.ORSet ? ctx.read(rd) : new Int32Array(0);
   const n = rd.varuint();
   const elems: string[] = [];
+  const dots = new Map<string, string[]>(); // ORSet: element -> its dots as "replica:counter"
   for (let i = 0; i < n; i++) {
-    elems.push(hex(rd.bytes()));
+    const id = hex(rd.bytes());
+    elems.push(id);
     if (tag === CRDT_TYPE.ORSet) {
-      const dots = rd.varuint();
-      expect(dots).toBeGreaterThan(0);
-      for (let d = 0; d < 2 * dots; d++) rd.varuint();
+      const k = rd.varuint();
+      expect(k).toBeGreaterThan(0);
+      const list: string[] = [];
+      for (let d = 0; d < k; d++) {
+        const r = rd.varuint();
+        list.push(`${ctx.ids[map[r]]}:${rd.varuint()}`);
+      }
+      dots.set(id, list.sort());
     }
   }
   let flags: number[] | undefined;
   if (tag === CRDT_TYPE.TwoPSet) flags = Array.from({ length: n }, () => rd.u8());
   rd.done();
-  return { elems, flags };
+  return { elems, flags, dots };
 }
 
 /** Byte order of hex strings of bytes (hex order is byte order, a prefix first). */
@@ -228,8 +236,22 @@ describe('crdt/set identity: string fast paths against canonical bytes', () => {
             b.merge(a);
             rb.merge(ra);
           }
+          if (rng.bool(0.2)) {
+            // the encoding (and the order it keeps for the next one) matches a fresh copy's
+            const fresh = new ORSet(s.replicaId);
+            fresh.merge(s);
+            expect(hex(s.encode())).toBe(hex(fresh.encode()));
+          }
         }
         const ma = ra.ids(), mb = rb.ids();
+        // every element carries exactly the reference's dots
+        for (const [s, r] of [
+          [a, ra],
+          [b, rb],
+        ] as const) {
+          const { dots } = elementsOf(s.encode(), CRDT_TYPE.ORSet);
+          expect(dots).toEqual(new Map([...r.elems].map(([id, ds]) => [id, [...ds].sort()])));
+        }
         checkAgainstModel(a, ma, CRDT_TYPE.ORSet, (x) => ORSet.decode(x));
         checkAgainstModel(b, mb, CRDT_TYPE.ORSet, (x) => ORSet.decode(x));
         // a delta stream and a full-state merge give the same bytes

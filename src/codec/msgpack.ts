@@ -379,6 +379,13 @@ interface Shape {
   order: number[];
   keyBytes: Uint8Array;
   keyAt: number[];
+  /**
+   * The same bytes as big-endian 32-bit words, each key's padded to whole words: key i is
+   * keyWords[wordAt[i], wordAt[i + 1]). Written a word at a time (a byte loop cost more than the rest of a
+   * small record's write: measured), spilling up to 3 bytes past the key that the next write covers.
+   */
+  keyWords: Int32Array;
+  wordAt: number[];
 }
 
 /**
@@ -438,7 +445,16 @@ function makeShape(keys: string[]): Shape {
   const keyBytes = new Uint8Array(pos - at0);
   for (let i = 0; i < keyBytes.length; i++) keyBytes[i] = buf[at0 + i];
   pos = at0;
-  return { keys, order, keyBytes, keyAt };
+  const wordAt: number[] = [0];
+  for (let i = 0; i < n; i++) wordAt.push(wordAt[i] + ((keyAt[i + 1] - keyAt[i] + 3) >> 2));
+  const keyWords = new Int32Array(wordAt[n]);
+  for (let i = 0; i < n; i++) {
+    for (let p = keyAt[i], w = wordAt[i]; p < keyAt[i + 1]; p += 4, w++) {
+      const at = (q: number) => (q < keyAt[i + 1] ? keyBytes[q] : 0);
+      keyWords[w] = (at(p) << 24) | (at(p + 1) << 16) | (at(p + 2) << 8) | at(p + 3);
+    }
+  }
+  return { keys, order, keyBytes, keyAt, keyWords, wordAt };
 }
 
 function writeMap(o: Record<string, unknown>, depth: number): void {
@@ -450,7 +466,7 @@ function writeMap(o: Record<string, unknown>, depth: number): void {
     if (n <= SHAPE_CACHE_KEYS) shapes[depth] = shape;
   }
   // each property is read once, in canonical order (the reference reads them in sorted order too)
-  const { order, keyBytes, keyAt } = shape;
+  const { order, keyAt, keyWords, wordAt } = shape;
   ensure(5);
   const headerOff = pos - start; // the header's offset within the value (a write may move it to a new slab)
   const headerSize = n < 0x10 ? 1 : n < 0x10000 ? 3 : 5;
@@ -459,13 +475,12 @@ function writeMap(o: Record<string, unknown>, depth: number): void {
   for (let i = 0; i < n; i++) {
     const x = o[keys[order[i]]];
     if (x === undefined) continue;
-    const from = keyAt[i];
-    const to = keyAt[i + 1];
-    ensure(to - from);
-    const b = buf;
+    const keyLen = keyAt[i + 1] - keyAt[i];
+    ensure(keyLen + 4);
+    const dv = view;
     let w = pos;
-    for (let p = from; p < to; p++) b[w++] = keyBytes[p];
-    pos = w;
+    for (let j = wordAt[i], e = wordAt[i + 1]; j < e; j++, w += 4) dv.setInt32(w, keyWords[j]);
+    pos += keyLen;
     write(x, depth + 1);
     count++;
   }
@@ -785,98 +800,103 @@ function readMap(n: number, depth: number): Record<string, unknown> {
 /**
  * True exactly when `readCanonical(b.subarray(from, to))` returns a value rather than throwing (a
  * differential test holds them together), found without building the value: a holder of canonical bytes may
- * then validate them now and decode them on first read, knowing that read cannot fail.
+ * then validate them now and decode them on first read, knowing that read cannot fail. One loop over the
+ * bytes with the open containers on a fixed stack (the reader nests at most 512 deep).
  */
 export function canonicalReadable(b: Uint8Array, from: number, to: number): boolean {
-  vsrc = b;
-  vpos = from;
-  vend = to;
-  try {
-    return check(0) && vpos === vend;
-  } finally {
-    vsrc = EMPTY;
+  const rem = openLeft, isMap = openIsMap;
+  let p = from;
+  let level = 0; // nesting level of the next item (the reader's `depth`)
+  for (;;) {
+    if (p >= to || level > 512) return false;
+    const t = b[p++];
+    let n = -1; // children of a container, -1 for a scalar
+    let map = false;
+    if (t < 0x80 || t >= 0xe0) {
+      // fixint
+    } else if (t < 0x90) {
+      n = t & 0x0f;
+      map = true;
+    } else if (t < 0xa0) {
+      n = t & 0x0f;
+    } else if (t < 0xc0) {
+      const e = p + (t & 0x1f);
+      if (e > to || !ascii(b, p, e)) return false;
+      p = e;
+    } else {
+      switch (t) {
+        case 0xc0: case 0xc2: case 0xc3: break;
+        case 0xcb: p += 8; break;
+        case 0xcc: case 0xd0: p += 1; break;
+        case 0xcd: case 0xd1: p += 2; break;
+        case 0xce: case 0xd2: p += 4; break;
+        case 0xd9: {
+          if (p + 1 > to) return false;
+          const e = p + 1 + b[p];
+          if (e > to || !ascii(b, p + 1, e)) return false;
+          p = e;
+          break;
+        }
+        case 0xda: case 0xdc: case 0xde: {
+          if (p + 2 > to) return false;
+          const m = (b[p] << 8) | b[p + 1];
+          p += 2;
+          if (t === 0xda) {
+            if (p + m > to || !ascii(b, p, p + m)) return false;
+            p += m;
+          } else {
+            n = m;
+            map = t === 0xde;
+          }
+          break;
+        }
+        default:
+          return false;
+      }
+      if (p > to) return false;
+    }
+    if (n > 0) {
+      if (map ? n > (to - p) / 2 : n > to - p) return false;
+      level++;
+      rem[level] = n;
+      isMap[level] = map ? 1 : 0;
+      if (map && (p = mapKey(b, p, to)) < 0) return false;
+      continue;
+    }
+    // the item (a scalar or an empty container) is done: close every container it finishes
+    for (;;) {
+      if (level === 0) return p === to;
+      if (--rem[level] > 0) break;
+      level--;
+    }
+    if (isMap[level] === 1 && (p = mapKey(b, p, to)) < 0) return false;
   }
 }
 
-let vsrc: Uint8Array = EMPTY;
-let vpos = 0;
-let vend = 0;
+/** Remaining children and kind of each open container, by the level of its children (1..513). */
+const openLeft = new Int32Array(520);
+const openIsMap = new Uint8Array(520);
 
-/** The item at vpos as `read(depth)` takes it: false where `read` throws. */
-function check(depth: number): boolean {
-  if (vpos >= vend || depth > 512) return false;
-  const b = vsrc;
-  const t = b[vpos++];
-  if (t < 0x80 || t >= 0xe0) return true;
-  if (t < 0x90) return checkMap(t & 0x0f, depth);
-  if (t < 0xa0) return checkArray(t & 0x0f, depth);
-  if (t < 0xc0) return checkAscii(t & 0x1f);
-  let n: number;
-  switch (t) {
-    case 0xc0: case 0xc2: case 0xc3:
-      return true;
-    case 0xcb: return skip(8);
-    case 0xcc: case 0xd0: return skip(1);
-    case 0xcd: case 0xd1: return skip(2);
-    case 0xce: case 0xd2: return skip(4);
-    case 0xd9:
-      if (vpos + 1 > vend) return false;
-      return checkAscii(b[vpos++]);
-    case 0xda: case 0xdc: case 0xde:
-      if (vpos + 2 > vend) return false;
-      n = (b[vpos] << 8) | b[vpos + 1];
-      vpos += 2;
-      return t === 0xda ? checkAscii(n) : t === 0xdc ? checkArray(n, depth) : checkMap(n, depth);
-    default:
-      return false;
-  }
-}
-
-function skip(n: number): boolean {
-  if (vpos + n > vend) return false;
-  vpos += n;
-  return true;
-}
-
-/** n bytes, all ASCII (`readString`). */
-function checkAscii(n: number): boolean {
-  if (vpos + n > vend) return false;
-  const b = vsrc;
+/** Every byte of b[from, to) is ASCII. */
+function ascii(b: Uint8Array, from: number, to: number): boolean {
   let any = 0;
-  for (let i = vpos, to = vpos + n; i < to; i++) any |= b[i];
-  vpos += n;
+  for (let i = from; i < to; i++) any |= b[i];
   return any < 0x80;
 }
 
-function checkArray(n: number, depth: number): boolean {
-  if (n > vend - vpos) return false;
-  for (let i = 0; i < n; i++) if (!check(depth + 1)) return false;
-  return true;
-}
-
-/** "__proto__", the key `readMap` refuses. */
-const PROTO_KEY = [0x5f, 0x5f, 0x70, 0x72, 0x6f, 0x74, 0x6f, 0x5f, 0x5f];
-
-function checkMap(n: number, depth: number): boolean {
-  if (n > (vend - vpos) / 2) return false;
-  const b = vsrc;
-  for (let i = 0; i < n; i++) {
-    if (vpos >= vend) return false;
-    const t = b[vpos++];
-    let kl: number;
-    if (t >= 0xa0 && t < 0xc0) kl = t & 0x1f;
-    else if (t === 0xd9) {
-      if (vpos >= vend) return false;
-      kl = b[vpos++];
-    } else return false;
-    const k = vpos;
-    if (!checkAscii(kl)) return false;
-    if (kl === 9) {
-      let j = 0;
-      while (j < 9 && b[k + j] === PROTO_KEY[j]) j++;
-      if (j === 9) return false;
-    }
-    if (!check(depth + 1)) return false;
-  }
-  return true;
+/** A map key at b[p] as `readMap` takes it (fixstr or str8, ASCII, not "__proto__"): its end, or -1. */
+function mapKey(b: Uint8Array, p: number, to: number): number {
+  if (p >= to) return -1;
+  const t = b[p++];
+  let kl: number;
+  if (t >= 0xa0 && t < 0xc0) kl = t & 0x1f;
+  else if (t === 0xd9) {
+    if (p >= to) return -1;
+    kl = b[p++];
+  } else return -1;
+  const e = p + kl;
+  if (e > to || !ascii(b, p, e)) return -1;
+  if (kl === 9 && b[p] === 0x5f && b[p + 1] === 0x5f && b[p + 2] === 0x70 && b[p + 3] === 0x72 && b[p + 4] === 0x6f
+    && b[p + 5] === 0x74 && b[p + 6] === 0x6f && b[p + 7] === 0x5f && b[p + 8] === 0x5f) return -1;
+  return e;
 }

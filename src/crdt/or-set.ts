@@ -17,7 +17,8 @@
  *
  * Canonical order: a set of short ASCII strings only (the common case) sorts them by (length, chars), which
  * is the byte order of their fixstr encodings, and keeps that order until an element comes or goes; any other
- * set sorts the identity keys of all its elements (a string's key is computed then).
+ * set sorts the identity keys of all its elements (a string's key is computed then). Encoding such a set
+ * (one packed dot each, as usual) writes its elements through a small scratch buffer and copies them once.
  *
  * Merge: the dots of this set that the other can affect (elements the other holds, and dots the other's
  * context covers) and all of the other's dots go to the kernel's `dotMerge` in one call, sorted by
@@ -425,6 +426,7 @@ export class ORSet<T = unknown> implements Crdt<ORSet<T>> {
     const perm = this.ctx.write(w);
     const { keys, dots, strs } = this.order();
     w.varuint(keys.length);
+    if (strs > 0 && writeSmall(w, keys, dots, perm)) return w.finish();
     for (let i = 0; i < strs; i++) {
       // a short ASCII string: length, fixstr header, the chars
       const s = keys[i];
@@ -537,6 +539,39 @@ function compareRanges(buf: Uint8Array, p: number, n: number, q: number, m: numb
     if (x !== y) return x < y ? -1 : 1;
   }
   return n - m;
+}
+
+/** Scratch for `writeSmall`: byte stores without a Writer call each. */
+const SMALL = new Uint8Array(2048);
+
+/**
+ * Write short ASCII string elements with one packed dot each (replica below 128 in the encoding) through the
+ * scratch, when they fit it: false, and nothing written, otherwise.
+ */
+function writeSmall(w: Writer, keys: string[], dots: Dots[], perm: Int32Array): boolean {
+  const b = SMALL;
+  let p = 0;
+  for (let i = 0; i < keys.length; i++) {
+    const s = keys[i];
+    const d = dots[i];
+    const n = s.length;
+    if (typeof d !== 'number' || p + n + 8 > b.length) return false;
+    const r = perm[d >>> PACK_SHIFT];
+    if (r >>> 0 >= 0x80) return false;
+    b[p++] = n + 1;
+    b[p++] = 0xa0 | n;
+    for (let j = 0; j < n; j++) b[p++] = s.charCodeAt(j);
+    b[p++] = 1;
+    b[p++] = r;
+    let c = d & PACK_MASK;
+    while (c >= 0x80) {
+      b[p++] = (c & 0x7f) | 0x80;
+      c >>>= 7;
+    }
+    b[p++] = c;
+  }
+  w.rawRange(b, 0, p);
+  return true;
 }
 
 function writeDotsOf(w: Writer, d: Dots, perm: Int32Array): void {

@@ -381,6 +381,45 @@ describe('crdt/set identity: string fast paths against canonical bytes', () => {
     expect(hex(u.encode())).toBe(hex(s.encode()));
   });
 
+  it('ORSet: counters of several varint bytes and replica positions past 127 encode as the reference reads them', () => {
+    // one replica: counters past 2^7 and 2^14 (re-adds of one element move it along)
+    const a = new ORSet<string>('a');
+    const want = new Map<string, string[]>();
+    let c = 0;
+    for (let i = 0; i < 200; i++) {
+      a.add(`k${i}`);
+      want.set(idOf(`k${i}`), [`a:${++c}`]);
+      if (i % 50 === 0) {
+        for (let j = 0; j < 5000; j++) a.add('x');
+        c += 5000;
+        want.set(idOf('x'), [`a:${c}`]);
+      }
+    }
+    const check = (s: ORSet<string>, expected: Map<string, string[]>): void => {
+      const bytes = s.encode();
+      const { elems, dots } = elementsOf(bytes, CRDT_TYPE.ORSet);
+      expect(elems).toEqual(sortedIds(expected.keys()));
+      expect(dots).toEqual(new Map([...expected].map(([id, ds]) => [id, [...ds].sort()])));
+      expect(hex(ORSet.decode(bytes).encode())).toBe(hex(bytes));
+    };
+    check(a, want);
+    // 200 replicas merged in reverse id order: my first indices (dots packed) sit past 127 in the encoded
+    // (sorted) order; the later replicas removed their element (their dots stay in the context only)
+    const z = new ORSet<string>('z');
+    const all = new Map<string, string[]>();
+    for (let i = 199; i >= 0; i--) {
+      const id = `r${String(i).padStart(3, '0')}`;
+      const e = `e${String(199 - i).padStart(3, '0')}`;
+      const r = new ORSet<string>(id);
+      r.add(e);
+      if (i < 150) r.remove(e);
+      else all.set(idOf(e), [`${id}:1`]);
+      z.merge(r);
+      if (i % 40 === 0) check(z, all);
+    }
+    check(z, all);
+  });
+
   it('decode rejects a non-canonical string or out-of-order strings in every set', () => {
     const o = new ORSet('o');
     o.add('ab');

@@ -91,6 +91,22 @@ function filled<A extends Uint32Array | Int32Array | Uint16Array | Uint8Array | 
   to.set(from);
   return to;
 }
+/** Empty containers shared by every map until it needs its own: writing to one throws (a missed "own" call
+ * fails loudly instead of leaking into other maps). A delta or a nested map mostly never needs them. */
+class SharedEmptyMap<K, V> extends Map<K, V> {
+  override set(): this {
+    throw new Error('internal: write to a shared empty map');
+  }
+}
+class SharedEmptySet<T> extends Set<T> {
+  override add(): this {
+    throw new Error('internal: write to a shared empty set');
+  }
+}
+const NO_NESTED: Map<string, NestedCrdt> = new SharedEmptyMap();
+const NO_TOUCHED: Set<string> = new SharedEmptySet();
+const NO_LISTENERS: ((keys: string[]) => void)[] = Object.freeze([]) as unknown as ((keys: string[]) => void)[];
+const NO_FREE: number[] = Object.freeze([]) as unknown as number[];
 /** The key index's empty table, shared until a map's first key (never written). */
 const NO_SLOTS = new Int32Array(16);
 /** Below this many slots an index keeps no tag bytes (a typed array costs more than the probes it saves). */
@@ -158,7 +174,7 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
   // --- rows (one per dot) ---
   private cap = 0;
   private top = 0; // rows ever allocated (high-water mark)
-  private free: number[] = [];
+  private free: number[] = NO_FREE; // own array from the first freed row
   private rowKey: (string | undefined)[] = [];
   // The columns are views on one ArrayBuffer per capacity (see growRows); before the first row they are
   // shared empty arrays, so a new map (a delta, a nested map) allocates none.
@@ -186,16 +202,16 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
   private cache: Map<number, unknown> | undefined;
 
   // --- nested values: kind char + key -> instance ---
-  private nested = new Map<string, NestedCrdt>();
+  private nested = NO_NESTED; // own map from the first nested value (ownNested)
 
   // --- pending delta ---
   private removed: number[] = [];
   /** Contexts merged in since the last take (a delta carries merged state too). */
   private merged: CausalContext | undefined;
-  private touchedNested = new Set<string>();
+  private touchedNested = NO_TOUCHED; // own set from the first nested write (touch)
 
   // --- change tracking ---
-  private listeners: ((keys: string[]) => void)[] = [];
+  private listeners = NO_LISTENERS;
   private changed: Set<string> | undefined;
   /** @internal called after every local mutation (a parent ORMap uses it for nested maps). */
   onLocalChange: (() => void) | undefined;
@@ -378,7 +394,7 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
     if (inst === undefined) {
       inst = this.newNested(kind);
       this.hook(kind, key, inst);
-      this.nested.set(nk, inst);
+      this.ownNested().set(nk, inst);
     }
     return inst;
   }
@@ -405,7 +421,7 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
     const ts = this.retire(key, hk);
     const c = this.ctx.next(this.me);
     this.addRow(key, this.me, c, ts, kind, true, hk);
-    this.touchedNested.add(nk);
+    this.touch(nk);
     this.noteLocal(key);
   }
 
@@ -427,6 +443,17 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
   }
 
 
+  /** This map's own nested-instance map (created on first use). */
+  private ownNested(): Map<string, NestedCrdt> {
+    return this.nested === NO_NESTED ? (this.nested = new Map()) : this.nested;
+  }
+
+  /** Flag the nested instance `nk` for the next delta. */
+  private touch(nk: string): void {
+    if (this.touchedNested === NO_TOUCHED) this.touchedNested = new Set();
+    this.touchedNested.add(nk);
+  }
+
   private noteLocal(key: string): void {
     if (this.changed !== undefined) this.changed.add(key);
     if (this.listeners.length > 0) this.emit([key]);
@@ -438,7 +465,7 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
 
   /** Call `fn(keys)` after each local write and each merge that changed keys. Returns an unsubscribe. */
   onChange(fn: (keys: string[]) => void): () => void {
-    this.listeners.push(fn);
+    this.listeners = [...this.listeners, fn];
     return () => {
       this.listeners = this.listeners.filter((f) => f !== fn);
     };
@@ -513,6 +540,7 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
     this.garbage += this.vlen[row];
     this.vlen[row] = 0;
     this.cache?.delete(row);
+    if (this.free === NO_FREE) this.free = [];
     this.free.push(row);
   }
 
@@ -810,7 +838,7 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
 
     // nested states: grow-only join
     for (const [nk, inst] of other.nested) {
-      this.touchedNested.add(nk);
+      this.touch(nk);
       const kind = nk.charCodeAt(0) - 48;
       const key = nk.slice(1);
       const mine = this.nestedFor(kind, key);
@@ -877,7 +905,7 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
     for (const nk of this.touchedNested) {
       const inst = this.nested.get(nk)!;
       const nd = inst.takeDelta();
-      if (nd !== null) d.nested.set(nk, nd as NestedCrdt);
+      if (nd !== null) d.ownNested().set(nk, nd as NestedCrdt);
     }
     this.touchedNested.clear();
     this.removed = [];
@@ -927,7 +955,7 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
       for (let kind = 1; kind < KIND_COUNT; kind++) {
         const nk = String.fromCharCode(48 + kind) + key;
         const inst = this.nested.get(nk);
-        if (inst !== undefined && !isEmptyNested(inst)) d.nested.set(nk, inst.clone() as NestedCrdt);
+        if (inst !== undefined && !isEmptyNested(inst)) d.ownNested().set(nk, inst.clone() as NestedCrdt);
       }
     }
     return d;
@@ -1059,7 +1087,7 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
     for (const [nk, inst] of this.nested) {
       const copy = inst.clone() as NestedCrdt;
       c.hook(nk.charCodeAt(0) - 48, nk.slice(1), copy);
-      c.nested.set(nk, copy);
+      c.ownNested().set(nk, copy);
     }
     c.clearDirty();
     for (let i = 0; i < this.dn; i++) {
@@ -1068,7 +1096,7 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
       for (let r = c.head.get(this.rowKey[row]!) ?? -1; r >= 0; r = c.nextRow[r]) c.markDirty(r);
     }
     for (let i = 0; i < this.removed.length; i += 2) c.removed.push(toC[this.removed[i]], this.removed[i + 1]);
-    for (const nk of this.touchedNested) c.touchedNested.add(nk);
+    for (const nk of this.touchedNested) c.touch(nk);
     c.merged = this.merged?.clone();
     return c;
   }
@@ -1303,7 +1331,7 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
       }
       if (isEmptyNested(inst)) throw new DecodeError('empty nested state');
       m.hook(kind, key, inst);
-      m.nested.set(String.fromCharCode(48 + kind) + key, inst);
+      m.ownNested().set(String.fromCharCode(48 + kind) + key, inst);
     }
     rd.done();
     return m;

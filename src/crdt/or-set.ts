@@ -33,7 +33,9 @@
  * Encoding: version, type tag, causal context, then elements sorted by bytes, each (bytes, dot count, dots
  * as (replica index in the context's sorted order, counter) sorted). Decoding reads each element in place: a
  * short ASCII fixstr becomes its string directly, anything else must read back to the same bytes (decoded and
- * encoded again) or the input is refused.
+ * encoded again) or the input is refused. A decoded state keeps its elements as the sorted lists it read until
+ * a use needs the maps (a merge only walks the other side's elements, and encode of a short-ASCII set reads
+ * the lists), so a decoded delta that is merged and dropped never fills maps.
  */
 import { DecodeError } from '../errors.js';
 import { Reader, Writer, asciiAt } from '../codec/binary.js';
@@ -95,9 +97,15 @@ export class ORSet<T = unknown> implements Crdt<ORSet<T>> {
   readonly ctx = new CausalContext();
   private readonly me: number;
   /** String elements, keyed by the string (`wellFormedString`): no key built, the string's hash is its own. */
-  private strs = new Map<string, Dots>();
+  private strsMap = new Map<string, Dots>();
   /** Every other element, keyed by its identity key (canonical bytes, one char per byte). */
-  private objs = new Map<string, Dots>();
+  private objsMap = new Map<string, Dots>();
+  /**
+   * A decoded state not yet put in the maps: its elements in canonical order, keyed as the maps key them.
+   * A decoded delta is mostly merged and dropped, and a merge only walks the other side's elements, so
+   * filling maps for it would be wasted; the first use that needs them fills them (`thaw`).
+   */
+  private frozen: Frozen | null = null;
   /** Pending delta: keys of elements added locally or by a merge since the last take (may repeat). */
   private dirtyStrs: string[] = [];
   private dirtyObjs: string[] = [];
@@ -122,6 +130,43 @@ export class ORSet<T = unknown> implements Crdt<ORSet<T>> {
   constructor(replicaId: string) {
     this.me = this.ctx.intern(replicaId);
     this.replicaId = replicaId;
+  }
+
+  private get strs(): Map<string, Dots> {
+    if (this.frozen !== null) this.thaw();
+    return this.strsMap;
+  }
+
+  private get objs(): Map<string, Dots> {
+    if (this.frozen !== null) this.thaw();
+    return this.objsMap;
+  }
+
+  private thaw(): void {
+    const f = this.frozen!;
+    this.frozen = null;
+    for (let i = 0; i < f.keys.length; i++) (f.isStr === null || f.isStr[i] === 1 ? this.strsMap : this.objsMap).set(f.keys[i], f.dots[i]);
+    // the maps' insertion order is the canonical order
+    if (f.simple) {
+      this.sorted = f.keys;
+      this.sortedAt = null;
+    }
+  }
+
+  /** The elements as lists per map (strings, others), keys and dots, without filling maps for a decoded state. */
+  private lists(): { keys: [string[], string[]]; dots: [Dots[], Dots[]] } {
+    const f = this.frozen;
+    if (f === null) {
+      return { keys: [[...this.strsMap.keys()], [...this.objsMap.keys()]], dots: [[...this.strsMap.values()], [...this.objsMap.values()]] };
+    }
+    if (f.isStr === null) return { keys: [f.keys, []], dots: [f.dots, []] };
+    const out: { keys: [string[], string[]]; dots: [Dots[], Dots[]] } = { keys: [[], []], dots: [[], []] };
+    for (let i = 0; i < f.keys.length; i++) {
+      const t = f.isStr[i] === 1 ? 0 : 1;
+      out.keys[t].push(f.keys[i]);
+      out.dots[t].push(f.dots[i]);
+    }
+    return out;
   }
 
   /** Add x (a new dot; replaces x's earlier dots, which this replica has observed). */
@@ -190,7 +235,7 @@ export class ORSet<T = unknown> implements Crdt<ORSet<T>> {
   }
 
   get size(): number {
-    return this.strs.size + this.objs.size;
+    return this.frozen !== null ? this.frozen.keys.length : this.strsMap.size + this.objsMap.size;
   }
 
   /**
@@ -199,6 +244,8 @@ export class ORSet<T = unknown> implements Crdt<ORSet<T>> {
    * `keys` are all identity keys and `strs` is 0.
    */
   private order(): { keys: string[]; dots: Dots[]; strs: number } {
+    const f = this.frozen;
+    if (f !== null && f.simple) return { keys: f.keys, dots: f.dots, strs: f.keys.length };
     let keys = this.sorted;
     if (keys === undefined && this.objs.size === 0) {
       const all = [...this.strs.keys()];
@@ -240,7 +287,7 @@ export class ORSet<T = unknown> implements Crdt<ORSet<T>> {
     const inv = inverseMap(map, this.ctx.width);
     const octx = other.ctx;
     const tables = [this.strs, this.objs];
-    const otables = [other.strs, other.objs];
+    const { keys: oKeys, dots: oDots } = other.lists();
     // stage: my elements the other can affect, and all of the other's. Element names for the kernel: the
     // merge needs only a consistent order and equality, so an element is named by its staging position
     // (fresh numbers past them for elements new here). No hashing.
@@ -252,7 +299,7 @@ export class ORSet<T = unknown> implements Crdt<ORSet<T>> {
       for (let t = 0; t < 2; t++) {
         const mine = tables[t];
         const named = names[t];
-        for (const k of otables[t].keys()) {
+        for (const k of oKeys[t]) {
           const d = mine.get(k);
           if (d === undefined) continue;
           named.set(k, aKeys.length);
@@ -281,7 +328,9 @@ export class ORSet<T = unknown> implements Crdt<ORSet<T>> {
     let fresh = aKeys.length;
     for (let t = 0; t < 2; t++) {
       const named = names[t];
-      for (const [k, d] of otables[t]) {
+      const keys = oKeys[t], dotsOf = oDots[t];
+      for (let i = 0; i < keys.length; i++) {
+        const k = keys[i], d = dotsOf[i];
         const name = named.get(k) ?? fresh++;
         const ref = bKeys.length;
         bTable.push(t);
@@ -408,8 +457,9 @@ export class ORSet<T = unknown> implements Crdt<ORSet<T>> {
   clone(): ORSet<T> {
     const c = new ORSet<T>(this.replicaId);
     copyContext(this.ctx, c.ctx);
-    c.strs = new Map(this.strs); // dots are never mutated in place, so sharing them is safe
-    c.objs = new Map(this.objs);
+    if (this.frozen !== null) this.thaw(); // once here, not once per copy
+    c.strsMap = new Map(this.strsMap); // dots are never mutated in place, so sharing them is safe
+    c.objsMap = new Map(this.objsMap);
     c.sorted = this.sorted; // never mutated: a change replaces it
     c.sortedAt = this.sortedAt; // the copy keeps the insertion order
     c.dirtyStrs = this.dirtyStrs.slice();
@@ -452,7 +502,10 @@ export class ORSet<T = unknown> implements Crdt<ORSet<T>> {
     const n = rd.count(3);
     const buf = rd.buf;
     let prev = -1, prevLen = 0;
-    const sorted: string[] = []; // while every element is a short ASCII string
+    const keys: string[] = []; // as the maps key them, in canonical order
+    const dotsOf: Dots[] = [];
+    let isStr: Uint8Array | null = null; // null while every element is a string
+    let simple = true; // every element a short ASCII string
     for (let k = 0; k < n; k++) {
       const len = rd.varuint();
       rd.need(len);
@@ -461,27 +514,38 @@ export class ORSet<T = unknown> implements Crdt<ORSet<T>> {
       if (prev >= 0 && compareRanges(buf, prev, prevLen, p, len) >= 0) throw new DecodeError('set elements not strictly sorted');
       prev = p;
       prevLen = len;
-      // fast path: a short ASCII string in a fixstr (canonical as it stands)
       const h = buf[p];
+      let key: string | undefined;
+      let str = true;
       if (len === 1 && h < 0x80) {
         // a positive fixint
-        s.objs.set(String.fromCharCode(h), readPackedDots(rd, map, s.ctx));
-        continue;
+        key = String.fromCharCode(h);
+        str = false;
+      } else {
+        // fast path: a short ASCII string in a fixstr (canonical as it stands)
+        key = len > 0 && len === (h ^ 0xa0) + 1 && len <= 0x20 ? asciiAt(buf, p + 1, len - 1) : undefined;
       }
-      const str = len > 0 && len === (h ^ 0xa0) + 1 && len <= 0x20 ? asciiAt(buf, p + 1, len - 1) : undefined;
       const dots = readPackedDots(rd, map, s.ctx);
-      if (str !== undefined) {
-        s.strs.set(str, dots);
-        if (sorted.length === k) sorted.push(str);
-        continue;
+      if (key === undefined) {
+        simple = false;
+        const b = buf.subarray(p, p + len);
+        const v = checkCanonicalValue(b);
+        if (typeof v === 'string') key = v;
+        else {
+          key = identityKey(b);
+          str = false;
+        }
       }
-      const b = buf.subarray(p, p + len);
-      const v = checkCanonicalValue(b);
-      if (typeof v === 'string') s.strs.set(v, dots);
-      else s.objs.set(identityKey(b), dots);
+      if (!str) {
+        simple = false;
+        isStr ??= new Uint8Array(n).fill(1);
+        isStr[k] = 0;
+      }
+      keys.push(key);
+      dotsOf.push(dots);
     }
     rd.done();
-    if (sorted.length === n) s.sorted = sorted; // in insertion order: sortedAt stays null
+    if (n > 0) s.frozen = { keys, dots: dotsOf, isStr, simple };
     return s;
   }
 
@@ -516,6 +580,17 @@ function sortShortAsciiIndex(keys: string[]): Int32Array {
     at[j + 1] = x;
   }
   return at;
+}
+
+/** A decoded state's elements (see `ORSet.frozen`); never mutated. */
+interface Frozen {
+  /** Map keys (a string element as the string, any other by identity key), in canonical order. */
+  keys: string[];
+  dots: Dots[];
+  /** 1 for a string element; null when all are strings. */
+  isStr: Uint8Array | null;
+  /** Every element a short ASCII string (the keys are then the kept order, `ORSet.sorted`). */
+  simple: boolean;
 }
 
 /** True when the other context (`octx`, my index -> its index through `inv`) has one of the dots. */

@@ -13,7 +13,8 @@
  *   canonical form) first in numeric order, then the other keys in code-unit order (the key order a JS object
  *   built by inserting the sorted keys has); keys whose value is undefined are left out; map header by count.
  *   Each property is read once, in that order. The sorted order and the encoded keys of the last key set seen
- *   at each depth are kept, so records of one shape skip the sort and the key encoding.
+ *   at each depth are kept, so records of one shape skip the sort and the key encoding (the keys are then
+ *   written as 32-bit words).
  * - arrays: an undefined element is nil, a hole is msgpackr's "undefined" (fixext 1, type 0, data 0).
  * - Uint8Array (and subclasses such as Buffer): bin8/bin16/bin32.
  * - Date: timestamp extension -1: 32-bit seconds when the milliseconds are 0 and 0 <= s < 2^32, 64-bit form
@@ -26,7 +27,13 @@
  * runs the reference path, which gives those values their historical bytes or their ValidationError.
  *
  * Reading. `readCanonical` decodes the common subset (see there) and throws on anything else; the caller then
- * decodes with msgpackr, so results and errors stay msgpackr's.
+ * decodes with msgpackr, so results and errors stay msgpackr's. `canonicalReadable` tells, without building
+ * anything, whether `readCanonical` would read given bytes: a holder of value bytes (LWWRegister.decode) can
+ * validate them at once and decode them on first read.
+ *
+ * Keeping bytes. `copyToSlab` copies value bytes read from elsewhere into the same output slabs, so a decoded
+ * register holds a view like a written one does (a fresh typed array over 64 bytes costs V8 an allocation
+ * outside the heap, several times the copy).
  */
 
 /** Thrown internally for the shapes left to the reference path. */

@@ -53,8 +53,8 @@
  * their bytes unchanged; only pathological repetition (thousands of copies of one long string) reaches it.
  *
  * ## Costs
- * The writer writes each value straight into the encoding's Writer, after room for its length prefix at the
- * uncompressed length (the value moves by a byte or two when the written length needs another prefix size);
+ * The writer writes each value straight into the encoding's Writer, after room for its length prefix as long
+ * as the previous value's (the value moves by a byte or two when its written length needs another size);
  * its string dictionary refers to the values' bytes in place instead of copying them, and pooled writers
  * keep every buffer, so writing allocates nothing once warm.
  */
@@ -138,18 +138,30 @@ class ByteDict {
    * True when entry e is exactly the key items of the n-entry map whose first key is at src[p] (the map's
    * keys, read in place between its values).
    */
-  matches(e: number, src: Uint8Array, p: number, n: number): boolean {
+  matches(e: number, src: Uint8Array, srcView: DataView, p: number, n: number): boolean {
     const buf = this.bytes(e);
+    const view = this.copying ? this.bufView() : new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
     let o = this.offs[e];
     const stop = o + this.lens[e];
     for (let i = 0; i < n; i++) {
       const kl = minimalString(src, p);
       if (kl === 0 || o + kl > stop) return false;
-      for (let j = 0; j < kl; j++) if (buf[o + j] !== src[p + j]) return false;
+      // a word at a time (keys are a record's bulk; a byte loop was the writer's largest cost), then the tail
+      let j = 0;
+      for (; j + 4 <= kl; j += 4) if (view.getInt32(o + j) !== srcView.getInt32(p + j)) return false;
+      for (; j < kl; j++) if (buf[o + j] !== src[p + j]) return false;
       o += kl;
       if (i + 1 < n) p = skipItem(src, p + kl);
     }
     return o === stop;
+  }
+
+  private view: DataView | undefined;
+  /** A DataView of `buf` (remade when it grows). */
+  private bufView(): DataView {
+    const v = this.view;
+    if (v !== undefined && v.buffer === this.buf.buffer) return v;
+    return (this.view = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength));
   }
 
   /** Byte length of entry e. */
@@ -315,8 +327,13 @@ export class ValueColumnWriter {
   /** Start of the pending verbatim run in the current value. */
   private from = 0;
   private src: Uint8Array = EMPTY;
+  /** A DataView of src, kept while src stays the same array (values of one map mostly share a chunk). */
+  private dv: DataView | undefined;
+  private dvOf: Uint8Array = EMPTY;
   /** Per nesting depth, the shape last referenced there (-1: none). */
   private lastShape: number[] = [];
+  /** The length prefix size of the previous value's output: the guess for the next (records of one kind). */
+  private lastPrefix = 1;
   /** The row's key when it can be echoed (ASCII, 3..255 chars), else ''. */
   private echo = '';
   /** Offset in the encoding where the current value (its length prefix) starts. */
@@ -330,8 +347,10 @@ export class ValueColumnWriter {
 
   /** Empty it and hand it back (kept only when small; a huge one is left to the GC). */
   release(): void {
-    this.src = EMPTY;
+    this.src = this.dvOf = EMPTY;
+    this.dv = undefined;
     this.lastShape.length = 0;
+    this.lastPrefix = 1;
     this.excess = 0;
     const a = this.strings.clear(), b = this.shapes.clear();
     if (a && b && ValueColumnWriter.pool.length < 4) ValueColumnWriter.pool.push(this);
@@ -345,10 +364,10 @@ export class ValueColumnWriter {
     this.echo = echoable(key) ? key : '';
     const at = w.pos;
     this.at = at;
-    // the value goes straight into w after room for its length prefix as if uncompressed, and moves when
-    // its prefix turns out another size
-    const reserved = varuintSize(len);
-    w.ensure(reserved + len);
+    // the value goes straight into w after room for its length prefix (the previous value's prefix size, at
+    // most the uncompressed one: records of one kind compress alike), and moves when it needs another size
+    const reserved = Math.min(this.lastPrefix, varuintSize(len));
+    w.ensure(reserved + len + 8);
     w.pos = at + reserved;
     this.w = w;
     this.dataAt = w.pos;
@@ -362,6 +381,7 @@ export class ValueColumnWriter {
     const stop = w.pos;
     const outLen = stop - this.dataAt;
     const size = varuintSize(outLen);
+    this.lastPrefix = size;
     if (size !== reserved) {
       // shorter, or (shape references to maps of empty keys can be a byte longer than what they stand for) longer
       w.ensure(8);
@@ -426,12 +446,25 @@ export class ValueColumnWriter {
     return p;
   }
 
-  /** Write the pending verbatim run (up to p), then 0xc1 + varuint code. */
+  private srcView(): DataView {
+    const src = this.src;
+    if (this.dvOf !== src || this.dv === undefined) {
+      this.dv = new DataView(src.buffer, src.byteOffset, src.byteLength);
+      this.dvOf = src;
+    }
+    return this.dv;
+  }
+
+  /** Write the pending verbatim run (up to p), then 0xc1 + varuint code (code < 2^21). */
   private ref(p: number, code: number): void {
     const w = this.w!;
     w.rawRange(this.src, this.from, p);
     w.u8(0xc1);
-    w.varuint(code);
+    while (code >= 0x80) {
+      w.u8((code & 0x7f) | 0x80);
+      code >>>= 7;
+    }
+    w.u8(code);
   }
 
   /** True when src[p, p + echo.length) is the bytes of the (ASCII) row key. */
@@ -446,7 +479,7 @@ export class ValueColumnWriter {
     const src = this.src;
     // fast path: the shape last referenced at this depth (records of one kind follow each other)
     let s = depth < this.lastShape.length ? this.lastShape[depth] : -1;
-    if (s >= 0 && !this.shapes.matches(s, src, p + 1, n)) s = -1;
+    if (s >= 0 && !this.shapes.matches(s, src, this.srcView(), p + 1, n)) s = -1;
     // else the shape: the key items, when all are minimal-header strings
     const base = this.keysTop;
     let shaped = s >= 0;

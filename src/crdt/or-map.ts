@@ -862,7 +862,9 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
   private clearDirty(): void {
     for (let i = 0; i < this.dn; i++) this.drow[this.dlist[i]] = 0;
     this.dn = 0;
-    if (this.dlist.length > 1024) this.dlist = NO_I32;
+    // a big list would pin memory after a burst; a small one (a nested map, a delta) is cheap to make again and
+    // costs ~160 B per map held
+    if (this.dlist.length > 1024 || this.dlist.length <= 16) this.dlist = NO_I32;
   }
 
   /** Local writes since the last take, as a map state (null when none). */

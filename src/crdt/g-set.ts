@@ -106,8 +106,25 @@ export function writeOrder(w: Writer, o: ElemOrder): void {
     for (const k of o.keys) w.latin1(k);
     return;
   }
+  // short ASCII strings: length, fixstr header, the chars; through a scratch when they fit it (plain byte
+  // stores and one copy, not a Writer call per byte)
+  const b = SMALL;
+  let p = 0;
   for (const s of o.simple) {
-    // a short ASCII string: length, fixstr header, the chars
+    const n = s.length;
+    if (p + n + 2 > b.length) {
+      p = -1;
+      break;
+    }
+    b[p++] = n + 1;
+    b[p++] = 0xa0 | n;
+    for (let j = 0; j < n; j++) b[p++] = s.charCodeAt(j);
+  }
+  if (p >= 0) {
+    w.rawRange(b, 0, p);
+    return;
+  }
+  for (const s of o.simple) {
     const n = s.length;
     w.ensure(n + 2);
     w.u8(n + 1);
@@ -115,6 +132,9 @@ export function writeOrder(w: Writer, o: ElemOrder): void {
     for (let j = 0; j < n; j++) w.u8(s.charCodeAt(j));
   }
 }
+
+/** Scratch for `writeOrder`. */
+const SMALL = new Uint8Array(2048);
 
 /** @internal Number of elements in an order. */
 export function orderSize(o: ElemOrder): number {

@@ -449,6 +449,21 @@ describe('crdt/set identity: string fast paths against canonical bytes', () => {
     }
   });
 
+  it('large short-ASCII sets (past the encoders\' scratch) encode in byte order', () => {
+    const g = new GSet<string>('g'), t = new TwoPSet<string>('t'), o = new ORSet<string>('o');
+    const ids = new Set<string>();
+    for (let i = 0; i < 600; i++) {
+      const e = `key-${(i * 7919) % 1000}`;
+      g.add(e);
+      t.add(e);
+      o.add(e);
+      ids.add(idOf(e));
+    }
+    checkAgainstModel(g, ids, CRDT_TYPE.GSet, (b) => GSet.decode(b));
+    checkAgainstModel(t, ids, CRDT_TYPE.TwoPSet, (b) => TwoPSet.decode(b));
+    checkAgainstModel(o, ids, CRDT_TYPE.ORSet, (b) => ORSet.decode(b));
+  });
+
   it('decode rejects a non-canonical string or out-of-order strings in every set', () => {
     const o = new ORSet('o');
     o.add('ab');

@@ -83,7 +83,7 @@ function dotCount(d: Dots): number {
   return typeof d === 'number' ? 1 : d.length / 2;
 }
 
-/** Pending-delta keys past this many per live element are deduplicated (keeps the list bounded). */
+/** The pending-delta keys once each, those still present (run when the list outgrows twice the set: bounded). */
 function compactDirty(keys: string[], table: Map<string, Dots>): string[] {
   const out: string[] = [];
   for (const k of new Set(keys)) if (table.has(k)) out.push(k);

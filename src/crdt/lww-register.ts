@@ -18,6 +18,8 @@
  *   and, when the fast reader is sure to read them (`canonicalReadable`: checked now, nothing built), decodes
  *   them on the first `get()`; any other value is decoded at once, so malformed bytes are a DecodeError
  *   from `decode` either way.
+ * - A value read back from bytes never views them (msgpackr returns byte arrays as views of its input, so the
+ *   slow path decodes a copy): writing into a Uint8Array that `get()` returned leaves the register unchanged.
  * - `encode` writes one right-sized array in place (a Writer's scratch plus final copy cost more than the
  *   bytes: measured); a non-ASCII writer id goes through a Writer.
  * - Equal (timestamp, replica) with different bytes cannot come from honest replicas (an HLC never issues a
@@ -27,7 +29,7 @@
  */
 import { Reader, Writer } from '../codec/binary.js';
 import { bytesCompare, decodeValue, encodeValue, readsBackAsGiven } from '../codec/value.js';
-import { canonicalReadable, copyToSlab } from '../codec/msgpack.js';
+import { canonicalReadable, copyToSlab, readCanonical } from '../codec/msgpack.js';
 import { DecodeError } from '../errors.js';
 import { HLC, type Timestamp } from '../clock/hlc.js';
 import { checkReplicaId, readHeader } from './g-set.js';
@@ -95,7 +97,7 @@ export class LWWRegister<T = unknown> implements Crdt<LWWRegister<T>> {
   get(): T | undefined {
     if (!this.has) return undefined;
     if (!this.valKnown) {
-      this.val = decodeValue(this.bytes!);
+      this.val = decodeOwned(this.bytes!);
       this.valKnown = true;
     }
     return this.val as T;
@@ -204,7 +206,7 @@ export class LWWRegister<T = unknown> implements Crdt<LWWRegister<T>> {
       const b = copyToSlab(bytes, at, at + n);
       if (lazy) reg.valKnown = false;
       else {
-        reg.val = decodeValue(b);
+        reg.val = decodeOwned(b);
         reg.valKnown = true;
       }
       reg.bytes = b;
@@ -273,4 +275,16 @@ function varuintLen(v: number): number {
   if (v < 0x40000000000) return 6;
   if (v < 0x2000000000000) return 7;
   return 8;
+}
+
+/**
+ * decodeValue(b) without aliasing b: msgpackr returns byte arrays as views of its input, and a caller writing
+ * into the array it got must not change the register's canonical bytes. The fast reader builds no views.
+ */
+export function decodeOwned(b: Uint8Array): unknown {
+  try {
+    return readCanonical(b);
+  } catch {
+    return decodeValue(b.slice());
+  }
 }

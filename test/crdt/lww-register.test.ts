@@ -260,3 +260,17 @@ describe('LWWRegister encode and decode fast paths against the general path', ()
     expect(failed).toBeGreaterThan(100);
   });
 });
+
+describe('LWWRegister values read back from bytes are the reader\'s own', () => {
+  it('writing into a Uint8Array from get() changes neither the register nor its encoding', () => {
+    const r = new LWWRegister<unknown>('a');
+    r.set({ bin: new Uint8Array([1, 2, 3]), when: new Date(5) });
+    const before = Buffer.from(r.encode()).toString('hex');
+    ((r.get() as { bin: Uint8Array }).bin)[0] = 9;
+    expect(Buffer.from(r.encode()).toString('hex')).toBe(before);
+    const d = LWWRegister.decode<unknown>(r.encode());
+    ((d.get() as { bin: Uint8Array }).bin)[1] = 7;
+    expect(Buffer.from(d.encode()).toString('hex')).toBe(before);
+    expect(LWWRegister.decode<unknown>(d.encode()).get()).toStrictEqual({ bin: new Uint8Array([1, 2, 3]), when: new Date(5) });
+  });
+});

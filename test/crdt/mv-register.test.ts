@@ -94,3 +94,17 @@ describe('crdt/mv-register', () => {
     expect(c.merge(b)).toBe(false); // b's value was replaced by a write c has seen
   });
 });
+
+describe('MVRegister values are the reader\'s own', () => {
+  it('writing into a Uint8Array from values() changes neither the register nor its encoding', () => {
+    const r = new MVRegister<unknown>('a');
+    r.set(new Uint8Array([1, 2, 3]));
+    const before = Buffer.from(r.encode()).toString('hex');
+    (r.values()[0] as Uint8Array)[0] = 9;
+    expect(Buffer.from(r.encode()).toString('hex')).toBe(before);
+    const d = MVRegister.decode<unknown>(r.encode());
+    (d.values()[0] as Uint8Array)[1] = 7;
+    expect(Buffer.from(d.encode()).toString('hex')).toBe(before);
+    expect(d.values()).toStrictEqual([new Uint8Array([1, 2, 3])]);
+  });
+});

@@ -132,12 +132,16 @@ export function decodeValue(bytes: Uint8Array): unknown {
   }
 }
 
-/** @internal The reference decoder (msgpackr), behind `decodeValue` for what its fast reader leaves. */
+/**
+ * @internal The reference decoder (msgpackr), behind `decodeValue` for what its fast reader leaves. msgpackr
+ * returns byte arrays as views of its input, so it reads a copy: a value is its reader's own, and writing into
+ * a byte array read from a CRDT must not change the CRDT's bytes.
+ */
 export function decodeValueReference(bytes: Uint8Array): unknown {
   if (bytes.length === 0) throw new DecodeError('empty value');
   let v: unknown;
   try {
-    v = packr.unpack(bytes);
+    v = packr.unpack(bytes.slice());
   } catch (e) {
     throw new DecodeError(`malformed value: ${(e as Error).message}`, { cause: e });
   }

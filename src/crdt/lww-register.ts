@@ -29,7 +29,7 @@
  */
 import { Reader, Writer } from '../codec/binary.js';
 import { bytesCompare, decodeValue, encodeValue, readsBackAsGiven } from '../codec/value.js';
-import { canonicalReadable, copyToSlab, readCanonical } from '../codec/msgpack.js';
+import { canonicalReadable, copyToSlab } from '../codec/msgpack.js';
 import { DecodeError } from '../errors.js';
 import { HLC, type Timestamp } from '../clock/hlc.js';
 import { checkReplicaId, readHeader } from './g-set.js';
@@ -97,7 +97,7 @@ export class LWWRegister<T = unknown> implements Crdt<LWWRegister<T>> {
   get(): T | undefined {
     if (!this.has) return undefined;
     if (!this.valKnown) {
-      this.val = decodeOwned(this.bytes!);
+      this.val = decodeValue(this.bytes!);
       this.valKnown = true;
     }
     return this.val as T;
@@ -206,7 +206,7 @@ export class LWWRegister<T = unknown> implements Crdt<LWWRegister<T>> {
       const b = copyToSlab(bytes, at, at + n);
       if (lazy) reg.valKnown = false;
       else {
-        reg.val = decodeOwned(b);
+        reg.val = decodeValue(b);
         reg.valKnown = true;
       }
       reg.bytes = b;
@@ -275,16 +275,4 @@ function varuintLen(v: number): number {
   if (v < 0x40000000000) return 6;
   if (v < 0x2000000000000) return 7;
   return 8;
-}
-
-/**
- * decodeValue(b) without aliasing b: msgpackr returns byte arrays as views of its input, and a caller writing
- * into the array it got must not change the register's canonical bytes. The fast reader builds no views.
- */
-export function decodeOwned(b: Uint8Array): unknown {
-  try {
-    return readCanonical(b);
-  } catch {
-    return decodeValue(b.slice());
-  }
 }

@@ -10,15 +10,14 @@
  * Encoding: version, type tag, causal context, then the dotted values sorted by (replica in the context's
  * sorted order, counter), each (replica index, counter, value bytes). Value bytes are carried as written;
  * decode validates them (in place when the fast reader's subset, see `canonicalReadable`) and keeps a copy in
- * the codec's shared output slab, as `encodeValue` results are kept. `values()` never returns a view of those bytes (see
- * LWWRegister's `decodeOwned`).
+ * the codec's shared output slab, as `encodeValue` results are kept. `values()` never returns a view of those bytes
+ * (`decodeValue` reads no value as a view of its input).
  */
 import { DecodeError } from '../errors.js';
 import { Reader, Writer } from '../codec/binary.js';
 import { bytesCompare, bytesEqual, decodeValue, encodeValue } from '../codec/value.js';
 import { canonicalReadable, copyToSlab } from '../codec/msgpack.js';
 import { CausalContext, DotList, inverseMap, mergeDots } from './causal-context.js';
-import { decodeOwned } from './lww-register.js';
 import { copyContext, readHeader } from './or-set.js';
 import { CODEC_VERSION, CRDT_TYPE, type Crdt } from './types.js';
 import { disposeInstance } from './dispose.js';
@@ -62,7 +61,7 @@ export class MVRegister<T = unknown> implements Crdt<MVRegister<T>> {
   values(): T[] {
     const list = this.entries.map((e) => e.bytes).sort(bytesCompare);
     const out: T[] = [];
-    for (let i = 0; i < list.length; i++) if (i === 0 || !bytesEqual(list[i - 1], list[i])) out.push(decodeOwned(list[i]) as T);
+    for (let i = 0; i < list.length; i++) if (i === 0 || !bytesEqual(list[i - 1], list[i])) out.push(decodeValue(list[i]) as T);
     return out;
   }
 

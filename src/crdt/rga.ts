@@ -110,7 +110,7 @@ class Node {
   }
   get value(): unknown {
     if (!this.decoded) {
-      this.v = decodeValue(this.op.bytes.subarray(0));
+      this.v = decodeValue(this.op.bytes);
       this.decoded = true;
     }
     return this.v;
@@ -480,7 +480,7 @@ export class RGA<T = unknown> implements Crdt<RGA<T>> {
     for (let i = 0; i < nIns; i++) {
       const b = new Uint8Array(r.bytes());
       if (b.length === 0) throw new DecodeError('RGA empty value');
-      decodeValue(b.subarray(0)); // validate (msgpackr tags the array it reads: use a throwaway view)
+      decodeValue(b); // validates
       const op: RgaInsertOp = { type: 'insert', replica: insReplica[i], counter: insCounter[i], seq: insSeq[i], ref: refs[i], bytes: b };
       if (i > 0 && compareDots(ins[i - 1], op) >= 0) throw new DecodeError('RGA inserts not strictly sorted');
       ins.push(op);
@@ -560,7 +560,7 @@ export class RGA<T = unknown> implements Crdt<RGA<T>> {
       } else if (hasRef !== 0) throw new DecodeError(`bad RGA ref flag ${hasRef}`);
       const b = new Uint8Array(r.bytes());
       if (b.length === 0) throw new DecodeError('RGA empty value');
-      decodeValue(b.subarray(0)); // validate (msgpackr tags the array it reads: use a throwaway view)
+      decodeValue(b); // validates
       op = { type: 'insert', replica, counter, seq, ref, bytes: b };
     } else if (kind === OP_DELETE) {
       const tr = r.string();

@@ -229,6 +229,56 @@ export function compareShortAscii(a: string, b: string): number {
   return a.length - b.length || (a < b ? -1 : 1);
 }
 
+/**
+ * The canonical order of distinct short ASCII strings (`isShortAscii`), as a permutation: `keys[at[0]]` comes
+ * first. A radix sort, by length and then by each char from the last (128 buckets; a position where a group's
+ * strings all share one char is skipped), in time linear in the chars: a comparison sort through
+ * `compareShortAscii` took ~30 ms for 50,000 ids (a JS call per comparison), this ~3 ms. Small groups are
+ * insertion-sorted.
+ */
+export function shortAsciiOrder(keys: readonly string[]): Int32Array {
+  const n = keys.length;
+  const at = new Int32Array(n);
+  // group by length (stable counting sort): group L is at[start[L], start[L + 1])
+  const start = new Int32Array(34);
+  for (let i = 0; i < n; i++) start[keys[i].length + 1]++;
+  for (let l = 0; l < 33; l++) start[l + 1] += start[l];
+  const fill = start.slice(0, 33);
+  for (let i = 0; i < n; i++) at[fill[keys[i].length]++] = i;
+  let tmp: Int32Array | undefined;
+  const count = new Int32Array(129);
+  for (let len = 1; len < 32; len++) {
+    const lo = start[len], hi = start[len + 1];
+    if (hi - lo < 48) {
+      for (let i = lo + 1; i < hi; i++) {
+        const x = at[i], kx = keys[x];
+        let j = i - 1;
+        while (j >= lo && keys[at[j]] > kx) {
+          at[j + 1] = at[j];
+          j--;
+        }
+        at[j + 1] = x;
+      }
+      continue;
+    }
+    tmp ??= new Int32Array(n);
+    for (let p = len - 1; p >= 0; p--) {
+      count.fill(0);
+      for (let i = lo; i < hi; i++) count[keys[at[i]].charCodeAt(p) + 1]++;
+      let one = false;
+      for (let c = 1; c <= 128 && !one; c++) one = count[c] === hi - lo;
+      if (one) continue; // every string of the group has the same char here
+      for (let c = 0; c < 128; c++) count[c + 1] += count[c];
+      for (let i = lo; i < hi; i++) {
+        const k = at[i];
+        tmp[lo + count[keys[k].charCodeAt(p)]++] = k;
+      }
+      at.set(tmp.subarray(lo, hi), lo);
+    }
+  }
+  return at;
+}
+
 const HAS_IS_WELL_FORMED = typeof (String.prototype as { isWellFormed?: unknown }).isWellFormed === 'function';
 
 /**

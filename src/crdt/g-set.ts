@@ -21,7 +21,7 @@
 import { Reader, Writer, asciiAt } from '../codec/binary.js';
 import {
   bytesEqual,
-  compareShortAscii,
+  shortAsciiOrder,
   decodeValue,
   encodeValue,
   identityBytes,
@@ -141,19 +141,12 @@ export function orderSize(o: ElemOrder): number {
   return o.simple !== null ? o.simple.length : o.keys.length;
 }
 
-/** @internal Short ASCII strings (`isShortAscii`, distinct) in canonical order, in place. */
+/** @internal Short ASCII strings (`isShortAscii`, distinct) in canonical order (a new array). */
 export function sortShortAscii(keys: string[]): string[] {
-  if (keys.length > 16) return keys.sort(compareShortAscii);
-  for (let i = 1; i < keys.length; i++) {
-    const x = keys[i];
-    let j = i - 1;
-    while (j >= 0 && compareShortAscii(keys[j], x) > 0) {
-      keys[j + 1] = keys[j];
-      j--;
-    }
-    keys[j + 1] = x;
-  }
-  return keys;
+  const at = shortAsciiOrder(keys);
+  const out: string[] = new Array(at.length);
+  for (let i = 0; i < at.length; i++) out[i] = keys[at[i]];
+  return out;
 }
 
 /** @internal Read the header (version, tag) of an encoding. */

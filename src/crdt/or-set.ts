@@ -41,7 +41,7 @@ import { DecodeError } from '../errors.js';
 import { Reader, Writer, asciiAt } from '../codec/binary.js';
 import {
   bytesEqual,
-  compareShortAscii,
+  shortAsciiOrder,
   decodeValue,
   encodeValue,
   identityBytes,
@@ -252,7 +252,7 @@ export class ORSet<T = unknown> implements Crdt<ORSet<T>> {
       let simple = true;
       for (let i = 0; i < all.length && simple; i++) simple = isShortAscii(all[i]);
       if (simple) {
-        const at = sortShortAsciiIndex(all);
+        const at = shortAsciiOrder(all);
         keys = this.sorted = [];
         for (let i = 0; i < at.length; i++) keys.push(all[at[i]]);
         this.sortedAt = at;
@@ -561,25 +561,6 @@ export class ORSet<T = unknown> implements Crdt<ORSet<T>> {
   get disposed(): boolean {
     return false;
   }
-}
-
-/** The positions of short ASCII strings (`isShortAscii`, distinct) in canonical order. */
-function sortShortAsciiIndex(keys: string[]): Int32Array {
-  const n = keys.length;
-  const at = new Int32Array(n);
-  for (let i = 0; i < n; i++) at[i] = i;
-  if (n > 16) return at.sort((a, b) => compareShortAscii(keys[a], keys[b]));
-  for (let i = 1; i < n; i++) {
-    const x = at[i];
-    const kx = keys[x];
-    let j = i - 1;
-    while (j >= 0 && compareShortAscii(keys[at[j]], kx) > 0) {
-      at[j + 1] = at[j];
-      j--;
-    }
-    at[j + 1] = x;
-  }
-  return at;
 }
 
 /** A decoded state's elements (see `ORSet.frozen`); never mutated. */

@@ -9,10 +9,12 @@ import {
   isShortAscii,
   isWellFormedString,
   isWellFormedStringLoop,
+  shortAsciiOrder,
   valueIdentityKey,
   wellFormedString,
 } from '../../src/codec/value.js';
 import { DecodeError, ValidationError } from '../../src/errors.js';
+import { mulberry32 } from '../../src/time/random.js';
 
 const SEED = Number(process.env.SEED ?? 0xc0dec);
 
@@ -86,5 +88,40 @@ describe('codec/value', () => {
       }),
       { seed: SEED, numRuns: 2000 },
     );
+  });
+});
+
+describe('shortAsciiOrder', () => {
+  it('gives the byte order of the strings\' encodings, as a comparison sort does (seeded)', () => {
+    // sizes around the insertion-sort cutoff and big groups of one length (the radix passes), with shared
+    // prefixes (positions where a group has one char are skipped) and every ASCII char
+    const ascii = fc.string({ unit: fc.integer({ min: 0, max: 127 }).map((c) => String.fromCharCode(c)), maxLength: 31 });
+    const prefixed = fc.tuple(fc.constantFrom('', 'vm-', 'vm-0000', 'node-us-east-'), fc.string({ unit: fc.constantFrom('0', '1', '9', 'a', 'z', '-'), maxLength: 6 })).map(([a, b]) => (a + b).slice(0, 31));
+    fc.assert(
+      fc.property(fc.uniqueArray(fc.oneof(ascii, prefixed), { maxLength: 400 }), (keys) => {
+        const at = shortAsciiOrder(keys);
+        const got = Array.from(at, (i) => keys[i]);
+        const want = [...keys].sort(compareShortAscii);
+        expect(got).toEqual(want);
+        // and that is the byte order of their encodings
+        for (let i = 1; i < got.length; i++) expect(bytesCompare(encodeValue(got[i - 1]), encodeValue(got[i]))).toBeLessThan(0);
+      }),
+      { seed: SEED, numRuns: process.env.LONG ? 5_000 : 300 },
+    );
+  });
+
+  it('sorts big groups of one length: ids with shared prefixes, and random chars at every position (seeded)', () => {
+    const keys: string[] = [];
+    for (let i = 0; i < 20_000; i++) keys.push(`vm-${String((i * 7919) % 20_011).padStart(6, '0')}`);
+    const rnd = mulberry32(SEED);
+    for (let i = 0; i < 3_000; i++) {
+      const len = 1 + (i % 12);
+      let s = '';
+      for (let k = 0; k < len; k++) s += String.fromCharCode(Math.floor(rnd() * 128));
+      keys.push(s);
+    }
+    const uniq = [...new Set(keys)];
+    const got = Array.from(shortAsciiOrder(uniq), (i) => uniq[i]);
+    expect(got).toEqual([...uniq].sort(compareShortAscii));
   });
 });

@@ -245,7 +245,6 @@ export function shortAsciiOrder(keys: readonly string[]): Int32Array {
   for (let l = 0; l < 33; l++) start[l + 1] += start[l];
   const fill = start.slice(0, 33);
   for (let i = 0; i < n; i++) at[fill[keys[i].length]++] = i;
-  let tmp: Int32Array | undefined;
   const count = new Int32Array(129);
   for (let len = 1; len < 32; len++) {
     const lo = start[len], hi = start[len + 1];
@@ -261,20 +260,35 @@ export function shortAsciiOrder(keys: readonly string[]): Int32Array {
       }
       continue;
     }
-    tmp ??= new Int32Array(n);
+    // the group's chars, read from each string once, one row per position: the passes then read bytes in one
+    // small array instead of every string again (string reads in shuffled order were most of the time)
+    const m = hi - lo;
+    const codes = new Uint8Array(len * m);
+    for (let j = 0; j < m; j++) {
+      const k = keys[at[lo + j]];
+      for (let p = 0; p < len; p++) codes[p * m + j] = k.charCodeAt(p);
+    }
+    let perm = new Int32Array(m);
+    for (let j = 0; j < m; j++) perm[j] = j;
+    let next = new Int32Array(m);
     for (let p = len - 1; p >= 0; p--) {
+      const row = p * m;
       count.fill(0);
-      for (let i = lo; i < hi; i++) count[keys[at[i]].charCodeAt(p) + 1]++;
+      for (let i = 0; i < m; i++) count[codes[row + i] + 1]++; // a histogram: any order
       let one = false;
-      for (let c = 1; c <= 128 && !one; c++) one = count[c] === hi - lo;
+      for (let c = 1; c <= 128 && !one; c++) one = count[c] === m;
       if (one) continue; // every string of the group has the same char here
       for (let c = 0; c < 128; c++) count[c + 1] += count[c];
-      for (let i = lo; i < hi; i++) {
-        const k = at[i];
-        tmp[lo + count[keys[k].charCodeAt(p)]++] = k;
+      for (let i = 0; i < m; i++) {
+        const j = perm[i];
+        next[count[codes[row + j]]++] = j;
       }
-      at.set(tmp.subarray(lo, hi), lo);
+      const t = perm;
+      perm = next;
+      next = t;
     }
+    const group = at.slice(lo, hi);
+    for (let i = 0; i < m; i++) at[lo + i] = group[perm[i]];
   }
   return at;
 }

@@ -1368,9 +1368,11 @@ function indexHash(key: string): number {
 
 /**
  * Key -> first row: an open-addressing table (linear probing, backward-shift deletion) of row numbers in an
- * Int32Array (load <= 0.8), keys compared through the map's `rowKey` column. About 5-10 bytes per key, where a
- * `Map<string, number>` costs 40-50; the same API as the Map it replaces (get, set, delete, has, size,
- * iteration in slot order).
+ * Int32Array (load <= 0.8), keys compared through the map's `rowKey` column, plus a tag byte per slot from
+ * TAGGED_SLOTS slots on. About 6-12 bytes per key, where a `Map<string, number>` costs 40-50; the same API as the
+ * Map it replaces (get, set, delete, has, size, iteration in slot order), plus variants taking the key's
+ * `indexHash` so that a write hashes its key once. The hash is FNV-1a with a fixed seed: crafted keys can collide
+ * (a node taking writes from untrusted peers should set `clusterKey`).
  */
 class KeyIndex {
   /** row + 1, 0 = empty. Until the first key: a shared all-zero table (read only; `set` allocates). */

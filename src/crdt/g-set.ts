@@ -168,11 +168,8 @@ export function readElems(r: Reader, n: number, strs: Set<string>, objs: Map<str
   const items: (string | Elem)[] = [];
   let prev = -1, prevLen = 0;
   for (let i = 0; i < n; i++) {
-    const len = r.varuint();
-    r.need(len);
-    const p = r.pos;
-    r.pos = p + len;
-    if (prev >= 0 && compareRanges(buf, prev, prevLen, p, len) >= 0) throw new DecodeError('set elements not strictly sorted');
+    const p = nextElem(r, prev, prevLen);
+    const len = r.pos - p;
     prev = p;
     prevLen = len;
     const h = buf[p];
@@ -210,6 +207,20 @@ export function readElems(r: Reader, n: number, strs: Set<string>, objs: Map<str
     items.push(e);
   }
   return { simple, keys, items };
+}
+
+/**
+ * @internal The next element of a set encoding: its bytes, after their length, at r.buf[p, r.pos), p returned
+ * (the reader moves past them). DecodeError unless they come strictly after the previous element's bytes, at
+ * `prev` (-1 before the first) with `prevLen` bytes: elements are written in increasing byte order, once each.
+ */
+export function nextElem(r: Reader, prev: number, prevLen: number): number {
+  const len = r.varuint();
+  r.need(len);
+  const p = r.pos;
+  r.pos = p + len;
+  if (prev >= 0 && compareRanges(r.buf, prev, prevLen, p, len) >= 0) throw new DecodeError('set elements not strictly sorted');
+  return p;
 }
 
 /** Unsigned byte order of buf[p, p + n) and buf[q, q + m). */

@@ -53,6 +53,9 @@ import {
 import { CausalContext, DotList, inverseMap, mergeDots } from './causal-context.js';
 import { CODEC_VERSION, CRDT_TYPE, type Crdt } from './types.js';
 import { disposeInstance } from './dispose.js';
+import { nextElem, readHeader } from './g-set.js';
+
+export { readHeader };
 
 /**
  * An element's dots, never mutated in place (a change stores a new value, so instances may share them): one
@@ -507,11 +510,8 @@ export class ORSet<T = unknown> implements Crdt<ORSet<T>> {
     let isStr: Uint8Array | null = null; // null while every element is a string
     let simple = true; // every element a short ASCII string
     for (let k = 0; k < n; k++) {
-      const len = rd.varuint();
-      rd.need(len);
-      const p = rd.pos;
-      rd.pos = p + len;
-      if (prev >= 0 && compareRanges(buf, prev, prevLen, p, len) >= 0) throw new DecodeError('set elements not strictly sorted');
+      const p = nextElem(rd, prev, prevLen);
+      const len = rd.pos - p;
       prev = p;
       prevLen = len;
       const h = buf[p];
@@ -587,16 +587,6 @@ function coveredBy(d: Dots, inv: Int32Array, octx: CausalContext): boolean {
   return false;
 }
 
-/** Unsigned byte order of buf[p, p + n) and buf[q, q + m). */
-function compareRanges(buf: Uint8Array, p: number, n: number, q: number, m: number): number {
-  const l = n < m ? n : m;
-  for (let i = 0; i < l; i++) {
-    const x = buf[p + i], y = buf[q + i];
-    if (x !== y) return x < y ? -1 : 1;
-  }
-  return n - m;
-}
-
 /** Scratch for `writeSmall`: byte stores without a Writer call each. */
 const SMALL = new Uint8Array(2048);
 
@@ -666,14 +656,6 @@ export function copyContext(from: CausalContext, to: CausalContext): void {
     to.vv[t] = c.vv[r];
     to.cloud[t] = c.cloud[r];
   }
-}
-
-/** @internal the version byte and type tag. */
-export function readHeader(rd: Reader, tag: number): void {
-  const v = rd.u8();
-  if (v !== CODEC_VERSION) throw new DecodeError(`unsupported codec version ${v}`);
-  const t = rd.u8();
-  if (t !== tag) throw new DecodeError(`type tag ${t}, expected ${tag}`);
 }
 
 /** @internal a dot list: count, then (encoded replica index, counter) sorted. */

@@ -304,7 +304,7 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
       let ts = this.clock.now();
       if (this.ts[h] >= ts) ts = this.ts[h] + 1;
       this.removed.push(this.rep[h], this.ctr[h]);
-      this.garbage += this.vlen[h];
+      const oldLen = this.vlen[h]; // 0 for a nested dot
       this.vlen[h] = 0;
       this.cache?.delete(h);
       this.rep[h] = this.me;
@@ -312,7 +312,10 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
       this.ts[h] = ts;
       this.kind[h] = ORMAP_KIND.LWW;
       this.markDirty(h);
-      this.putLocal(h, value, bytes);
+      if (oldLen === 0 || !this.putOver(h, value, bytes, oldLen)) {
+        this.garbage += oldLen;
+        this.putLocal(h, value, bytes);
+      }
       this.noteLocal(key);
       return;
     }
@@ -322,6 +325,37 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
     const row = this.addRow(key, this.me, c, ts, ORMAP_KIND.LWW, true, hk);
     this.putLocal(row, value, bytes);
     this.noteLocal(key);
+  }
+
+  /**
+   * Overwrite in place: store the new value of `row` where its old value (`oldLen` bytes, no longer
+   * referenced by anything: values are copied out, never lent) was, when it fits there, or when the old value
+   * ends the arena's last chunk and the new one fits in that chunk. A same-kind record rewritten with a new
+   * status or timestamp mostly keeps its length, so overwrites stop growing the arena and compacting it.
+   * False (nothing stored, the old bytes possibly clobbered) when neither applies: the caller appends.
+   */
+  private putOver(row: number, value: unknown, bytes: Uint8Array | undefined, oldLen: number): boolean {
+    const n = bytes === undefined ? (value as string).length + 1 : bytes.length;
+    const vc = this.vchunk[row], at = this.voff[row];
+    const c = this.chunks[vc];
+    const atEnd = vc === this.chunks.length - 1 && at + oldLen === this.fill;
+    if (n > oldLen && !(atEnd && at + n <= c.length)) return false;
+    if (bytes === undefined) {
+      const s = value as string;
+      for (let i = 1; i < n; i++) {
+        const ch = s.charCodeAt(i - 1);
+        if (ch >= 0x80) return false; // not a fixstr: encodeValue gives its canonical bytes
+        c[at + i] = ch;
+      }
+      c[at] = 0xa0 | (n - 1);
+    } else if (n <= 48) for (let i = 0; i < n; i++) c[at + i] = bytes[i];
+    else c.set(bytes, at);
+    this.vlen[row] = n;
+    if (atEnd) {
+      this.fill = at + n;
+      this.used += n - oldLen;
+    } else this.garbage += oldLen - n;
+    return true;
   }
 
   /** Store a local write's value: its encoding, or a short string written as a fixstr in place. */

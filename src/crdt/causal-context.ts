@@ -283,6 +283,24 @@ export class CausalContext {
     return map;
   }
 
+  /**
+   * The number of dots in both this context and `other` (`map`: other's replica index -> mine, from
+   * `mapFrom`). Costs one binary search per range of `other` plus the ranges of mine it overlaps.
+   */
+  sharedCount(other: CausalContext, map: Int32Array): number {
+    let n = 0;
+    for (let o = 0; o < other.vv.length; o++) {
+      const r = map[o];
+      if (r < 0 || r >= this.vv.length) continue;
+      const vv = this.vv[r], cl = this.cloud[r];
+      if (vv === 0 && cl === undefined) continue;
+      if (other.vv[o] > 0) n += overlap(vv, cl, 1, other.vv[o]);
+      const ocl = other.cloud[o];
+      if (ocl !== undefined) for (let i = 0; i < ocl.length; i += 2) n += overlap(vv, cl, ocl[i], ocl[i + 1]);
+    }
+    return n;
+  }
+
   /** A short human-readable form, for debugging and test messages. */
   toString(): string {
     return this.ids
@@ -297,6 +315,21 @@ export class CausalContext {
 function rangesCount(cl: number[]): number {
   let n = 0;
   for (let i = 0; i < cl.length; i += 2) n += cl[i + 1] - cl[i] + 1;
+  return n;
+}
+
+/** How many counters of [s, e] the context (vector vv, cloud cl) holds. */
+function overlap(vv: number, cl: number[] | undefined, s: number, e: number): number {
+  let n = vv >= s ? Math.min(e, vv) - s + 1 : 0;
+  if (cl === undefined || e <= vv) return n;
+  // first cloud range ending at or after s, then every range starting at or before e
+  let lo = 0, hi = cl.length / 2;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (cl[2 * mid + 1] < s) lo = mid + 1;
+    else hi = mid;
+  }
+  for (let j = lo; j < cl.length / 2 && cl[2 * j] <= e; j++) n += Math.min(e, cl[2 * j + 1]) - Math.max(s, cl[2 * j]) + 1;
   return n;
 }
 

@@ -71,7 +71,7 @@ import { Reader, Writer, varuintSize } from '../codec/binary.js';
 import { decodeValue, encodeValue, isWellFormedString } from '../codec/value.js';
 import { latin1 } from '../codec/msgpack.js';
 import { HLC } from '../clock/hlc.js';
-import { CausalContext, DotList, hashStringsMany, inverseMap, kernel, mergeDots } from './causal-context.js';
+import { CausalContext, DotList, hashStringsMany, inverseMap, kernel, mergeDots, rangesHave } from './causal-context.js';
 import { MVRegister } from './mv-register.js';
 import { ORSet, copyContext, readHeader } from './or-set.js';
 import { PNCounter } from './pn-counter.js';
@@ -788,22 +788,33 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
     const a = new DotList(bNames.length + 1);
     if (markScratch.length < this.top) markScratch = new Uint8Array(Math.max(this.top, 2 * markScratch.length));
     const mark = markScratch; // all zero between merges
+    let coveredA = 0; // rows so far in A whose dot the other's context covers
     for (const name of bNames) {
       if (name >= this.top) continue;
       for (let r = name; r >= 0; r = this.nextRow[r]) {
         mark[r] = 1;
         a.push(name, 0, this.rep[r], this.ctr[r], r);
+        const o = inv[this.rep[r]];
+        if (o >= 0 && octx.has(o, this.ctr[r])) coveredA++;
       }
     }
-    if (!scoped && !octx.isEmpty()) {
-      // every row, but most are rejected by two typed-array reads: per local replica, the highest counter the
-      // other's context covers (0: none) and where its dot cloud starts
+    // The rows still to find hold dots that both contexts have (a row's dot is in its map's context), and no
+    // two rows share a dot (decode rejects it; local writes and merges never make it): once that many are
+    // found, none is left, so merging a small delta into a big map mostly scans nothing (its context is the
+    // dots of its rows and the ones they retired, which are the rows of its keys found above).
+    let left = scoped || octx.isEmpty() ? 0 : this.ctx.sharedCount(octx, map) - coveredA;
+    if (left > 0) {
+      // every row, but most are rejected by typed-array reads alone: per local replica, the other's vector
+      // (every counter up to it is covered), the highest counter it covers (0: none) and where its dot cloud
+      // starts; only a counter inside the cloud's span needs a search of the cloud's ranges. A delta's context
+      // is mostly a few cloud dots, so this loop is what merging a small delta into a big map costs per row.
       const ovv = octx.vv, ocl = octx.cloud;
       const w = this.ctx.width;
-      const hi = new Float64Array(w), cloudLo = new Float64Array(w);
+      const vv = new Float64Array(w), hi = new Float64Array(w), cloudLo = new Float64Array(w);
       for (let r = 0; r < w; r++) {
         const o = inv[r];
         const cl = o < 0 ? undefined : ocl[o];
+        vv[r] = o < 0 ? 0 : ovv[o];
         hi[r] = o < 0 ? 0 : cl !== undefined && cl.length > 0 ? cl[cl.length - 1] : ovv[o];
         cloudLo[r] = cl !== undefined && cl.length > 0 ? cl[0] : Infinity;
       }
@@ -811,11 +822,13 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
       for (let row = 0, top = this.top; row < top; row++) {
         const r = rep[row];
         const c = ctr[row];
-        if (c > hi[r] || mark[row] === 1) continue;
+        if (c > hi[r]) continue;
+        if (c > vv[r] && (c < cloudLo[r] || !rangesHave(ocl[inv[r]]!, c))) continue;
+        if (mark[row] === 1) continue;
         const key = rowKey[row];
         if (key === undefined) continue; // a free row
-        const o = inv[r];
-        if (c <= ovv[o] || (c >= cloudLo[r] && octx.has(o, c))) a.push(head.get(key)!, 0, r, c, row);
+        a.push(head.get(key)!, 0, r, c, row);
+        if (--left === 0) break;
       }
     }
     for (let i = 0; i < a.n; i++) mark[a.refs[i]] = 0;
@@ -1286,6 +1299,7 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
       if (!m.ctx.has(m.rep[i], c)) throw new DecodeError('dot outside the causal context');
       m.setCounter(i, c);
     }
+    if (total > 1) checkDistinctDots(rk, m.ctr, total, map.length);
     const base = rd.varuint();
     let sawBase = total === 0 && base === 0;
     for (let i = 0; i < total; i++) {
@@ -1604,6 +1618,26 @@ function checkedIndexHash(key: string): number {
   const h = indexHash(key);
   if (keyHadSurrogate && !isWellFormedString(key)) throw new ValidationError('map key is not well-formed UTF-16 (lone surrogate)');
   return h;
+}
+
+/**
+ * Throws DecodeError when two rows share a dot (encoded replica index `rk[i] >>> 3`, counter `ctr[i]`): a dot
+ * names one write, of one key, and merge counts on it (see mergeWith). Counters grouped by replica, each group
+ * sorted natively.
+ */
+function checkDistinctDots(rk: Uint32Array, ctr: Uint32Array | Float64Array, total: number, replicas: number): void {
+  const start = new Uint32Array(replicas + 1);
+  for (let i = 0; i < total; i++) start[(rk[i] >>> 3) + 1]++;
+  for (let r = 0; r < replicas; r++) start[r + 1] += start[r];
+  const at = start.slice(0, replicas);
+  const sorted = new Float64Array(total);
+  for (let i = 0; i < total; i++) sorted[at[rk[i] >>> 3]++] = ctr[i];
+  for (let r = 0; r < replicas; r++) {
+    const lo = start[r], hi = start[r + 1];
+    if (hi - lo < 2) continue;
+    const g = sorted.subarray(lo, hi).sort();
+    for (let i = 1; i < g.length; i++) if (g[i] === g[i - 1]) throw new DecodeError('two map rows share a dot');
+  }
 }
 
 /** A length-prefixed UTF-8 key. */

@@ -81,6 +81,18 @@ describe('crdt/causal-context', () => {
     );
   });
 
+  it(`sharedCount() is the size of the intersection of the two dot sets (${opts.numRuns} runs)`, () => {
+    fc.assert(
+      fc.property(fc.array(dotArb, { maxLength: 60 }), fc.array(dotArb, { maxLength: 60 }), (xs, ys) => {
+        const a = build(xs), b = build(ys);
+        const mb = model(ys);
+        const both = [...model(xs)].filter((d) => mb.has(d)).length;
+        expect(a.sharedCount(b, a.mapFrom(b))).toBe(both);
+      }),
+      opts,
+    );
+  });
+
   it('next() issues one past everything seen from the replica', () => {
     const c = new CausalContext();
     const a = c.intern('a');

@@ -318,6 +318,27 @@ function rangesCount(cl: number[]): number {
   return n;
 }
 
+/**
+ * Throws DecodeError when two of n dots are equal: dot i is (replica `reps[i] >>> shift`, counter `ctrs[i]`),
+ * replica indices below `width`. A dot names one write of one element or key, and merge counts on it (a row
+ * or element whose dot the other's context covers is looked for only until as many are found as the contexts
+ * share). Counters are grouped by replica and each group sorted natively.
+ */
+export function assertDistinctDots(reps: ArrayLike<number>, shift: number, ctrs: ArrayLike<number>, n: number, width: number): void {
+  const start = new Uint32Array(width + 1);
+  for (let i = 0; i < n; i++) start[(reps[i] >>> shift) + 1]++;
+  for (let r = 0; r < width; r++) start[r + 1] += start[r];
+  const at = start.slice(0, width);
+  const sorted = new Float64Array(n);
+  for (let i = 0; i < n; i++) sorted[at[reps[i] >>> shift]++] = ctrs[i];
+  for (let r = 0; r < width; r++) {
+    const lo = start[r], hi = start[r + 1];
+    if (hi - lo < 2) continue;
+    const g = sorted.subarray(lo, hi).sort();
+    for (let i = 1; i < g.length; i++) if (g[i] === g[i - 1]) throw new DecodeError('two entries share a dot');
+  }
+}
+
 /** How many counters of [s, e] the context (vector vv, cloud cl) holds. */
 function overlap(vv: number, cl: number[] | undefined, s: number, e: number): number {
   let n = vv >= s ? Math.min(e, vv) - s + 1 : 0;

@@ -71,7 +71,7 @@ import { Reader, Writer, varuintSize } from '../codec/binary.js';
 import { decodeValue, encodeValue, isWellFormedString } from '../codec/value.js';
 import { latin1 } from '../codec/msgpack.js';
 import { HLC } from '../clock/hlc.js';
-import { CausalContext, DotList, hashStringsMany, inverseMap, kernel, mergeDots, rangesHave } from './causal-context.js';
+import { CausalContext, DotList, hashStringsMany, inverseMap, kernel, mergeDots, rangesHave, assertDistinctDots } from './causal-context.js';
 import { MVRegister } from './mv-register.js';
 import { ORSet, copyContext, readHeader } from './or-set.js';
 import { PNCounter } from './pn-counter.js';
@@ -1299,7 +1299,7 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
       if (!m.ctx.has(m.rep[i], c)) throw new DecodeError('dot outside the causal context');
       m.setCounter(i, c);
     }
-    if (total > 1) checkDistinctDots(rk, m.ctr, total, map.length);
+    if (total > 1) assertDistinctDots(rk, 3, m.ctr, total, map.length);
     const base = rd.varuint();
     let sawBase = total === 0 && base === 0;
     for (let i = 0; i < total; i++) {
@@ -1618,26 +1618,6 @@ function checkedIndexHash(key: string): number {
   const h = indexHash(key);
   if (keyHadSurrogate && !isWellFormedString(key)) throw new ValidationError('map key is not well-formed UTF-16 (lone surrogate)');
   return h;
-}
-
-/**
- * Throws DecodeError when two rows share a dot (encoded replica index `rk[i] >>> 3`, counter `ctr[i]`): a dot
- * names one write, of one key, and merge counts on it (see mergeWith). Counters grouped by replica, each group
- * sorted natively.
- */
-function checkDistinctDots(rk: Uint32Array, ctr: Uint32Array | Float64Array, total: number, replicas: number): void {
-  const start = new Uint32Array(replicas + 1);
-  for (let i = 0; i < total; i++) start[(rk[i] >>> 3) + 1]++;
-  for (let r = 0; r < replicas; r++) start[r + 1] += start[r];
-  const at = start.slice(0, replicas);
-  const sorted = new Float64Array(total);
-  for (let i = 0; i < total; i++) sorted[at[rk[i] >>> 3]++] = ctr[i];
-  for (let r = 0; r < replicas; r++) {
-    const lo = start[r], hi = start[r + 1];
-    if (hi - lo < 2) continue;
-    const g = sorted.subarray(lo, hi).sort();
-    for (let i = 1; i < g.length; i++) if (g[i] === g[i - 1]) throw new DecodeError('two map rows share a dot');
-  }
 }
 
 /** A length-prefixed UTF-8 key. */

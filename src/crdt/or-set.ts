@@ -50,7 +50,7 @@ import {
   valueIdentityKey,
   wellFormedString,
 } from '../codec/value.js';
-import { CausalContext, DotList, inverseMap, mergeDots } from './causal-context.js';
+import { CausalContext, DotList, assertDistinctDots, inverseMap, mergeDots } from './causal-context.js';
 import { CODEC_VERSION, CRDT_TYPE, type Crdt } from './types.js';
 import { disposeInstance } from './dispose.js';
 import { nextElem, readHeader } from './g-set.js';
@@ -299,6 +299,7 @@ export class ORSet<T = unknown> implements Crdt<ORSet<T>> {
     const aDots: Dots[] = [];
     const names = [new Map<string, number>(), new Map<string, number>()];
     if (!octx.isEmpty()) {
+      let covered = 0; // dots of the elements staged so far that the other's context has
       for (let t = 0; t < 2; t++) {
         const mine = tables[t];
         const named = names[t];
@@ -309,13 +310,23 @@ export class ORSet<T = unknown> implements Crdt<ORSet<T>> {
           aTable.push(t);
           aKeys.push(k);
           aDots.push(d);
+          covered += coveredCount(d, inv, octx);
         }
-        for (const [k, d] of mine) {
-          if (!coveredBy(d, inv, octx) || named.has(k)) continue;
+      }
+      // then my other elements holding a dot the other has seen (it removed them, or it holds them under
+      // another element, which cannot happen: no two elements share a dot). Such a dot is in both contexts, so
+      // once that many are staged none is left: a small delta into a big set mostly scans nothing.
+      let left = this.ctx.sharedCount(octx, map) - covered;
+      for (let t = 0; t < 2 && left > 0; t++) {
+        const named = names[t];
+        for (const [k, d] of tables[t]) {
+          const c = coveredCount(d, inv, octx);
+          if (c === 0 || named.has(k)) continue;
           named.set(k, aKeys.length);
           aTable.push(t);
           aKeys.push(k);
           aDots.push(d);
+          if ((left -= c) <= 0) break;
         }
       }
     }
@@ -545,6 +556,7 @@ export class ORSet<T = unknown> implements Crdt<ORSet<T>> {
       dotsOf.push(dots);
     }
     rd.done();
+    if (n > 1) distinctDots(dotsOf, s.ctx.width);
     if (n > 0) s.frozen = { keys, dots: dotsOf, isStr, simple };
     return s;
   }
@@ -574,17 +586,38 @@ interface Frozen {
   simple: boolean;
 }
 
-/** True when the other context (`octx`, my index -> its index through `inv`) has one of the dots. */
-function coveredBy(d: Dots, inv: Int32Array, octx: CausalContext): boolean {
+/** How many of the dots the other context (`octx`, my index -> its index through `inv`) has. */
+function coveredCount(d: Dots, inv: Int32Array, octx: CausalContext): number {
   if (typeof d === 'number') {
     const o = inv[d >>> PACK_SHIFT];
-    return o >= 0 && octx.has(o, d & PACK_MASK);
+    return o >= 0 && octx.has(o, d & PACK_MASK) ? 1 : 0;
   }
+  let n = 0;
   for (let i = 0; i < d.length; i += 2) {
     const o = inv[d[i]];
-    if (o >= 0 && octx.has(o, d[i + 1])) return true;
+    if (o >= 0 && octx.has(o, d[i + 1])) n++;
   }
-  return false;
+  return n;
+}
+
+/** DecodeError when two elements (or one twice) hold the same dot (see assertDistinctDots). */
+function distinctDots(dotsOf: Dots[], width: number): void {
+  let n = 0;
+  for (const d of dotsOf) n += typeof d === 'number' ? 1 : d.length / 2;
+  const reps = new Uint32Array(n), ctrs = new Float64Array(n);
+  let i = 0;
+  for (const d of dotsOf) {
+    if (typeof d === 'number') {
+      reps[i] = d >>> PACK_SHIFT;
+      ctrs[i++] = d & PACK_MASK;
+    } else {
+      for (let j = 0; j < d.length; j += 2) {
+        reps[i] = d[j];
+        ctrs[i++] = d[j + 1];
+      }
+    }
+  }
+  assertDistinctDots(reps, 0, ctrs, n, width);
 }
 
 /** Scratch for `writeSmall`: byte stores without a Writer call each. */

@@ -60,6 +60,16 @@ function copy<T>(v: T): T {
   return v === null || typeof v !== 'object' ? v : structuredClone(v);
 }
 
+/**
+ * A copy of the value at `key`: an LWW value decoded anew (shared with nothing, so there is nothing to clone; a
+ * clone of the cached value cost as much again, and listing more keys than the read cache holds decoded them
+ * anyway); anything else (a nested CRDT written at that key by a peer) as `copy` makes it.
+ */
+function readCopy<V>(map: ORMap<V>, key: string): V | undefined {
+  const v = map.getCopy(key);
+  return v !== null && typeof v === 'object' && 'typeTag' in v ? copy(v as V) : (v as V | undefined);
+}
+
 export class ClusterMetadata {
   readonly vms: ORMap<VMState>;
   readonly nodes: ORMap<NodeStatus>;
@@ -95,23 +105,21 @@ export class ClusterMetadata {
   // ---- reads ----
 
   getVMState(vmId: string): VMState | undefined {
-    const v = this.vms.get(vmId);
-    return v === undefined ? undefined : copy(v as VMState);
+    return readCopy(this.vms, vmId);
   }
 
   /** Every VM, sorted by id. */
   listVMs(): VMState[] {
-    return this.vms.entries().map(([, v]) => copy(v as VMState));
+    return this.vms.keys().map((k) => readCopy(this.vms, k)!);
   }
 
   getNodeStatus(nodeId: string): NodeStatus | undefined {
-    const v = this.nodes.get(nodeId);
-    return v === undefined ? undefined : copy(v as NodeStatus);
+    return readCopy(this.nodes, nodeId);
   }
 
   /** Every node status, sorted by node id. */
   listNodes(): NodeStatus[] {
-    return this.nodes.entries().map(([, v]) => copy(v as NodeStatus));
+    return this.nodes.keys().map((k) => readCopy(this.nodes, k)!);
   }
 
   getAssignment(vmId: string): string | undefined {
@@ -139,12 +147,12 @@ export class ClusterMetadata {
   }
 
   getResource(key: string): unknown {
-    return copy(this.resources.get(key));
+    return readCopy(this.resources, key);
   }
 
   listResources(): Record<string, unknown> {
     const out: Record<string, unknown> = {};
-    for (const [k, v] of this.resources.entries()) out[k] = copy(v);
+    for (const k of this.resources.keys()) out[k] = readCopy(this.resources, k);
     return out;
   }
 
@@ -171,8 +179,7 @@ export class ClusterMetadata {
   prepareVM(vmId: string, state: unknown): VMState {
     const vm = validateVMState(vmId, state);
     const now = this.now();
-    const prev = this.vms.get(vm.id) as VMState | undefined;
-    if (vm.createdAt === undefined) vm.createdAt = prev?.createdAt ?? now;
+    if (vm.createdAt === undefined) vm.createdAt = (this.vms.get(vm.id) as VMState | undefined)?.createdAt ?? now;
     if (vm.updatedAt === undefined) vm.updatedAt = now;
     return vm;
   }

@@ -236,6 +236,20 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
     return this.nestedFor(k, key);
   }
 
+  /**
+   * @internal The value of `key` decoded anew: shared with nothing and not cached, for callers that hand values
+   * out as copies (the cluster API), which then need no clone and leave the read cache to other reads. A nested
+   * winner is its instance, as from `get`.
+   */
+  getCopy(key: string): V | NestedCrdt | undefined {
+    const row = this.winner(key);
+    if (row < 0) return undefined;
+    const k = this.kind[row];
+    if (k !== ORMAP_KIND.LWW) return this.nestedFor(k, key);
+    const o = this.voff[row];
+    return decodeValue(this.chunks[this.vchunk[row]].subarray(o, o + this.vlen[row])) as V;
+  }
+
   has(key: string): boolean {
     return this.head.has(key);
   }

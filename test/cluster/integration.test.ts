@@ -239,6 +239,10 @@ describe('NovaCronIntegration over MemoryNetwork', () => {
     got.status = 'tampered';
     (got.metadata as Record<string, unknown>).a = 2;
     expect(c.nodes[0].getVMState('vm-0001')).toMatchObject({ status: 'running', metadata: { a: 1 } });
+    const listed = c.nodes[0].listVMs();
+    listed[0].status = 'tampered';
+    (listed[0].metadata as Record<string, unknown>).a = 3;
+    expect(c.nodes[0].listVMs()[0]).toMatchObject({ status: 'running', metadata: { a: 1 } });
     expect(got.createdAt).toBe(c.sch.now());
     await c.nodes[0].updateNodeStatus({ id: 'n9', region: 'eu-west', status: 'healthy', lastHeartbeat: new Date(5000) as unknown as number });
     expect(c.nodes[0].getNodeStatus('n9')?.lastHeartbeat).toBe(5000);

@@ -399,3 +399,26 @@ describe('ORMap short string values', () => {
     expect(back.encode()).toEqual(m.encode());
   });
 });
+
+describe('ORMap.getCopy', () => {
+  it('gives a fresh copy of an LWW value (equal to get, shared with nothing), and the instance for a nested winner', () => {
+    const m = new ORMap<unknown>('r1');
+    const rec = { status: 'running', tags: ['a', 'b'], bytes: new Uint8Array([1, 2, 3]), at: new Date(5) };
+    m.setLWW('vm', rec);
+    m.setLWW('n', 7);
+    const cached = m.get('vm');
+    const c1 = m.getCopy('vm') as typeof rec;
+    expect(c1).toEqual(rec);
+    expect(c1).not.toBe(cached);
+    expect(m.getCopy('vm')).not.toBe(c1);
+    c1.status = 'tampered';
+    c1.tags.push('c');
+    c1.bytes[0] = 9;
+    expect(m.get('vm')).toEqual(rec);
+    expect(m.getCopy('vm')).toEqual(rec);
+    expect(m.getCopy('n')).toBe(7);
+    expect(m.getCopy('absent')).toBeUndefined();
+    m.counter('c').increment(2);
+    expect(m.getCopy('c')).toBe(m.get('c'));
+  });
+});

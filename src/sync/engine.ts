@@ -259,6 +259,8 @@ interface Outgoing {
   seq: number;
   name: string;
   delta: Crdt;
+  /** `delta.encode()`, when storage already needed it (reused when the delta travels alone). */
+  bytes?: Uint8Array;
   wantAck: boolean;
   /** For objects needing causal delivery: the causal vector of this write (its own sequence included). */
   deps?: VersionEntries;
@@ -634,9 +636,10 @@ export class SyncEngine {
       deps = vc.entries();
       this.causalBuffer.deliver({ id: `${this.replicaId}/${this.epoch}/c${cseq}`, origin: this.replicaId, deps: vc, payload: undefined as never });
     }
-    const durable = this.persistLocal(e, delta, seq).then(() => {
+    const bytes = this.storage ? delta.encode() : undefined;
+    const durable = this.persistLocal(e, bytes, seq).then(() => {
       this.writes.addRange(this.replicaId, seq, seq);
-      this.outbox.push({ seq, name, delta, wantAck, deps });
+      this.outbox.push({ seq, name, delta, bytes, wantAck, deps });
       this.scheduleFlush();
     });
     if (!wantAck) return durable;
@@ -783,11 +786,10 @@ export class SyncEngine {
    * when that batch is durable. Order is kept (groups run one after another on `persistChain`), and a delta is
    * still durable before it is pushed to any peer.
    */
-  private persistLocal(e: Entry, delta: Crdt, seq: number): Promise<void> {
+  private persistLocal(e: Entry, bytes: Uint8Array | undefined, seq: number): Promise<void> {
     const storage = this.storage;
-    if (!storage) return Promise.resolve();
+    if (!storage || !bytes) return Promise.resolve();
     const key = `d/${e.name}/${seq.toString().padStart(15, '0')}`;
-    const bytes = delta.encode();
     let g = this.group;
     if (!g) {
       const group: WriteGroup = { ops: [], logs: [], seq: 0, cseq: 0, promise: Promise.resolve() };
@@ -892,16 +894,21 @@ export class SyncEngine {
   }
 
   private sendBatch(batch: Outgoing[], deps: VersionEntries): void {
-    const byName = new Map<string, Crdt>();
+    // per object: the join of its deltas in this batch; a delta alone goes as it is (its bytes reused when
+    // storage already encoded it), several are merged into a copy of the first
+    const byName = new Map<string, { first: Outgoing; joined?: Crdt }>();
     let wantAck = false;
     for (const o of batch) {
-      const d = byName.get(o.name);
-      if (d) d.merge(o.delta as never);
-      else byName.set(o.name, o.delta.clone() as Crdt);
+      const g = byName.get(o.name);
+      if (!g) byName.set(o.name, { first: o });
+      else (g.joined ??= g.first.delta.clone() as Crdt).merge(o.delta as never);
       wantAck ||= o.wantAck;
     }
     const objects: DeltaObject[] = [];
-    for (const [name, d] of byName) objects.push({ name, typeTag: d.typeTag, bytes: d.encode() });
+    for (const [name, { first, joined }] of byName) {
+      const d = joined ?? first.delta;
+      objects.push({ name, typeTag: d.typeTag, bytes: joined ? joined.encode() : (first.bytes ?? d.encode()) });
+    }
     const payload = encodeDelta({ writesLo: batch[0].seq, writesHi: batch[batch.length - 1].seq, deps, objects });
     const env: Envelope = {
       type: MSG.DELTA,

@@ -238,23 +238,28 @@ export function checkReplicaId(replicaId: unknown): string {
   return replicaId;
 }
 
-export class GSet<T = unknown> implements Crdt<GSet<T>> {
-  readonly typeTag: number = CRDT_TYPE.GSet;
+/**
+ * The add side that GSet and TwoPSet share: the elements (strings by themselves, other values by identity key),
+ * their cached canonical order, and the elements added since the last take. Subclasses keep their own state on
+ * top (TwoPSet: the removed elements) and call the `*Adds` helpers from merge, takeDelta and clone.
+ */
+export abstract class AddSet<T> {
   readonly replicaId: string;
   /** @internal string elements (well-formed strings) */
   strs = new Set<string>();
   /** @internal every other element, by identity key */
   objs = new Map<string, Elem>();
-  private sorted: ElemOrder | null = null;
+  /** @internal the canonical order, until the next change */
+  sorted: ElemOrder | null = null;
   /** Elements new since the last take. */
-  private deltaStrs: string[] = [];
-  private deltaObjs: Elem[] = [];
+  protected deltaStrs: string[] = [];
+  protected deltaObjs: Elem[] = [];
 
   constructor(replicaId: string) {
     this.replicaId = checkReplicaId(replicaId);
   }
 
-  /** Add x; returns true when it was new. ValidationError for values msgpack cannot carry. */
+  /** Add x to the elements; true when it was new. ValidationError for values msgpack cannot carry. */
   add(x: T): boolean {
     if (typeof x === 'string') {
       const s = wellFormedString(x);
@@ -270,21 +275,8 @@ export class GSet<T = unknown> implements Crdt<GSet<T>> {
     return true;
   }
 
-  has(x: T): boolean {
-    return typeof x === 'string' ? this.strs.has(wellFormedString(x)) : this.objs.has(valueIdentityKey(x));
-  }
-
-  get size(): number {
-    return this.strs.size + this.objs.size;
-  }
-
-  /** The elements in canonical (byte) order. */
-  values(): T[] {
-    return orderValues(this.order()) as T[];
-  }
-
-  /** Union with `other` (a full state or a delta). Returns true when an element was new here. */
-  merge(other: GSet<T>): boolean {
+  /** Union of the other's elements into these; true when one was new. */
+  protected mergeAdds(other: AddSet<T>): boolean {
     let changed = false;
     for (const s of other.strs) {
       if (this.strs.has(s)) continue;
@@ -301,23 +293,70 @@ export class GSet<T = unknown> implements Crdt<GSet<T>> {
     return changed;
   }
 
-  takeDelta(): GSet<T> | null {
-    if (this.deltaStrs.length === 0 && this.deltaObjs.length === 0) return null;
-    const d = new GSet<T>(this.replicaId);
+  /** True when elements were added since the last take. */
+  protected hasDeltaAdds(): boolean {
+    return this.deltaStrs.length > 0 || this.deltaObjs.length > 0;
+  }
+
+  /** Move the elements added since the last take into the (empty) delta `d`. */
+  protected takeAdds(d: AddSet<T>): void {
     d.strs = new Set(this.deltaStrs);
     for (const e of this.deltaObjs) d.objs.set(e.key, e);
     this.deltaStrs = [];
     this.deltaObjs = [];
-    return d;
   }
 
-  clone(): GSet<T> {
-    const c = new GSet<T>(this.replicaId);
+  /** Copy the elements, their order and the pending adds into the (empty) copy `c`. */
+  protected cloneAdds(c: AddSet<T>): void {
     c.strs = new Set(this.strs);
     c.objs = new Map(this.objs);
     c.sorted = this.sorted;
     c.deltaStrs = this.deltaStrs.slice();
     c.deltaObjs = this.deltaObjs.slice();
+  }
+
+  protected insertObj(key: string, e: Elem): void {
+    this.objs.set(key, e);
+    this.sorted = null;
+    this.deltaObjs.push(e);
+  }
+
+  protected order(): ElemOrder {
+    return (this.sorted ??= orderElems(this.strs, this.objs));
+  }
+}
+
+export class GSet<T = unknown> extends AddSet<T> implements Crdt<GSet<T>> {
+  readonly typeTag: number = CRDT_TYPE.GSet;
+
+  has(x: T): boolean {
+    return typeof x === 'string' ? this.strs.has(wellFormedString(x)) : this.objs.has(valueIdentityKey(x));
+  }
+
+  get size(): number {
+    return this.strs.size + this.objs.size;
+  }
+
+  /** The elements in canonical (byte) order. */
+  values(): T[] {
+    return orderValues(this.order()) as T[];
+  }
+
+  /** Union with `other` (a full state or a delta). Returns true when an element was new here. */
+  merge(other: GSet<T>): boolean {
+    return this.mergeAdds(other);
+  }
+
+  takeDelta(): GSet<T> | null {
+    if (!this.hasDeltaAdds()) return null;
+    const d = new GSet<T>(this.replicaId);
+    this.takeAdds(d);
+    return d;
+  }
+
+  clone(): GSet<T> {
+    const c = new GSet<T>(this.replicaId);
+    this.cloneAdds(c);
     return c;
   }
 
@@ -340,16 +379,6 @@ export class GSet<T = unknown> implements Crdt<GSet<T>> {
     r.done();
     s.sorted = order;
     return s;
-  }
-
-  private insertObj(key: string, e: Elem): void {
-    this.objs.set(key, e);
-    this.sorted = null;
-    this.deltaObjs.push(e);
-  }
-
-  private order(): ElemOrder {
-    return (this.sorted ??= orderElems(this.strs, this.objs));
   }
 
   /**

@@ -17,47 +17,20 @@
 import { Reader, Writer } from '../codec/binary.js';
 import { valueIdentityKey, wellFormedString } from '../codec/value.js';
 import { DecodeError } from '../errors.js';
-import { Elem, type ElemOrder, checkReplicaId, localElem, orderElems, orderSize, orderValues, readElems, readHeader, writeOrder } from './g-set.js';
+import { AddSet, type ElemOrder, orderSize, orderValues, readElems, readHeader, writeOrder } from './g-set.js';
 import { CODEC_VERSION, CRDT_TYPE, type Crdt } from './types.js';
 import { disposeInstance } from './dispose.js';
 
-export class TwoPSet<T = unknown> implements Crdt<TwoPSet<T>> {
+export class TwoPSet<T = unknown> extends AddSet<T> implements Crdt<TwoPSet<T>> {
   readonly typeTag: number = CRDT_TYPE.TwoPSet;
-  readonly replicaId: string;
-  /** @internal every string element ever added (well-formed strings, see GSet) */
-  strs = new Set<string>();
-  /** @internal every other element ever added, by identity key */
-  objs = new Map<string, Elem>();
+  // strs / objs (AddSet): every element ever added; `add` of a removed element finds it there and returns false
   /** @internal removed string elements (a subset of strs) */
   removedStrs = new Set<string>();
   /** @internal identity keys of removed other elements (a subset of objs' keys) */
   removedObjs = new Set<string>();
-  private sorted: ElemOrder | null = null;
-  /** Elements added, and elements removed, since the last take. */
-  private deltaStrs: string[] = [];
-  private deltaObjs: Elem[] = [];
+  /** Elements removed since the last take. */
   private deltaRemovedStrs: string[] = [];
   private deltaRemovedObjs: string[] = [];
-
-  constructor(replicaId: string) {
-    this.replicaId = checkReplicaId(replicaId);
-  }
-
-  /** Add x; true when x became present (false when already present or removed before). */
-  add(x: T): boolean {
-    if (typeof x === 'string') {
-      const s = wellFormedString(x);
-      if (this.strs.has(s)) return false;
-      this.strs.add(s);
-      this.deltaStrs.push(s);
-      this.sorted = null;
-      return true;
-    }
-    const key = valueIdentityKey(x); // ValidationError before any change
-    if (this.objs.has(key)) return false;
-    this.insertObj(key, localElem(key, x));
-    return true;
-  }
 
   /** Remove x for good; true when x was present. A no-op returning false when x is not present. */
   remove(x: T): boolean {
@@ -107,19 +80,7 @@ export class TwoPSet<T = unknown> implements Crdt<TwoPSet<T>> {
    * encoding: a new element adds an entry, a new tombstone flips a flag).
    */
   merge(other: TwoPSet<T>): boolean {
-    let changed = false;
-    for (const s of other.strs) {
-      if (this.strs.has(s)) continue;
-      this.strs.add(s);
-      this.deltaStrs.push(s);
-      this.sorted = null;
-      changed = true;
-    }
-    for (const [key, e] of other.objs) {
-      if (this.objs.has(key)) continue;
-      this.insertObj(key, e);
-      changed = true;
-    }
+    let changed = this.mergeAdds(other);
     for (const s of other.removedStrs) {
       if (this.removedStrs.has(s)) continue;
       this.removedStrs.add(s);
@@ -136,10 +97,9 @@ export class TwoPSet<T = unknown> implements Crdt<TwoPSet<T>> {
   }
 
   takeDelta(): TwoPSet<T> | null {
-    if (this.deltaStrs.length + this.deltaObjs.length + this.deltaRemovedStrs.length + this.deltaRemovedObjs.length === 0) return null;
+    if (!this.hasDeltaAdds() && this.deltaRemovedStrs.length + this.deltaRemovedObjs.length === 0) return null;
     const d = new TwoPSet<T>(this.replicaId);
-    d.strs = new Set(this.deltaStrs);
-    for (const e of this.deltaObjs) d.objs.set(e.key, e);
+    this.takeAdds(d);
     for (const s of this.deltaRemovedStrs) {
       d.strs.add(s);
       d.removedStrs.add(s);
@@ -148,8 +108,6 @@ export class TwoPSet<T = unknown> implements Crdt<TwoPSet<T>> {
       if (!d.objs.has(key)) d.objs.set(key, this.objs.get(key)!);
       d.removedObjs.add(key);
     }
-    this.deltaStrs = [];
-    this.deltaObjs = [];
     this.deltaRemovedStrs = [];
     this.deltaRemovedObjs = [];
     return d;
@@ -157,13 +115,9 @@ export class TwoPSet<T = unknown> implements Crdt<TwoPSet<T>> {
 
   clone(): TwoPSet<T> {
     const c = new TwoPSet<T>(this.replicaId);
-    c.strs = new Set(this.strs);
-    c.objs = new Map(this.objs);
+    this.cloneAdds(c);
     c.removedStrs = new Set(this.removedStrs);
     c.removedObjs = new Set(this.removedObjs);
-    c.sorted = this.sorted;
-    c.deltaStrs = this.deltaStrs.slice();
-    c.deltaObjs = this.deltaObjs.slice();
     c.deltaRemovedStrs = this.deltaRemovedStrs.slice();
     c.deltaRemovedObjs = this.deltaRemovedObjs.slice();
     return c;
@@ -210,16 +164,6 @@ export class TwoPSet<T = unknown> implements Crdt<TwoPSet<T>> {
     if (order.simple !== null) return this.removedStrs.has(order.simple[i]);
     const x = order.items[i];
     return typeof x === 'string' ? this.removedStrs.has(x) : this.removedObjs.has(x.key);
-  }
-
-  private insertObj(key: string, e: Elem): void {
-    this.objs.set(key, e);
-    this.sorted = null;
-    this.deltaObjs.push(e);
-  }
-
-  private order(): ElemOrder {
-    return (this.sorted ??= orderElems(this.strs, this.objs));
   }
 
   /**

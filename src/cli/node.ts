@@ -208,6 +208,14 @@ export async function runNode(cfg: NodeConfig, opts: RunNodeOptions = {}): Promi
     }
     const c = cluster;
     const beat = () => {
+      // a timer callback: whatever goes wrong is logged, never thrown (an uncaught exception ends the process)
+      try {
+        beatOnce();
+      } catch (e) {
+        log.warn('heartbeat failed', { error: e });
+      }
+    };
+    const beatOnce = () => {
       const vmCount = c.listVMs().filter((v) => v.nodeId === cfg.id).length;
       const mem = totalmem();
       c.updateNodeStatus({

@@ -56,18 +56,46 @@ export interface ClusterState {
   resources: Record<string, unknown>;
 }
 
-function copy<T>(v: T): T {
-  return v === null || typeof v !== 'object' ? v : structuredClone(v);
-}
-
 /**
  * A copy of the value at `key`: an LWW value decoded anew (shared with nothing, so there is nothing to clone; a
  * clone of the cached value cost as much again, and listing more keys than the read cache holds decoded them
- * anyway); anything else (a nested CRDT written at that key by a peer) as `copy` makes it.
+ * anyway). Undefined when the key is absent or its winner is a nested CRDT: the cluster's value maps only
+ * ever hold LWW values, so a nested CRDT there came from a faulty or hostile peer and reads as absent.
  */
 function readCopy<V>(map: ORMap<V>, key: string): V | undefined {
   const v = map.getCopy(key);
-  return v !== null && typeof v === 'object' && 'typeTag' in v ? copy(v as V) : (v as V | undefined);
+  return v !== null && typeof v === 'object' && 'typeTag' in v ? undefined : (v as V | undefined);
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v) && !(v instanceof Uint8Array) && !(v instanceof Date);
+}
+
+const optString = (v: unknown): boolean => v === undefined || typeof v === 'string';
+const optNumber = (v: unknown): boolean => v === undefined || (typeof v === 'number' && Number.isFinite(v));
+
+/**
+ * The VM record at `key`, or undefined when absent or not a VM record. Every local write is validated, but a
+ * peer may merge in anything its map can hold: a value that is not an object with `id` equal to its key, a
+ * string `status` and the documented types in the fields it has reads as absent instead of reaching callers,
+ * the HTTP API and the dashboard (fields this version does not know are let through: a newer peer may add
+ * some). A later valid write of the VM replaces it (last writer wins, as always).
+ */
+function readVM(map: ORMap<VMState>, key: string): VMState | undefined {
+  const v = readCopy(map, key) as unknown;
+  if (!isRecord(v) || v.id !== key || typeof v.status !== 'string') return undefined;
+  const ok =
+    optString(v.nodeId) && optString(v.ipAddress) && optNumber(v.cpuCores) && optNumber(v.memoryMB) && optNumber(v.diskGB) &&
+    optNumber(v.createdAt) && optNumber(v.updatedAt) && (v.metadata === undefined || isRecord(v.metadata));
+  return ok ? (v as unknown as VMState) : undefined;
+}
+
+/** The node status at `key`, or undefined when absent or not a node status (see `readVM`). */
+function readNode(map: ORMap<NodeStatus>, key: string): NodeStatus | undefined {
+  const v = readCopy(map, key) as unknown;
+  if (!isRecord(v) || v.id !== key || typeof v.status !== 'string' || typeof v.region !== 'string') return undefined;
+  const ok = optNumber(v.cpuUsage) && optNumber(v.memoryUsage) && optNumber(v.diskUsage) && optNumber(v.vmCount) && optNumber(v.lastHeartbeat);
+  return ok ? (v as unknown as NodeStatus) : undefined;
 }
 
 export class ClusterMetadata {
@@ -105,21 +133,31 @@ export class ClusterMetadata {
   // ---- reads ----
 
   getVMState(vmId: string): VMState | undefined {
-    return readCopy(this.vms, vmId);
+    return readVM(this.vms, vmId);
   }
 
-  /** Every VM, sorted by id. */
+  /** Every VM, sorted by id (entries a peer filled with something that is not a VM record are left out). */
   listVMs(): VMState[] {
-    return this.vms.keys().map((k) => readCopy(this.vms, k)!);
+    const out: VMState[] = [];
+    for (const k of this.vms.keys()) {
+      const v = readVM(this.vms, k);
+      if (v !== undefined) out.push(v);
+    }
+    return out;
   }
 
   getNodeStatus(nodeId: string): NodeStatus | undefined {
-    return readCopy(this.nodes, nodeId);
+    return readNode(this.nodes, nodeId);
   }
 
-  /** Every node status, sorted by node id. */
+  /** Every node status, sorted by node id (entries that are not node statuses are left out). */
   listNodes(): NodeStatus[] {
-    return this.nodes.keys().map((k) => readCopy(this.nodes, k)!);
+    const out: NodeStatus[] = [];
+    for (const k of this.nodes.keys()) {
+      const v = readNode(this.nodes, k);
+      if (v !== undefined) out.push(v);
+    }
+    return out;
   }
 
   getAssignment(vmId: string): string | undefined {
@@ -152,7 +190,10 @@ export class ClusterMetadata {
 
   listResources(): Record<string, unknown> {
     const out: Record<string, unknown> = {};
-    for (const k of this.resources.keys()) out[k] = readCopy(this.resources, k);
+    for (const k of this.resources.keys()) {
+      const v = readCopy(this.resources, k);
+      if (v !== undefined) out[k] = v;
+    }
     return out;
   }
 
@@ -179,7 +220,11 @@ export class ClusterMetadata {
   prepareVM(vmId: string, state: unknown): VMState {
     const vm = validateVMState(vmId, state);
     const now = this.now();
-    if (vm.createdAt === undefined) vm.createdAt = (this.vms.get(vm.id) as VMState | undefined)?.createdAt ?? now;
+    if (vm.createdAt === undefined) {
+      const prev = this.vms.get(vm.id) as unknown;
+      const t = isRecord(prev) ? prev.createdAt : undefined;
+      vm.createdAt = typeof t === 'number' && Number.isFinite(t) && t >= 0 ? t : now;
+    }
     if (vm.updatedAt === undefined) vm.updatedAt = now;
     return vm;
   }

@@ -1,0 +1,61 @@
+import { describe, expect, it } from 'vitest';
+import { ClusterMetadata } from '../../src/cluster/metadata.js';
+import { ORMap } from '../../src/crdt/or-map.js';
+
+/**
+ * A peer's maps can hold anything an ORMap holds (a faulty or hostile node writes through the CRDTs, not
+ * through the validated cluster API): reads must neither throw nor hand out values that are not records.
+ */
+function hostile(): ClusterMetadata {
+  const evil = new ClusterMetadata('evil');
+  evil.vms.counter('vm-1').increment(3); // a nested CRDT where a VM record belongs
+  (evil.vms as ORMap<unknown>).setLWW('vm-2', 5);
+  (evil.vms as ORMap<unknown>).setLWW('vm-3', { id: 'vm-other', status: 'running' });
+  (evil.vms as ORMap<unknown>).setLWW('vm-4', null);
+  (evil.vms as ORMap<unknown>).setLWW('vm-5', { id: 'vm-5', status: 7 });
+  (evil.vms as ORMap<unknown>).setLWW('vm-6', { id: 'vm-6', status: 'running', createdAt: 'yesterday' });
+  (evil.vms as ORMap<unknown>).setLWW('vm-7', ['vm-7']);
+  (evil.vms as ORMap<unknown>).setLWW('vm-8', { id: 'vm-8', status: 'running', metadata: 'x' });
+  (evil.vms as ORMap<unknown>).setLWW('vm-new', { id: 'vm-new', status: 'running', futureField: 1 }); // unknown fields pass
+  evil.putVM('vm-ok', { status: 'running', nodeId: 'n1' });
+  (evil.nodes as ORMap<unknown>).setLWW('node-a', 'up');
+  evil.nodes.orSet('node-b').add('x');
+  (evil.nodes as ORMap<unknown>).setLWW('node-c', { id: 'node-c', status: 'healthy' }); // no region
+  (evil.nodes as ORMap<unknown>).setLWW('node-d', { id: 'node-d', region: 'r', status: 'healthy', vmCount: '3' });
+  evil.putNode({ id: 'node-ok', region: 'us-east', status: 'healthy' });
+  evil.resources.counter('res-1').increment(1);
+  evil.setResource('res-ok', { a: 1 });
+  return evil;
+}
+
+describe('cluster reads of values merged from a peer', () => {
+  it('entries that are not records of their kind read as absent; reads never throw', () => {
+    const good = new ClusterMetadata('good');
+    const evil = hostile();
+    for (const [, crdt] of evil.crdts()) expect(crdt).toBeDefined();
+    good.vms.merge(evil.vms);
+    good.nodes.merge(evil.nodes);
+    good.resources.merge(evil.resources);
+    expect(good.vms.size).toBe(10);
+    expect(good.listVMs().map((v) => v.id)).toEqual(['vm-new', 'vm-ok']);
+    for (let i = 1; i <= 8; i++) expect(good.getVMState(`vm-${i}`)).toBeUndefined();
+    expect(good.getVMState('vm-ok')?.status).toBe('running');
+    expect(good.listNodes().map((n) => n.id)).toEqual(['node-ok']);
+    for (const id of ['node-a', 'node-b', 'node-c', 'node-d']) expect(good.getNodeStatus(id)).toBeUndefined();
+    expect(good.getResource('res-1')).toBeUndefined();
+    expect(good.listResources()).toEqual({ 'res-ok': { a: 1 } });
+    const all = good.exportState();
+    expect(all.vms).toHaveLength(2);
+    expect(JSON.parse(JSON.stringify(all))).toEqual(all);
+  });
+
+  it('a valid local write replaces a bad entry, and a bad createdAt is not carried over', () => {
+    const good = new ClusterMetadata('good', { now: () => 1_000 });
+    good.vms.merge(hostile().vms);
+    good.putVM('vm-1', { status: 'stopped' });
+    good.putVM('vm-6', { status: 'stopped' });
+    expect(good.getVMState('vm-1')).toMatchObject({ id: 'vm-1', status: 'stopped', createdAt: 1_000 });
+    expect(good.getVMState('vm-6')).toMatchObject({ id: 'vm-6', status: 'stopped', createdAt: 1_000 });
+    expect(good.listVMs().map((v) => v.id)).toEqual(['vm-1', 'vm-6', 'vm-new', 'vm-ok']);
+  });
+});

@@ -13,9 +13,12 @@
  * - Blocked events wait in buckets keyed by the one dependency they miss (replica, needed count). Delivering
  *   an event raises `delivered[origin]` by exactly one, so only the bucket (origin, new count) is woken:
  *   each event is re-examined at most once per dependency, never by scanning all pending events.
- * - Bounded: at most `maxPending` events wait (default 10,000). When full, the oldest pending event (by
- *   arrival) is dropped, counted in `dropped`, and passed to `onDrop`; a dropped event can be re-delivered
- *   later (anti-entropy), the buffer keeps no record of it.
+ * - Bounded: at most `maxPending` events wait (default 10,000), and with `sizeOf` at most `maxPendingBytes`
+ *   (default unbounded) in all. When full, the oldest pending events (by arrival) are dropped, counted in
+ *   `dropped`, and passed to `onDrop`; an event larger than `maxPendingBytes` on its own is dropped rather than
+ *   held. A dropped event can be re-delivered later (anti-entropy), the buffer keeps no record of it. The
+ *   byte bound is what keeps a peer that sends large events with dependencies that never arrive from pinning
+ *   `maxPending` times the largest message in memory.
  */
 import { ValidationError } from '../errors.js';
 import { VectorClock, clockEntries, clockGet, type ClockLike } from './vector-clock.js';
@@ -37,6 +40,10 @@ export interface CausalBufferOptions<P> {
   delivered?: VectorClock;
   /** Called with each event dropped because the buffer was full. */
   onDrop?: (event: CausalEvent<P>) => void;
+  /** Bound of the pending events' total `sizeOf` (default: unbounded). */
+  maxPendingBytes?: number;
+  /** Size of an event for `maxPendingBytes`, e.g. its message's byte length (default 0). */
+  sizeOf?: (event: CausalEvent<P>) => number;
 }
 
 interface Held<P> {
@@ -45,14 +52,20 @@ interface Held<P> {
   seq: number;
   /** False once delivered or dropped. */
   live: boolean;
+  /** `sizeOf(event)`, counted in `heldBytes` while the event is held. */
+  size: number;
   /** The bucket this event is parked in, if any. */
   bucket?: Held<P>[];
 }
 
 export class CausalBuffer<P = unknown> {
   readonly maxPending: number;
+  readonly maxPendingBytes: number;
   /** Number of events dropped because the buffer was full. */
   dropped = 0;
+  /** Total `sizeOf` of the pending events. */
+  private heldBytes = 0;
+  private readonly sizeOf?: (event: CausalEvent<P>) => number;
   private readonly clock: VectorClock;
   private readonly onDrop?: (event: CausalEvent<P>) => void;
   /** Pending events by id, in arrival order (Map order), so the oldest is first. */
@@ -64,6 +77,10 @@ export class CausalBuffer<P = unknown> {
     const max = options.maxPending ?? 10_000;
     if (!Number.isSafeInteger(max) || max < 1) throw new RangeError(`maxPending must be a positive integer, got ${max}`);
     this.maxPending = max;
+    const maxBytes = options.maxPendingBytes ?? Infinity;
+    if (!(maxBytes >= 0)) throw new RangeError(`maxPendingBytes must be >= 0, got ${maxBytes}`);
+    this.maxPendingBytes = maxBytes;
+    this.sizeOf = options.sizeOf;
     this.clock = options.delivered ? options.delivered.clone() : new VectorClock();
     this.onDrop = options.onDrop;
   }
@@ -71,6 +88,11 @@ export class CausalBuffer<P = unknown> {
   /** Number of events waiting for their dependencies. */
   get pending(): number {
     return this.held.size;
+  }
+
+  /** Total `sizeOf` of the events waiting (0 without `sizeOf`). */
+  get pendingBytes(): number {
+    return this.heldBytes;
   }
 
   /** A copy of the delivered frontier. */
@@ -97,11 +119,21 @@ export class CausalBuffer<P = unknown> {
       }
     }
     if (seq <= this.clock.get(event.origin) || this.held.has(event.id)) return [];
-    const h: Held<P> = { event, seq, live: true };
+    const size = this.sizeOf ? this.sizeOf(event) : 0;
+    const h: Held<P> = { event, seq, live: true, size: size > 0 ? size : 0 };
     const out: CausalEvent<P>[] = [];
     if (!this.tryDeliver(h, out)) {
-      if (this.held.size >= this.maxPending) this.dropOldest();
+      if (h.size > this.maxPendingBytes) {
+        // larger than the whole budget: dropped at once (parked by tryDeliver, never held)
+        this.unpark(h);
+        h.live = false;
+        this.dropped++;
+        this.onDrop?.(h.event);
+        return out;
+      }
+      while (this.held.size > 0 && (this.held.size >= this.maxPending || this.heldBytes + h.size > this.maxPendingBytes)) this.dropOldest();
       this.held.set(event.id, h);
+      this.heldBytes += h.size;
     }
     return out;
   }
@@ -175,18 +207,26 @@ export class CausalBuffer<P = unknown> {
   private retire(h: Held<P>): void {
     h.live = false;
     h.bucket = undefined;
-    if (this.held.get(h.event.id) === h) this.held.delete(h.event.id);
+    if (this.held.get(h.event.id) === h) {
+      this.held.delete(h.event.id);
+      this.heldBytes -= h.size;
+    }
+  }
+
+  private unpark(h: Held<P>): void {
+    const bucket = h.bucket;
+    if (bucket !== undefined) {
+      const i = bucket.indexOf(h);
+      if (i >= 0) bucket.splice(i, 1);
+      h.bucket = undefined;
+    }
   }
 
   private dropOldest(): void {
     const first = this.held.values().next();
     if (first.done) return;
     const h = first.value;
-    const bucket = h.bucket;
-    if (bucket !== undefined) {
-      const i = bucket.indexOf(h);
-      if (i >= 0) bucket.splice(i, 1);
-    }
+    this.unpark(h);
     this.retire(h);
     this.dropped++;
     this.onDrop?.(h.event);

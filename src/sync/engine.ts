@@ -125,6 +125,11 @@ export interface SyncEngineOptions {
     /** Bound of the interval-gossip queue in messages (default 1,024; the oldest are dropped). */
     maxPending?: number;
     /**
+     * Bound of the interval-gossip queue in payload bytes (default 64 MiB; the oldest are dropped). With the
+     * message bound alone, a peer sending large messages would pin up to `maxPending` times `maxMessageBytes`.
+     */
+    maxPendingBytes?: number;
+    /**
      * Eager push (default true): local deltas go out after `flushDelayMs` and received ones are forwarded at
      * once. false: both wait for the next gossip tick (pure round-based gossip, for measurements).
      */
@@ -156,6 +161,11 @@ export interface SyncEngineOptions {
   maxMessageBytes?: number;
   /** Bound of the causal buffer (default 10,000 messages). */
   causalBufferSize?: number;
+  /**
+   * Bound of the causal buffer in payload bytes (default 64 MiB; the oldest are dropped, and anti-entropy
+   * delivers what they carried). A message whose dependencies never arrive must not pin memory for good.
+   */
+  causalBufferBytes?: number;
   /** Logged deltas per object before they are compacted into a snapshot (default 64). */
   snapshotEvery?: number;
   /** Period of snapshotting objects changed by remote merges, ms (default 10,000). */
@@ -332,6 +342,9 @@ export class SyncEngine {
   private readonly maxHops: number;
   private readonly rounds: number;
   private readonly maxQueue: number;
+  private readonly maxQueueBytes: number;
+  /** Payload bytes of the messages in `queue`. */
+  private queueBytes = 0;
   private readonly aeIntervalMs: number;
   private readonly aeTimeoutMs: number;
   private readonly aeRetries: number;
@@ -349,9 +362,10 @@ export class SyncEngine {
   private readonly entries = new Map<string, Entry>();
   private readonly peers: PeerTable;
   private readonly seen: SeenCache;
-  private readonly writes = new WriteVector();
+  private readonly writes = new WriteVector((origin) => origin === this.replicaId || this.peers.get(origin) !== undefined);
   private causalBuffer: CausalBuffer<{ env: Envelope; payload: DeltaPayload; decoded: Crdt[]; from: string }>;
   private readonly causalBufferSize: number;
+  private readonly causalBufferBytes: number;
   private causalDropped = 0;
   /** Highest hop count of a delta message received first-hand (how many forwarding rounds gossip took). */
   private maxHopsDelivered = 0;
@@ -425,6 +439,7 @@ export class SyncEngine {
     this.maxHops = positiveInt(g.maxHops ?? 10, 'gossip.maxHops');
     this.rounds = Math.max(0, Math.floor(g.rounds ?? 2));
     this.maxQueue = positiveInt(g.maxPending ?? 1024, 'gossip.maxPending');
+    this.maxQueueBytes = positiveInt(g.maxPendingBytes ?? 64 * 1024 * 1024, 'gossip.maxPendingBytes');
     this.seen = new SeenCache(positiveInt(g.seenCacheSize ?? 10_000, 'gossip.seenCacheSize'));
     this.aeIntervalMs = positive(options.antiEntropy?.intervalMs ?? 30_000, 'antiEntropy.intervalMs');
     this.aeTimeoutMs = positive(options.antiEntropy?.timeoutMs ?? Math.min(this.aeIntervalMs / 3, 5_000), 'antiEntropy.timeoutMs');
@@ -437,6 +452,7 @@ export class SyncEngine {
     this.flushDelayMs = Math.max(0, options.flushDelayMs ?? 10);
     this.maxMessageBytes = positiveInt(options.maxMessageBytes ?? 32 * 1024 * 1024, 'maxMessageBytes');
     this.causalBufferSize = positiveInt(options.causalBufferSize ?? 10_000, 'causalBufferSize');
+    this.causalBufferBytes = positiveInt(options.causalBufferBytes ?? 64 * 1024 * 1024, 'causalBufferBytes');
     this.snapshotEvery = positiveInt(options.snapshotEvery ?? 64, 'snapshotEvery');
     this.checkpointMs = positive(options.checkpointMs ?? 10_000, 'checkpointMs');
     this.writeRetryMs = positive(options.writeRetryMs ?? 1000, 'writeRetryMs');
@@ -943,10 +959,19 @@ export class SyncEngine {
 
   private enqueue(env: Envelope, skip: Set<string>): void {
     if (this.rounds === 0 || env.hops >= this.maxHops) return;
+    const size = env.payload.byteLength;
+    if (size > this.maxQueueBytes) return;
     const q: QueuedMessage = { env, rounds: this.rounds, skip, id: msgId(env) };
     this.queue.push(q);
     this.queueById.set(q.id, q);
-    if (this.queue.length > this.maxQueue) for (const old of this.queue.splice(0, this.queue.length - this.maxQueue)) this.queueById.delete(old.id);
+    this.queueBytes += size;
+    let drop = 0;
+    let bytes = this.queueBytes;
+    while (this.queue.length - drop > this.maxQueue || bytes > this.maxQueueBytes) bytes -= this.queue[drop++]!.env.payload.byteLength;
+    if (drop > 0) {
+      for (const old of this.queue.splice(0, drop)) this.queueById.delete(old.id);
+      this.queueBytes = bytes;
+    }
   }
 
   private checkWrite(w: PendingWrite): void {
@@ -998,7 +1023,10 @@ export class SyncEngine {
         }
       }
       if (--q.rounds > 0 && candidates.length > 0) keep.push(q);
-      else this.queueById.delete(q.id);
+      else {
+        this.queueById.delete(q.id);
+        this.queueBytes -= q.env.payload.byteLength;
+      }
     }
     this.queue = keep;
     for (const [peer, list] of perPeer) {
@@ -1184,8 +1212,7 @@ export class SyncEngine {
       payload = decodeDelta(env.payload);
       decoded = this.decodeObjects(payload.objects);
     } catch (err) {
-      this.s.decode++;
-      this.seenForget();
+      // counted by receive (once); the id stays seen: a copy sent again is equally undecodable
       throw err instanceof DecodeError ? new DecodeError('bad delta', { cause: err }) : err;
     }
     // forward at once (epidemic), and queue for interval gossip
@@ -1204,12 +1231,34 @@ export class SyncEngine {
       const deps = new Map(payload.deps);
       if (!(deps.get(env.origin)! >= 1)) throw new DecodeError('causal delta without its own sequence');
       const ready = this.causalBuffer.deliver({ id, origin: env.origin, deps, payload: { env, payload, decoded, from } });
-      for (const ev of ready) if (ev.payload) this.applyDelta(ev.payload.env, ev.payload.payload, ev.payload.decoded);
-    } else this.applyDelta(env, payload, decoded);
+      this.applyAll(ready);
+    } else {
+      try {
+        this.applyDelta(env, payload, decoded);
+      } catch (err) {
+        // a merge refused part of it (ClockSkewError from a clock too far ahead, RangeError from a counter past
+        // MAX_SAFE_INTEGER): whatever merged stays merged (each object's merge is a join, so a partial
+        // application is a state the full one will extend), no acknowledgement went out, and the id is
+        // forgotten so that the origin's retry (or a forwarded copy) is applied again once it can be
+        this.seen.delete(id);
+        throw err;
+      }
+    }
   }
 
-  /** Nothing to undo in the seen-cache: a bad message's id stays (a re-sent copy is equally bad). */
-  private seenForget(): void {}
+  /** Apply events the causal buffer released, in order; one that fails does not stop the rest (rethrown after). */
+  private applyAll(ready: CausalEvent<{ env: Envelope; payload: DeltaPayload; decoded: Crdt[]; from: string }>[]): void {
+    let first: unknown;
+    for (const ev of ready) {
+      if (!ev.payload) continue;
+      try {
+        this.applyDelta(ev.payload.env, ev.payload.payload, ev.payload.decoded);
+      } catch (err) {
+        first ??= err;
+      }
+    }
+    if (first !== undefined) throw first;
+  }
 
   private decodeObjects(objects: DeltaObject[]): Crdt[] {
     const out: Crdt[] = [];
@@ -1285,7 +1334,13 @@ export class SyncEngine {
   }
 
   private newCausalBuffer(delivered: VectorClock): CausalBuffer<{ env: Envelope; payload: DeltaPayload; decoded: Crdt[]; from: string }> {
-    return new CausalBuffer({ maxPending: this.causalBufferSize, delivered, onDrop: () => this.causalDropped++ });
+    return new CausalBuffer({
+      maxPending: this.causalBufferSize,
+      maxPendingBytes: this.causalBufferBytes,
+      sizeOf: (ev) => (ev.payload ? ev.payload.env.payload.byteLength : 0),
+      delivered,
+      onDrop: () => this.causalDropped++,
+    });
   }
 
   /** After merging a peer's whole causal state, advance the buffer's frontier and release what it unblocks. */
@@ -1300,9 +1355,15 @@ export class SyncEngine {
     if (!raised) return;
     const pending = this.causalBuffer.pendingEvents();
     this.causalBuffer = this.newCausalBuffer(cur);
+    let first: unknown;
     for (const ev of pending) {
-      for (const r of this.causalBuffer.deliver(ev)) if (r.payload) this.applyDelta(r.payload.env, r.payload.payload, r.payload.decoded);
+      try {
+        this.applyAll(this.causalBuffer.deliver(ev));
+      } catch (err) {
+        first ??= err;
+      }
     }
+    if (first !== undefined) throw first;
   }
 
   // ---- anti-entropy ------------------------------------------------------------------------------------
@@ -1656,15 +1717,17 @@ export class SyncEngine {
   }
 
   /** @internal sizes of bounded structures (for tests). */
-  internals(): { storageBatches: number; maxHopsDelivered: number; seenCache: number; seenCapacity: number; queue: number; maxQueue: number; causalPending: number; causalMax: number; outbox: number; writeExtras: number; sessions: number } {
+  internals(): { storageBatches: number; maxHopsDelivered: number; seenCache: number; seenCapacity: number; queue: number; queueBytes: number; maxQueue: number; causalPending: number; causalPendingBytes: number; causalMax: number; outbox: number; writeExtras: number; sessions: number } {
     return {
       storageBatches: this.s.storageBatches,
       maxHopsDelivered: this.maxHopsDelivered,
       seenCache: this.seen.size,
       seenCapacity: this.seen.capacity,
       queue: this.queue.length,
+      queueBytes: this.queueBytes,
       maxQueue: this.maxQueue,
       causalPending: this.causalBuffer.pending,
+      causalPendingBytes: this.causalBuffer.pendingBytes,
       causalMax: this.causalBufferSize,
       outbox: this.outbox.length,
       writeExtras: this.writes.extras,

@@ -27,6 +27,11 @@ export class SeenCache {
     return false;
   }
 
+  /** Forget an id (a message that failed to apply, so that a copy sent again is processed). */
+  delete(id: string): boolean {
+    return this.map.delete(id);
+  }
+
   has(id: string): boolean {
     return this.map.has(id);
   }

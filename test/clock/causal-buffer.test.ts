@@ -95,6 +95,49 @@ describe('clock/causal-buffer', () => {
     expect(buf.pending).toBe(0);
   });
 
+  it('is bounded in bytes with sizeOf: the oldest go first, an event over the whole budget is not held', () => {
+    const dropped: string[] = [];
+    const buf = new CausalBuffer<number>({ maxPendingBytes: 100, sizeOf: (e) => e.payload, onDrop: (e) => dropped.push(e.id) });
+    // a1 never arrives: everything from a2 waits
+    buf.deliver({ id: 'a2', origin: 'a', deps: { a: 2 }, payload: 40 });
+    buf.deliver({ id: 'a3', origin: 'a', deps: { a: 3 }, payload: 40 });
+    expect(buf.pendingBytes).toBe(80);
+    buf.deliver({ id: 'a4', origin: 'a', deps: { a: 4 }, payload: 30 }); // 110 > 100: a2 goes
+    expect(dropped).toEqual(['a2']);
+    expect(buf.pendingBytes).toBe(70);
+    buf.deliver({ id: 'a5', origin: 'a', deps: { a: 5 }, payload: 101 }); // alone over the budget
+    expect(dropped).toEqual(['a2', 'a5']);
+    expect(buf.pendingEvents().map((e) => e.id)).toEqual(['a3', 'a4']);
+    expect(buf.pendingBytes).toBe(70);
+    expect(buf.dropped).toBe(2);
+    // the dropped a5 left no trace in the wait buckets: delivering the chain releases a3, a4 only, then a5 again
+    expect(buf.deliver({ id: 'a1', origin: 'a', deps: { a: 1 }, payload: 1 }).map((e) => e.id)).toEqual(['a1']);
+    expect(buf.deliver({ id: 'a2', origin: 'a', deps: { a: 2 }, payload: 1 }).map((e) => e.id)).toEqual(['a2', 'a3', 'a4']);
+    expect(buf.pendingBytes).toBe(0);
+    expect(buf.deliver({ id: 'a5', origin: 'a', deps: { a: 5 }, payload: 101 }).map((e) => e.id)).toEqual(['a5']);
+    expect(() => new CausalBuffer({ maxPendingBytes: -1 })).toThrow(RangeError);
+  });
+
+  it('never holds more than maxPending or maxPendingBytes under a long random stream', () => {
+    const rng = makeRng(SEED);
+    const log = history(rng, 4, 400);
+    const size = (e: CausalEvent<string>) => e.payload.length * 10;
+    const buf = new CausalBuffer<string>({ maxPending: 64, maxPendingBytes: 400, sizeOf: size });
+    const out = new Set<string>();
+    for (const e of rng.shuffle(log.slice())) {
+      for (const d of buf.deliver(e)) {
+        expect(out.has(d.id)).toBe(false);
+        out.add(d.id);
+      }
+      expect(buf.pendingBytes).toBeLessThanOrEqual(400);
+      expect(buf.pendingBytes).toBe(buf.pendingEvents().reduce((t, x) => t + size(x), 0));
+    }
+    expect(buf.dropped).toBeGreaterThan(0);
+    for (const e of log) for (const d of buf.deliver(e)) out.add(d.id);
+    expect(out.size).toBe(log.length);
+    expect(buf.pendingBytes).toBe(0);
+  });
+
   it('never holds more than maxPending under a long random stream', () => {
     const rng = makeRng(SEED);
     const log = history(rng, 4, 400);

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { HLC } from '../../src/clock/hlc.js';
 import { GCounter } from '../../src/crdt/g-counter.js';
+import { LWWRegister } from '../../src/crdt/lww-register.js';
 import { ORMap } from '../../src/crdt/or-map.js';
 import { ORSet } from '../../src/crdt/or-set.js';
 import { TimeoutError, ValidationError } from '../../src/errors.js';
@@ -168,6 +170,89 @@ describe('SyncEngine: untrusted input', () => {
     evil.send('b', good);
     await sim.run(100);
     expect(value(b)).toBe(1000);
+    await sim.stop();
+  });
+
+  it('large messages that wait on dependencies that never come, or name unknown objects, hold bounded bytes', async () => {
+    const MiB = 1024 * 1024;
+    const sim = counterSim(['a', 'b', 'c'], { engine: { gossip: { intervalMs: 60_000, maxPendingBytes: 4 * MiB }, antiEntropy: { intervalMs: 60_000 }, causalBufferBytes: 3 * MiB } });
+    await sim.start();
+    const evil = sim.network.transport('evil');
+    await evil.start();
+    const b = sim.engine('b');
+    const junk = new Uint8Array(MiB).fill(0x41);
+    for (let i = 0; i < 12; i++) {
+      // a causal delta whose dependency (evil's first event, and one from 'ghost') never arrives
+      const payload = encodeDelta({ writesLo: 1, writesHi: 0, deps: [['evil', i + 2], ['ghost', 1]], objects: [{ name: 'no-such-object', typeTag: 1, bytes: junk }] });
+      evil.send('b', encodeEnvelope({ type: MSG.DELTA, flags: 0, origin: 'evil', epoch: 1, counter: i + 1, hops: 0, payload }, undefined));
+      await sim.run(5);
+      const s = b.internals();
+      expect(s.causalPendingBytes).toBeLessThanOrEqual(3 * MiB);
+      expect(s.queueBytes).toBeLessThanOrEqual(4 * MiB);
+    }
+    await sim.run(100);
+    expect(b.stats().errors.unknownObject).toBe(12);
+    const s = b.internals();
+    expect(s.causalPending).toBeGreaterThanOrEqual(2);
+    expect(s.causalPending).toBeLessThanOrEqual(3);
+    expect(s.queue).toBeGreaterThanOrEqual(3);
+    expect(s.queue).toBeLessThanOrEqual(4);
+    expect(b.stats().causal.dropped).toBe(12 - s.causalPending);
+    // the node still works
+    await sim.engine('a').update<GCounter>('c', (c) => c.increment(5));
+    expect(await sim.runUntil(() => value(b) === 5, 5_000)).toBe(true);
+    await sim.stop();
+  });
+
+  it('a delta a merge refuses in part (a clock too far ahead) is counted once and applied again when re-sent', async () => {
+    const T = 1_700_000_000_000;
+    let offset = 0;
+    const sim = new Simulation({
+      seed: SEED,
+      nodes: ['v'],
+      engine: { gossip: { intervalMs: 60_000 }, antiEntropy: { intervalMs: 600_000 } },
+      setup: (e, ctx) => {
+        e.register('c', new GCounter(ctx.id));
+        e.register('r', new LWWRegister<string>(ctx.id, { clock: new HLC({ now: () => T + offset }) }));
+      },
+    });
+    await sim.start();
+    const v = sim.engine('v');
+    const evil = sim.network.transport('x');
+    await evil.start();
+    const c = new GCounter('x');
+    c.increment(7);
+    const r = new LWWRegister<string>('x', { clock: new HLC({ now: () => T + 120_000 }) }); // 2 min ahead, max drift 1 min
+    r.set('hello');
+    const payload = encodeDelta({ writesLo: 1, writesHi: 1, deps: [], objects: [{ name: 'c', typeTag: c.typeTag, bytes: c.encode() }, { name: 'r', typeTag: r.typeTag, bytes: r.encode() }] });
+    const msg = encodeEnvelope({ type: MSG.DELTA, flags: 0, origin: 'x', epoch: 1, counter: 1, hops: 0, payload }, undefined);
+    evil.send('v', msg);
+    await sim.run(100);
+    expect(v.stats().errors).toMatchObject({ decode: 0, merge: 1 });
+    expect(value(v)).toBe(7); // the counter merged before the register refused
+    expect(v.get<LWWRegister<string>>('r')!.get()).toBeUndefined();
+    expect(v.versionVector()).not.toContainEqual(['x', 1]);
+    // the same message again, once the receiver's clock is within the drift bound: applied, not a duplicate
+    offset = 90_000;
+    const dups = v.stats().gossip.duplicatesDropped;
+    evil.send('v', msg);
+    await sim.run(100);
+    expect(v.stats().gossip.duplicatesDropped).toBe(dups);
+    expect(v.stats().errors.merge).toBe(1);
+    expect(value(v)).toBe(7);
+    expect(v.get<LWWRegister<string>>('r')!.get()).toBe('hello');
+    await sim.stop();
+  });
+
+  it('a bad delta counts once as a decode error', async () => {
+    const sim = counterSim(['a', 'b']);
+    await sim.start();
+    const evil = sim.network.transport('evil');
+    await evil.start();
+    const payload = encodeDelta({ writesLo: 1, writesHi: 1, deps: [], objects: [{ name: 'c', typeTag: new GCounter('x').typeTag, bytes: new Uint8Array([1, 2, 3]) }] });
+    evil.send('b', encodeEnvelope({ type: MSG.DELTA, flags: 0, origin: 'evil', epoch: 1, counter: 1, hops: 0, payload }, undefined));
+    await sim.run(100);
+    expect(sim.engine('b').stats().errors.decode).toBe(1);
     await sim.stop();
   });
 

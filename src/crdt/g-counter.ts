@@ -27,6 +27,7 @@ export class GCounter extends SlotCounter implements Crdt<GCounter> {
         this.total0 = t;
         this.dirtyOwn = true;
         this.enc = null;
+        this.onLocalChange?.();
         return;
       }
     }

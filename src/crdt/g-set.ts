@@ -245,6 +245,11 @@ export function checkReplicaId(replicaId: unknown): string {
  */
 export abstract class AddSet<T> {
   readonly replicaId: string;
+  /**
+   * Called after each local mutation (set by the sync engine when the instance is registered, so a direct
+   * write is pushed like one made through `update`). Leave unset.
+   */
+  onLocalChange: (() => void) | undefined;
   /** @internal string elements (well-formed strings) */
   strs = new Set<string>();
   /** @internal every other element, by identity key */
@@ -267,11 +272,13 @@ export abstract class AddSet<T> {
       this.strs.add(s);
       this.deltaStrs.push(s);
       this.sorted = null;
+      this.onLocalChange?.();
       return true;
     }
     const key = valueIdentityKey(x); // ValidationError before any change
     if (this.objs.has(key)) return false;
     this.insertObj(key, localElem(key, x));
+    this.onLocalChange?.();
     return true;
   }
 

@@ -50,6 +50,11 @@ export function defaultHlc(): HLC {
 export class LWWRegister<T = unknown> implements Crdt<LWWRegister<T>> {
   readonly typeTag: number = CRDT_TYPE.LWWRegister;
   readonly replicaId: string;
+  /**
+   * Called after each local mutation (set by the sync engine when the instance is registered, so a direct
+   * write is pushed like one made through `update`). Leave unset.
+   */
+  onLocalChange: (() => void) | undefined;
   readonly clock: HLC;
   private ts: Timestamp = 0;
   private writerId = '';
@@ -84,6 +89,7 @@ export class LWWRegister<T = unknown> implements Crdt<LWWRegister<T>> {
       this.writerId = this.replicaId;
       this.has = true;
       this.dirty = true;
+      this.onLocalChange?.();
       return;
     }
     this.valKnown = true;
@@ -91,6 +97,7 @@ export class LWWRegister<T = unknown> implements Crdt<LWWRegister<T>> {
     this.writerId = this.replicaId;
     this.has = true;
     this.dirty = true;
+    this.onLocalChange?.();
   }
 
   /** The current value, or undefined before any write. */

@@ -132,19 +132,10 @@ export interface ORMapOptions {
 /** A nested value: one of the four nested CRDT types. */
 export type NestedCrdt = PNCounter | ORSet<unknown> | MVRegister<unknown> | ORMap<unknown>;
 
-/** PNCounter that reports local mutations to its map. */
+/** A nested counter (every counter reports its local mutations through `onLocalChange`, which the map hooks). */
 class MapCounter extends PNCounter {
-  onLocalChange: (() => void) | undefined;
   protected override empty(replicaId: string): this {
     return new MapCounter(replicaId) as this;
-  }
-  override increment(n: number): void {
-    super.increment(n);
-    this.onLocalChange?.();
-  }
-  override decrement(n = 1): void {
-    super.decrement(n);
-    this.onLocalChange?.();
   }
 }
 

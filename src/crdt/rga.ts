@@ -155,6 +155,11 @@ function compareDots(a: Dot, b: Dot): number {
 export class RGA<T = unknown> implements Crdt<RGA<T>> {
   readonly typeTag: number = CRDT_TYPE.RGA;
   readonly replicaId: string;
+  /**
+   * Called after each local mutation (set by the sync engine when the instance is registered, so a direct
+   * write is pushed like one made through `update`). Leave unset.
+   */
+  onLocalChange: (() => void) | undefined;
   /** insert records by dot key */
   private inserts = new Map<string, Node>();
   /** delete records by dot key */
@@ -231,6 +236,7 @@ export class RGA<T = unknown> implements Crdt<RGA<T>> {
     // kept as given when every replica reads its bytes back the same (undefined is stored as null)
     if (v === undefined || readsBackAsGiven(v)) node.setValue(v === undefined ? null : v);
     this.deltaInserts.push(op);
+    this.onLocalChange?.();
     return op;
   }
 
@@ -252,6 +258,7 @@ export class RGA<T = unknown> implements Crdt<RGA<T>> {
       this.curK = k;
     }
     this.deltaDeletes.push(op);
+    this.onLocalChange?.();
     return op;
   }
 

@@ -36,6 +36,11 @@ export abstract class SlotCounter {
   dirty: Uint8Array | null = null;
   /** @internal cached canonical encoding (null after any change). */
   enc: Uint8Array | null = null;
+  /**
+   * Called after each local mutation (set by the sync engine when the instance is registered, so a direct
+   * write is pushed like one made through \`update\`; an OR-Map sets it on its nested values). Leave unset.
+   */
+  onLocalChange: (() => void) | undefined;
 
   protected constructor(replicaId: string, readonly width: 1 | 2) {
     if (typeof replicaId !== 'string') throw new ValidationError('replicaId must be a string');
@@ -59,6 +64,7 @@ export abstract class SlotCounter {
     else this.total1 = t;
     this.dirtyOwn = true;
     this.enc = null;
+    this.onLocalChange?.();
   }
 
   /** @internal grow the slot array to hold `size` replicas. */

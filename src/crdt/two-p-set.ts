@@ -39,12 +39,14 @@ export class TwoPSet<T = unknown> extends AddSet<T> implements Crdt<TwoPSet<T>> 
       if (!this.strs.has(s) || this.removedStrs.has(s)) return false;
       this.removedStrs.add(s);
       this.deltaRemovedStrs.push(s);
+      this.onLocalChange?.();
       return true;
     }
     const key = valueIdentityKey(x);
     if (!this.objs.has(key) || this.removedObjs.has(key)) return false;
     this.removedObjs.add(key);
     this.deltaRemovedObjs.push(key);
+    this.onLocalChange?.();
     return true;
   }
 

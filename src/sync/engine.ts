@@ -53,7 +53,7 @@
 import { CausalBuffer, type CausalEvent } from '../clock/causal-buffer.js';
 import { VectorClock } from '../clock/vector-clock.js';
 import { CRDT_TYPE, type Crdt } from '../crdt/types.js';
-import { AuthError, DecodeError, NotInitializedError, TimeoutError, ValidationError } from '../errors.js';
+import { AuthError, CrdtError, DecodeError, NotInitializedError, StorageError, TimeoutError, ValidationError } from '../errors.js';
 import type { Storage, StorageBatchOp } from '../storage/types.js';
 import { Random } from '../time/random.js';
 import { RealScheduler, type Scheduler, type TimerHandle } from '../time/scheduler.js';
@@ -653,11 +653,19 @@ export class SyncEngine {
       this.causalBuffer.deliver({ id: `${this.replicaId}/${this.epoch}/c${cseq}`, origin: this.replicaId, deps: vc, payload: undefined as never });
     }
     const bytes = this.storage ? delta.encode() : undefined;
-    const durable = this.persistLocal(e, bytes, seq).then(() => {
+    const queue = (): void => {
       this.writes.addRange(this.replicaId, seq, seq);
       this.outbox.push({ seq, name, delta, bytes, wantAck, deps });
       this.scheduleFlush();
-    });
+    };
+    let durable: Promise<void>;
+    if (this.storage) durable = this.persistLocal(e, bytes, seq).then(queue);
+    else {
+      // nothing to wait for: queued now, so the push timer starts with the write (a virtual clock advanced
+      // right after a write delivers it without first letting promises run)
+      queue();
+      durable = Promise.resolve();
+    }
     if (!wantAck) return durable;
     return new Promise<void>((resolve, reject) => {
       const w: PendingWrite = { seq, needed, acks: new Set(), durable: false, resolve, reject, lastSent: 0 };
@@ -814,7 +822,11 @@ export class SyncEngine {
         group.ops.push({ type: 'put', key: 'm/seq', value: encodeNonce(group.seq) });
         group.ops.push({ type: 'put', key: 'm/cseq', value: encodeNonce(group.cseq) });
         this.s.storageBatches++;
-        await storage.batch(group.ops);
+        try {
+          await storage.batch(group.ops);
+        } catch (err) {
+          throw err instanceof CrdtError ? err : new StorageError(`storage batch failed: ${(err as Error)?.message ?? String(err)}`, { cause: err });
+        }
         const touched = new Set<Entry>();
         for (const [en, k] of group.logs) {
           en.logKeys.push(k);

@@ -1,10 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { HLC } from '../../src/clock/hlc.js';
 import { GCounter } from '../../src/crdt/g-counter.js';
+import { GSet } from '../../src/crdt/g-set.js';
 import { LWWRegister } from '../../src/crdt/lww-register.js';
+import { MVRegister } from '../../src/crdt/mv-register.js';
+import { PNCounter } from '../../src/crdt/pn-counter.js';
+import { RGA } from '../../src/crdt/rga.js';
+import { TwoPSet } from '../../src/crdt/two-p-set.js';
 import { ORMap } from '../../src/crdt/or-map.js';
 import { ORSet } from '../../src/crdt/or-set.js';
-import { TimeoutError, ValidationError } from '../../src/errors.js';
+import { StorageError, TimeoutError, ValidationError } from '../../src/errors.js';
 import { MemoryStorage } from '../../src/storage/memory.js';
 import { SyncEngine } from '../../src/sync/engine.js';
 import { MSG, encodeEnvelope, makeSigner } from '../../src/sync/envelope.js';
@@ -43,6 +48,76 @@ describe('SyncEngine: writes and propagation', () => {
     // flush 10 ms + at most two hops of <= 20 ms, well before the first gossip or anti-entropy round matters
     expect(sim.scheduler.now() - t0).toBeLessThanOrEqual(60);
     await sim.stop();
+  });
+
+  it('a direct write on any registered type is pushed within the batch window, by the virtual clock alone', async () => {
+    // no storage: nothing to await, so advancing the virtual clock (synchronously, no promise turns in
+    // between) delivers the write; gossip and anti-entropy are far off, so only eager push can do it
+    const net = new MemoryNetwork({ seed: SEED, latencyMs: [5, 20] });
+    const make = (id: string) => {
+      const e = new SyncEngine({ replicaId: id, transport: net.transport(id), gossip: { intervalMs: 600_000 }, antiEntropy: { intervalMs: 600_000 } });
+      e.register('gc', new GCounter(id));
+      e.register('pn', new PNCounter(id));
+      e.register('gs', new GSet<string>(id));
+      e.register('tp', new TwoPSet<string>(id));
+      e.register('or', new ORSet<string>(id));
+      e.register('lww', new LWWRegister<string>(id));
+      e.register('mv', new MVRegister<string>(id));
+      e.register('map', new ORMap<string>(id));
+      e.register('rga', new RGA<string>(id));
+      return e;
+    };
+    const a = make('a');
+    const b = make('b');
+    a.addPeer('b');
+    b.addPeer('a');
+    await a.start();
+    await b.start();
+    const sch = net.scheduler as VirtualScheduler;
+    sch.advance(50);
+    // one write at a time: a sweep commits every registered object, so each type's own hook must fire
+    const steps: [() => unknown, () => unknown, unknown][] = [
+      [() => a.get<GCounter>('gc')!.increment(2), () => b.get<GCounter>('gc')!.value(), 2],
+      [() => a.get<PNCounter>('pn')!.decrement(3), () => b.get<PNCounter>('pn')!.value(), -3],
+      [() => a.get<GSet<string>>('gs')!.add('x'), () => b.get<GSet<string>>('gs')!.has('x'), true],
+      [() => a.get<TwoPSet<string>>('tp')!.add('y'), () => b.get<TwoPSet<string>>('tp')!.has('y'), true],
+      [() => a.get<TwoPSet<string>>('tp')!.remove('y'), () => b.get<TwoPSet<string>>('tp')!.has('y'), false],
+      [() => a.get<ORSet<string>>('or')!.add('z'), () => b.get<ORSet<string>>('or')!.has('z'), true],
+      [() => a.get<LWWRegister<string>>('lww')!.set('v'), () => b.get<LWWRegister<string>>('lww')!.get(), 'v'],
+      [() => a.get<MVRegister<string>>('mv')!.set('w'), () => b.get<MVRegister<string>>('mv')!.values().join(), 'w'],
+      [() => a.get<ORMap<string>>('map')!.setLWW('k', 'v'), () => b.get<ORMap<string>>('map')!.get('k'), 'v'],
+      [() => a.get<RGA<string>>('rga')!.insert(0, 'r'), () => b.get<RGA<string>>('rga')!.toArray().join(), 'r'],
+      [() => a.get<RGA<string>>('rga')!.delete(0), () => b.get<RGA<string>>('rga')!.length, 0],
+    ];
+    for (const [write, read, want] of steps) {
+      write();
+      sch.advance(60); // flush 10 ms + one hop of <= 20 ms, with room
+      expect(read()).toEqual(want);
+    }
+    await a.stop();
+    await b.stop();
+  });
+
+  it('a storage that fails a write rejects the update with StorageError (the cause kept)', async () => {
+    class FailingStorage extends MemoryStorage {
+      fail = false;
+      override async batch(ops: Parameters<MemoryStorage['batch']>[0]): Promise<void> {
+        if (this.fail) throw new Error('disk on fire');
+        return super.batch(ops);
+      }
+    }
+    const storage = new FailingStorage();
+    const net = new MemoryNetwork({ seed: SEED });
+    const e = new SyncEngine({ replicaId: 'a', transport: net.transport('a'), storage });
+    e.register('c', new GCounter('a'));
+    await e.start();
+    await e.update<GCounter>('c', (c) => c.increment(1));
+    storage.fail = true;
+    const err = await e.update<GCounter>('c', (c) => c.increment(1)).then(() => undefined, (x: unknown) => x);
+    expect(err).toBeInstanceOf(StorageError);
+    expect(((err as StorageError).cause as Error).message).toBe('disk on fire');
+    storage.fail = false;
+    await e.stop();
   });
 
   it('emits change events for local and remote changes', async () => {

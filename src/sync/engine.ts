@@ -225,6 +225,8 @@ export interface SyncStats {
     keysExchanged: number;
     bytesSent: number;
     bytesReceived: number;
+    /** Answers sent as several messages because one would have exceeded `maxMessageBytes`. */
+    splitAnswers: number;
   };
   peerCount: number;
   crdtCount: number;
@@ -402,6 +404,7 @@ export class SyncEngine {
     aeFailed: 0,
     aeTimeTotal: 0,
     aeKeys: 0,
+    aeSplit: 0,
     aeBytesSent: 0,
     aeBytesReceived: 0,
     decode: 0,
@@ -753,6 +756,7 @@ export class SyncEngine {
         keysExchanged: this.s.aeKeys,
         bytesSent: this.s.aeBytesSent,
         bytesReceived: this.s.aeBytesReceived,
+        splitAnswers: this.s.aeSplit,
       },
       peerCount: this.peers.size,
       crdtCount: this.entries.size,
@@ -1530,15 +1534,17 @@ export class SyncEngine {
       const [lo, hi] = this.hashOf(e);
       if (lo === o.lo && hi === o.hi) continue;
       if (o.keyed && o.context !== undefined && isScoped(e.crdt)) {
-        const delta = e.crdt.deltaSince(o.context) as Crdt;
-        items.push({ kind: ITEM_SCOPED, name: e.name, typeTag: e.crdt.typeTag, final: false, lo, hi, bytes: delta.encode() });
+        const bytes = (e.crdt.deltaSince(o.context) as Crdt).encode();
+        // a difference too big for one message goes by buckets instead (the tree, then slices that split)
+        if (bytes.length > this.syncBudget() && isKeyed(e.crdt)) items.push(this.rootTree(e));
+        else items.push({ kind: ITEM_SCOPED, name: e.name, typeTag: e.crdt.typeTag, final: false, lo, hi, bytes });
       } else if (o.keyed && isKeyed(e.crdt)) {
         items.push(this.rootTree(e));
       } else {
         items.push({ kind: ITEM_STATE, name: e.name, typeTag: e.crdt.typeTag, final: false, lo, hi, bytes: e.crdt.encode() });
       }
     }
-    this.s.aeBytesSent += this.sendTo(from, MSG.SYNC, encodeSync({ session: d.session, seen: this.withCausal(this.writes.entries()), items }), 0);
+    this.s.aeBytesSent += this.sendSync(from, d.session, this.withCausal(this.writes.entries()), items);
   }
 
   private onSync(from: string, env: Envelope, size: number): void {
@@ -1590,8 +1596,9 @@ export class SyncEngine {
         onlyStates = false;
         if (!it.final) {
           // answer with what the sender's context lacks; it checks the hashes again
-          const delta = e.crdt.deltaSince(theirs) as Crdt;
-          out.push({ kind: ITEM_SCOPED, name: e.name, typeTag: e.crdt.typeTag, final: true, lo, hi, bytes: delta.encode() });
+          const bytes = (e.crdt.deltaSince(theirs) as Crdt).encode();
+          if (bytes.length > this.syncBudget() && isKeyed(e.crdt)) out.push(this.rootTree(e));
+          else out.push({ kind: ITEM_SCOPED, name: e.name, typeTag: e.crdt.typeTag, final: true, lo, hi, bytes });
         } else {
           // both sides hold each other's entries and still differ: removals, found by descending the tree
           out.push(this.rootTree(e));
@@ -1609,7 +1616,7 @@ export class SyncEngine {
           if (n.lo !== b.lo || n.hi !== b.hi) differing.push(b.prefix);
         }
         if (it.left > 0 && differing.length) {
-          out.push(this.sliceItem(e, it.depth, differing, it.left - 1, theirs));
+          out.push(...this.sliceItems(e, it.depth, differing, it.left - 1, theirs));
           if (it.left - 1 > 0) pendingAnswer = true;
         }
       }
@@ -1632,7 +1639,7 @@ export class SyncEngine {
       mine.timer = this.scheduler.setTimeout(() => this.failSession(mine), this.aeTimeoutMs);
     }
     this.s.aeKeys += keys;
-    if (out.length) this.s.aeBytesSent += this.sendTo(from, MSG.SYNC, encodeSync({ session: p.session, seen: [], items: out }), 0);
+    if (out.length) this.s.aeBytesSent += this.sendSync(from, p.session, [], out);
     // our session is done once nothing we send needs an answer that we would have to act on
     if (mine && !pendingAnswer && !out.some((i) => i.kind === ITEM_TREE || (i.kind === ITEM_SLICE && i.left > 0))) this.completeSession(mine);
   }
@@ -1663,8 +1670,52 @@ export class SyncEngine {
       return 0;
     }
     if (descend.length) out.push({ kind: ITEM_TREE, name: e.name, depth: childDepth, nodes: descend });
-    if (slices.length) out.push(this.sliceItem(e, childDepth, slices, 2));
+    if (slices.length) out.push(...this.sliceItems(e, childDepth, slices, 2));
     return slices.length;
+  }
+
+  /**
+   * The slice items for these buckets: one, or (when its entries would not fit one message) the buckets
+   * split in halves until each part fits. A single bucket holds few keys (SLICE_SMALL, or the tree's full
+   * depth), so only values larger than a message stay too big; sendTo drops and counts those.
+   */
+  private sliceItems(e: Entry, depth: number, prefixes: number[], left: number, seen?: Crdt): SliceItem[] {
+    const item = this.sliceItem(e, depth, prefixes, left, seen);
+    if (item.bytes.length <= this.syncBudget() || prefixes.length < 2) return [item];
+    const half = prefixes.length >> 1;
+    return [...this.sliceItems(e, depth, prefixes.slice(0, half), left, seen), ...this.sliceItems(e, depth, prefixes.slice(half), left, seen)];
+  }
+
+  /** Largest SYNC payload to build: the message bound less room for the envelope and item framing. */
+  private syncBudget(): number {
+    return Math.max(1024, this.maxMessageBytes - 4096);
+  }
+
+  /**
+   * Send a SYNC answer, in several messages when it would not fit one. Each item goes whole (sliceItems and
+   * the tree fallback keep items below the budget); `seen` (the version vector, which claims that the answer
+   * carries everything) goes only with an answer sent as one message. Returns the bytes sent.
+   */
+  private sendSync(peer: string, session: number, seen: VersionEntries, items: SyncItem[]): number {
+    const whole = encodeSync({ session, seen, items });
+    if (whole.length <= this.syncBudget() || items.length < 2) return this.sendTo(peer, MSG.SYNC, whole, 0);
+    let sent = 0;
+    let part: SyncItem[] = [];
+    let size = 0;
+    const flush = (): void => {
+      if (part.length) sent += this.sendTo(peer, MSG.SYNC, encodeSync({ session, seen: [], items: part }), 0);
+      part = [];
+      size = 0;
+    };
+    for (const it of items) {
+      const n = encodeSync({ session, seen: [], items: [it] }).length;
+      if (size + n > this.syncBudget()) flush();
+      part.push(it);
+      size += n;
+    }
+    flush();
+    this.s.aeSplit++;
+    return sent;
   }
 
   private sliceItem(e: Entry, depth: number, prefixes: number[], left: number, seen?: Crdt): SliceItem {

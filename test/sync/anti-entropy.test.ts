@@ -118,6 +118,38 @@ describe('anti-entropy', () => {
     expect(r.statsA.antiEntropy.successfulSyncs).toBe(1);
   });
 
+  for (const [scoped, starter] of [[true, 'b'], [false, 'b'], [true, 'a'], [false, 'a']] as const) {
+    it(`a difference larger than one message (a replica that starts empty) arrives in several (${scoped ? 'scoped' : 'tree only'}, ${starter === 'b' ? 'the empty one' : 'the full one'} starts)`, async () => {
+      // 2,000 keys of ~90 B each: about 180 KB of entries against a 16 KiB message bound
+      const LIMIT = 16 * 1024;
+      const sim = new Simulation({
+        seed: SEED,
+        nodes: ['a', 'b'],
+        latencyMs: [5, 5],
+        engine: { gossip: { intervalMs: 1e9 }, antiEntropy: { intervalMs: 1e9 }, liveness: { probeIntervalMs: 1e9 }, maxMessageBytes: LIMIT },
+        storage: false,
+        setup: (e, ctx) => e.register('vms', new ORMap(ctx.id, { clock: ctx.clock })),
+      });
+      await sim.start();
+      const a = sim.engine('a').get<ORMap<unknown>>('vms')!;
+      const b = sim.engine('b').get<ORMap<unknown>>('vms')!;
+      if (!scoped) for (const m of [a, b] as unknown as Record<string, unknown>[]) m.deltaSince = undefined;
+      for (let i = 0; i < 2000; i++) a.setLWW(`vm-${i}`, { id: `vm-${i}`, status: 'running', note: 'x'.repeat(40) + i });
+      a.takeDelta();
+      sim.engine('a').refresh('vms');
+      for (let round = 0; round < 6 && b.size < 2000; round++) {
+        sim.engine(starter).syncWith(starter === 'a' ? 'b' : 'a');
+        await sim.run(1000);
+      }
+      expect(b.size).toBe(2000);
+      expect(bytesEqual(a.encode(), b.encode())).toBe(true);
+      expect(sim.engine('a').stats().antiEntropy.splitAnswers).toBeGreaterThan(0);
+      expect(sim.engine('a').stats().errors.oversize).toBe(0);
+      expect(sim.engine('b').stats().errors.oversize).toBe(0);
+      await sim.stop();
+    });
+  }
+
   it('objects without per-key digests are exchanged whole, only when their hashes differ', async () => {
     const r = await pair(10, (_a, b) => b.setLWW('x', 1));
     expect(r.same).toBe(true);

@@ -221,7 +221,8 @@ export class NovaCronIntegration {
     try {
       names = this.metadata.increment(name, n);
     } catch (e) {
-      if (e instanceof RangeError) throw new ValidationError(`counter ${name}: ${e.message}`);
+      // DESIGN: counters past Number.MAX_SAFE_INTEGER throw RangeError (nothing changed)
+      if (e instanceof RangeError) throw new RangeError(`counter ${name}: ${e.message}`);
       throw e;
     }
     await this.commit(names, o);

@@ -433,7 +433,9 @@ export class SyncEngine {
     this.transport = options.transport;
     this.scheduler = options.scheduler ?? options.transport.scheduler ?? new RealScheduler();
     this.storage = options.storage;
-    this.random = options.random ?? Random.fromEntropy();
+    // a seeded medium (MemoryNetwork) seeds the engine too, per replica, so the same seed gives the same run
+    const seed = options.transport.seed;
+    this.random = options.random ?? (typeof seed === 'number' ? new Random(`${seed}/${this.replicaId}`) : Random.fromEntropy());
     this.logger = options.logger;
     this.signer = makeSigner(options.clusterKey);
     const g = options.gossip ?? {};

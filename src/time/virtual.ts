@@ -70,9 +70,13 @@ export class VirtualScheduler implements Scheduler {
     this.time = end;
   }
 
-  /** Like `advance`, but lets promise continuations run after every timer. */
+  /**
+   * Like `advance`, but lets promise continuations run first (so work a caller started without awaiting, such
+   * as an unawaited durable write, is under way at the current time, as `runUntil` does) and after every timer.
+   */
   async run(ms: number): Promise<void> {
     const end = this.time + Math.max(0, ms);
+    await drain();
     for (;;) {
       const t = this.popDue(end);
       if (!t) break;

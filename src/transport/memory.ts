@@ -58,6 +58,8 @@ interface NodeState {
 
 export class MemoryNetwork<S extends Scheduler = VirtualScheduler> {
   readonly scheduler: S;
+  /** The seed of the network's PRNG (default 1); engines on its transports derive theirs from it. */
+  readonly seed: number;
   private readonly random: Random;
   private latency: [number, number];
   loss: number;
@@ -76,7 +78,8 @@ export class MemoryNetwork<S extends Scheduler = VirtualScheduler> {
 
   constructor(options: MemoryNetworkOptions<S> = {}) {
     this.scheduler = options.scheduler ?? (new VirtualScheduler() as unknown as S);
-    this.random = new Random(options.seed ?? 1);
+    this.seed = options.seed ?? 1;
+    this.random = new Random(this.seed);
     this.latency = latencyRange(options.latencyMs ?? [1, 10]);
     this.loss = options.loss ?? 0;
     this.duplicate = options.duplicate ?? 0;
@@ -278,6 +281,11 @@ export class MemoryTransport implements Transport {
    */
   get scheduler(): Scheduler {
     return this.network.scheduler;
+  }
+
+  /** The network's seed (see `Transport.seed`). */
+  get seed(): number {
+    return this.network.seed;
   }
 
   send(peerId: string, bytes: Uint8Array): boolean {

@@ -19,6 +19,12 @@ export interface Transport {
    * it when no scheduler option is given.
    */
   readonly scheduler?: Scheduler;
+  /**
+   * A simulated medium's seed (MemoryNetwork's): a SyncEngine without a `random` option derives its random
+   * choices (gossip targets, anti-entropy peers, session ids) from it and its replica id, so a seeded network
+   * gives the same run. Real transports have none (the engine then draws from entropy).
+   */
+  readonly seed?: number;
   /** Where peers reach this node (e.g. `ws://127.0.0.1:7101`), or a simulated address. */
   readonly address: string;
   /**

@@ -553,6 +553,36 @@ describe('SyncEngine: determinism and bounds', () => {
     return sim.network.trace!;
   }
 
+  /** Plain engines on a seeded MemoryNetwork, no `random` option: the network's seed must seed them too. */
+  async function plainRun(seed: number): Promise<{ trace: string[]; stats: string }> {
+    const net = new MemoryNetwork({ seed, latencyMs: [5, 50], loss: 0.1, duplicate: 0.05, reorder: 0.1, trace: true });
+    const ids = ['a', 'b', 'c', 'd'];
+    const engines = ids.map((id) => {
+      const e = new SyncEngine({ replicaId: id, transport: net.transport(id), gossip: { intervalMs: 300 }, antiEntropy: { intervalMs: 1000 } });
+      e.register('c', new GCounter(id));
+      for (const o of ids) if (o !== id) e.addPeer(o, `memory://${o}`);
+      return e;
+    });
+    for (const e of engines) await e.start();
+    for (let i = 0; i < 60; i++) {
+      void engines[i % 4].update<GCounter>('c', (c) => c.increment(1)).catch(() => undefined);
+      await net.scheduler.run(100);
+    }
+    await net.scheduler.run(10_000);
+    const stats = JSON.stringify(engines.map((e) => ({ ...e.stats(), antiEntropy: { ...e.stats().antiEntropy, averageSyncTimeMs: 0 } })));
+    for (const e of engines) await e.stop();
+    expect(engines.every((e) => e.get<GCounter>('c')!.value() === 60)).toBe(true);
+    return { trace: net.trace!, stats };
+  }
+
+  it('plain engines on a seeded network (no random option) give the same run for the same seed', async () => {
+    const r1 = await plainRun(SEED);
+    const r2 = await plainRun(SEED);
+    expect(r2.trace).toEqual(r1.trace);
+    expect(r2.stats).toEqual(r1.stats);
+    expect((await plainRun(SEED + 1)).trace).not.toEqual(r1.trace);
+  });
+
   it('two runs with the same seed give identical event traces', async () => {
     const t1 = await tracedRun(SEED);
     const t2 = await tracedRun(SEED);

@@ -58,6 +58,17 @@ describe('VirtualScheduler', () => {
     expect(s.now()).toBe(540);
   });
 
+  it('run lets pending promise continuations run before the clock moves', async () => {
+    const s = new VirtualScheduler(1000);
+    const fired: number[] = [];
+    // started without awaiting: two promise turns, then a 10 ms timer
+    void Promise.resolve()
+      .then(() => undefined)
+      .then(() => s.setTimeout(() => fired.push(s.now()), 10));
+    await s.run(40);
+    expect(fired).toEqual([1010]);
+  });
+
   it('ScopedScheduler.cancelAll cancels only its own timers', () => {
     const s = new VirtualScheduler();
     const a = new ScopedScheduler(s);

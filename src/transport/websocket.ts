@@ -13,6 +13,25 @@
  * - Sending prefers our outbound socket to the peer (dialled to the configured address, with the peer's HELLO
  *   checked against the expected id) and falls back to an inbound socket from that peer, so a peer that dialled
  *   us can be answered without knowing its address.
+ * - Inbound sockets are held by the id in their HELLO, at most one per id: a later HELLO with the same id
+ *   replaces (closes) the older socket, so one id cannot pile up connections. An inbound socket that delivers no
+ *   message for `idleTimeoutMs` is closed (a real peer sends probes, gossip and anti-entropy all the time; the
+ *   sync layer's next message redials). Together they bound what a client without credentials can hold:
+ *   `maxInboundConnections` sockets, each for at most `idleTimeoutMs`.
+ * - Trusted inbound sockets (`authenticateInbound`): the transport never sees the cluster key, so an unchecked
+ *   HELLO would let anyone claim a configured peer's id and, while that peer's outbound link is down, receive
+ *   this node's replication traffic over the inbound fallback. With `authenticateInbound(bytes)` given (the sync
+ *   layer's tag check), an inbound socket is *untrusted* after its HELLO: messages it delivers still go to the
+ *   handler (which drops and counts forgeries), but it is no send path, does not count in `connectedPeers()`,
+ *   and only messages that pass the check count as activity for the idle timeout. The first message that passes
+ *   makes it trusted: it then replaces the id's older trusted socket and the peer's queue drains into it. An id
+ *   holds one trusted and at most one untrusted candidate (a newer candidate replaces the older), so a forged
+ *   HELLO never closes the real peer's trusted socket. At `maxInboundConnections` a new connection evicts the
+ *   least recently active untrusted one (handshake pending or not yet verified) instead of being refused;
+ *   trusted sockets are never evicted. Limit: the check proves only that the bytes were once made with the
+ *   key, so a client that recorded one of the peer's tagged messages (traffic is in clear over `ws://`) can
+ *   replay it to become trusted; closing that needs an authenticated handshake (a key-derived MAC over a
+ *   challenge in HELLO), which the sync layer would have to hand to the transport.
  * - Back-pressure: a message is written straight to the socket while the socket's `bufferedAmount` is under
  *   `highWaterBytes`; otherwise (or while connecting) it waits in a per-peer queue bounded by
  *   `maxQueueMessages` and `maxQueueBytes`. When the queue is full the new message is dropped, `send` returns
@@ -26,7 +45,12 @@
  * - Identity: `id` may be left out (`new WebSocketTransport({ host, port })`, as in DESIGN): the SyncEngine
  *   that owns the transport then calls `bind(replicaId)` before `start()`, so the HELLO carries the same id the
  *   sync layer answers to. An explicit `id` is kept, and a `bind` to any other id is refused (ValidationError):
- *   peers would answer an id the engine does not own. `start()` without any id is a TransportError.
+ *   peers would answer an id the engine does not own. `start()` without any id is a TransportError, on
+ *   purpose: the id is what peers dial and check in HELLO, and a made-up default (the listen `host:port`, which
+ *   is `0.0.0.0:0` or an ephemeral port before listening) would start a node that every peer configured with
+ *   its real id rejects, and that a later `bind` from an engine could no longer correct.
+ * - `start()` failures (the port in use, a bad host) reject with TransportError, the system error as `cause`,
+ *   and leave the transport stopped, so it can be started again.
  * - Real sockets are real time: the timers here are plain `setTimeout` (unref'd on Node), not the `Scheduler`;
  *   deterministic simulation uses `MemoryNetwork` instead of this transport.
  */
@@ -76,8 +100,25 @@ export interface WebSocketTransportOptions {
   reconnect?: { initialDelayMs?: number; maxDelayMs?: number };
   /** A connection must complete the HELLO exchange in this time. Default 5 s. */
   handshakeTimeoutMs?: number;
-  /** Most inbound connections held at once (further ones are refused). Default 1024. */
+  /**
+   * Most inbound connections held at once. Default 1024. At the limit a new one is refused, or, with
+   * `authenticateInbound`, takes the place of the least recently active untrusted one (trusted ones stay).
+   */
   maxInboundConnections?: number;
+  /**
+   * An inbound socket that has delivered no message for this long is closed (with `authenticateInbound`, only
+   * messages that pass it count). Default 120 s: several rounds of the sync layer's default 5 s probe and
+   * gossip cadence, and four of its 30 s anti-entropy interval, so a live peer is not cut off; raise it when
+   * those intervals are raised. 0 disables it.
+   */
+  idleTimeoutMs?: number;
+  /**
+   * Check that an inbound message was made by a cluster member (e.g. the sync layer's envelope HMAC check with
+   * its cluster key). When given, an inbound socket is used to send to its peer only after it delivered a
+   * message that passes, see the module comment. It must not throw (a throw counts as a failure); it sees the
+   * message bytes, not the frame. Without it every inbound socket is trusted once its HELLO arrived.
+   */
+  authenticateInbound?: (bytes: Uint8Array) => boolean;
   logger?: TransportLogger;
   /**
    * A WebSocket constructor with the browser API (`new WebSocket(url)`, `binaryType = 'arraybuffer'`) to dial
@@ -130,6 +171,11 @@ const OPEN = 1;
 interface Conn {
   sock: Sock;
   outbound: boolean;
+  /** Inbound: a send path for its peer (HELLO arrived, and a message passed `authenticateInbound` if given). */
+  trusted: boolean;
+  /** Inbound: when it last delivered a message that counts as activity (or was accepted / said HELLO). */
+  lastActive: number;
+  idle?: ReturnType<typeof setTimeout>;
   /** Peer id once its HELLO arrived (for outbound: checked against the expected id). */
   peerId?: string;
   expectedId?: string;
@@ -199,7 +245,10 @@ export class WebSocketTransport implements Transport {
   /** Set by the `id` option or by `bind()`; undefined until then. */
   private localId: string | undefined;
   private readonly opts: Required<
-    Pick<WebSocketTransportOptions, 'maxMessageBytes' | 'maxQueueMessages' | 'maxQueueBytes' | 'highWaterBytes' | 'handshakeTimeoutMs' | 'maxInboundConnections'>
+    Pick<
+      WebSocketTransportOptions,
+      'maxMessageBytes' | 'maxQueueMessages' | 'maxQueueBytes' | 'highWaterBytes' | 'handshakeTimeoutMs' | 'maxInboundConnections' | 'idleTimeoutMs'
+    >
   > & { initialDelayMs: number; maxDelayMs: number };
   private readonly host: string;
   private readonly port: number | undefined;
@@ -211,7 +260,9 @@ export class WebSocketTransport implements Transport {
   private handler: MessageHandler = () => {};
   private readonly peers = new Map<string, PeerLink>();
   private readonly pendingInbound = new Set<Conn>();
-  private inboundCount = 0;
+  /** Every open inbound connection, pending or past HELLO. */
+  private readonly inboundConns = new Set<Conn>();
+  private readonly authenticate: ((bytes: Uint8Array) => boolean) | undefined;
   private running = false;
   private ws: WsModule | undefined;
   private wss: InstanceType<WsModule['WebSocketServer']> | undefined;
@@ -244,6 +295,12 @@ export class WebSocketTransport implements Transport {
     this.advertised = options.advertisedAddress;
     this.logger = options.logger;
     this.NativeWebSocket = options.WebSocket;
+    if (options.authenticateInbound !== undefined && typeof options.authenticateInbound !== 'function') {
+      throw new TransportError('authenticateInbound must be a function');
+    }
+    this.authenticate = options.authenticateInbound;
+    const idle = options.idleTimeoutMs ?? 120_000;
+    if (typeof idle !== 'number' || !(idle >= 0)) throw new TransportError('idleTimeoutMs must be a number >= 0');
     this.opts = {
       maxMessageBytes: options.maxMessageBytes ?? 4 * 1024 * 1024,
       maxQueueMessages: options.maxQueueMessages ?? 1024,
@@ -251,6 +308,7 @@ export class WebSocketTransport implements Transport {
       highWaterBytes: options.highWaterBytes ?? 1024 * 1024,
       handshakeTimeoutMs: options.handshakeTimeoutMs ?? 5000,
       maxInboundConnections: options.maxInboundConnections ?? 1024,
+      idleTimeoutMs: idle,
       initialDelayMs: options.reconnect?.initialDelayMs ?? 100,
       maxDelayMs: options.reconnect?.maxDelayMs ?? 5000,
     };
@@ -312,6 +370,21 @@ export class WebSocketTransport implements Transport {
       throw new TransportError('WebSocketTransport has no id: pass { id } or let a SyncEngine bind its replicaId');
     }
     this.running = true;
+    try {
+      await this.listen();
+    } catch (e) {
+      // leave nothing half-started: the transport is stopped and can be started again
+      await this.stop();
+      if (e instanceof TransportError) throw e;
+      const code = (e as { code?: unknown })?.code;
+      const where = this.sharedServer ? 'the shared server' : `${this.host}:${this.port ?? 0}`;
+      throw new TransportError(`WebSocketTransport could not listen on ${where}${typeof code === 'string' ? ` (${code})` : ''}: ${(e as Error)?.message ?? String(e)}`, { cause: e });
+    }
+    for (const p of this.peers.values()) if (p.address && !p.out) this.dial(p);
+  }
+
+  /** Load `ws` and accept connections (Node): on an own HTTP server, or on the upgrade requests of a shared one. */
+  private async listen(): Promise<void> {
     if (isNode()) {
       this.ws = (await nodeOnly('ws')) as WsModule;
       const mod = this.ws as unknown as { WebSocketServer?: WsModule['WebSocketServer']; default?: { WebSocketServer: WsModule['WebSocketServer'] } };
@@ -339,7 +412,6 @@ export class WebSocketTransport implements Transport {
         server.on('upgrade', this.upgradeListener);
       }
     }
-    for (const p of this.peers.values()) if (p.address && !p.out) this.dial(p);
   }
 
   async stop(): Promise<void> {
@@ -355,7 +427,7 @@ export class WebSocketTransport implements Transport {
       if (p.out) this.closeConn(p.out, 1001, 'stopping');
       for (const c of [...p.inbound]) this.closeConn(c, 1001, 'stopping');
     }
-    for (const c of [...this.pendingInbound]) this.closeConn(c, 1001, 'stopping');
+    for (const c of [...this.inboundConns]) this.closeConn(c, 1001, 'stopping');
     if (this.sharedServer && this.upgradeListener) this.sharedServer.off('upgrade', this.upgradeListener);
     this.upgradeListener = undefined;
     if (this.wss) {
@@ -450,7 +522,7 @@ export class WebSocketTransport implements Transport {
 
   private sockFor(p: PeerLink): Sock | undefined {
     if (p.out && p.out.peerId && p.out.sock.readyState === OPEN) return p.out.sock;
-    for (const c of p.inbound) if (c.sock.readyState === OPEN) return c.sock;
+    for (const c of p.inbound) if (c.trusted && c.sock.readyState === OPEN) return c.sock;
     return undefined;
   }
 
@@ -514,7 +586,7 @@ export class WebSocketTransport implements Transport {
       return;
     }
     sock.binaryType = native ? 'arraybuffer' : 'nodebuffer';
-    const conn: Conn = { sock, outbound: true, expectedId: p.id, closed: false };
+    const conn: Conn = { sock, outbound: true, expectedId: p.id, closed: false, trusted: true, lastActive: 0 };
     p.out = conn;
     conn.timer = unref(setTimeout(() => this.reject(conn, 'handshake timeout', false), this.opts.handshakeTimeoutMs));
     sock.onopen = () => {
@@ -541,7 +613,8 @@ export class WebSocketTransport implements Transport {
 
   private acceptUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', () => socket.destroy());
-    if (!this.wss || this.inboundCount >= this.opts.maxInboundConnections) {
+    if (this.wss && this.inboundConns.size >= this.opts.maxInboundConnections) this.evictUntrusted();
+    if (!this.wss || this.inboundConns.size >= this.opts.maxInboundConnections) {
       this.counters.rejectedConnections++;
       socket.destroy();
       return;
@@ -549,13 +622,44 @@ export class WebSocketTransport implements Transport {
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       const sock = ws as unknown as Sock;
       sock.binaryType = 'nodebuffer';
-      const conn: Conn = { sock, outbound: false, closed: false };
-      this.inboundCount++;
+      const conn: Conn = { sock, outbound: false, closed: false, trusted: false, lastActive: Date.now() };
+      this.inboundConns.add(conn);
       this.counters.connectionsOpened++;
       this.pendingInbound.add(conn);
       conn.timer = unref(setTimeout(() => this.reject(conn, 'handshake timeout', false), this.opts.handshakeTimeoutMs));
       this.wire(conn);
     });
+  }
+
+  /**
+   * At the inbound limit with `authenticateInbound`: close the least recently active untrusted inbound socket
+   * (handshake pending, or HELLO without a verified message) to make room. Trusted sockets are never evicted.
+   */
+  private evictUntrusted(): void {
+    if (!this.authenticate) return;
+    let victim: Conn | undefined;
+    for (const c of this.inboundConns) if (!c.trusted && !c.closed && (!victim || c.lastActive < victim.lastActive)) victim = c;
+    if (!victim) return;
+    this.counters.rejectedConnections++;
+    this.logger?.info?.('untrusted connection evicted at the inbound limit', { peer: victim.peerId });
+    this.closeConn(victim, 1008, 'evicted', true);
+  }
+
+  /** (Re)arm the idle timeout of an inbound socket; it fires only once the socket has been idle long enough. */
+  private armIdle(conn: Conn): void {
+    const limit = this.opts.idleTimeoutMs;
+    if (limit <= 0 || conn.closed) return;
+    const wait = Math.max(1, conn.lastActive + limit - Date.now());
+    conn.idle = unref(
+      setTimeout(() => {
+        conn.idle = undefined;
+        if (conn.closed) return;
+        if (Date.now() - conn.lastActive >= limit) {
+          this.logger?.info?.('idle inbound connection closed', { peer: conn.peerId, idleMs: limit });
+          this.closeConn(conn, 1000, 'idle', true);
+        } else this.armIdle(conn);
+      }, wait),
+    );
   }
 
   /** Send a control frame without counting it as a message. */
@@ -610,8 +714,13 @@ export class WebSocketTransport implements Transport {
       return;
     }
     this.counters.messagesReceived++;
+    const msg = bytes.subarray(1);
+    if (!conn.outbound) {
+      if (conn.trusted) conn.lastActive = Date.now();
+      else if (this.verified(msg)) this.trust(conn);
+    }
     try {
-      this.handler(conn.peerId, bytes.subarray(1));
+      this.handler(conn.peerId, msg);
     } catch (e) {
       this.counters.handlerErrors++;
       this.logger?.debug?.('message handler threw', { peer: conn.peerId, error: String(e) });
@@ -639,10 +748,35 @@ export class WebSocketTransport implements Transport {
       this.logger?.info?.('peer connected', { peer: hello.id, direction: 'out' });
     } else {
       this.pendingInbound.delete(conn);
+      // one inbound socket per id: the newer replaces the older of its kind (without authentication every
+      // socket is trusted at HELLO; with it, a candidate replaces only an older candidate, never the trusted one)
+      conn.trusted = !this.authenticate;
+      conn.lastActive = Date.now();
       p.inbound.add(conn);
+      for (const c of [...p.inbound]) if (c !== conn && c.trusted === conn.trusted) this.closeConn(c, 1000, 'replaced', true);
       this.write0(conn.sock, encodeHello(this.id, this.address));
-      this.logger?.info?.('peer connected', { peer: hello.id, direction: 'in' });
+      this.armIdle(conn);
+      this.logger?.info?.('peer connected', { peer: hello.id, direction: 'in', trusted: conn.trusted });
     }
+    if (p.queue.length > 0) this.drain(p);
+  }
+
+  private verified(msg: Uint8Array): boolean {
+    try {
+      return this.authenticate!(msg) === true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** An inbound candidate delivered a verified message: it becomes its peer's send path, replacing the older one. */
+  private trust(conn: Conn): void {
+    conn.trusted = true;
+    conn.lastActive = Date.now();
+    const p = this.peers.get(conn.peerId!);
+    if (!p) return;
+    for (const c of [...p.inbound]) if (c !== conn) this.closeConn(c, 1000, 'replaced', true);
+    this.logger?.info?.('inbound connection verified', { peer: p.id });
     if (p.queue.length > 0) this.drain(p);
   }
 
@@ -654,10 +788,15 @@ export class WebSocketTransport implements Transport {
     this.closeConn(conn, 1002, 'protocol error');
   }
 
-  private closeConn(conn: Conn, code: number, reason: string): void {
+  /**
+   * Close a connection and forget it at once. `hard` (protocol errors, idle, evicted, replaced) drops the TCP
+   * connection instead of waiting for the other side to answer the close handshake, so a client that never
+   * answers cannot hold sockets past the count.
+   */
+  private closeConn(conn: Conn, code: number, reason: string, hard = code === 1002): void {
     if (!conn.closed) {
       try {
-        if (code === 1002 && conn.sock.terminate) conn.sock.terminate();
+        if (hard && conn.sock.terminate) conn.sock.terminate();
         else conn.sock.close(code, reason);
       } catch {
         conn.sock.terminate?.();
@@ -670,9 +809,10 @@ export class WebSocketTransport implements Transport {
     if (conn.closed) return;
     conn.closed = true;
     if (conn.timer) clearTimeout(conn.timer);
-    conn.timer = undefined;
+    if (conn.idle) clearTimeout(conn.idle);
+    conn.timer = conn.idle = undefined;
     if (!conn.outbound) {
-      this.inboundCount--;
+      this.inboundConns.delete(conn);
       this.pendingInbound.delete(conn);
     }
     const peerId = conn.peerId ?? conn.expectedId;

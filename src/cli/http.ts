@@ -17,19 +17,24 @@
  * | `POST /admin/heal` | lift every partition; 204 |
  *
  * Writes (every non-GET route): without an API token only from loopback addresses (403 otherwise); with a
- * token, `Authorization: Bearer <token>` is required from everywhere (401 otherwise; compared in constant
- * time). Bodies are limited to 1 MiB (413). Bad JSON or an invalid value is a 400 and changes nothing; a
- * consistency wait that times out is a 504 (the write is applied locally and still propagates).
+ * token, `Authorization: Bearer <token>` is required from everywhere (401 otherwise; the scheme is
+ * case-insensitive as RFC 7235 says, the token is compared in constant time). Bodies are limited to 1 MiB
+ * (413). A request target that is not a valid path (e.g. `http://[::1`), bad JSON or an invalid value is a 400
+ * and changes nothing; `timeoutMs` is at most `MAX_TIMEOUT_MS` (2^31-1 ms, the longest timer Node keeps; 400
+ * beyond); a consistency wait that times out is a 504 (the write is applied locally and still propagates).
+ * A client that goes away mid-request is logged at debug level (nothing to answer); only failures of the
+ * node itself are logged as errors (500).
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { NovaCronIntegration } from '../cluster/integration.js';
-import type { WriteOptions } from '../cluster/types.js';
+import { MAX_TIMEOUT_MS, type WriteOptions } from '../cluster/types.js';
 import { dashboardHtml } from '../dashboard/page.js';
 import { CrdtError, TimeoutError, ValidationError } from '../errors.js';
 import type { JsonLogger } from './log.js';
 
 export const MAX_BODY_BYTES = 1024 * 1024;
+export { MAX_TIMEOUT_MS };
 
 export interface AdminControl {
   addPeer(id: string, address: string): void;
@@ -139,7 +144,8 @@ function authorize(ctx: HttpContext, req: IncomingMessage): void {
     return;
   }
   const h = req.headers.authorization ?? '';
-  const m = /^Bearer (.+)$/.exec(h);
+  // RFC 7235: the auth scheme is case-insensitive (`bearer`, `BEARER` too)
+  const m = /^Bearer +(.+)$/i.exec(h);
   const given = Buffer.from(m ? m[1] : '');
   const want = Buffer.from(ctx.apiToken);
   if (!m || given.length !== want.length || !timingSafeEqual(given, want)) throw new HttpError(401, 'missing or wrong bearer token');
@@ -161,9 +167,38 @@ function writeOptions(url: URL): WriteOptions | undefined {
   if (w !== null) o.write = w as WriteOptions['write'];
   if (t !== null) {
     if (!/^\d+$/.test(t)) throw new HttpError(400, 'timeoutMs must be a whole number');
+    // Node fires a longer timer at once (it clamps to 1 ms), so a huge value would time out immediately
+    if (Number(t) > MAX_TIMEOUT_MS) throw new HttpError(400, `timeoutMs must be at most ${MAX_TIMEOUT_MS}`);
     o.timeoutMs = Number(t);
   }
   return o;
+}
+
+/**
+ * The request target as a URL. Node's parser lets through targets that are no URL (`GET http://[::1
+ * HTTP/1.1`): a 400, not a TypeError from `new URL`.
+ */
+function requestUrl(target: string | undefined): URL {
+  try {
+    return new URL(target ?? '/', 'http://node.invalid');
+  } catch {
+    throw new HttpError(400, 'malformed request target');
+  }
+}
+
+/**
+ * Did the request fail because the client went away? Node fails the body stream with `Error('aborted')`, code
+ * ECONNRESET, when the connection closes before the body ended (reset or not).
+ */
+function clientGone(req: IncomingMessage, res: ServerResponse, e: unknown): boolean {
+  const code = (e as { code?: unknown } | null)?.code;
+  const netCode = code === 'ECONNRESET' || code === 'EPIPE' || code === 'ECONNABORTED' || code === 'ERR_STREAM_PREMATURE_CLOSE';
+  return netCode && (req.destroyed || res.destroyed);
+}
+
+/** A request target for a log line (a path can be 16 KiB). */
+function truncate(target: string | undefined): string | undefined {
+  return target !== undefined && target.length > 200 ? `${target.slice(0, 200)}...` : target;
 }
 
 /** The request handler. */
@@ -172,18 +207,24 @@ export function createHttpHandler(ctx: HttpContext): (req: IncomingMessage, res:
   let page: string | undefined;
   return (req, res) => {
     void handle(req, res).catch((e: unknown) => {
+      if (clientGone(req, res, e)) {
+        // the client aborted (reset, closed mid-body): its problem, not the node's, and nobody to answer
+        ctx.logger?.debug('http client went away', { method: req.method, url: truncate(req.url), error: e });
+        res.destroy();
+        return;
+      }
       if (e instanceof HttpError) json(res, e.status, { error: e.message });
       else if (e instanceof ValidationError) json(res, 400, { error: e.message, code: e.code });
       else if (e instanceof TimeoutError) json(res, 504, { error: e.message, code: e.code });
       else {
-        ctx.logger?.error('http handler failed', { method: req.method, url: req.url, error: e });
+        ctx.logger?.error('http handler failed', { method: req.method, url: truncate(req.url), error: e });
         json(res, 500, { error: e instanceof CrdtError ? e.message : 'internal error', code: e instanceof CrdtError ? e.code : undefined });
       }
     });
   };
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? '/', 'http://node.invalid');
+    const url = requestUrl(req.url);
     const path = url.pathname;
     const method = req.method ?? 'GET';
     if (method === 'GET' || method === 'HEAD') {

@@ -4,6 +4,8 @@
  * - One port, one `http.Server`: peer WebSockets arrive as upgrade requests (`WebSocketTransport` with the
  *   `server` option), everything else is the HTTP API (http.ts).
  * - State lives in LMDB under `<data-dir>/lmdb`; a restarted node loads it and catches up by anti-entropy.
+ * - The node holds `<data-dir>/node.lock` (its pid) while it runs (lock.ts): a second node on the same data
+ *   dir exits 1 at start-up; a lock left by a dead process is taken over.
  * - The transport is wrapped in a `PartitionableTransport` so `/admin/partition` can cut peers off.
  * - The node reports its own `NodeStatus` (load, memory, VM count) every heartbeat interval.
  * - Logs are JSON lines on stdout. The first line after start-up is `{"msg":"listening","address":"ws://...",
@@ -23,6 +25,7 @@ import { RealScheduler } from '../time/scheduler.js';
 import { WebSocketTransport } from '../transport/websocket.js';
 import type { NodeConfig } from './args.js';
 import { createHttpHandler } from './http.js';
+import { DataDirLockedError, lockDataDir, type DirLock } from './lock.js';
 import { createLogger, type JsonLogger } from './log.js';
 import { renderMetrics, type MetricFamily } from './metrics.js';
 import { PartitionableTransport } from './partition.js';
@@ -30,7 +33,11 @@ import { PartitionableTransport } from './partition.js';
 /** Largest peer message (a full-state anti-entropy answer for a large cluster must fit). */
 export const NODE_MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
 
-function readSecret(file: string, what: string): string {
+/** Shorter secrets are refused (cluster key) or accepted with a warning (API token). */
+export const MIN_SECRET_CHARS = 8;
+
+/** A secret file's content without surrounding whitespace (the trailing newline of `echo x > file`). */
+function readSecret(file: string, what: string, minChars: number): string {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -38,7 +45,8 @@ function readSecret(file: string, what: string): string {
     throw new Error(`cannot read ${what} file ${file}: ${(e as Error).message}`);
   }
   const v = text.trim();
-  if (v.length < 8) throw new Error(`${what} in ${file} is shorter than 8 characters`);
+  if (v.length === 0) throw new Error(`${what} file ${file} is empty`);
+  if (v.length < minChars) throw new Error(`${what} in ${file} is shorter than ${minChars} characters`);
   return v;
 }
 
@@ -135,19 +143,70 @@ export async function runNode(cfg: NodeConfig, opts: RunNodeOptions = {}): Promi
   const log: JsonLogger = createLogger(cfg.logLevel, { node: cfg.id, region: cfg.region }, write);
   let clusterKey: string | undefined;
   let apiToken: string | undefined;
+  let lock: DirLock;
   try {
-    if (cfg.clusterKeyFile) clusterKey = readSecret(cfg.clusterKeyFile, 'cluster key');
-    if (cfg.apiTokenFile) apiToken = readSecret(cfg.apiTokenFile, 'API token');
+    if (cfg.clusterKeyFile) clusterKey = readSecret(cfg.clusterKeyFile, 'cluster key', MIN_SECRET_CHARS);
+    // the token is the operator's choice (it may come from a secret store with its own format): any
+    // non-empty one is accepted, a short one with a warning
+    if (cfg.apiTokenFile) apiToken = readSecret(cfg.apiTokenFile, 'API token', 1);
+    if (apiToken !== undefined && apiToken.length < MIN_SECRET_CHARS) {
+      log.warn('API token is short: anyone who can reach the port may guess it', { file: cfg.apiTokenFile, chars: apiToken.length, recommended: MIN_SECRET_CHARS });
+    }
     mkdirSync(cfg.dataDir, { recursive: true });
+    // one node per data dir: a second process on it would reuse this replica's dots
+    lock = lockDataDir(cfg.dataDir);
   } catch (e) {
-    log.error('cannot start', { error: (e as Error).message });
+    log.error('cannot start', { error: (e as Error).message, ...(e instanceof DataDirLockedError ? { dataDir: e.dir, lockedBy: e.pid } : {}) });
     return 1;
   }
+
+  // signal handlers before anything announces the node: a SIGTERM sent as soon as `listening` is read must
+  // stop it cleanly (a handler installed after the log line lost that race on a loaded machine and the default
+  // action killed the process)
+  const signal =
+    opts.stopSignal ??
+    new Promise<void>((resolve) => {
+      let stopping = false;
+      if (process.env.ASYNC_STATE_SYNC_EXIT_WITH_PARENT === '1') {
+        // spawned by the demo or a test: stop when the parent is gone (it died without stopping us)
+        const parent = process.ppid;
+        const watch = setInterval(() => {
+          if (process.ppid === parent || stopping) return;
+          clearInterval(watch);
+          stopping = true;
+          log.warn('parent process gone: stopping');
+          resolve();
+        }, 1000);
+        watch.unref();
+      }
+      const on = (sig: NodeJS.Signals) => {
+        if (stopping) {
+          log.error('second signal while stopping: exiting now', { signal: sig });
+          process.exit(1);
+        }
+        stopping = true;
+        log.info('stopping', { signal: sig });
+        resolve();
+      };
+      process.on('SIGINT', on);
+      process.on('SIGTERM', on);
+    });
 
   const storage = new LmdbStorage({ path: join(cfg.dataDir, 'lmdb') });
   // slow or garbage clients are cut off: headers within 5 s, whole request within 30 s, checked every second
   const server: Server = createServer({ headersTimeout: 5000, requestTimeout: 30_000, connectionsCheckingInterval: 1000, keepAliveTimeout: 5000 });
-  server.on('clientError', (err, socket) => {
+  const answered = new WeakSet<object>();
+  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    if (answered.has(socket)) return; // the parser keeps failing on the rest of an answered request
+    if (err.code === 'HPE_HEADER_OVERFLOW' && socket.writable) {
+      // request line or headers beyond Node's limit (16 KiB): say so, as Node does without this handler; the
+      // socket is destroyed a moment later whether or not the client closes its side
+      answered.add(socket);
+      log.debug('HTTP request head too large', { error: err.message });
+      socket.end('HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      setTimeout(() => socket.destroy(), 1000).unref();
+      return;
+    }
     // not HTTP (or a timed-out request): drop the connection at once (ending it politely would leave a
     // half-open socket to a client that never closes its side)
     log.debug('bad HTTP request', { error: err.message });
@@ -267,37 +326,10 @@ export async function runNode(cfg: NodeConfig, opts: RunNodeOptions = {}): Promi
     server.closeAllConnections?.();
     server.close();
     await storage.close().catch(() => {});
+    lock.release();
     return 1;
   }
 
-  const signal =
-    opts.stopSignal ??
-    new Promise<void>((resolve) => {
-      let stopping = false;
-      if (process.env.ASYNC_STATE_SYNC_EXIT_WITH_PARENT === '1') {
-        // spawned by the demo or a test: stop when the parent is gone (it died without stopping us)
-        const parent = process.ppid;
-        const watch = setInterval(() => {
-          if (process.ppid === parent || stopping) return;
-          clearInterval(watch);
-          stopping = true;
-          log.warn('parent process gone: stopping');
-          resolve();
-        }, 1000);
-        watch.unref();
-      }
-      const on = (sig: NodeJS.Signals) => {
-        if (stopping) {
-          log.error('second signal while stopping: exiting now', { signal: sig });
-          process.exit(1);
-        }
-        stopping = true;
-        log.info('stopping', { signal: sig });
-        resolve();
-      };
-      process.on('SIGINT', on);
-      process.on('SIGTERM', on);
-    });
   await signal;
 
   // a stop that hangs (a peer or the disk not answering) must not keep the process alive forever
@@ -324,6 +356,7 @@ export async function runNode(cfg: NodeConfig, opts: RunNodeOptions = {}): Promi
     log.error('storage close failed', { error: e });
     code = 1;
   }
+  lock.release();
   clearTimeout(watchdog);
   log.info('stopped', { code });
   return code;

@@ -5,7 +5,12 @@
  */
 import { ValidationError } from '../errors.js';
 
-/** A VM as the cluster sees it. Times are epoch milliseconds (a `Date` given on write is stored as such). */
+/**
+ * A VM as the cluster sees it. Times are stored and read as epoch milliseconds; on write a time may also be a
+ * valid `Date` or an ISO-8601 / RFC 3339 date-time string with a zone (`2024-05-01T12:00:00Z`,
+ * `2024-05-01T14:00:00.123456789+02:00`: what Go's `time.Time` serialises to), stored as its epoch
+ * milliseconds (fractions below a millisecond are dropped).
+ */
 export interface VMState {
   id: string;
   /** Free-form lifecycle state, e.g. `pending`, `running`, `stopped`, `migrating`, `failed`. */
@@ -34,7 +39,7 @@ export interface NodeStatus {
   memoryUsage?: number;
   diskUsage?: number;
   vmCount?: number;
-  /** Epoch ms; set to the writer's clock when not given. */
+  /** Epoch ms (a `Date` or an ISO-8601 date-time string on write, as for `VMState`); set to the writer's clock when not given. */
   lastHeartbeat?: number;
 }
 
@@ -50,8 +55,12 @@ export interface ClusterSnapshot {
 /** Consistency of a write (passed through to the sync engine). */
 export interface WriteOptions {
   write?: 'local' | 'majority' | 'all';
+  /** At most `MAX_TIMEOUT_MS`. */
   timeoutMs?: number;
 }
+
+/** Longest write timeout: 2^31-1 ms (about 24.8 days), the longest timer Node keeps (it fires longer ones at once). */
+export const MAX_TIMEOUT_MS = 2 ** 31 - 1;
 
 const MAX_ID = 256;
 const MAX_TEXT = 1024;
@@ -85,11 +94,45 @@ function checkNumber(what: string, v: unknown, opts: { integer?: boolean; min?: 
   return v;
 }
 
-/** A time: epoch milliseconds, or a valid Date (stored as its epoch milliseconds). */
+/**
+ * An ISO-8601 date-time in the RFC 3339 profile: full date, `T`, full time with optional fraction, and a zone
+ * (`Z` or `±HH:MM`). Nothing looser: no date alone, no missing zone (local time would differ between nodes).
+ */
+const ISO_DATE_TIME = /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?(?:[Zz]|[+-](\d{2}):(\d{2}))$/;
+
+/** Epoch ms of a strict ISO-8601 date-time string, or undefined when it is not one (or not a real date). */
+export function parseIsoDateTime(s: string): number | undefined {
+  const m = ISO_DATE_TIME.exec(s);
+  if (!m) return undefined;
+  const [year, month, day, hour, minute, second] = m.slice(1, 7).map(Number);
+  if (month < 1 || month > 12 || day < 1 || day > daysIn(year, month) || hour > 23 || minute > 59 || second > 59) return undefined;
+  if (m[8] !== undefined && (Number(m[8]) > 23 || Number(m[9]) > 59)) return undefined;
+  // Date.parse takes at most millisecond precision portably: cut the fraction to three digits
+  const t = Date.parse(s.replace(/\.(\d{1,3})\d*/, '.$1').toUpperCase());
+  return Number.isFinite(t) ? t : undefined;
+}
+
+function daysIn(year: number, month: number): number {
+  if (month === 2) return (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0 ? 29 : 28;
+  return month === 4 || month === 6 || month === 9 || month === 11 ? 30 : 31;
+}
+
+/**
+ * A time: epoch milliseconds, a valid Date or a strict ISO-8601 date-time string (both stored as epoch
+ * milliseconds), not before 1970.
+ */
 function checkTime(what: string, v: unknown): number | undefined {
   if (v instanceof Date) {
     const t = v.getTime();
     if (!Number.isFinite(t)) throw new ValidationError(`${what} is an invalid Date`);
+    return checkNumber(what, t, { min: 0 });
+  }
+  if (typeof v === 'string') {
+    const t = parseIsoDateTime(v);
+    if (t === undefined) {
+      const shown = v.length > 64 ? `${JSON.stringify(v.slice(0, 64))}...` : JSON.stringify(v);
+      throw new ValidationError(`${what} must be epoch milliseconds or an ISO-8601 date-time with a zone (e.g. 2024-05-01T12:00:00Z), got ${shown}`);
+    }
     return checkNumber(what, t, { min: 0 });
   }
   return checkNumber(what, v, { min: 0 });
@@ -114,7 +157,12 @@ function checkJsonLike(what: string, v: unknown, depth = 0): void {
     }
     return;
   }
-  throw new ValidationError(`${what} holds a ${typeof v} (only JSON-like values are allowed)`);
+  if (v instanceof Date) {
+    // a Date would not come back as one: it crosses the HTTP API as a string and other nodes as msgpack
+    throw new ValidationError(`${what} holds a Date: only JSON-like values are allowed here (strings, numbers, booleans, null, arrays, plain objects); store the time as epoch milliseconds or an ISO-8601 string`);
+  }
+  const kind = v !== null && typeof v === 'object' ? (Object.getPrototypeOf(v)?.constructor?.name ?? 'object') : typeof v;
+  throw new ValidationError(`${what} holds a ${kind}: only JSON-like values are allowed here (strings, numbers, booleans, null, arrays, plain objects)`);
 }
 
 function noUnknown(what: string, v: Record<string, unknown>, known: readonly string[]): void {
@@ -199,6 +247,6 @@ export function checkWriteOptions(o: unknown): WriteOptions | undefined {
   if (o.write !== undefined && o.write !== 'local' && o.write !== 'majority' && o.write !== 'all') {
     throw new ValidationError(`write must be 'local', 'majority' or 'all'`);
   }
-  checkNumber('timeoutMs', o.timeoutMs, { min: 0 });
+  checkNumber('timeoutMs', o.timeoutMs, { min: 0, max: MAX_TIMEOUT_MS });
   return o as WriteOptions;
 }

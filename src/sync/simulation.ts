@@ -117,7 +117,7 @@ export class Simulation {
     const n = this.node(id);
     if (!n.up) return;
     n.up = false;
-    n.scheduler.cancelAll();
+    n.scheduler.close(); // its promise continuations may still run: they can start no timer (no flush, no send)
     this.network.crash(id);
     void n.storage?.close();
   }

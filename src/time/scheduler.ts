@@ -50,12 +50,14 @@ function unref(t: unknown): void {
 export class ScopedScheduler implements Scheduler {
   private readonly live = new Set<TimerHandle>();
   private readonly intervals = new Set<TimerHandle>();
+  private closed = false;
   constructor(private readonly inner: Scheduler) {}
 
   now(): number {
     return this.inner.now();
   }
   setTimeout(fn: () => void, ms: number): TimerHandle {
+    if (this.closed) return {};
     const h = this.inner.setTimeout(() => {
       this.live.delete(h);
       fn();
@@ -69,6 +71,7 @@ export class ScopedScheduler implements Scheduler {
     this.inner.clearTimeout(handle);
   }
   setInterval(fn: () => void, ms: number): TimerHandle {
+    if (this.closed) return {};
     const h = this.inner.setInterval(fn, ms);
     this.intervals.add(h);
     return h;
@@ -88,5 +91,10 @@ export class ScopedScheduler implements Scheduler {
     for (const h of this.intervals) this.inner.clearInterval(h);
     this.live.clear();
     this.intervals.clear();
+  }
+  /** Cancel everything and ignore every later timer (a crashed node's code may still run a continuation). */
+  close(): void {
+    this.cancelAll();
+    this.closed = true;
   }
 }

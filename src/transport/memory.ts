@@ -130,11 +130,17 @@ export class MemoryNetwork<S extends Scheduler = VirtualScheduler> {
     this.log(`crash ${nodeId}`);
   }
 
-  /** The node comes back; get its new transport with `transport(nodeId)`. */
+  /**
+   * The node comes back. Its transport works again: an engine still holding it resumes with what it had in
+   * memory (as after a network outage), and `transport(nodeId)` returns that same transport for an engine
+   * built anew (a process restart, loading its storage; the old engine must not be used then). Messages sent
+   * to the node while it was down stay lost.
+   */
   restart(nodeId: string): void {
     const n = this.node(nodeId);
     n.crashed = false;
     n.generation++;
+    if (n.transport) n.transport.generation = n.generation;
     this.log(`restart ${nodeId}`);
   }
 
@@ -269,7 +275,7 @@ export class MemoryTransport implements Transport {
   constructor(
     private readonly network: MemoryNetwork<Scheduler>,
     readonly id: string,
-    /** @internal */ readonly generation: number,
+    /** @internal */ public generation: number,
   ) {
     this.address = `memory://${id}`;
   }

@@ -131,6 +131,25 @@ describe('NovaCronIntegration over MemoryNetwork', () => {
     }
   });
 
+  it('MemoryNetwork crash and restart: the same node objects catch up after the restart', async () => {
+    const c = await cluster(3);
+    await c.nodes[0].updateVMState('vm-0001', vm(1, c.ids[0]));
+    await converge(c);
+    c.net.crash(c.ids[2]);
+    await c.nodes[0].updateVMState('vm-0002', vm(2, c.ids[0]));
+    await c.nodes[1].incrementCounter('ops', 2);
+    await c.sch.run(5_000);
+    expect(c.nodes[2].getVMState('vm-0002')).toBeUndefined();
+    c.net.restart(c.ids[2]);
+    await converge(c);
+    expect(c.nodes[2].getVMState('vm-0002')?.status).toBe('running');
+    expect(c.nodes[2].getCounter('ops')).toBe(2);
+    // and its own writes go out again
+    await c.nodes[2].updateVMState('vm-0003', vm(3, c.ids[2]));
+    await converge(c);
+    expect(c.nodes[0].getVMState('vm-0003')?.nodeId).toBe(c.ids[2]);
+  });
+
   it('a wrong field type is a ValidationError and changes nothing, locally or remotely', async () => {
     const c = await cluster(2);
     await c.nodes[0].updateVMState('vm-0001', vm(1, c.ids[0]));

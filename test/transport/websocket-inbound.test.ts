@@ -118,8 +118,9 @@ describe('WebSocketTransport inbound connections', () => {
     peer.send('srv', Uint8Array.of(42));
     await waitFor(() => got.length === 1, 'the real peer message');
     expect(got[0]).toEqual(['peer', [42]]);
-    expect(s.connectedPeers()).toEqual(['peer']);
+    // the squatters time out one by one: the peer may get in while some are still counted
     await waitFor(() => squat.every((c) => c.closed), 'the squatters see their sockets closed');
+    await waitFor(() => s.connectedPeers().join() === 'peer', 'only the real peer connected');
     expect(s.stats().rejectedConnections).toBeGreaterThan(0); // the peer was refused while the squatters held on
   });
 

@@ -438,6 +438,18 @@ export class SyncEngine {
     this.random = options.random ?? (typeof seed === 'number' ? new Random(`${seed}/${this.replicaId}`) : Random.fromEntropy());
     this.logger = options.logger;
     this.signer = makeSigner(options.clusterKey);
+    const signer = this.signer;
+    if (signer) {
+      // a transport open to anyone (WebSocket) uses the tag check to trust an inbound connection as a send path
+      options.transport.authenticateWith?.((bytes) => {
+        try {
+          decodeEnvelope(bytes, signer);
+          return true;
+        } catch {
+          return false;
+        }
+      });
+    }
     const g = options.gossip ?? {};
     this.fanout = positiveInt(g.fanout ?? 3, 'gossip.fanout');
     this.gossipIntervalMs = positive(g.intervalMs ?? 5000, 'gossip.intervalMs');

@@ -15,6 +15,12 @@ export interface Transport {
    */
   bind?(localId: string): void;
   /**
+   * Called by SyncEngine before start() when it has a cluster key: `check(bytes)` tells whether a received
+   * message carries a valid tag. A transport that accepts connections from anyone (WebSocketTransport) then
+   * trusts an inbound connection as a send path only once it delivered a message that passes.
+   */
+  authenticateWith?(check: (bytes: Uint8Array) => boolean): void;
+  /**
    * The scheduler of the medium, e.g. a MemoryNetwork's virtual clock; SyncEngine and NovaCronIntegration use
    * it when no scheduler option is given.
    */

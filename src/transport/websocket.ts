@@ -262,7 +262,7 @@ export class WebSocketTransport implements Transport {
   private readonly pendingInbound = new Set<Conn>();
   /** Every open inbound connection, pending or past HELLO. */
   private readonly inboundConns = new Set<Conn>();
-  private readonly authenticate: ((bytes: Uint8Array) => boolean) | undefined;
+  private authenticate: ((bytes: Uint8Array) => boolean) | undefined;
   private running = false;
   private ws: WsModule | undefined;
   private wss: InstanceType<WsModule['WebSocketServer']> | undefined;
@@ -333,6 +333,15 @@ export class WebSocketTransport implements Transport {
     if (this.localId !== localId) {
       throw new ValidationError(`WebSocketTransport is bound to id ${this.localId}, cannot bind ${localId}`);
     }
+  }
+
+  /**
+   * The sync layer's tag check (SyncEngine calls this when it has a cluster key), used as `authenticateInbound`
+   * unless that option was given. Takes effect for connections accepted after the call (call before start).
+   */
+  authenticateWith(check: (bytes: Uint8Array) => boolean): void {
+    if (typeof check !== 'function') throw new TransportError('authenticateWith needs a function');
+    this.authenticate ??= check;
   }
 
   /** Where peers dial this node: the advertised address, else `ws://host:port` of the listening socket. */

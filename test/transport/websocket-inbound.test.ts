@@ -205,7 +205,7 @@ describe('WebSocketTransport inbound connections', () => {
       expect(s.connectedPeers()).toEqual(['member', 'peer']);
     });
 
-    it('SyncEngines with a cluster key replicate through inbound sockets trusted by the envelope tag, and a forged HELLO gets none of it', async () => {
+    for (const given of [true, false]) it(`SyncEngines with a cluster key replicate through inbound sockets trusted by the envelope tag, and a forged HELLO gets none of it (${given ? 'authenticateInbound given' : 'the engine hands its tag check over'})`, async () => {
       const key = 'cluster-secret';
       const signer = makeSigner(key);
       const authenticateInbound = (b: Uint8Array): boolean => {
@@ -218,7 +218,7 @@ describe('WebSocketTransport inbound connections', () => {
       };
       const engines: SyncEngine[] = [];
       for (const id of ['a', 'b']) {
-        const t = transport(id, { authenticateInbound });
+        const t = transport(id, given ? { authenticateInbound } : {});
         const e = new SyncEngine({ replicaId: id, transport: t, clusterKey: key, random: new Random(id === 'a' ? 1 : 2), gossip: { intervalMs: 200 }, antiEntropy: { intervalMs: 500 } });
         e.register('c', new GCounter(id));
         engines.push(e);

@@ -188,6 +188,9 @@ describe('the HTTP API', () => {
     expect(bad.body).toMatchObject({ code: 'E_VALIDATION' });
     expect((await api(node.http, 'PUT', '/vms/vm-x', { id: 'vm-y', status: 'running' }, auth)).status).toBe(400);
     expect((await api(node.http, 'POST', '/counters/ops', { delta: 0.5 }, auth)).status).toBe(400);
+    const over = await api(node.http, 'POST', '/counters/ops', { delta: Number.MAX_SAFE_INTEGER }, auth); // ops is 5: past the bound
+    expect(over.status).toBe(400);
+    expect(over.body).toMatchObject({ code: 'E_RANGE' });
     expect((await api(node.http, 'PUT', '/vms/vm-x', JSON.stringify({ id: 'vm-x', status: 'x'.repeat(2 * 1024 * 1024) }), auth)).status).toBe(413);
     expect((await api(node.http, 'PUT', '/vms/vm-x?write=quorum', vm, auth)).status).toBe(400);
     expect((await api(node.http, 'GET', '/nope')).status).toBe(404);

@@ -610,6 +610,7 @@ export class SyncEngine {
   async update<T extends Crdt>(name: string, fn: (crdt: T) => void, options: UpdateOptions = {}): Promise<void> {
     const e = this.entry(name);
     checkWriteLevel(options.write);
+    checkTimeout(options.timeoutMs);
     if (!this.loadedFlag && this.storage) await this.loaded;
     fn(e.crdt as T);
     return this.commit(name, options);
@@ -621,6 +622,7 @@ export class SyncEngine {
     const level = options.write ?? 'local';
     try {
       checkWriteLevel(level);
+      checkTimeout(options.timeoutMs);
     } catch (err) {
       return Promise.reject(err);
     }
@@ -718,6 +720,7 @@ export class SyncEngine {
     const level = options.read ?? 'local';
     if (level === 'local') return e.crdt as T;
     if (level !== 'majority') throw new ValidationError(`unknown read level ${String(level)}`);
+    checkTimeout(options.timeoutMs);
     const n = this.peers.size + 1;
     const needed = Math.floor(n / 2); // answers besides this replica
     if (needed === 0) return e.crdt as T;
@@ -1821,6 +1824,15 @@ export class SyncEngine {
   assertStarted(): void {
     if (!this.started) throw new NotInitializedError('engine not started');
   }
+}
+
+/** Longest timer the platforms keep (2^31-1 ms, about 24.8 days): a longer one fires at once. */
+const MAX_TIMEOUT = 2 ** 31 - 1;
+
+/** A write or read timeout: undefined, or a number of ms in [0, 2^31-1]. ValidationError otherwise. */
+function checkTimeout(ms: unknown): void {
+  if (ms === undefined) return;
+  if (typeof ms !== 'number' || !(ms >= 0 && ms <= MAX_TIMEOUT)) throw new ValidationError(`timeoutMs must be a number of ms in [0, ${MAX_TIMEOUT}], got ${String(ms)}`);
 }
 
 function checkWriteLevel(level: unknown): void {

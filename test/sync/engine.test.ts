@@ -209,6 +209,10 @@ describe('SyncEngine: writes and propagation', () => {
     await expect(a.update('c', () => void (ran = true), { write: 'most' as never })).rejects.toBeInstanceOf(ValidationError);
     expect(ran).toBe(false);
     await expect(a.commit('c', { write: 'most' as never })).rejects.toBeInstanceOf(ValidationError);
+    // a timeout past the longest timer the platform keeps would fire at once: refused
+    await expect(a.update('c', () => {}, { write: 'all', timeoutMs: 2 ** 31 })).rejects.toBeInstanceOf(ValidationError);
+    await expect(a.update('c', () => {}, { timeoutMs: Number.NaN })).rejects.toBeInstanceOf(ValidationError);
+    await expect(a.read('c', { read: 'majority', timeoutMs: -1 })).rejects.toBeInstanceOf(ValidationError);
     await expect(a.update('c', () => {})).resolves.toBeUndefined(); // no change: nothing to send
     expect(() => a.addPeer('a')).toThrow(ValidationError);
     expect(() => new SyncEngine({ replicaId: '', transport: sim.network.transport('z') })).toThrow(ValidationError);

@@ -57,8 +57,8 @@ export class TimeoutError extends CrdtError {
 
 /** Something used before it was initialised (e.g. the wasm backend requested before `init()`). */
 export class NotInitializedError extends CrdtError {
-  constructor(message: string) {
-    super('E_NOT_INITIALIZED', message);
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('E_NOT_INITIALIZED', message, options);
   }
 }
 

@@ -90,8 +90,27 @@ export function initSync(source: WasmBytes | WebAssembly.Module): void {
   if (!(source instanceof WebAssembly.Module) && !isBufferSource(source)) {
     throw new NotInitializedError('initSync needs the wasm bytes or a WebAssembly.Module (build/release.wasm missing?)');
   }
-  const module = source instanceof WebAssembly.Module ? source : new WebAssembly.Module(source as BufferSource);
-  install(new WebAssembly.Instance(module, kernelImports));
+  let instance: WebAssembly.Instance;
+  try {
+    const module = source instanceof WebAssembly.Module ? source : new WebAssembly.Module(source as BufferSource);
+    instance = new WebAssembly.Instance(module, kernelImports);
+  } catch (e) {
+    throw notLoaded(e);
+  }
+  installChecked(instance);
+}
+
+/** Bytes or a module that are not our kernels (CompileError, LinkError, missing exports): typed, backend unchanged. */
+function notLoaded(e: unknown): NotInitializedError {
+  return e instanceof NotInitializedError ? e : new NotInitializedError(`the wasm kernels could not be loaded: ${(e as Error)?.message ?? String(e)}`, { cause: e });
+}
+
+function installChecked(instance: WebAssembly.Instance): void {
+  try {
+    install(instance);
+  } catch (e) {
+    throw notLoaded(e);
+  }
 }
 
 async function compileResponse(res: Response): Promise<WebAssembly.Module> {
@@ -132,15 +151,22 @@ export async function init(
     if (wasm !== undefined) return;
     source = defaultWasmUrl();
   }
-  let module: WebAssembly.Module;
-  if (source instanceof WebAssembly.Module) module = source;
-  else if (isBufferSource(source)) module = await WebAssembly.compile(source as BufferSource);
-  else if (typeof Response !== 'undefined' && (source instanceof Response || source instanceof Promise)) {
-    module = await compileResponse(await source);
-  } else {
-    const url = source instanceof URL ? source : new URL(String(source), globalThis.location?.href ?? import.meta.url);
-    if (url.protocol === 'file:') module = await WebAssembly.compile((await readFileUrl(url)) as BufferSource);
-    else module = await compileResponse(await fetch(url));
+  let instance: WebAssembly.Instance;
+  try {
+    let module: WebAssembly.Module;
+    if (source instanceof WebAssembly.Module) module = source;
+    else if (isBufferSource(source)) module = await WebAssembly.compile(source as BufferSource);
+    else if (typeof Response !== 'undefined' && (source instanceof Response || source instanceof Promise)) {
+      module = await compileResponse(await source);
+    } else {
+      const url = source instanceof URL ? source : new URL(String(source), globalThis.location?.href ?? import.meta.url);
+      if (url.protocol === 'file:') module = await WebAssembly.compile((await readFileUrl(url)) as BufferSource);
+      else module = await compileResponse(await fetch(url));
+    }
+    instance = await WebAssembly.instantiate(module, kernelImports);
+  } catch (e) {
+    // not found, not wasm, not our kernels: a typed error, and the current backend keeps serving
+    throw notLoaded(e);
   }
-  install(await WebAssembly.instantiate(module, kernelImports));
+  installChecked(instance);
 }

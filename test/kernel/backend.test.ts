@@ -31,6 +31,29 @@ describe('kernel/backend', () => {
     expect(backend()).toBe('wasm');
   });
 
+  it('bytes that are not our kernels give NotInitializedError (cause kept) and leave the backend as it was', async () => {
+    initSync(requireWasmBytes());
+    const before = pureWasmKernel();
+    const garbage = new Uint8Array([1, 2, 3, 4]);
+    const emptyModule = new Uint8Array([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]); // valid wasm, no exports
+    for (const bad of [garbage, emptyModule]) {
+      let err: unknown;
+      try {
+        initSync(bad);
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(NotInitializedError);
+      expect((err as Error).cause).toBeDefined();
+      const async = await init(bad).then(() => undefined, (e: unknown) => e);
+      expect(async).toBeInstanceOf(NotInitializedError);
+      expect(pureWasmKernel()).toBe(before);
+      expect(backend()).toBe('wasm');
+    }
+    const missing = await init(new URL('file:///nonexistent/release.wasm')).then(() => undefined, (e: unknown) => e);
+    expect(missing).toBeInstanceOf(NotInitializedError);
+  });
+
   it('init() accepts bytes, a Module, a Response and a file: URL', async () => {
     const bytes = requireWasmBytes();
     const first = pureWasmKernel();

@@ -11,6 +11,7 @@ import { GCounter } from '../../src/crdt/g-counter.js';
 import { SyncEngine } from '../../src/sync/engine.js';
 import { decodeEnvelope, makeSigner } from '../../src/sync/envelope.js';
 import { Random } from '../../src/time/random.js';
+import { inbox, waitFor } from './ws-helpers.js';
 
 const open: WebSocketTransport[] = [];
 const clients: WebSocket[] = [];
@@ -23,20 +24,6 @@ function transport(id: string, extra: Partial<ConstructorParameters<typeof WebSo
   const t = new WebSocketTransport({ id, host: '127.0.0.1', port: 0, reconnect: { initialDelayMs: 20, maxDelayMs: 200 }, ...extra });
   open.push(t);
   return t;
-}
-
-async function waitFor(cond: () => boolean, what: string, limitMs = 10_000): Promise<void> {
-  const end = Date.now() + limitMs;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
-function inbox(t: WebSocketTransport): Array<[string, number[]]> {
-  const got: Array<[string, number[]]> = [];
-  t.onMessage((from, bytes) => got.push([from, [...bytes]]));
-  return got;
 }
 
 interface Client {

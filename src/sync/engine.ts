@@ -231,7 +231,11 @@ export interface SyncStats {
   peerCount: number;
   crdtCount: number;
   peers: { id: string; state: PeerState }[];
-  errors: { decode: number; auth: number; oversize: number; fromRemoved: number; unknownObject: number; merge: number };
+  /**
+   * `storage`: stored records that could not be read back at start (corrupt, truncated, another type); each is
+   * moved under `q/` and logged, and the node starts with the rest (peers fill in by anti-entropy).
+   */
+  errors: { decode: number; auth: number; oversize: number; fromRemoved: number; unknownObject: number; merge: number; storage: number };
   /** Causal delivery; `tombstonesCollected`: RGA elements removed once causally stable. */
   causal: { pending: number; dropped: number; tombstonesCollected: number };
   writes: { pendingAcks: number; timedOut: number };
@@ -405,6 +409,7 @@ export class SyncEngine {
     aeTimeTotal: 0,
     aeKeys: 0,
     aeSplit: 0,
+    storageCorrupt: 0,
     aeBytesSent: 0,
     aeBytesReceived: 0,
     decode: 0,
@@ -785,6 +790,7 @@ export class SyncEngine {
         fromRemoved: this.s.fromRemoved,
         unknownObject: this.s.unknownObject,
         merge: this.s.merge,
+        storage: this.s.storageCorrupt,
       },
       causal: { pending: this.causalBuffer.pending, dropped: this.causalDropped, tombstonesCollected: this.s.tombstonesCollected },
       writes: { pendingAcks: this.pendingWrites.size, timedOut: this.s.timedOut },
@@ -891,10 +897,8 @@ export class SyncEngine {
   private async load(): Promise<void> {
     const storage = this.storage;
     if (!storage) return;
-    const seq = await storage.get('m/seq');
-    if (seq) this.writeSeq = decodeNonce(seq);
-    const cseq = await storage.get('m/cseq');
-    if (cseq) this.causalSeq = decodeNonce(cseq);
+    this.writeSeq = await this.loadCounter('m/seq');
+    this.causalSeq = await this.loadCounter('m/cseq');
     for (const e of this.entries.values()) await this.loadEntry(e);
     // a restart never reuses a sequence number: our own writes 1..seq are in the loaded state
     if (this.writeSeq > 0) this.writes.raise(this.replicaId, this.writeSeq);
@@ -903,17 +907,72 @@ export class SyncEngine {
     this.causalBuffer = this.newCausalBuffer(vc);
   }
 
+  /** A stored sequence number (0 when absent; a corrupt one is quarantined and read as 0, see load). */
+  private async loadCounter(key: string): Promise<number> {
+    const bytes = await this.storage!.get(key);
+    if (!bytes) return 0;
+    try {
+      return decodeNonce(bytes);
+    } catch (err) {
+      await this.quarantine(key, bytes, err);
+      return 0;
+    }
+  }
+
+  /**
+   * A stored record that cannot be read back (corrupt, truncated, another type's bytes): moved to `q/<key>`
+   * (kept for inspection, out of the way of the next start), counted in `stats().errors.storage` and logged;
+   * the node starts with everything else and anti-entropy brings back what its peers hold. Starting matters
+   * more than the record: refusing to start would keep the node down for good (a crash loop), and every write
+   * it acknowledged was durable before it left, so its peers hold it too.
+   */
+  private async quarantine(key: string, bytes: Uint8Array, err: unknown): Promise<void> {
+    this.s.storageCorrupt++;
+    this.logger?.error?.(`stored record ${key} is unreadable (${(err as Error)?.message ?? String(err)}); moved to q/${key}, starting without it`, err);
+    try {
+      await this.storage!.batch([
+        { type: 'put', key: `q/${key}`, value: bytes },
+        { type: 'del', key },
+      ]);
+    } catch (e) {
+      this.logger?.warn?.(`could not move ${key} aside`, e);
+    }
+  }
+
   private async loadEntry(e: Entry): Promise<void> {
     const storage = this.storage!;
-    const snap = await storage.get(`s/${e.name}`);
-    if (snap) e.crdt.merge(e.decode(snap) as never);
-    for await (const [key, value] of storage.entries(`d/${e.name}/`)) {
-      e.crdt.merge(e.decode(value) as never);
-      e.logKeys.push(key);
+    const sk = `s/${e.name}`;
+    const snap = await storage.get(sk);
+    if (snap) await this.loadRecord(e, sk, snap);
+    const prefix = `d/${e.name}/`;
+    let maxSeq = 0;
+    for await (const [key, value] of storage.entries(prefix)) {
+      // our own log keys only: `d/<name>/` followed by a 15-digit sequence number (another object named
+      // `<name>/...` has its log under the same prefix)
+      const tail = key.slice(prefix.length);
+      if (!LOG_KEY_TAIL.test(tail)) continue;
+      if (await this.loadRecord(e, key, value)) e.logKeys.push(key);
+      const n = Number(tail);
+      if (n > maxSeq) maxSeq = n;
     }
+    // a write sequence number never goes back (m/seq may be lost or behind: the log keys tell)
+    if (maxSeq > this.writeSeq) this.writeSeq = maxSeq;
     dropDelta(e.crdt);
     if (e.durable && isCollectable(e.crdt)) e.durable.merge(e.crdt.seenPrefix());
     this.invalidate(e);
+  }
+
+  /** Merge one stored record into e; false (record quarantined) when it does not decode or merge. */
+  private async loadRecord(e: Entry, key: string, bytes: Uint8Array): Promise<boolean> {
+    let c: Crdt;
+    try {
+      c = this.decodeFor(e, bytes);
+      e.crdt.merge(c as never);
+      return true;
+    } catch (err) {
+      await this.quarantine(key, bytes, err);
+      return false;
+    }
   }
 
   private scheduleFlush(): void {
@@ -1825,6 +1884,9 @@ export class SyncEngine {
     if (!this.started) throw new NotInitializedError('engine not started');
   }
 }
+
+/** The part of a log key after `d/<name>/`: the write's sequence number, zero-padded to 15 digits. */
+const LOG_KEY_TAIL = /^\d{15}$/;
 
 /** Longest timer the platforms keep (2^31-1 ms, about 24.8 days): a longer one fires at once. */
 const MAX_TIMEOUT = 2 ** 31 - 1;

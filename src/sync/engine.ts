@@ -227,6 +227,8 @@ export interface SyncStats {
     bytesReceived: number;
     /** Answers sent as several messages because one would have exceeded `maxMessageBytes`. */
     splitAnswers: number;
+    /** Requests (digests, answers, majority reads) held until this replica's local writes were durable. */
+    heldRequests: number;
   };
   peerCount: number;
   crdtCount: number;
@@ -252,6 +254,8 @@ interface Entry {
   tree?: KeyTree;
   dirty: boolean;
   logKeys: string[];
+  /** Local writes to this object whose storage batch failed: durable once a snapshot of it is (see `settle`). */
+  failedWrites: number;
   /**
    * Objects with tombstones (RGA): the version vector of this replica's state as far as it survives a crash
    * (the last snapshot, plus this replica's own logged ops), which is what peers may count as seen here.
@@ -349,6 +353,10 @@ export class SyncEngine {
   private readonly rounds: number;
   private readonly maxQueue: number;
   private readonly maxQueueBytes: number;
+  /** Local writes applied but not yet durable (see `settle`). */
+  private unsettled = 0;
+  /** Anti-entropy and read requests waiting for `unsettled` to reach 0. */
+  private held: { from: string; bytes: Uint8Array; type: number; at: number }[] = [];
   /** Payload bytes of the messages in `queue`. */
   private queueBytes = 0;
   private readonly aeIntervalMs: number;
@@ -410,6 +418,7 @@ export class SyncEngine {
     aeKeys: 0,
     aeSplit: 0,
     storageCorrupt: 0,
+    heldRequests: 0,
     aeBytesSent: 0,
     aeBytesReceived: 0,
     decode: 0,
@@ -500,7 +509,7 @@ export class SyncEngine {
     const ctor = crdt.constructor as { decode?: (b: Uint8Array, r?: string) => T };
     const decode = options.decode ?? (typeof ctor.decode === 'function' ? (b: Uint8Array) => ctor.decode!(b, this.replicaId) : undefined);
     if (!decode) throw new ValidationError(`${name}: its type has no static decode; pass options.decode`);
-    const e: Entry = { name, crdt, decode, causal: crdt.typeTag === CRDT_TYPE.RGA, dirty: false, logKeys: [] };
+    const e: Entry = { name, crdt, decode, causal: crdt.typeTag === CRDT_TYPE.RGA, dirty: false, logKeys: [], failedWrites: 0 };
     if (isCollectable(crdt)) e.durable = this.storage ? new VectorClock() : undefined;
     this.entries.set(name, e);
     dropDelta(crdt);
@@ -683,8 +692,18 @@ export class SyncEngine {
       this.scheduleFlush();
     };
     let durable: Promise<void>;
-    if (this.storage) durable = this.persistLocal(e, bytes, seq).then(queue);
-    else {
+    if (this.storage) {
+      this.unsettled++;
+      durable = this.persistLocal(e, bytes, seq).then(queue);
+      durable.then(
+        () => this.settle(1),
+        () => {
+          // applied here but not on disk: it counts as unsettled until a snapshot of the object is durable
+          e.failedWrites++;
+          e.dirty = true;
+        },
+      );
+    } else {
       // nothing to wait for: queued now, so the push timer starts with the write (a virtual clock advanced
       // right after a write delivers it without first letting promises run)
       queue();
@@ -779,6 +798,7 @@ export class SyncEngine {
         bytesSent: this.s.aeBytesSent,
         bytesReceived: this.s.aeBytesReceived,
         splitAnswers: this.s.aeSplit,
+        heldRequests: this.s.heldRequests,
       },
       peerCount: this.peers.size,
       crdtCount: this.entries.size,
@@ -881,8 +901,42 @@ export class SyncEngine {
     for (const k of keys) ops.push({ type: 'del', key: k });
     ops.push({ type: 'put', key: 'm/cseq', value: encodeNonce(this.causalSeq) });
     const vv = e.durable && isCollectable(e.crdt) ? e.crdt.seenPrefix() : undefined;
+    const covered = e.failedWrites; // the encoding above holds every write applied so far, failed ones included
     await this.storage.batch(ops);
     if (vv) e.durable!.merge(vv);
+    if (covered > 0) {
+      e.failedWrites -= covered;
+      this.settle(covered);
+    }
+  }
+
+  /**
+   * `n` local writes became durable. Anti-entropy and read requests are answered from the live state, which
+   * already holds local writes whose storage batch is still pending; an answer carrying one would let a peer
+   * hold a dot (or counter slot) this replica might lose in a crash, and the restarted replica would issue it
+   * again for another write, which the peer would then take for one it has (an acknowledged write lost). So
+   * those requests wait while any local write is unsettled (`hold`), and are answered once none is.
+   */
+  private settle(n: number): void {
+    this.unsettled -= n;
+    if (this.unsettled > 0 || this.held.length === 0 || this.stopped) return;
+    const held = this.held;
+    this.held = [];
+    const now = this.scheduler.now();
+    for (const h of held) {
+      // a digest whose session has timed out at its sender is not answered: the sender gave up on it (and
+      // may have retried), and a late answer from its stale context would resend what it got meanwhile
+      if (h.type === MSG.SYNC_DIGEST && now - h.at > this.aeTimeoutMs) continue;
+      this.s.bytesReceived -= h.bytes.length; // counted when it arrived
+      this.receive(h.from, h.bytes);
+    }
+  }
+
+  /** Keep a request until local writes are durable (see `settle`); the oldest go past HELD_MAX (peers retry). */
+  private hold(from: string, bytes: Uint8Array, type: number): void {
+    this.held.push({ from, bytes, type, at: this.scheduler.now() });
+    if (this.held.length > HELD_MAX) this.held.shift();
+    this.s.heldRequests++;
   }
 
   private async checkpoint(all = false): Promise<void> {
@@ -1237,6 +1291,10 @@ export class SyncEngine {
         return;
       }
       this.heard(from);
+      if (this.unsettled > 0 && (env.type === MSG.SYNC_DIGEST || env.type === MSG.SYNC || env.type === MSG.READ_REQ)) {
+        this.hold(from, bytes, env.type);
+        return;
+      }
       switch (env.type) {
         case MSG.DELTA:
           return this.onDelta(from, env);
@@ -1463,6 +1521,8 @@ export class SyncEngine {
   private antiEntropyTick(): void {
     this.sweep();
     this.collectStable();
+    // while local writes settle, the peer's answer would be held here (see settle): start no session now
+    if (this.unsettled > 0) return;
     this.aeRetriesLeft = this.aeRetries;
     const live = this.peers.live();
     const p = this.peers.next(live.length ? live : this.peers.all());
@@ -1500,9 +1560,11 @@ export class SyncEngine {
     if (!this.sessions.delete(s.id)) return;
     this.scheduler.clearTimeout(s.timer);
     this.s.aeFailed++;
-    this.missed(s.peer);
+    // with local writes settling the answer may be held here, unread: not the peer's fault, and no retry
+    const ours = this.unsettled > 0 || this.held.length > 0;
+    if (!ours) this.missed(s.peer);
     this.emit('sync', { peer: s.peer, ok: false, durationMs: this.scheduler.now() - s.started, keysExchanged: s.keys });
-    if (this.aeRetriesLeft > 0 && !this.stopped) {
+    if (this.aeRetriesLeft > 0 && !this.stopped && !ours) {
       // retry at once with the next peer (a lost message should not cost a whole interval)
       this.aeRetriesLeft--;
       const live = this.peers.live();
@@ -1884,6 +1946,9 @@ export class SyncEngine {
     if (!this.started) throw new NotInitializedError('engine not started');
   }
 }
+
+/** Requests held at most while local writes settle (see `hold`). */
+const HELD_MAX = 256;
 
 /** The part of a log key after `d/<name>/`: the write's sequence number, zero-padded to 15 digits. */
 const LOG_KEY_TAIL = /^\d{15}$/;

@@ -513,6 +513,100 @@ describe('SyncEngine: durability and restart', () => {
     await sim.stop();
   });
 
+  it('local writes not yet durable never leave by anti-entropy, so a crash cannot make a later acknowledged write lost', async () => {
+    // c's disk stalls with a write x applied in memory; anti-entropy rounds run meanwhile; c crashes, restarts
+    // on its storage and writes y, which gets the dot x had: had x reached a, a would take y for x, drop it
+    class StallStorage extends MemoryStorage {
+      stalled = false;
+      override async batch(ops: Parameters<MemoryStorage['batch']>[0]): Promise<void> {
+        if (this.stalled) return new Promise<void>(() => {});
+        return super.batch(ops);
+      }
+    }
+    const scheduler = new VirtualScheduler();
+    const network = new MemoryNetwork({ seed: SEED, scheduler });
+    const sc = new StallStorage();
+    const mk = (id: string, storage: MemoryStorage) => {
+      const e = new SyncEngine({ replicaId: id, transport: network.transport(id), scheduler, storage, antiEntropy: { intervalMs: 1000 }, gossip: { intervalMs: 500 } });
+      e.register('m', new ORMap<string>(id));
+      e.register('n', new GCounter(id));
+      e.addPeer(id === 'a' ? 'c' : 'a', '');
+      return e;
+    };
+    const a = mk('a', new MemoryStorage());
+    let c = mk('c', sc);
+    await a.start();
+    await c.start();
+    await c.update<ORMap<string>>('m', (m) => m.setLWW('k1', 'v1'));
+    await c.update<GCounter>('n', (n) => n.increment(1));
+    await scheduler.run(3000);
+    expect(a.get<ORMap<string>>('m')!.get('k1')).toBe('v1');
+    sc.stalled = true;
+    let acked = false;
+    void c.update<ORMap<string>>('m', (m) => m.setLWW('x', 'not durable')).then(() => (acked = true));
+    void c.update<GCounter>('n', (n) => n.increment(10));
+    await scheduler.run(5000); // anti-entropy rounds both ways while the writes are not durable
+    expect(acked).toBe(false);
+    expect(a.get<ORMap<string>>('m')!.get('x')).toBeUndefined();
+    expect(a.get<GCounter>('n')!.value()).toBe(1);
+    expect(c.stats().antiEntropy.heldRequests).toBeGreaterThan(0);
+    network.crash('c');
+    network.restart('c');
+    sc.stalled = false;
+    c = mk('c', sc);
+    await c.start();
+    await c.update<ORMap<string>>('m', (m) => m.setLWW('y', 'acknowledged'));
+    await c.update<GCounter>('n', (n) => n.increment(100));
+    await scheduler.run(10_000);
+    for (const e of [a, c]) {
+      expect(e.get<ORMap<string>>('m')!.get('y')).toBe('acknowledged');
+      expect(e.get<GCounter>('n')!.value()).toBe(101);
+    }
+    await a.stop();
+    await c.stop();
+  });
+
+  it('a write whose storage batch failed leaves only once a snapshot of its object is durable', async () => {
+    class FlakyStorage extends MemoryStorage {
+      failNext = false;
+      override async batch(ops: Parameters<MemoryStorage['batch']>[0]): Promise<void> {
+        if (this.failNext) {
+          this.failNext = false;
+          throw new Error('transient I/O error');
+        }
+        return super.batch(ops);
+      }
+    }
+    const scheduler = new VirtualScheduler();
+    const network = new MemoryNetwork({ seed: SEED, scheduler });
+    const sc = new FlakyStorage();
+    const mk = (id: string, storage: MemoryStorage) => {
+      const e = new SyncEngine({ replicaId: id, transport: network.transport(id), scheduler, storage, antiEntropy: { intervalMs: 1000 }, gossip: { intervalMs: 500 }, checkpointMs: 8000 });
+      e.register('m', new ORMap<string>(id));
+      e.addPeer(id === 'a' ? 'c' : 'a', '');
+      return e;
+    };
+    const a = mk('a', new MemoryStorage());
+    const c = mk('c', sc);
+    await a.start();
+    await c.start();
+    sc.failNext = true;
+    const err = await c.update<ORMap<string>>('m', (m) => m.setLWW('x', 'v')).then(() => undefined, (e: unknown) => e);
+    expect(err).toBeInstanceOf(StorageError);
+    // anti-entropy runs all along; x may reach a only once c's checkpoint put a snapshot of m on disk
+    let arrived = false;
+    for (let t = 0; t < 20_000 && !arrived; t += 100) {
+      const durable = (await sc.get('s/m')) !== undefined;
+      await scheduler.run(100);
+      arrived = a.get<ORMap<string>>('m')!.get('x') === 'v';
+      if (arrived) expect(durable || (await sc.get('s/m')) !== undefined).toBe(true);
+    }
+    expect(arrived).toBe(true);
+    expect(c.stats().antiEntropy.heldRequests).toBeGreaterThan(0);
+    await a.stop();
+    await c.stop();
+  });
+
   it('an object named like another\'s path prefix keeps its own log (names vms and vms/archive)', async () => {
     const scheduler = new VirtualScheduler();
     const network = new MemoryNetwork({ seed: SEED, scheduler });

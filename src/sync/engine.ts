@@ -902,7 +902,14 @@ export class SyncEngine {
     ops.push({ type: 'put', key: 'm/cseq', value: encodeNonce(this.causalSeq) });
     const vv = e.durable && isCollectable(e.crdt) ? e.crdt.seenPrefix() : undefined;
     const covered = e.failedWrites; // the encoding above holds every write applied so far, failed ones included
-    await this.storage.batch(ops);
+    try {
+      await this.storage.batch(ops);
+    } catch (err) {
+      // nothing was written: the logs are still there and the object still needs its snapshot
+      e.logKeys = keys.concat(e.logKeys);
+      e.dirty = true;
+      throw err;
+    }
     if (vv) e.durable!.merge(vv);
     if (covered > 0) {
       e.failedWrites -= covered;

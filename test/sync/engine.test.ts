@@ -566,12 +566,12 @@ describe('SyncEngine: durability and restart', () => {
     await c.stop();
   });
 
-  it('a write whose storage batch failed leaves only once a snapshot of its object is durable', async () => {
+  it('a write whose storage batch failed leaves only once a snapshot of its object is durable (a failed snapshot is retried)', async () => {
     class FlakyStorage extends MemoryStorage {
-      failNext = false;
+      failNext = 0;
       override async batch(ops: Parameters<MemoryStorage['batch']>[0]): Promise<void> {
-        if (this.failNext) {
-          this.failNext = false;
+        if (this.failNext > 0) {
+          this.failNext--;
           throw new Error('transient I/O error');
         }
         return super.batch(ops);
@@ -590,12 +590,12 @@ describe('SyncEngine: durability and restart', () => {
     const c = mk('c', sc);
     await a.start();
     await c.start();
-    sc.failNext = true;
+    sc.failNext = 2; // the write's batch, then the first checkpoint's snapshot
     const err = await c.update<ORMap<string>>('m', (m) => m.setLWW('x', 'v')).then(() => undefined, (e: unknown) => e);
     expect(err).toBeInstanceOf(StorageError);
     // anti-entropy runs all along; x may reach a only once c's checkpoint put a snapshot of m on disk
     let arrived = false;
-    for (let t = 0; t < 20_000 && !arrived; t += 100) {
+    for (let t = 0; t < 40_000 && !arrived; t += 100) {
       const durable = (await sc.get('s/m')) !== undefined;
       await scheduler.run(100);
       arrived = a.get<ORMap<string>>('m')!.get('x') === 'v';

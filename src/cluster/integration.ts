@@ -155,6 +155,8 @@ export class NovaCronIntegration {
   async updateVMState(vmId: string, state: VMState, opts?: WriteOptions): Promise<void> {
     const o = checkWriteOptions(opts);
     this.checkWritable();
+    const recovering = this.engine.recovery(); // set aside stored records: wait for a peer first (rare)
+    if (recovering) await recovering;
     const names = this.metadata.putVM(vmId, state);
     await this.commit(names, o);
   }
@@ -172,6 +174,8 @@ export class NovaCronIntegration {
     const o = checkWriteOptions(opts);
     checkId('vmId', vmId);
     this.checkWritable();
+    const recovering = this.engine.recovery(); // set aside stored records: wait for a peer first (rare)
+    if (recovering) await recovering;
     await this.commit(this.metadata.removeVM(vmId), o);
   }
 
@@ -180,6 +184,8 @@ export class NovaCronIntegration {
   async updateNodeStatus(status: NodeStatus, opts?: WriteOptions): Promise<void> {
     const o = checkWriteOptions(opts);
     this.checkWritable();
+    const recovering = this.engine.recovery(); // set aside stored records: wait for a peer first (rare)
+    if (recovering) await recovering;
     await this.commit(this.metadata.putNode(status), o);
   }
 
@@ -198,6 +204,8 @@ export class NovaCronIntegration {
     checkId('vmId', vmId);
     checkId('nodeId', nodeId);
     this.checkWritable();
+    const recovering = this.engine.recovery(); // set aside stored records: wait for a peer first (rare)
+    if (recovering) await recovering;
     await this.commit(this.metadata.assign(vmId, nodeId), o);
   }
 
@@ -217,6 +225,8 @@ export class NovaCronIntegration {
     checkId('counter name', name);
     if (typeof n !== 'number' || !Number.isSafeInteger(n)) throw new ValidationError('counter increment must be a safe integer');
     this.checkWritable();
+    const recovering = this.engine.recovery(); // set aside stored records: wait for a peer first (rare)
+    if (recovering) await recovering;
     let names: string[];
     try {
       names = this.metadata.increment(name, n);
@@ -240,6 +250,8 @@ export class NovaCronIntegration {
     const o = checkWriteOptions(opts);
     checkId('resource key', key);
     this.checkWritable();
+    const recovering = this.engine.recovery(); // set aside stored records: wait for a peer first (rare)
+    if (recovering) await recovering;
     await this.commit(this.metadata.setResource(key, value), o);
   }
 
@@ -263,6 +275,8 @@ export class NovaCronIntegration {
     const o = checkWriteOptions(opts);
     ClusterMetadata.checkSnapshot(snapshot);
     this.checkWritable();
+    const recovering = this.engine.recovery(); // set aside stored records: wait for a peer first (rare)
+    if (recovering) await recovering;
     const { names, counts } = this.metadata.importSnapshot(snapshot);
     await this.commit(names, o);
     return counts;

@@ -353,10 +353,18 @@ export class SyncEngine {
   private readonly rounds: number;
   private readonly maxQueue: number;
   private readonly maxQueueBytes: number;
+  /** Set while start() recovers from peers after setting stored records aside (see recoverFromPeers). */
+  private recovering: Promise<void> | undefined;
+  /** Ids of deltas a merge refused (in part): the origin's re-sent copy is applied again (see onDelta). */
+  private readonly refused = new SeenCache(1024);
   /** Local writes applied but not yet durable (see `settle`). */
   private unsettled = 0;
   /** Anti-entropy and read requests waiting for `unsettled` to reach 0. */
-  private held: { from: string; bytes: Uint8Array; type: number; at: number }[] = [];
+  private held: { from: string; bytes: Uint8Array; type: number; at: number; seq: number }[] = [];
+  /** Every local write up to this sequence number is durable, failed ones aside (see `failedTotal`). */
+  private durableSeq = 0;
+  /** Local writes whose storage batch failed and that no durable snapshot covers yet. */
+  private failedTotal = 0;
   /** Payload bytes of the messages in `queue`. */
   private queueBytes = 0;
   private readonly aeIntervalMs: number;
@@ -567,6 +575,51 @@ export class SyncEngine {
     this.every(this.probeIntervalMs, () => this.probeTick());
     if (this.storage) this.every(this.checkpointMs, () => void this.checkpoint());
     void sch;
+    if (this.s.storageCorrupt > 0) {
+      const r = this.recoverFromPeers().then(() => {
+        if (this.recovering === r) this.recovering = undefined;
+      });
+      this.recovering = r;
+    }
+  }
+
+  /**
+   * @internal While the engine recovers from peers after setting stored records aside (see recoverFromPeers):
+   * the promise local writers wait for (`update` does; NovaCronIntegration's writes do); else undefined.
+   */
+  recovery(): Promise<void> | undefined {
+    return this.recovering;
+  }
+
+  /**
+   * After a start that had to set stored records aside: this replica may have lost dots (or counter slots) it
+   * issued before, which its peers hold; a new local write could issue one of them again and peers would take
+   * it for the old one (dropped). So local writes through `update` (and NovaCronIntegration's) first wait for
+   * one anti-entropy session with a peer to complete (its answer carries everything of this replica's that
+   * the peer holds), or for RECOVER_SESSIONS session timeouts when no peer answers (then they go on, and it
+   * says so). A direct mutation of a registered CRDT in that time is not held back.
+   */
+  private recoverFromPeers(): Promise<void> {
+    if (this.peers.size === 0) {
+      this.logger?.warn?.('stored records were set aside and no peer is configured: local writes may reuse lost dots');
+      return Promise.resolve();
+    }
+    return new Promise<void>((resolve) => {
+      let done = false;
+      const finish = (ok: boolean): void => {
+        if (done) return;
+        done = true;
+        off();
+        this.scheduler.clearTimeout(timer);
+        if (!ok) this.logger?.warn?.('stored records were set aside and no peer answered: local writes may reuse lost dots');
+        resolve();
+      };
+      const off = this.on('sync', (ev) => {
+        if (ev.ok) finish(true);
+      });
+      const timer = this.scheduler.setTimeout(() => finish(false), RECOVER_SESSIONS * this.aeTimeoutMs);
+      this.antiEntropyTick();
+    });
   }
 
   /** Stop timers and the transport; pending writes/reads are rejected; dirty state is snapshotted. */
@@ -599,6 +652,7 @@ export class SyncEngine {
       r.reject(new TimeoutError('engine stopped before the read completed'));
     }
     this.pendingReads.clear();
+    this.held = []; // requests waiting for durability: their senders retry with whoever answers
     await this.persistChain;
     if (this.storage) await this.checkpoint(true);
     await this.transport.stop();
@@ -626,6 +680,7 @@ export class SyncEngine {
     checkWriteLevel(options.write);
     checkTimeout(options.timeoutMs);
     if (!this.loadedFlag && this.storage) await this.loaded;
+    if (this.recovering) await this.recovering;
     fn(e.crdt as T);
     return this.commit(name, options);
   }
@@ -696,10 +751,11 @@ export class SyncEngine {
       this.unsettled++;
       durable = this.persistLocal(e, bytes, seq).then(queue);
       durable.then(
-        () => this.settle(1),
+        () => this.settle(1, seq),
         () => {
           // applied here but not on disk: it counts as unsettled until a snapshot of the object is durable
           e.failedWrites++;
+          this.failedTotal++;
           e.dirty = true;
         },
       );
@@ -913,7 +969,8 @@ export class SyncEngine {
     if (vv) e.durable!.merge(vv);
     if (covered > 0) {
       e.failedWrites -= covered;
-      this.settle(covered);
+      this.failedTotal -= covered;
+      this.settle(covered, 0);
     }
   }
 
@@ -922,26 +979,35 @@ export class SyncEngine {
    * already holds local writes whose storage batch is still pending; an answer carrying one would let a peer
    * hold a dot (or counter slot) this replica might lose in a crash, and the restarted replica would issue it
    * again for another write, which the peer would then take for one it has (an acknowledged write lost). So
-   * those requests wait while any local write is unsettled (`hold`), and are answered once none is.
+   * those requests wait (`hold`) until every local write made before they arrived is durable (or none is
+   * pending). Writes made while one waits are not waited for, so a steady stream of writes (each batch
+   * committing while the next fills) delays a request by about one batch instead of starving it; the price
+   * is that those later writes may go out before they are durable, a window of one batch under load (and
+   * none at all while the disk stalls: then nothing is answered).
    */
-  private settle(n: number): void {
+  private settle(n: number, seq: number): void {
     this.unsettled -= n;
-    if (this.unsettled > 0 || this.held.length === 0 || this.stopped) return;
-    const held = this.held;
-    this.held = [];
+    if (seq > this.durableSeq) this.durableSeq = seq;
+    if (this.held.length === 0 || this.stopped) return;
+    const ready = this.failedTotal === 0 ? this.durableSeq : -1;
+    const keep: typeof this.held = [];
+    const release: typeof this.held = [];
+    for (const h of this.held) (this.unsettled === 0 || h.seq <= ready ? release : keep).push(h);
+    if (!release.length) return;
+    this.held = keep;
     const now = this.scheduler.now();
-    for (const h of held) {
+    for (const h of release) {
       // a digest whose session has timed out at its sender is not answered: the sender gave up on it (and
       // may have retried), and a late answer from its stale context would resend what it got meanwhile
       if (h.type === MSG.SYNC_DIGEST && now - h.at > this.aeTimeoutMs) continue;
       this.s.bytesReceived -= h.bytes.length; // counted when it arrived
-      this.receive(h.from, h.bytes);
+      this.receive(h.from, h.bytes, false, true);
     }
   }
 
   /** Keep a request until local writes are durable (see `settle`); the oldest go past HELD_MAX (peers retry). */
   private hold(from: string, bytes: Uint8Array, type: number): void {
-    this.held.push({ from, bytes, type, at: this.scheduler.now() });
+    this.held.push({ from, bytes, type, at: this.scheduler.now(), seq: this.writeSeq });
     if (this.held.length > HELD_MAX) this.held.shift();
     this.s.heldRequests++;
   }
@@ -1272,7 +1338,7 @@ export class SyncEngine {
 
   // ---- receiving ---------------------------------------------------------------------------------------
 
-  private receive(from: string, bytes: Uint8Array, inner = false): void {
+  private receive(from: string, bytes: Uint8Array, inner = false, released = false): void {
     if (this.stopped) return;
     if (!inner) this.sweep();
     try {
@@ -1298,7 +1364,7 @@ export class SyncEngine {
         return;
       }
       this.heard(from);
-      if (this.unsettled > 0 && (env.type === MSG.SYNC_DIGEST || env.type === MSG.SYNC || env.type === MSG.READ_REQ)) {
+      if (!released && this.unsettled > 0 && (env.type === MSG.SYNC_DIGEST || env.type === MSG.SYNC || env.type === MSG.READ_REQ)) {
         this.hold(from, bytes, env.type);
         return;
       }
@@ -1352,6 +1418,11 @@ export class SyncEngine {
     this.s.gossipReceived++;
     const id = msgId(env);
     if (env.origin === this.replicaId || this.seen.checkAndAdd(id)) {
+      if (from === env.origin && this.refused.delete(id)) {
+        // the origin re-sent a delta a merge refused here before: apply it again (never forwarded again)
+        this.retryRefused(env, id);
+        return;
+      }
       this.s.duplicates++;
       this.queueById.get(id)?.skip.add(from);
       if (env.flags & FLAG_WANT_ACK && env.origin !== this.replicaId) {
@@ -1395,11 +1466,31 @@ export class SyncEngine {
       } catch (err) {
         // a merge refused part of it (ClockSkewError from a clock too far ahead, RangeError from a counter past
         // MAX_SAFE_INTEGER): whatever merged stays merged (each object's merge is a join, so a partial
-        // application is a state the full one will extend), no acknowledgement went out, and the id is
-        // forgotten so that the origin's retry (or a forwarded copy) is applied again once it can be
-        this.seen.delete(id);
+        // application is a state the full one will extend) and no acknowledgement went out. The id stays
+        // seen, so copies from other peers are dropped as before (forgetting it let every node re-apply and
+        // re-forward every copy: a storm), but the origin's own retry is applied again (`refused`)
+        this.refused.checkAndAdd(id);
         throw err;
       }
+    }
+  }
+
+  /** Apply a re-sent delta that a merge refused before (see onDelta); not forwarded. */
+  private retryRefused(env: Envelope, id: string): void {
+    let payload: DeltaPayload;
+    let decoded: Crdt[];
+    try {
+      payload = decodeDelta(env.payload);
+      decoded = this.decodeObjects(payload.objects);
+    } catch (err) {
+      throw err instanceof DecodeError ? new DecodeError('bad delta', { cause: err }) : err;
+    }
+    if (payload.deps.length) return; // causal deltas go through the buffer once; anti-entropy repairs them
+    try {
+      this.applyDelta(env, payload, decoded);
+    } catch (err) {
+      this.refused.checkAndAdd(id);
+      throw err;
     }
   }
 
@@ -1528,8 +1619,6 @@ export class SyncEngine {
   private antiEntropyTick(): void {
     this.sweep();
     this.collectStable();
-    // while local writes settle, the peer's answer would be held here (see settle): start no session now
-    if (this.unsettled > 0) return;
     this.aeRetriesLeft = this.aeRetries;
     const live = this.peers.live();
     const p = this.peers.next(live.length ? live : this.peers.all());
@@ -1568,7 +1657,7 @@ export class SyncEngine {
     this.scheduler.clearTimeout(s.timer);
     this.s.aeFailed++;
     // with local writes settling the answer may be held here, unread: not the peer's fault, and no retry
-    const ours = this.unsettled > 0 || this.held.length > 0;
+    const ours = this.unsettled > 0;
     if (!ours) this.missed(s.peer);
     this.emit('sync', { peer: s.peer, ok: false, durationMs: this.scheduler.now() - s.started, keysExchanged: s.keys });
     if (this.aeRetriesLeft > 0 && !this.stopped && !ours) {
@@ -1953,6 +2042,9 @@ export class SyncEngine {
     if (!this.started) throw new NotInitializedError('engine not started');
   }
 }
+
+/** Session timeouts that recoverFromPeers waits for a peer at most. */
+const RECOVER_SESSIONS = 3;
 
 /** Requests held at most while local writes settle (see `hold`). */
 const HELD_MAX = 256;

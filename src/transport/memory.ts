@@ -53,6 +53,8 @@ interface NodeState {
   generation: number;
   crashed: boolean;
   transport?: MemoryTransport;
+  /** Restarted with its old transport revived: the next `transport(id)` gives a fresh one (a rebuilt engine). */
+  revived?: boolean;
   stats: NodeNetStats;
 }
 
@@ -91,6 +93,13 @@ export class MemoryNetwork<S extends Scheduler = VirtualScheduler> {
   /** The node's live transport (created on first use and after a restart). */
   transport(nodeId: string): MemoryTransport {
     const n = this.node(nodeId);
+    if (n.revived) {
+      // asked for after a restart: a new engine is being built (a process restart); the revived transport,
+      // still held by the old engine, is retired so the two never share one (stopping the old one must not
+      // stop the new one's)
+      n.revived = false;
+      n.generation++;
+    }
     if (!n.transport || n.transport.generation !== n.generation) n.transport = new MemoryTransport(this, nodeId, n.generation);
     return n.transport;
   }
@@ -132,15 +141,19 @@ export class MemoryNetwork<S extends Scheduler = VirtualScheduler> {
 
   /**
    * The node comes back. Its transport works again: an engine still holding it resumes with what it had in
-   * memory (as after a network outage), and `transport(nodeId)` returns that same transport for an engine
-   * built anew (a process restart, loading its storage; the old engine must not be used then). Messages sent
-   * to the node while it was down stay lost.
+   * memory (as after a network outage). Or build a new engine (a process restart, loading its storage) on
+   * `transport(nodeId)`, which then gives a fresh transport and retires the old one, so the old engine can
+   * no longer send or receive (and stopping it does not touch the new one). Messages sent to the node while
+   * it was down stay lost.
    */
   restart(nodeId: string): void {
     const n = this.node(nodeId);
     n.crashed = false;
     n.generation++;
-    if (n.transport) n.transport.generation = n.generation;
+    if (n.transport) {
+      n.transport.generation = n.generation;
+      n.revived = true;
+    }
     this.log(`restart ${nodeId}`);
   }
 

@@ -81,7 +81,7 @@ describe('MemoryNetwork', () => {
     expect(gotB).toEqual([['a', [4]]]);
   });
 
-  it('a crashed node sends and receives nothing; after restart its transport works again', async () => {
+  it('a crashed node sends and receives nothing; after restart its transport works again, until a new one is asked for', async () => {
     const { scheduler, network } = net();
     const a = network.transport('a');
     await a.start();
@@ -94,15 +94,27 @@ describe('MemoryNetwork', () => {
     expect(b.send('a', new Uint8Array([9]))).toBe(false);
     a.send('b', new Uint8Array([3])); // sent while it is down: lost too
     network.restart('b');
-    expect(network.transport('b')).toBe(b); // the same transport, for the engine that holds it or a new one
     a.send('b', new Uint8Array([2]));
     scheduler.advance(100);
-    expect(gotB).toEqual([['a', [2]]]);
+    expect(gotB).toEqual([['a', [2]]]); // the engine holding it resumes (a network-level outage)
     const gotA: number[] = [];
     a.onMessage((_f, bytes) => gotA.push(bytes[0]));
     expect(b.send('a', new Uint8Array([7]))).toBe(true);
     scheduler.advance(100);
     expect(gotA).toEqual([7]);
+    // a rebuilt engine (a process restart) asks for a transport: a fresh one, and the old one is retired
+    const b2 = network.transport('b');
+    expect(b2).not.toBe(b);
+    const got2: number[] = [];
+    b2.onMessage((_f, bytes) => got2.push(bytes[0]));
+    await b2.start();
+    expect(network.transport('b')).toBe(b2);
+    expect(b.send('a', new Uint8Array([8]))).toBe(false);
+    await b.stop(); // stopping the old one leaves the new one alone
+    a.send('b', new Uint8Array([4]));
+    scheduler.advance(100);
+    expect(got2).toEqual([4]);
+    expect(gotB).toEqual([['a', [2]]]);
   });
 
   it('same seed and same sends give the same event trace; another seed a different one', async () => {

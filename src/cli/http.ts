@@ -215,8 +215,9 @@ export function createHttpHandler(ctx: HttpContext): (req: IncomingMessage, res:
       }
       if (e instanceof HttpError) json(res, e.status, { error: e.message });
       else if (e instanceof ValidationError) json(res, 400, { error: e.message, code: e.code });
-      // a value out of bounds (a counter past Number.MAX_SAFE_INTEGER): the request's fault, nothing changed
-      else if (e instanceof RangeError) json(res, 400, { error: e.message, code: 'E_RANGE' });
+      // a value out of bounds (a counter past Number.MAX_SAFE_INTEGER, tagged E_RANGE by the cluster API): the
+      // request's fault, nothing changed; any other RangeError (a stack overflow, say) is ours: 500 and a log
+      else if (e instanceof RangeError && (e as { code?: unknown }).code === 'E_RANGE') json(res, 400, { error: e.message, code: 'E_RANGE' });
       else if (e instanceof TimeoutError) json(res, 504, { error: e.message, code: e.code });
       else {
         ctx.logger?.error('http handler failed', { method: req.method, url: truncate(req.url), error: e });

@@ -232,7 +232,7 @@ export class NovaCronIntegration {
       names = this.metadata.increment(name, n);
     } catch (e) {
       // DESIGN: counters past Number.MAX_SAFE_INTEGER throw RangeError (nothing changed)
-      if (e instanceof RangeError) throw new RangeError(`counter ${name}: ${e.message}`);
+      if (e instanceof RangeError) throw Object.assign(new RangeError(`counter ${name}: ${e.message}`), { code: 'E_RANGE' });
       throw e;
     }
     await this.commit(names, o);

@@ -935,7 +935,16 @@ export class SyncEngine {
           en.logKeys.push(k);
           touched.add(en);
         }
-        for (const en of touched) if (en.logKeys.length >= this.snapshotEvery) await this.snapshot(en);
+        for (const en of touched) {
+          if (en.logKeys.length < this.snapshotEvery) continue;
+          // the group's writes are durable already: a failed compaction must not fail them (the object stays
+          // dirty with its logs, and the next checkpoint tries again)
+          try {
+            await this.snapshot(en);
+          } catch (err) {
+            this.logger?.warn?.(`snapshot of ${en.name} failed`, err);
+          }
+        }
       };
       group.promise = this.persistChain.then(run);
       this.persistChain = group.promise.catch(() => undefined);

@@ -675,6 +675,37 @@ describe('SyncEngine: durability and restart', () => {
     expect((a as unknown as { held: unknown[] }).held).toEqual([]);
   });
 
+  it('a compaction that fails after a write\'s log is durable does not fail the write, and is retried', async () => {
+    class SnapFails extends MemoryStorage {
+      snapFailures = 1;
+      override async batch(ops: Parameters<MemoryStorage['batch']>[0]): Promise<void> {
+        if (this.snapFailures > 0 && ops.some((o) => o.key.startsWith('s/'))) {
+          this.snapFailures--;
+          throw new Error('disk full');
+        }
+        return super.batch(ops);
+      }
+    }
+    const net = new MemoryNetwork({ seed: SEED, latencyMs: 5 });
+    const st = new SnapFails();
+    const a = new SyncEngine({ replicaId: 'a', transport: net.transport('a'), storage: st, snapshotEvery: 1, checkpointMs: 1000 });
+    const b = new SyncEngine({ replicaId: 'b', transport: net.transport('b') });
+    for (const e of [a, b]) e.register('c', new GCounter(e.replicaId));
+    a.addPeer('b');
+    b.addPeer('a');
+    await a.start();
+    await b.start();
+    let result = 'pending';
+    a.update<GCounter>('c', (c) => c.increment(4)).then(() => (result = 'ok'), (e: Error) => (result = e.name));
+    await net.scheduler.run(100);
+    expect(result).toBe('ok');
+    expect(b.get<GCounter>('c')!.value()).toBe(4); // pushed as usual
+    await net.scheduler.run(3000);
+    expect(await st.get('s/c')).toBeDefined(); // a checkpoint compacted it after all
+    await a.stop();
+    await b.stop();
+  });
+
   it('an object named like another\'s path prefix keeps its own log (names vms and vms/archive)', async () => {
     const scheduler = new VirtualScheduler();
     const network = new MemoryNetwork({ seed: SEED, scheduler });

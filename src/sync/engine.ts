@@ -353,8 +353,13 @@ export class SyncEngine {
   private readonly rounds: number;
   private readonly maxQueue: number;
   private readonly maxQueueBytes: number;
-  /** Set while start() recovers from peers after setting stored records aside (see recoverFromPeers). */
+  /** Set while local writes wait to recover from peers after stored records were set aside (see beginRecovery). */
   private recovering: Promise<void> | undefined;
+  private endRecovery: (() => void) | undefined;
+  private recoveryTimer: TimerHandle | undefined;
+  private recoveryOff: (() => void) | undefined;
+  /** Stored records set aside by the current load. */
+  private setAside = 0;
   /** Ids of deltas a merge refused (in part): the origin's re-sent copy is applied again (see onDelta). */
   private readonly refused = new SeenCache(1024);
   /** Local writes applied but not yet durable (see `settle`). */
@@ -541,6 +546,7 @@ export class SyncEngine {
     if (typeof id !== 'string' || id.length === 0 || id === this.replicaId) throw new ValidationError(`invalid peer id ${id}`);
     this.peers.add(id, address);
     this.transport.connect?.(id, address);
+    if (this.recovering) this.startRecoverySession();
   }
 
   /** Forget a peer for good: its messages are dropped from now on (until it is added again). */
@@ -564,8 +570,11 @@ export class SyncEngine {
     if (this.started) return this.loaded;
     this.started = true;
     this.stopped = false;
+    this.setAside = 0;
     this.loaded = this.load();
     await this.loaded;
+    // before loadedFlag: a write that waited for the load must find the recovery in place (see beginRecovery)
+    if (this.setAside > 0) this.beginRecovery();
     this.loadedFlag = true;
     await this.transport.start();
     const sch = this.scheduler;
@@ -575,12 +584,7 @@ export class SyncEngine {
     this.every(this.probeIntervalMs, () => this.probeTick());
     if (this.storage) this.every(this.checkpointMs, () => void this.checkpoint());
     void sch;
-    if (this.s.storageCorrupt > 0) {
-      const r = this.recoverFromPeers().then(() => {
-        if (this.recovering === r) this.recovering = undefined;
-      });
-      this.recovering = r;
-    }
+    if (this.recovering) this.startRecoverySession();
   }
 
   /**
@@ -588,7 +592,9 @@ export class SyncEngine {
    * the promise local writers wait for (`update` does; NovaCronIntegration's writes do); else undefined.
    */
   recovery(): Promise<void> | undefined {
-    return this.recovering;
+    return this.recovering?.then(() => {
+      if (this.stopped) throw new NotInitializedError('engine stopped before the write could be applied');
+    });
   }
 
   /**
@@ -597,35 +603,49 @@ export class SyncEngine {
    * it for the old one (dropped). So local writes through `update` (and NovaCronIntegration's) first wait for
    * one anti-entropy session with a peer to complete (its answer carries everything of this replica's that
    * the peer holds), or for RECOVER_SESSIONS session timeouts when no peer answers (then they go on, and it
-   * says so). A direct mutation of a registered CRDT in that time is not held back.
+   * says so). With no peer yet, the wait starts with the first `addPeer`. A direct mutation of a registered
+   * CRDT meanwhile is not held back. `stop()` ends the wait; the waiting writes then reject.
    */
-  private recoverFromPeers(): Promise<void> {
-    if (this.peers.size === 0) {
-      this.logger?.warn?.('stored records were set aside and no peer is configured: local writes may reuse lost dots');
-      return Promise.resolve();
-    }
-    return new Promise<void>((resolve) => {
-      let done = false;
-      const finish = (ok: boolean): void => {
-        if (done) return;
-        done = true;
-        off();
-        this.scheduler.clearTimeout(timer);
-        if (!ok) this.logger?.warn?.('stored records were set aside and no peer answered: local writes may reuse lost dots');
-        resolve();
-      };
-      const off = this.on('sync', (ev) => {
-        if (ev.ok) finish(true);
-      });
-      const timer = this.scheduler.setTimeout(() => finish(false), RECOVER_SESSIONS * this.aeTimeoutMs);
-      this.antiEntropyTick();
+  private beginRecovery(): void {
+    if (this.recovering) return;
+    this.recovering = new Promise<void>((resolve) => {
+      this.endRecovery = resolve;
     });
+  }
+
+  /** Start the recovery session (see beginRecovery), or wait for a peer to start it with. */
+  private startRecoverySession(): void {
+    if (!this.recovering || this.recoveryTimer !== undefined || this.stopped || !this.started) return;
+    if (this.peers.size === 0) {
+      this.logger?.warn?.('stored records were set aside: local writes wait for a session with the first peer added');
+      return;
+    }
+    const off = this.on('sync', (ev) => {
+      if (ev.ok) this.finishRecovery(true);
+    });
+    this.recoveryOff = off;
+    this.recoveryTimer = this.scheduler.setTimeout(() => this.finishRecovery(false), RECOVER_SESSIONS * this.aeTimeoutMs);
+    this.antiEntropyTick();
+  }
+
+  private finishRecovery(ok: boolean): void {
+    if (!this.recovering) return;
+    this.recoveryOff?.();
+    this.recoveryOff = undefined;
+    this.scheduler.clearTimeout(this.recoveryTimer);
+    this.recoveryTimer = undefined;
+    if (!ok) this.logger?.warn?.('stored records were set aside and no peer answered: local writes may reuse lost dots');
+    const end = this.endRecovery;
+    this.recovering = undefined;
+    this.endRecovery = undefined;
+    end?.();
   }
 
   /** Stop timers and the transport; pending writes/reads are rejected; dirty state is snapshotted. */
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    this.finishRecovery(true); // waiting writes reject (see recovery)
     this.started = false;
     for (const t of this.timers) {
       this.scheduler.clearInterval(t);
@@ -679,8 +699,11 @@ export class SyncEngine {
     const e = this.entry(name);
     checkWriteLevel(options.write);
     checkTimeout(options.timeoutMs);
+    // with a storage, a write before start() would write sequence numbers over the stored ones
+    if (this.storage && !this.started) throw new NotInitializedError('start() must load the stored state before writes');
     if (!this.loadedFlag && this.storage) await this.loaded;
-    if (this.recovering) await this.recovering;
+    const recovering = this.recovery();
+    if (recovering) await recovering;
     fn(e.crdt as T);
     return this.commit(name, options);
   }
@@ -692,6 +715,7 @@ export class SyncEngine {
     try {
       checkWriteLevel(level);
       checkTimeout(options.timeoutMs);
+      if (this.storage && !this.started) throw new NotInitializedError('start() must load the stored state before writes');
     } catch (err) {
       return Promise.reject(err);
     }
@@ -1064,6 +1088,12 @@ export class SyncEngine {
    */
   private async quarantine(key: string, bytes: Uint8Array, err: unknown): Promise<void> {
     this.s.storageCorrupt++;
+    this.setAside++;
+    if (this.loadedFlag) {
+      // an object registered after start(): recover for it now
+      this.beginRecovery();
+      this.startRecoverySession();
+    }
     this.logger?.error?.(`stored record ${key} is unreadable (${(err as Error)?.message ?? String(err)}); moved to q/${key}, starting without it`, err);
     try {
       await this.storage!.batch([
@@ -2052,7 +2082,7 @@ export class SyncEngine {
   }
 }
 
-/** Session timeouts that recoverFromPeers waits for a peer at most. */
+/** Session timeouts that the recovery after set-aside records waits for a peer at most. */
 const RECOVER_SESSIONS = 3;
 
 /** Requests held at most while local writes settle (see `hold`). */

@@ -53,8 +53,6 @@ interface NodeState {
   generation: number;
   crashed: boolean;
   transport?: MemoryTransport;
-  /** Restarted with its old transport revived: the next `transport(id)` gives a fresh one (a rebuilt engine). */
-  revived?: boolean;
   stats: NodeNetStats;
 }
 
@@ -93,13 +91,6 @@ export class MemoryNetwork<S extends Scheduler = VirtualScheduler> {
   /** The node's live transport (created on first use and after a restart). */
   transport(nodeId: string): MemoryTransport {
     const n = this.node(nodeId);
-    if (n.revived) {
-      // asked for after a restart: a new engine is being built (a process restart); the revived transport,
-      // still held by the old engine, is retired so the two never share one (stopping the old one must not
-      // stop the new one's)
-      n.revived = false;
-      n.generation++;
-    }
     if (!n.transport || n.transport.generation !== n.generation) n.transport = new MemoryTransport(this, nodeId, n.generation);
     return n.transport;
   }
@@ -142,18 +133,15 @@ export class MemoryNetwork<S extends Scheduler = VirtualScheduler> {
   /**
    * The node comes back. Its transport works again: an engine still holding it resumes with what it had in
    * memory (as after a network outage). Or build a new engine (a process restart, loading its storage) on
-   * `transport(nodeId)`, which then gives a fresh transport and retires the old one, so the old engine can
-   * no longer send or receive (and stopping it does not touch the new one). Messages sent to the node while
-   * it was down stay lost.
+   * `transport(nodeId)`, which returns that same transport: the new engine's handler replaces the old one's,
+   * and start/stop are counted, so stopping the old engine afterwards leaves the new one running. Messages
+   * sent to the node while it was down stay lost.
    */
   restart(nodeId: string): void {
     const n = this.node(nodeId);
     n.crashed = false;
     n.generation++;
-    if (n.transport) {
-      n.transport.generation = n.generation;
-      n.revived = true;
-    }
+    if (n.transport) n.transport.generation = n.generation;
     this.log(`restart ${nodeId}`);
   }
 
@@ -315,11 +303,16 @@ export class MemoryTransport implements Transport {
   }
   connect(): void {}
   disconnect(): void {}
+  /** Starts minus stops: an engine rebuilt on this transport after a restart starts it again, and the old
+   * engine's stop() then leaves it running (see MemoryNetwork.restart). */
+  private users = 0;
   async start(): Promise<void> {
+    this.users++;
     this.started = true;
   }
   async stop(): Promise<void> {
-    this.started = false;
+    if (this.users > 0) this.users--;
+    this.started = this.users > 0;
   }
 }
 

@@ -9,7 +9,7 @@ import { RGA } from '../../src/crdt/rga.js';
 import { TwoPSet } from '../../src/crdt/two-p-set.js';
 import { ORMap } from '../../src/crdt/or-map.js';
 import { ORSet } from '../../src/crdt/or-set.js';
-import { StorageError, TimeoutError, ValidationError } from '../../src/errors.js';
+import { NotInitializedError, StorageError, TimeoutError, ValidationError } from '../../src/errors.js';
 import { MemoryStorage } from '../../src/storage/memory.js';
 import { SyncEngine } from '../../src/sync/engine.js';
 import { MSG, encodeEnvelope, makeSigner } from '../../src/sync/envelope.js';
@@ -213,9 +213,14 @@ describe('SyncEngine: writes and propagation', () => {
     await expect(a.update('c', () => {}, { write: 'all', timeoutMs: 2 ** 31 })).rejects.toBeInstanceOf(ValidationError);
     await expect(a.update('c', () => {}, { timeoutMs: Number.NaN })).rejects.toBeInstanceOf(ValidationError);
     await expect(a.read('c', { read: 'majority', timeoutMs: -1 })).rejects.toBeInstanceOf(ValidationError);
+    // with a storage, nothing is written before start() has loaded it (it would overwrite the stored sequence)
+    await expect(a.update('c', () => {})).rejects.toBeInstanceOf(NotInitializedError);
+    await expect(a.commit('c')).rejects.toBeInstanceOf(NotInitializedError);
+    await sim.start();
     await expect(a.update('c', () => {})).resolves.toBeUndefined(); // no change: nothing to send
     expect(() => a.addPeer('a')).toThrow(ValidationError);
     expect(() => new SyncEngine({ replicaId: '', transport: sim.network.transport('z') })).toThrow(ValidationError);
+    await sim.stop();
   });
 });
 
@@ -632,6 +637,68 @@ describe('SyncEngine: durability and restart', () => {
     await sim.run(5000);
     for (const id of ['a', 'b', 'c']) expect(sim.engine(id).get<ORSet<string>>('s')!.values().sort(), id).toEqual(['NEW', 'x1', 'x2', 'x3']);
     await sim.stop();
+  });
+
+  for (const mode of ['peers added after start', 'write not awaiting start'] as const) {
+    it(`after setting a record aside, a new write still reuses no lost dot (${mode})`, async () => {
+      const scheduler = new VirtualScheduler(1_000_000);
+      const net = new MemoryNetwork({ seed: SEED, scheduler, latencyMs: [5, 5] });
+      const ids = ['a', 'b', 'c'];
+      const stores = new Map(ids.map((id) => [id, new MemoryStorage()]));
+      const mk = (id: string, peersFirst: boolean) => {
+        const e = new SyncEngine({ replicaId: id, transport: net.transport(id), scheduler, storage: stores.get(id)!, gossip: { intervalMs: 500 }, antiEntropy: { intervalMs: 1000 }, snapshotEvery: 1 });
+        e.register('s', new ORSet<string>(id));
+        if (peersFirst) for (const o of ids) if (o !== id) e.addPeer(o, '');
+        return e;
+      };
+      const eng = new Map(ids.map((id) => [id, mk(id, true)]));
+      for (const e of eng.values()) await e.start();
+      for (const x of ['x1', 'x2', 'x3']) await eng.get('a')!.update<ORSet<string>>('s', (s) => s.add(x));
+      await scheduler.run(3000);
+      net.crash('a');
+      await stores.get('a')!.put('s/s', Uint8Array.of(9, 9, 9));
+      net.restart('a');
+      const a = mk('a', mode !== 'peers added after start');
+      eng.set('a', a);
+      let done = false;
+      if (mode === 'write not awaiting start') {
+        const started = a.start();
+        void a.update<ORSet<string>>('s', (s) => s.add('NEW'), { write: 'all' }).then(() => (done = true));
+        await started;
+      } else {
+        await a.start();
+        expect(a.recovery()).toBeDefined(); // no peer yet: the writes wait for the first one
+        for (const o of ids) if (o !== 'a') a.addPeer(o, '');
+        void a.update<ORSet<string>>('s', (s) => s.add('NEW'), { write: 'all' }).then(() => (done = true));
+      }
+      expect(await scheduler.runUntil(() => done, 30_000)).toBe(true);
+      await scheduler.run(5000);
+      for (const id of ids) expect(eng.get(id)!.get<ORSet<string>>('s')!.values().sort(), id).toEqual(['NEW', 'x1', 'x2', 'x3']);
+      for (const e of eng.values()) await e.stop();
+    });
+  }
+
+  it('stop() during the recovery rejects the waiting write and writes nothing after; a write before start() is refused', async () => {
+    const scheduler = new VirtualScheduler(1_000_000);
+    const net = new MemoryNetwork({ seed: SEED, scheduler });
+    const storage = new MemoryStorage();
+    await storage.put('s/s', Uint8Array.of(9, 9, 9));
+    const a = new SyncEngine({ replicaId: 'a', transport: net.transport('a'), scheduler, storage });
+    a.register('s', new ORSet<string>('a'));
+    await expect(a.update<ORSet<string>>('s', (s) => s.add('early'))).rejects.toBeInstanceOf(NotInitializedError);
+    a.addPeer('b', ''); // never answers
+    await a.start();
+    let outcome = 'pending';
+    void a.update<ORSet<string>>('s', (s) => s.add('late')).then(() => (outcome = 'resolved'), (e: Error) => (outcome = e.name));
+    await scheduler.run(10);
+    expect(outcome).toBe('pending');
+    await a.stop();
+    await scheduler.run(60_000);
+    expect(outcome).toBe('NotInitializedError');
+    const keys: string[] = [];
+    for await (const [k] of storage.entries('')) keys.push(k);
+    expect(keys.filter((k) => k.startsWith('d/'))).toEqual([]);
+    expect(a.get<ORSet<string>>('s')!.has('late')).toBe(false);
   });
 
   it('a steady stream of local writes delays peers\' requests by about a batch, never starves them', async () => {

@@ -1473,15 +1473,8 @@ export class SyncEngine {
       }
       return;
     }
-    let payload: DeltaPayload;
-    let decoded: Crdt[];
-    try {
-      payload = decodeDelta(env.payload);
-      decoded = this.decodeObjects(payload.objects);
-    } catch (err) {
-      // counted by receive (once); the id stays seen: a copy sent again is equally undecodable
-      throw err instanceof DecodeError ? new DecodeError('bad delta', { cause: err }) : err;
-    }
+    // a bad one is counted by receive (once); its id stays seen: a copy sent again is equally undecodable
+    const { payload, decoded } = this.decodeIncoming(env);
     // forward at once (epidemic), and queue for interval gossip
     if (env.hops + 1 <= this.maxHops) {
       const fwd: Envelope = { ...env, hops: env.hops + 1 };
@@ -1499,38 +1492,40 @@ export class SyncEngine {
       if (!(deps.get(env.origin)! >= 1)) throw new DecodeError('causal delta without its own sequence');
       const ready = this.causalBuffer.deliver({ id, origin: env.origin, deps, payload: { env, payload, decoded, from } });
       this.applyAll(ready);
-    } else {
-      try {
-        this.applyDelta(env, payload, decoded);
-      } catch (err) {
-        // a merge refused part of it (ClockSkewError from a clock too far ahead, RangeError from a counter past
-        // MAX_SAFE_INTEGER): whatever merged stays merged (each object's merge is a join, so a partial
-        // application is a state the full one will extend) and no acknowledgement went out. The id stays
-        // seen, so copies from other peers are dropped as before (forgetting it let every node re-apply and
-        // re-forward every copy: a storm), but the origin's own retry is applied again (`refused`)
-        this.refused.checkAndAdd(id);
-        throw err;
-      }
-    }
+    } else this.applyOrRefuse(env, id, payload, decoded);
   }
 
-  /** Apply a re-sent delta that a merge refused before (see onDelta); not forwarded. */
-  private retryRefused(env: Envelope, id: string): void {
-    let payload: DeltaPayload;
-    let decoded: Crdt[];
+  /** A delta message's payload and its objects decoded for their registered types (DecodeError if bad). */
+  private decodeIncoming(env: Envelope): { payload: DeltaPayload; decoded: Crdt[] } {
     try {
-      payload = decodeDelta(env.payload);
-      decoded = this.decodeObjects(payload.objects);
+      const payload = decodeDelta(env.payload);
+      return { payload, decoded: this.decodeObjects(payload.objects) };
     } catch (err) {
       throw err instanceof DecodeError ? new DecodeError('bad delta', { cause: err }) : err;
     }
-    if (payload.deps.length) return; // causal deltas go through the buffer once; anti-entropy repairs them
+  }
+
+  /**
+   * Apply a (non-causal) delta. When a merge refuses part of it (ClockSkewError from a clock too far ahead,
+   * RangeError from a counter past MAX_SAFE_INTEGER), whatever merged stays merged (each object's merge is a
+   * join, so a partial application is a state the full one will extend) and no acknowledgement goes out. The
+   * id stays seen, so copies from other peers are dropped as before (forgetting it let every node re-apply
+   * and re-forward every copy: a storm), but the origin's own retry is applied again (`refused`).
+   */
+  private applyOrRefuse(env: Envelope, id: string, payload: DeltaPayload, decoded: Crdt[]): void {
     try {
       this.applyDelta(env, payload, decoded);
     } catch (err) {
       this.refused.checkAndAdd(id);
       throw err;
     }
+  }
+
+  /** Apply a re-sent delta that a merge refused before (see onDelta); not forwarded. */
+  private retryRefused(env: Envelope, id: string): void {
+    const { payload, decoded } = this.decodeIncoming(env);
+    if (payload.deps.length) return; // causal deltas go through the buffer once; anti-entropy repairs them
+    this.applyOrRefuse(env, id, payload, decoded);
   }
 
   /** Apply events the causal buffer released, in order; one that fails does not stop the rest (rethrown after). */

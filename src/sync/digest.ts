@@ -63,7 +63,8 @@ function fmix32(h: number): number {
   return h >>> 0;
 }
 
-function murmur32(bytes: Uint8Array, seed: number): number {
+/** 32-bit MurmurHash3 of bytes (also the checksum of stored records, see engine.ts). */
+export function murmur32(bytes: Uint8Array, seed: number): number {
   let h = seed >>> 0;
   const n = bytes.length;
   const blocks = n & ~3;

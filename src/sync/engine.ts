@@ -32,6 +32,10 @@
  *
  * Durability layout in `Storage` (keys): `s/<name>` snapshot, `d/<name>/<seq>` logged local deltas since the
  * snapshot (compacted into a new snapshot every `snapshotEvery` deltas), `m/seq` and `m/cseq` counters.
+ * Snapshot and log values are framed: 0xfe, then a u32 (little-endian) MurmurHash3 of the encoding seeded
+ * with a hash of the object's name, then the encoding, so a flipped bit or another object's bytes under the
+ * key is caught at load (and set aside) instead of merged. Values without the frame (written before it
+ * existed: an encoding starts with its codec version, 1) load unchecked.
  * Remote merges are checkpointed as snapshots every `checkpointMs` (they are not needed for safety: a
  * restarted replica catches up by anti-entropy). `start()` loads all of it before joining.
  *
@@ -58,7 +62,7 @@ import type { Storage, StorageBatchOp } from '../storage/types.js';
 import { Random } from '../time/random.js';
 import { RealScheduler, type Scheduler, type TimerHandle } from '../time/scheduler.js';
 import type { Transport } from '../transport/types.js';
-import { KeyTree, hash64, isKeyed, isScoped, TREE_FANOUT_BITS, TREE_MAX_DEPTH, type KeyedCrdt, type ScopedCrdt, type TreeNode } from './digest.js';
+import { KeyTree, hash64, murmur32, isKeyed, isScoped, TREE_FANOUT_BITS, TREE_MAX_DEPTH, type KeyedCrdt, type ScopedCrdt, type TreeNode } from './digest.js';
 import { FLAG_WANT_ACK, MSG, decodeEnvelope, encodeEnvelope, makeSigner, type Envelope, type Signer } from './envelope.js';
 import {
   ITEM_SCOPED,
@@ -974,7 +978,7 @@ export class SyncEngine {
       this.persistChain = group.promise.catch(() => undefined);
       this.group = g = group;
     }
-    g.ops.push({ type: 'put', key, value: bytes });
+    g.ops.push({ type: 'put', key, value: frameRecord(e.name, bytes) });
     g.logs.push([e, key]);
     g.seq = Math.max(g.seq, seq);
     g.cseq = this.causalSeq;
@@ -986,7 +990,7 @@ export class SyncEngine {
     const keys = e.logKeys;
     e.logKeys = [];
     e.dirty = false;
-    const ops: StorageBatchOp[] = [{ type: 'put', key: `s/${e.name}`, value: e.crdt.encode() }];
+    const ops: StorageBatchOp[] = [{ type: 'put', key: `s/${e.name}`, value: frameRecord(e.name, e.crdt.encode()) }];
     for (const k of keys) ops.push({ type: 'del', key: k });
     ops.push({ type: 'put', key: 'm/cseq', value: encodeNonce(this.causalSeq) });
     const vv = e.durable && isCollectable(e.crdt) ? e.crdt.seenPrefix() : undefined;
@@ -1132,7 +1136,7 @@ export class SyncEngine {
   private async loadRecord(e: Entry, key: string, bytes: Uint8Array): Promise<boolean> {
     let c: Crdt;
     try {
-      c = this.decodeFor(e, bytes);
+      c = this.decodeFor(e, unframeRecord(e.name, bytes));
       e.crdt.merge(c as never);
       return true;
     } catch (err) {
@@ -2075,6 +2079,38 @@ export class SyncEngine {
   assertStarted(): void {
     if (!this.started) throw new NotInitializedError('engine not started');
   }
+}
+
+/** First byte of a framed stored record (an encoding itself starts with its codec version, 1). */
+const RECORD_MAGIC = 0xfe;
+const utf8Encoder = new TextEncoder();
+
+/** Seed of a stored record's checksum: a hash of its object's name, so bytes moved to another key fail. */
+function recordSeed(name: string): number {
+  return murmur32(utf8Encoder.encode(name), 0x5eed5eed);
+}
+
+/** A stored record for object `name`: RECORD_MAGIC, u32 LE checksum, the encoding (see the module comment). */
+function frameRecord(name: string, payload: Uint8Array): Uint8Array {
+  const out = new Uint8Array(5 + payload.length);
+  const h = murmur32(payload, recordSeed(name));
+  out[0] = RECORD_MAGIC;
+  out[1] = h & 0xff;
+  out[2] = (h >>> 8) & 0xff;
+  out[3] = (h >>> 16) & 0xff;
+  out[4] = h >>> 24;
+  out.set(payload, 5);
+  return out;
+}
+
+/** The encoding in a stored record of object `name`; DecodeError when the frame's checksum does not match. */
+function unframeRecord(name: string, bytes: Uint8Array): Uint8Array {
+  if (bytes.length === 0 || bytes[0] !== RECORD_MAGIC) return bytes; // unframed: written before frames existed
+  if (bytes.length < 5) throw new DecodeError('stored record: truncated frame');
+  const want = (bytes[1] | (bytes[2] << 8) | (bytes[3] << 16) | (bytes[4] << 24)) >>> 0;
+  const payload = bytes.subarray(5);
+  if (murmur32(payload, recordSeed(name)) !== want) throw new DecodeError(`stored record: checksum mismatch (damaged, or not ${name}'s)`);
+  return payload;
 }
 
 /** Session timeouts that the recovery after set-aside records waits for a peer at most. */

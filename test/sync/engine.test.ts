@@ -773,17 +773,21 @@ describe('SyncEngine: durability and restart', () => {
     await b.stop();
   });
 
-  it('stored records carry a checksum tied to their object: a flipped bit or another object\'s bytes are set aside; unframed ones still load', async () => {
+  /** Replica a on one MemoryStorage with an ORMap per name; `mk()` again after a crash is its restart. */
+  function storedMaps(names: string[]) {
     const scheduler = new VirtualScheduler();
     const network = new MemoryNetwork({ seed: SEED, scheduler });
     const storage = new MemoryStorage();
     const mk = () => {
       const e = new SyncEngine({ replicaId: 'a', transport: network.transport('a'), scheduler, storage, snapshotEvery: 1000 });
-      e.register('vms', new ORMap<string>('a'));
-      e.register('counters', new ORMap<string>('a'));
-      e.register('old', new ORMap<string>('a'));
+      for (const n of names) e.register(n, new ORMap<string>('a'));
       return e;
     };
+    return { network, storage, mk };
+  }
+
+  it('stored records carry a checksum tied to their object: a flipped bit or another object\'s bytes are set aside; unframed ones still load', async () => {
+    const { network, storage, mk } = storedMaps(['vms', 'counters', 'old']);
     const e1 = mk();
     await e1.start();
     for (let i = 0; i < 3; i++) await e1.update<ORMap<string>>('vms', (m) => m.setLWW(`vm-${i}`, 'running'));
@@ -813,15 +817,7 @@ describe('SyncEngine: durability and restart', () => {
   });
 
   it('an object named like another\'s path prefix keeps its own log (names vms and vms/archive)', async () => {
-    const scheduler = new VirtualScheduler();
-    const network = new MemoryNetwork({ seed: SEED, scheduler });
-    const storage = new MemoryStorage();
-    const mk = () => {
-      const e = new SyncEngine({ replicaId: 'a', transport: network.transport('a'), scheduler, storage, snapshotEvery: 1000 });
-      e.register('vms', new ORMap<string>('a'));
-      e.register('vms/archive', new ORMap<string>('a'));
-      return e;
-    };
+    const { network, mk } = storedMaps(['vms', 'vms/archive']);
     const e1 = mk();
     await e1.start();
     await e1.update<ORMap<string>>('vms', (m) => m.setLWW('live', '1'));

@@ -592,7 +592,7 @@ export class SyncEngine {
   }
 
   /**
-   * @internal While the engine recovers from peers after setting stored records aside (see recoverFromPeers):
+   * @internal While the engine recovers from peers after setting stored records aside (see beginRecovery):
    * the promise local writers wait for (`update` does; NovaCronIntegration's writes do); else undefined.
    */
   recovery(): Promise<void> | undefined {

@@ -318,6 +318,9 @@ function rangesCount(cl: number[]): number {
   return n;
 }
 
+/** Up to this many dots, `assertDistinctDots` compares every pair. */
+export const SMALL_DOTS = 16;
+
 /**
  * Throws DecodeError when two of n dots are equal: dot i is (replica `reps[i] >>> shift`, counter `ctrs[i]`),
  * replica indices below `width`. A dot names one write of one element or key, and merge counts on it (a row
@@ -325,6 +328,14 @@ function rangesCount(cl: number[]): number {
  * share). Counters are grouped by replica and each group sorted natively.
  */
 export function assertDistinctDots(reps: ArrayLike<number>, shift: number, ctrs: ArrayLike<number>, n: number, width: number): void {
+  if (n <= SMALL_DOTS) {
+    // few dots (a small state or delta): every pair, nothing allocated (the typed arrays below cost more)
+    for (let i = 1; i < n; i++) {
+      const r = reps[i] >>> shift, c = ctrs[i];
+      for (let j = 0; j < i; j++) if (ctrs[j] === c && reps[j] >>> shift === r) throw new DecodeError('two entries share a dot');
+    }
+    return;
+  }
   const start = new Uint32Array(width + 1);
   for (let i = 0; i < n; i++) start[(reps[i] >>> shift) + 1]++;
   for (let r = 0; r < width; r++) start[r + 1] += start[r];

@@ -50,7 +50,7 @@ import {
   valueIdentityKey,
   wellFormedString,
 } from '../codec/value.js';
-import { CausalContext, DotList, assertDistinctDots, inverseMap, mergeDots } from './causal-context.js';
+import { CausalContext, DotList, SMALL_DOTS, assertDistinctDots, inverseMap, mergeDots } from './causal-context.js';
 import { CODEC_VERSION, CRDT_TYPE, type Crdt } from './types.js';
 import { disposeInstance } from './dispose.js';
 import { nextElem, readHeader } from './g-set.js';
@@ -604,7 +604,8 @@ function coveredCount(d: Dots, inv: Int32Array, octx: CausalContext): number {
 function distinctDots(dotsOf: Dots[], width: number): void {
   let n = 0;
   for (const d of dotsOf) n += typeof d === 'number' ? 1 : d.length / 2;
-  const reps = new Uint32Array(n), ctrs = new Float64Array(n);
+  // small: plain arrays (a typed array of over 64 bytes costs V8 an allocation outside its heap)
+  const reps = n <= SMALL_DOTS ? new Array<number>(n) : new Uint32Array(n), ctrs = n <= SMALL_DOTS ? new Array<number>(n) : new Float64Array(n);
   let i = 0;
   for (const d of dotsOf) {
     if (typeof d === 'number') {

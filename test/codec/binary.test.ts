@@ -144,3 +144,31 @@ describe('codec/binary strings', () => {
     });
   });
 });
+
+describe('codec/binary Writer.finish', () => {
+  it('gives each result bytes of its own, across the fresh-array, slab and large sizes (seeded)', () => {
+    let s = SEED >>> 0;
+    const rnd = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+    const kept: [Uint8Array, number[]][] = [];
+    for (let i = 0; i < 2000; i++) {
+      const n = Math.floor(rnd() * (rnd() < 0.1 ? 5000 : 1100));
+      const w = new Writer(Math.max(1, Math.floor(rnd() * 64)));
+      const want: number[] = [];
+      for (let j = 0; j < n; j++) {
+        const b = Math.floor(rnd() * 256);
+        w.u8(b);
+        want.push(b);
+      }
+      const out = w.finish();
+      expect(out.length, `seed ${SEED}`).toBe(n);
+      expect(Array.from(out), `seed ${SEED}`).toEqual(want);
+      // a caller may write into its result: no other result changes
+      if (n > 0 && rnd() < 0.3) {
+        out[0] ^= 0xff;
+        want[0] ^= 0xff;
+      }
+      kept.push([out, want]);
+    }
+    for (const [out, want] of kept) expect(Array.from(out), `seed ${SEED}`).toEqual(want);
+  });
+});

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { Reader, Writer } from '../../src/codec/binary.js';
-import { CausalContext, DotList, rangesAdd, rangesHave } from '../../src/crdt/causal-context.js';
+import { CausalContext, DotList, SMALL_DOTS, assertDistinctDots, rangesAdd, rangesHave } from '../../src/crdt/causal-context.js';
 import { DecodeError } from '../../src/errors.js';
 import { makeRng, runs, SEED } from './laws.js';
 
@@ -170,6 +170,34 @@ describe('crdt/causal-context', () => {
         let cmp = 0;
         for (let k = 0; k < 4 && cmp === 0; k++) cmp = a[k] === b[k] ? 0 : a[k] < b[k] ? -1 : 1;
         expect(cmp).toBeLessThanOrEqual(0);
+      }
+    }
+  });
+});
+
+describe('assertDistinctDots', () => {
+  it('throws exactly when two dots are equal, below and above the pairwise cut-off (seeded)', () => {
+    const rng = makeRng(SEED ^ 0xd15);
+    for (let run = 0; run < 400; run++) {
+      const n = 2 + rng.int(2 * SMALL_DOTS);
+      const width = 1 + rng.int(4);
+      const shift = rng.int(2) === 0 ? 0 : 3;
+      const reps = new Uint32Array(n), ctrs = new Float64Array(n);
+      const seen = new Set<string>();
+      let dup = false;
+      for (let i = 0; i < n; i++) {
+        const r = rng.int(width), c = 1 + rng.int(rng.int(2) === 0 ? 3 * n : 2 ** 40);
+        reps[i] = (r << shift) | (shift ? rng.int(8) : 0); // low bits (a kind) must not count
+        ctrs[i] = c;
+        const k = `${r}:${c}`;
+        if (seen.has(k)) dup = true;
+        seen.add(k);
+      }
+      const label = `seed ${SEED ^ 0xd15} run ${run} n ${n}`;
+      const plain = [Array.from(reps), Array.from(ctrs)] as const;
+      for (const [rs, cs] of [[reps, ctrs], plain] as const) {
+        if (dup) expect(() => assertDistinctDots(rs, shift, cs, n, width), label).toThrow(/share a dot/);
+        else expect(() => assertDistinctDots(rs, shift, cs, n, width), label).not.toThrow();
       }
     }
   });

@@ -87,6 +87,8 @@ export class NovaCronIntegration {
     if (!options.transport) throw new ValidationError('transport is required');
     // The transport's own medium may keep time (a MemoryNetwork's virtual clock): without a scheduler option the
     // node runs on it, so simulated time drives deliveries and this node's timers together.
+    // Given a scheduler, a medium nothing has used yet adopts it (see Transport.useScheduler).
+    if (options.scheduler !== undefined) options.transport.useScheduler?.(options.scheduler);
     const scheduler = options.scheduler ?? options.transport.scheduler ?? new RealScheduler();
     // A transport created without an id (`new WebSocketTransport({ host, port })`) takes the node id; one given
     // another id refuses (ValidationError). SyncEngine binds its replicaId too: the same id, so a no-op here.

@@ -462,6 +462,8 @@ export class SyncEngine {
     // drives the timers unless a scheduler is given
     options.transport.bind?.(options.replicaId);
     this.transport = options.transport;
+    // given a scheduler, a medium nothing has used yet runs on it too (so both keep one time)
+    if (options.scheduler !== undefined) options.transport.useScheduler?.(options.scheduler);
     this.scheduler = options.scheduler ?? options.transport.scheduler ?? new RealScheduler();
     this.storage = options.storage;
     // a seeded medium (MemoryNetwork) seeds the engine too, per replica, so the same seed gives the same run
@@ -1330,7 +1332,7 @@ export class SyncEngine {
 
   private probeTick(): void {
     if (this.probe) return;
-    const p = this.peers.next(this.peers.all());
+    const p = this.peers.next(this.peers.all(), 'probe');
     if (!p) return;
     const nonce = this.random.u32();
     this.probe = {
@@ -1659,7 +1661,7 @@ export class SyncEngine {
     this.collectStable();
     this.aeRetriesLeft = this.aeRetries;
     const live = this.peers.live();
-    const p = this.peers.next(live.length ? live : this.peers.all());
+    const p = this.peers.next(live.length ? live : this.peers.all(), 'antiEntropy');
     if (p) this.startSession(p.id);
   }
 
@@ -1702,7 +1704,7 @@ export class SyncEngine {
       // retry at once with the next peer (a lost message should not cost a whole interval)
       this.aeRetriesLeft--;
       const live = this.peers.live();
-      const p = this.peers.next(live.length ? live : this.peers.all());
+      const p = this.peers.next(live.length ? live : this.peers.all(), 'antiEntropy');
       if (p) this.startSession(p.id);
     }
   }

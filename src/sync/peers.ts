@@ -17,12 +17,22 @@ export interface Peer {
   heard: boolean;
 }
 
+/** The users of `PeerTable.next`, each with its own round-robin position. */
+export type PeerCursor = 'probe' | 'antiEntropy';
+
 export type LivenessEvent = { kind: 'up' | 'down'; id: string };
 
 export class PeerTable {
   private readonly peers = new Map<string, Peer>();
   private readonly removed = new Set<string>();
-  private cursor = 0;
+  /**
+   * Round-robin positions, one per use: liveness probes and anti-entropy each walk the peers on their own
+   * cursor. (They shared one: with the probe interval dividing the anti-entropy interval, each anti-entropy
+   * round moved it by `ae / probe + 1`, and when that was a multiple of the peer count every round picked the
+   * same peer, for the node's whole life: pairs of nodes that could split the cluster into groups that never
+   * reconciled a lost delta after a partition healed.)
+   */
+  private readonly cursors: Record<PeerCursor, number> = { probe: 0, antiEntropy: 0 };
 
   constructor(
     readonly suspectAfter = 2,
@@ -69,11 +79,15 @@ export class PeerTable {
     return out;
   }
 
-  /** Next peer in round-robin order over `candidates` (stable, fair). */
-  next(candidates: Peer[]): Peer | undefined {
+  /**
+   * Next peer in round-robin order over `candidates` on the named cursor (stable, fair: every candidate is
+   * picked once in `candidates.length` calls while the list stays the same).
+   */
+  next(candidates: Peer[], cursor: PeerCursor): Peer | undefined {
     if (!candidates.length) return undefined;
-    const p = candidates[this.cursor % candidates.length];
-    this.cursor = (this.cursor + 1) % 0x7fffffff;
+    const at = this.cursors[cursor];
+    const p = candidates[at % candidates.length];
+    this.cursors[cursor] = (at + 1) % 0x7fffffff;
     return p;
   }
 

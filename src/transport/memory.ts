@@ -27,7 +27,9 @@ export interface MemoryNetworkOptions<S extends Scheduler = VirtualScheduler> {
   maxMessageBytes?: number;
   /**
    * The scheduler deliveries run on. Default: a new `VirtualScheduler` (starting at 0 ms), available as
-   * `network.scheduler` for `advance(ms)` / `runUntil(predicate, limitMs)`; give the same one to the engines.
+   * `network.scheduler` for `advance(ms)` / `runUntil(predicate, limitMs)`; engines built without a scheduler
+   * run on it. Without this option, the first engine given a scheduler of its own makes the network run on that
+   * one instead, if nothing has used the network's yet (see `adoptScheduler`).
    */
   scheduler?: S;
   /** Record an event trace (`trace`) for replay comparisons. */
@@ -57,7 +59,11 @@ interface NodeState {
 }
 
 export class MemoryNetwork<S extends Scheduler = VirtualScheduler> {
-  readonly scheduler: S;
+  private sched: S;
+  /** A scheduler option was given: the network never changes it. */
+  private readonly schedulerGiven: boolean;
+  /** The scheduler was handed out (`scheduler`) or used: from then on it never changes. */
+  private schedulerFixed = false;
   /** The seed of the network's PRNG (default 1); engines on its transports derive theirs from it. */
   readonly seed: number;
   private readonly random: Random;
@@ -77,7 +83,8 @@ export class MemoryNetwork<S extends Scheduler = VirtualScheduler> {
   readonly trace: string[] | undefined;
 
   constructor(options: MemoryNetworkOptions<S> = {}) {
-    this.scheduler = options.scheduler ?? (new VirtualScheduler() as unknown as S);
+    this.schedulerGiven = options.scheduler !== undefined;
+    this.sched = options.scheduler ?? (new VirtualScheduler() as unknown as S);
     this.seed = options.seed ?? 1;
     this.random = new Random(this.seed);
     this.latency = latencyRange(options.latencyMs ?? [1, 10]);
@@ -86,6 +93,30 @@ export class MemoryNetwork<S extends Scheduler = VirtualScheduler> {
     this.reorder = options.reorder ?? 0;
     this.maxMessageBytes = options.maxMessageBytes ?? 64 * 1024 * 1024;
     this.trace = options.trace ? [] : undefined;
+  }
+
+  /**
+   * The scheduler deliveries run on: the `scheduler` option, else the network's own `VirtualScheduler`, unless
+   * an engine brought its own first (see `adoptScheduler`).
+   */
+  get scheduler(): S {
+    this.schedulerFixed = true;
+    return this.sched;
+  }
+
+  /**
+   * Run on `s` from now on, when that is possible: the network made its own scheduler (no `scheduler` option)
+   * and nothing has used or been handed it yet. A SyncEngine or NovaCronIntegration given a `scheduler` option
+   * calls this (through `Transport.useScheduler`), so `new MemoryNetwork({ seed })` with engines on one
+   * `new VirtualScheduler()` delivers on that scheduler's time instead of on a clock nobody advances. True
+   * when the network runs on `s`.
+   */
+  adoptScheduler(s: Scheduler): boolean {
+    if (s === this.sched) return true;
+    if (this.schedulerGiven || this.schedulerFixed) return false;
+    this.sched = s as S;
+    this.schedulerFixed = true;
+    return true;
   }
 
   /** The node's live transport (created on first use and after a restart). */
@@ -288,6 +319,11 @@ export class MemoryTransport implements Transport {
    */
   get scheduler(): Scheduler {
     return this.network.scheduler;
+  }
+
+  /** See `MemoryNetwork.adoptScheduler`. */
+  useScheduler(s: Scheduler): boolean {
+    return this.network.adoptScheduler(s);
   }
 
   /** The network's seed (see `Transport.seed`). */

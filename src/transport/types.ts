@@ -26,6 +26,11 @@ export interface Transport {
    */
   readonly scheduler?: Scheduler;
   /**
+   * The engine's own scheduler (its `scheduler` option): a medium with a clock of its own that nothing has used
+   * yet (a MemoryNetwork made without a scheduler) runs on it instead. Returns true when the medium runs on it.
+   */
+  useScheduler?(scheduler: Scheduler): boolean;
+  /**
    * A simulated medium's seed (MemoryNetwork's): a SyncEngine without a `random` option derives its random
    * choices (gossip targets, anti-entropy peers, session ids) from it and its replica id, so a seeded network
    * gives the same run. Real transports have none (the engine then draws from entropy).

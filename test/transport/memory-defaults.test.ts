@@ -1,6 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { MemoryNetwork } from '../../src/transport/memory.js';
 import { VirtualScheduler } from '../../src/time/virtual.js';
+import { SyncEngine } from '../../src/sync/engine.js';
+import { GCounter } from '../../src/crdt/g-counter.js';
+import { NovaCronIntegration } from '../../src/cluster/integration.js';
 
 describe('MemoryNetwork defaults', () => {
   it('creates its own VirtualScheduler when none is given and delivers on advance()', async () => {
@@ -45,5 +48,48 @@ describe('MemoryNetwork latency option', () => {
       expect(() => new MemoryNetwork({ latencyMs: -1 })).toThrow(RangeError);
       expect(() => fixed.configure({ latencyMs: [Number.NaN, 1] })).toThrow(RangeError);
     });
+  });
+});
+
+describe('MemoryNetwork made without a scheduler, engines given one', () => {
+  it('runs on the engines\' scheduler: a write reaches the peer as that scheduler advances', async () => {
+    const scheduler = new VirtualScheduler();
+    const net = new MemoryNetwork({ seed: 5, latencyMs: [10, 20] });
+    const [a, b] = ['a', 'b'].map((id) => new SyncEngine({ replicaId: id, transport: net.transport(id), scheduler }));
+    a!.addPeer('b', 'b');
+    b!.addPeer('a', 'a');
+    const ca = a!.register('c', new GCounter('a'));
+    const cb = b!.register('c', new GCounter('b'));
+    await a!.start();
+    await b!.start();
+    expect(net.scheduler).toBe(scheduler);
+    await a!.update('c', (c: GCounter) => c.increment(3));
+    expect(await scheduler.runUntil(() => cb.value() === 3, 1_000)).toBe(true);
+    expect(scheduler.now()).toBeLessThan(100); // eager push, not a 30 s anti-entropy round
+    expect(ca.value()).toBe(3);
+    await a!.stop();
+    await b!.stop();
+  });
+
+  it('NovaCronIntegration too; a network whose scheduler was handed out or given keeps it', async () => {
+    const scheduler = new VirtualScheduler();
+    const net = new MemoryNetwork({ seed: 6, latencyMs: [10, 20] });
+    const nodes = ['node-a', 'node-b'].map((nodeId) => new NovaCronIntegration({ nodeId, region: 'r', transport: net.transport(nodeId), scheduler }));
+    nodes[0]!.registerRegion('node-b', 'r', 'node-b');
+    nodes[1]!.registerRegion('node-a', 'r', 'node-a');
+    await Promise.all(nodes.map((n) => n.start()));
+    await nodes[0]!.updateVMState('vm-1', { id: 'vm-1', status: 'running', nodeId: 'node-a', cpuCores: 2, memoryMB: 1024 });
+    expect(await scheduler.runUntil(() => nodes[1]!.getVMState('vm-1')?.status === 'running', 1_000)).toBe(true);
+    await Promise.all(nodes.map((n) => n.stop()));
+
+    const seen = new MemoryNetwork({ seed: 7 });
+    const own = seen.scheduler; // handed out: fixed
+    expect(seen.adoptScheduler(new VirtualScheduler())).toBe(false);
+    expect(seen.scheduler).toBe(own);
+    const given = new VirtualScheduler();
+    const net2 = new MemoryNetwork({ seed: 7, scheduler: given });
+    expect(net2.transport('x').useScheduler(new VirtualScheduler())).toBe(false);
+    expect(net2.scheduler).toBe(given);
+    expect(net2.adoptScheduler(given)).toBe(true);
   });
 });

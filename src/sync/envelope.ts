@@ -79,7 +79,10 @@ export function encodeEnvelope(e: Envelope, signer: Signer | undefined): Uint8Ar
 
 /**
  * Decode and authenticate. With a signer, a message without a tag or with a wrong one throws AuthError.
- * Without a signer, a tag is ignored. The payload is a view into `bytes`.
+ * Without a signer, a tagged message throws AuthError too: its sender runs with a cluster key this node does
+ * not have, so they are not one cluster (a node left without `--cluster-key-file` used to merge what keyed
+ * nodes sent it while they dropped everything it sent: a misconfiguration now shows on both sides, in the
+ * auth counters). The payload is a view into `bytes`.
  */
 export function decodeEnvelope(bytes: Uint8Array, signer: Signer | undefined): Envelope {
   if (!(bytes instanceof Uint8Array)) throw new DecodeError('message is not bytes');
@@ -100,7 +103,8 @@ export function decodeEnvelope(bytes: Uint8Array, signer: Signer | undefined): E
   if (flags & FLAG_TAGGED) {
     const tag = r.raw(TAG_BYTES);
     r.done();
-    if (signer && !tagsEqual(tag, signer(bytes.subarray(0, bodyEnd)))) throw new AuthError('bad message tag');
+    if (!signer) throw new AuthError('tagged message, but this node has no cluster key');
+    if (!tagsEqual(tag, signer(bytes.subarray(0, bodyEnd)))) throw new AuthError('bad message tag');
   } else {
     r.done();
     if (signer) throw new AuthError('untagged message');

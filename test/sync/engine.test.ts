@@ -257,6 +257,23 @@ describe('SyncEngine: untrusted input', () => {
     await sim.stop();
   });
 
+  it('a node without the cluster key merges nothing from keyed nodes, and both sides count the other as auth failures', async () => {
+    const scheduler = new VirtualScheduler();
+    const net = new MemoryNetwork({ seed: SEED, latencyMs: [5, 20], scheduler });
+    const ids = ['a', 'b', 'c'];
+    const engines = ids.map((id) => new SyncEngine({ replicaId: id, transport: net.transport(id), scheduler, gossip: { intervalMs: 500 }, antiEntropy: { intervalMs: 2000 }, ...(id === 'c' ? {} : { clusterKey: 'secret-key' }) }));
+    for (const e of engines) for (const id of ids) if (id !== e.replicaId) e.addPeer(id, id);
+    const counters = engines.map((e) => e.register('c', new GCounter(e.replicaId)));
+    for (const e of engines) await e.start();
+    await engines[0]!.update('c', (c: GCounter) => c.increment(5));
+    await engines[2]!.update('c', (c: GCounter) => c.increment(7));
+    await scheduler.run(10_000);
+    expect(counters.map((c) => c.value())).toEqual([5, 5, 7]); // c got nothing of a's write, a and b nothing of c's
+    expect(engines[2]!.stats().errors.auth).toBeGreaterThan(0);
+    expect(engines[0]!.stats().errors.auth + engines[1]!.stats().errors.auth).toBeGreaterThan(0);
+    for (const e of engines) await e.stop();
+  });
+
   it('large messages that wait on dependencies that never come, or name unknown objects, hold bounded bytes', async () => {
     const MiB = 1024 * 1024;
     const sim = counterSim(['a', 'b', 'c'], { engine: { gossip: { intervalMs: 60_000, maxPendingBytes: 4 * MiB }, antiEntropy: { intervalMs: 60_000 }, causalBufferBytes: 3 * MiB } });

@@ -45,6 +45,11 @@ describe('envelope', () => {
     }
   });
 
+  it('a node without a key refuses tagged messages (AuthError): a keyed sender is another cluster', () => {
+    expect(() => decodeEnvelope(encodeEnvelope(env, makeSigner('cluster-key')), undefined)).toThrow(/no cluster key/);
+    expect(decodeEnvelope(encodeEnvelope(env, undefined), undefined)).toEqual(env);
+  });
+
   it('mutated and truncated messages throw DecodeError or AuthError, nothing else', () => {
     const r = new Random(SEED);
     const key = makeSigner('k');

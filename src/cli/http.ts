@@ -58,10 +58,15 @@ class HttpError extends Error {
   constructor(
     readonly status: number,
     message: string,
+    /** Extra response headers (`WWW-Authenticate` on a 401, `Allow` on a 405). */
+    readonly headers: Record<string, string> = {},
   ) {
     super(message);
   }
 }
+
+/** Paths that only read: any other method gets 405. */
+const READ_ONLY_PATHS = new Set(['/', '/state', '/summary', '/metrics', '/healthz']);
 
 /** Is this a loopback peer address (IPv4 127/8, IPv6 ::1, or IPv4-mapped 127/8)? */
 export function isLoopback(addr: string | undefined): boolean {
@@ -69,19 +74,19 @@ export function isLoopback(addr: string | undefined): boolean {
   return addr === '::1' || addr.startsWith('127.') || addr.startsWith('::ffff:127.');
 }
 
-function send(res: ServerResponse, status: number, body?: string, type = 'application/json; charset=utf-8'): void {
+function send(res: ServerResponse, status: number, body?: string, type = 'application/json; charset=utf-8', headers: Record<string, string> = {}): void {
   if (res.headersSent) return;
   if (body === undefined) {
-    res.writeHead(status, { 'cache-control': 'no-store' });
+    res.writeHead(status, { ...headers, 'cache-control': 'no-store' });
     res.end();
     return;
   }
-  res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
+  res.writeHead(status, { ...headers, 'content-type': type, 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
   res.end(body);
 }
 
-function json(res: ServerResponse, status: number, value: unknown): void {
-  send(res, status, JSON.stringify(value));
+function json(res: ServerResponse, status: number, value: unknown, headers?: Record<string, string>): void {
+  send(res, status, JSON.stringify(value), undefined, headers);
 }
 
 async function readBody(req: IncomingMessage): Promise<string> {
@@ -148,7 +153,9 @@ function authorize(ctx: HttpContext, req: IncomingMessage): void {
   const m = /^Bearer +(.+)$/i.exec(h);
   const given = Buffer.from(m ? m[1] : '');
   const want = Buffer.from(ctx.apiToken);
-  if (!m || given.length !== want.length || !timingSafeEqual(given, want)) throw new HttpError(401, 'missing or wrong bearer token');
+  if (!m || given.length !== want.length || !timingSafeEqual(given, want)) {
+    throw new HttpError(401, 'missing or wrong bearer token', { 'www-authenticate': 'Bearer realm="async-state-sync"' });
+  }
 }
 
 function pathId(raw: string): string {
@@ -180,7 +187,10 @@ function writeOptions(url: URL): WriteOptions | undefined {
  */
 function requestUrl(target: string | undefined): URL {
   try {
-    return new URL(target ?? '/', 'http://node.invalid');
+    // an origin-form target ("/path") is a path even when it starts with "//" (which `new URL(target, base)`
+    // reads as a host: "//x/state" would route as "/state")
+    if (target === undefined) return new URL('http://node.invalid/');
+    return target.startsWith('/') ? new URL(`http://node.invalid${target}`) : new URL(target, 'http://node.invalid');
   } catch {
     throw new HttpError(400, 'malformed request target');
   }
@@ -213,7 +223,7 @@ export function createHttpHandler(ctx: HttpContext): (req: IncomingMessage, res:
         res.destroy();
         return;
       }
-      if (e instanceof HttpError) json(res, e.status, { error: e.message });
+      if (e instanceof HttpError) json(res, e.status, { error: e.message }, e.headers);
       else if (e instanceof ValidationError) json(res, 400, { error: e.message, code: e.code });
       // a value out of bounds (a counter past Number.MAX_SAFE_INTEGER, tagged E_RANGE by the cluster API): the
       // request's fault, nothing changed; any other RangeError (a stack overflow, say) is ours: 500 and a log
@@ -246,6 +256,7 @@ export function createHttpHandler(ctx: HttpContext): (req: IncomingMessage, res:
       throw new HttpError(404, 'not found');
     }
 
+    if (READ_ONLY_PATHS.has(path)) throw new HttpError(405, 'method not allowed', { allow: 'GET, HEAD' });
     const vmMatch = /^\/vms\/([^/]+)$/.exec(path);
     const asgMatch = /^\/assignments\/([^/]+)$/.exec(path);
     const ctrMatch = /^\/counters\/([^/]+)$/.exec(path);
@@ -270,7 +281,11 @@ export function createHttpHandler(ctx: HttpContext): (req: IncomingMessage, res:
     }
     if (ctrMatch && method === 'POST') {
       const body = (await readJson(req)) as { delta?: unknown } | null;
-      await ctx.cluster.incrementCounter(pathId(ctrMatch[1]), (body ?? {}).delta as number);
+      // the delta is required: an empty or other body adding 1 (incrementCounter's default) hid client bugs
+      if (body === null || typeof body !== 'object' || Array.isArray(body) || !Number.isSafeInteger(body.delta)) {
+        throw new HttpError(400, 'body must be { "delta": <safe integer> }');
+      }
+      await ctx.cluster.incrementCounter(pathId(ctrMatch[1]), body.delta as number);
       return send(res, 204);
     }
     if (method === 'POST' && path === '/admin/peers') {
@@ -297,6 +312,8 @@ export function createHttpHandler(ctx: HttpContext): (req: IncomingMessage, res:
       ctx.logger?.warn('partition healed');
       return send(res, 204);
     }
-    throw new HttpError(path.startsWith('/admin/') ? 404 : 405, path.startsWith('/admin/') ? 'not found' : 'method not allowed');
+    if (path.startsWith('/admin/')) throw new HttpError(404, 'not found');
+    const allow = vmMatch ? 'GET, HEAD, PUT, DELETE' : asgMatch ? 'PUT' : 'POST';
+    throw new HttpError(405, 'method not allowed', { allow });
   }
 }

@@ -157,6 +157,7 @@ export async function runNode(cfg: NodeConfig, opts: RunNodeOptions = {}): Promi
     lock = lockDataDir(cfg.dataDir);
   } catch (e) {
     log.error('cannot start', { error: (e as Error).message, ...(e instanceof DataDirLockedError ? { dataDir: e.dir, lockedBy: e.pid } : {}) });
+    if (!opts.write) process.stderr.write(`async-state-sync node: cannot start: ${(e as Error).message}\n`);
     return 1;
   }
 
@@ -207,9 +208,16 @@ export async function runNode(cfg: NodeConfig, opts: RunNodeOptions = {}): Promi
       setTimeout(() => socket.destroy(), 1000).unref();
       return;
     }
-    // not HTTP (or a timed-out request): drop the connection at once (ending it politely would leave a
-    // half-open socket to a client that never closes its side)
+    // not HTTP, an unknown method or a malformed head: a 400 if the socket still takes it (as Node answers
+    // without this handler), then the connection is dropped (ending it politely would leave a half-open
+    // socket to a client that never closes its side); a timed-out request is just dropped
     log.debug('bad HTTP request', { error: err.message });
+    if (err.code !== 'ERR_HTTP_REQUEST_TIMEOUT' && socket.writable && (socket as { bytesWritten?: number }).bytesWritten === 0) {
+      answered.add(socket);
+      socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      setTimeout(() => socket.destroy(), 1000).unref();
+      return;
+    }
     socket.destroy();
   });
   let handler: ((req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => void) | undefined;
@@ -320,6 +328,8 @@ export async function runNode(cfg: NodeConfig, opts: RunNodeOptions = {}): Promi
     });
   } catch (e) {
     log.error('start-up failed', { error: (e as Error).message });
+    // the log goes to stdout (JSON lines); a person starting the node reads stderr too
+    if (!opts.write) process.stderr.write(`async-state-sync node: start-up failed: ${(e as Error).message}\n`);
     if (heartbeat) clearInterval(heartbeat);
     await cluster?.stop().catch(() => {});
     await transport.stop().catch(() => {});

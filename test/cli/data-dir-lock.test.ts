@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DataDirLockedError, LOCK_FILE, lockDataDir } from '../../src/cli/lock.js';
-import { api, ensureCli, killAll, startNode } from './helpers.js';
+import { BIN, api, ensureCli, killAll, startNode } from './helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ass-cli-lock-'));
 
@@ -44,6 +44,15 @@ describe('data dir lock (node processes)', () => {
     const b = await startNode({ id: 'lock-a', region: 'us-east', dataDir: data });
     b.proc.kill('SIGTERM');
     expect(await b.exited).toEqual({ code: 0, signal: null }); // even right after `listening`
+  });
+
+  it('says why it cannot start on stderr too (the log is JSON on stdout), exit code 1', () => {
+    const file = join(dir, 'not-a-dir');
+    writeFileSync(file, 'x');
+    const r = spawnSync(process.execPath, [BIN, 'node', '--id', 'bad-dir', '--region', 'r', '--listen', '127.0.0.1:0', '--data-dir', file], { encoding: 'utf8', timeout: 30_000 });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/^async-state-sync node: cannot start: /);
+    expect(r.stdout).toContain('"msg":"cannot start"');
   });
 
   it('takes over the lock of a process that died', async () => {

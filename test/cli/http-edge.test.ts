@@ -147,6 +147,50 @@ describe('HTTP edge cases', () => {
     expect(bad.text).toContain('ISO-8601');
   });
 
+  it('routes a path starting with "//" as that path (not as a host): 404, nothing written', async () => {
+    const auth = `Authorization: Bearer ${TOKEN}\r\n`;
+    for (const target of ['//state', '//metrics', '//x/healthz']) {
+      const res = await raw(`GET ${target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`);
+      expect(res, target).toMatch(/^HTTP\/1\.1 404 /);
+    }
+    const body = JSON.stringify({ id: 'dbl', status: 'running' });
+    const put = await raw(`PUT //evil/vms/dbl HTTP/1.1\r\nHost: 127.0.0.1\r\n${auth}Content-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`);
+    expect(put).toMatch(/^HTTP\/1\.1 404 /);
+    expect((await api(base, 'GET', '/vms/dbl')).status).toBe(404);
+    expect(errors()).toEqual([]);
+  });
+
+  it('a 401 names its scheme (WWW-Authenticate); a wrong method gets 405 with Allow, read-only paths too', async () => {
+    const r401 = await fetch(`${base}/vms/vm-w`, { method: 'PUT', body: '{}' });
+    expect(r401.status).toBe(401);
+    expect(r401.headers.get('www-authenticate')).toMatch(/^Bearer /);
+    for (const [method, path, allow] of [['POST', '/state', 'GET, HEAD'], ['PUT', '/metrics', 'GET, HEAD'], ['DELETE', '/healthz', 'GET, HEAD'], ['POST', '/', 'GET, HEAD'], ['PATCH', '/vms/vm-w', 'GET, HEAD, PUT, DELETE'], ['GET', '/counters/c', undefined]] as const) {
+      const r = await fetch(`${base}${path}`, { method, headers: { authorization: `Bearer ${TOKEN}` } });
+      if (allow === undefined) expect(r.status, `${method} ${path}`).toBe(404);
+      else {
+        expect(r.status, `${method} ${path}`).toBe(405);
+        expect(r.headers.get('allow'), `${method} ${path}`).toBe(allow);
+      }
+    }
+  });
+
+  it('answers 400 to an unknown method or bytes that are not HTTP, then closes', async () => {
+    expect(await raw('BREW / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n')).toMatch(/^HTTP\/1\.1 400 /);
+    expect(await raw('\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03garbage\r\n\r\n')).toMatch(/^HTTP\/1\.1 400 /);
+    expect((await api(base, 'GET', '/healthz')).status).toBe(200);
+  });
+
+  it('POST /counters/:name takes { "delta": n } only (no silent +1 for another body)', async () => {
+    const auth = { authorization: `Bearer ${TOKEN}` };
+    for (const body of ['{}', 'null', '[]', '"x"', '{"delta":1.5}', '{"delta":"2"}']) {
+      const r = await fetch(`${base}/counters/strict`, { method: 'POST', body, headers: auth });
+      expect(r.status, body).toBe(400);
+    }
+    expect((await api(base, 'GET', '/state')).body.counters.strict).toBeUndefined();
+    expect((await fetch(`${base}/counters/strict`, { method: 'POST', body: '{"delta":-2}', headers: auth })).status).toBe(204);
+    expect((await api(base, 'GET', '/state')).body.counters.strict).toBe(-2);
+  });
+
   it('refuses an empty API token file at start-up (exit code 1)', async () => {
     writeFileSync(join(dir, 'empty-token'), '\n');
     const out: string[] = [];

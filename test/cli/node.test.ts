@@ -107,9 +107,12 @@ describe('a node under hostile peer input', () => {
     // 1. garbage bytes instead of HTTP
     const g = netConnect(node.port, '127.0.0.1');
     g.on('error', () => {});
+    let answer = '';
+    g.on('data', (d: Buffer) => (answer += d.toString('latin1'))); // read: the close comes after the answer
     await new Promise<void>((r) => g.once('connect', () => r()));
     g.write(Buffer.from([0, 1, 2, 255, 254, 13, 10, 13, 10, 0x16, 3, 1]));
     await closed(g, 'garbage instead of HTTP');
+    expect(answer).toMatch(/^HTTP\/1\.1 400 /);
 
     // 2. a malformed WebSocket frame (reserved bits)
     const m = await rawUpgrade(node.port);

@@ -65,7 +65,7 @@ export { RealScheduler, VirtualScheduler, Random, type Scheduler, type TimerHand
 // transports
 export type { Transport, MessageHandler } from './transport/types.js';
 export { MemoryNetwork, MemoryTransport, type MemoryNetworkOptions } from './transport/memory.js';
-export { WebSocketTransport, type WebSocketTransportOptions } from './transport/websocket.js';
+export { WebSocketTransport, type WebSocketTransportOptions, type SharedHttpServer } from './transport/websocket.js';
 
 // storage
 export type { Storage, StorageBatchOp } from './storage/types.js';

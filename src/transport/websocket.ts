@@ -74,6 +74,16 @@ export interface TransportLogger {
   error?(msg: string, fields?: Record<string, unknown>): void;
 }
 
+/**
+ * What the transport needs of a shared HTTP server: a Node `http.Server` or `https.Server` fits. Structural, so
+ * the package's types need no `@types/node` (a browser project compiles without it).
+ */
+export interface SharedHttpServer {
+  on(event: 'upgrade', listener: (req: any, socket: any, head: any) => void): unknown;
+  off(event: 'upgrade', listener: (req: any, socket: any, head: any) => void): unknown;
+  address(): unknown;
+}
+
 export interface WebSocketTransportOptions {
   /**
    * This node's id (sent in HELLO). Optional: without it the transport takes the engine's replicaId through
@@ -84,8 +94,8 @@ export interface WebSocketTransportOptions {
   host?: string;
   /** Listen port (Node); 0 picks a free port. Without `port` and `server` the transport only dials out. */
   port?: number;
-  /** An existing HTTP server to share: peer WebSockets are accepted on its `upgrade` requests. */
-  server?: Server;
+  /** An existing HTTP server (Node `http.Server` or `https.Server`) to share: peer WebSockets are accepted on its `upgrade` requests. */
+  server?: SharedHttpServer;
   /** The address peers should dial (sent in HELLO). Default `ws://host:port` of the listening socket. */
   advertisedAddress?: string;
   /** Largest message accepted or sent, in bytes. Default 4 MiB. */
@@ -291,7 +301,7 @@ export class WebSocketTransport implements Transport {
     this.localId = options.id;
     this.host = options.host ?? '127.0.0.1';
     this.port = options.port;
-    this.sharedServer = options.server;
+    this.sharedServer = options.server as Server | undefined;
     this.advertised = options.advertisedAddress;
     this.logger = options.logger;
     this.NativeWebSocket = options.WebSocket;

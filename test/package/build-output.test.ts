@@ -6,7 +6,9 @@
  * published package).
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
@@ -50,5 +52,38 @@ describe('built package names', () => {
     const text = ['node.js', 'browser.js', 'slim.js'].map((f) => readFileSync(`${dist}/${f}`, 'utf8')).join('\n') + chunks.map((f) => readFileSync(`${dist}/chunks/${f}`, 'utf8')).join('\n');
     const imported = new Set([...text.matchAll(/["'](?:\.\/|\.\.\/)?(?:chunks\/)?(chunk-[A-Z0-9]+\.js)["']/g)].map((m) => m[1]));
     expect(chunks.filter((f) => !imported.has(f))).toEqual([]);
+  });
+});
+
+describe('built package types', () => {
+  it('the browser entry\'s types compile in a project without @types/node (strict, skipLibCheck off)', () => {
+    if (!existsSync(`${root}/build/types/browser.d.ts`)) throw new Error('build/types missing: run npm run build');
+    const dir = mkdtempSync(join(tmpdir(), 'ass-types-'));
+    try {
+      writeFileSync(join(dir, 'tsconfig.json'), JSON.stringify({
+        compilerOptions: { strict: true, noEmit: true, types: [], lib: ['ES2022', 'DOM'], skipLibCheck: false, module: 'ESNext', moduleResolution: 'Bundler', target: 'ES2022' },
+        files: ['consumer.ts'],
+      }));
+      const types = JSON.stringify(`${root}/build/types/browser.js`);
+      writeFileSync(join(dir, 'consumer.ts'), [
+        `import { ORMap, WebSocketTransport, SyncEngine, NovaCronIntegration, MemoryNetwork, init, type SharedHttpServer } from ${types};`,
+        `const m = new ORMap<unknown>('a');`,
+        `m.setLWW('k', { status: 'running' });`,
+        `const net = new MemoryNetwork({ seed: 1 });`,
+        `const e = new SyncEngine({ replicaId: 'a', transport: net.transport('a') });`,
+        `const t = new WebSocketTransport({ host: '127.0.0.1', port: 0 });`,
+        `const s: SharedHttpServer | undefined = undefined;`,
+        `void [e, t, s, NovaCronIntegration, init];`,
+      ].join('\n'));
+      let out = '';
+      try {
+        execFileSync(process.execPath, [`${root}/node_modules/typescript/bin/tsc`, '-p', dir], { encoding: 'utf8', timeout: 120_000 });
+      } catch (err) {
+        out = String((err as { stdout?: string }).stdout ?? err);
+      }
+      expect(out).toBe('');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

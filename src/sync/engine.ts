@@ -59,7 +59,7 @@ import { VectorClock } from '../clock/vector-clock.js';
 import { CRDT_TYPE, type Crdt } from '../crdt/types.js';
 import { AuthError, CrdtError, DecodeError, NotInitializedError, StorageError, TimeoutError, ValidationError } from '../errors.js';
 import type { Storage, StorageBatchOp } from '../storage/types.js';
-import { Random } from '../time/random.js';
+import { Random, hashString } from '../time/random.js';
 import { RealScheduler, type Scheduler, type TimerHandle } from '../time/scheduler.js';
 import type { Transport } from '../transport/types.js';
 import { KeyTree, hash64, murmur32, isKeyed, isScoped, TREE_FANOUT_BITS, TREE_MAX_DEPTH, type KeyedCrdt, type ScopedCrdt, type TreeNode } from './digest.js';
@@ -499,6 +499,7 @@ export class SyncEngine {
     this.probeIntervalMs = positive(l.probeIntervalMs ?? this.gossipIntervalMs, 'liveness.probeIntervalMs');
     this.probeTimeoutMs = positive(l.probeTimeoutMs ?? Math.min(this.probeIntervalMs / 2, 2000), 'liveness.probeTimeoutMs');
     this.peers = new PeerTable(l.suspectAfter ?? 2, l.deadAfter ?? 4);
+    this.peers.startCursor('antiEntropy', hashString(this.replicaId));
     this.flushDelayMs = Math.max(0, options.flushDelayMs ?? 10);
     this.maxMessageBytes = positiveInt(options.maxMessageBytes ?? 32 * 1024 * 1024, 'maxMessageBytes');
     this.causalBufferSize = positiveInt(options.causalBufferSize ?? 10_000, 'causalBufferSize');

@@ -253,6 +253,9 @@ export function createHttpHandler(ctx: HttpContext): (req: IncomingMessage, res:
         const vm = ctx.cluster.getVMState(pathId(path.slice(5)));
         return vm ? json(res, 200, vm) : json(res, 404, { error: 'no such VM' });
       }
+      // write-only paths: the method is wrong, not the path (as for any other method there)
+      if (/^\/counters\/[^/]+$/.test(path)) throw new HttpError(405, 'method not allowed', { allow: 'POST' });
+      if (/^\/assignments\/[^/]+$/.test(path)) throw new HttpError(405, 'method not allowed', { allow: 'PUT' });
       throw new HttpError(404, 'not found');
     }
 

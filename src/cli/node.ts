@@ -197,6 +197,14 @@ export async function runNode(cfg: NodeConfig, opts: RunNodeOptions = {}): Promi
   // slow or garbage clients are cut off: headers within 5 s, whole request within 30 s, checked every second
   const server: Server = createServer({ headersTimeout: 5000, requestTimeout: 30_000, connectionsCheckingInterval: 1000, keepAliveTimeout: 5000 });
   const answered = new WeakSet<object>();
+  // requests read but not yet answered, per socket: a 400 for a malformed request pipelined behind one of them
+  // would go out as that request's answer (a PUT applied, its client told 400)
+  const inFlight = new WeakMap<object, number>();
+  server.on('request', (req, res) => {
+    const sock = req.socket;
+    inFlight.set(sock, (inFlight.get(sock) ?? 0) + 1);
+    res.once('close', () => inFlight.set(sock, (inFlight.get(sock) ?? 1) - 1));
+  });
   server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
     if (answered.has(socket)) return; // the parser keeps failing on the rest of an answered request
     if (err.code === 'HPE_HEADER_OVERFLOW' && socket.writable) {
@@ -212,7 +220,7 @@ export async function runNode(cfg: NodeConfig, opts: RunNodeOptions = {}): Promi
     // without this handler), then the connection is dropped (ending it politely would leave a half-open
     // socket to a client that never closes its side); a timed-out request is just dropped
     log.debug('bad HTTP request', { error: err.message });
-    if (err.code !== 'ERR_HTTP_REQUEST_TIMEOUT' && socket.writable && (socket as { bytesWritten?: number }).bytesWritten === 0) {
+    if (err.code !== 'ERR_HTTP_REQUEST_TIMEOUT' && socket.writable && (socket as { bytesWritten?: number }).bytesWritten === 0 && !(inFlight.get(socket)! > 0)) {
       answered.add(socket);
       socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
       setTimeout(() => socket.destroy(), 1000).unref();

@@ -5,7 +5,6 @@
  * Integers: unsigned LEB128 varints up to Number.MAX_SAFE_INTEGER (at most 8 bytes), zigzag for signed.
  */
 import { DecodeError } from '../errors.js';
-import { copyToSlab } from './msgpack.js';
 
 const textEncoder = new TextEncoder();
 const textDecoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
@@ -23,6 +22,44 @@ const POOL: Uint8Array[] = [];
 const POOL_MAX = 8;
 const POOLED_MAX_BYTES = 64 * 1024;
 const DEAD = new Uint8Array(0);
+
+/**
+ * Output arrays. A fresh typed array over 64 bytes costs V8 an allocation outside its heap (0.4-1.1 us here,
+ * more than writing a small state: measured), so on Node an output of 65 to 1,024 bytes is a view on an 8 KiB
+ * output slab, as Node's `Buffer.from` pools small buffers: its bytes are its own (regions are handed out once
+ * and never written again by us), its `.buffer` is shared with other outputs. The slab holds outputs only,
+ * never state a CRDT keeps (values live on the codec's value slabs), so transferring an output's buffer can
+ * detach other outputs but no CRDT's state. In browsers, where `postMessage(x, [x.buffer])` is an everyday
+ * idiom, every output has a buffer of its own.
+ */
+const POOL_OUTPUTS = typeof (globalThis as { process?: { versions?: { node?: unknown } } }).process?.versions?.node === 'string';
+const OUT_SLAB = 8192;
+const OUT_POOLED_MAX = 1024;
+let outSlab = new Uint8Array(0);
+let outBuffer: ArrayBuffer = outSlab.buffer as ArrayBuffer;
+let outAt = 0;
+
+/** A zero-filled array of n bytes for an encoding's output (pooled on Node from 65 to 1,024 bytes; see above). */
+export function outputArray(n: number): Uint8Array {
+  if (n <= 64 || n > OUT_POOLED_MAX || !POOL_OUTPUTS) return new Uint8Array(n);
+  if (outSlab.length - outAt < n) {
+    outSlab = new Uint8Array(OUT_SLAB);
+    outBuffer = outSlab.buffer as ArrayBuffer;
+    outAt = 0;
+  }
+  const out = new Uint8Array(outBuffer, outAt, n);
+  outAt += n;
+  return out;
+}
+
+/** A copy of src[from, to) in an output array. */
+export function outputCopy(src: Uint8Array, from = 0, to = src.length): Uint8Array {
+  const n = to - from;
+  const out = outputArray(n);
+  if (n <= 64) for (let i = 0; i < n; i++) out[i] = src[from + i];
+  else out.set(src.subarray(from, to));
+  return out;
+}
 
 /** Bytes `Writer.varuint(v)` writes. */
 export function varuintSize(v: number): number {
@@ -174,17 +211,10 @@ export class Writer {
   }
 
   /** The written bytes, copied once into a right-sized array. The writer is done (writing again throws). */
-  /**
-   * The written bytes. Up to 64 bytes: a fresh array (V8 keeps those in its heap: cheap). From 65 to 1,024
-   * bytes: a view on a shared 8 KiB output slab (`copyToSlab`), as Node's `Buffer.from` pools small buffers
-   * and msgpackr returns its results: a fresh typed array over 64 bytes costs V8 an allocation outside the heap,
-   * 0.4-1.1 us here, more than writing a small state (measured). The view's bytes are its own (no later write
-   * touches them) but its `.buffer` is shared: copy it (`slice()`) before transferring or structured-cloning
-   * that buffer. Larger results get an array of their own.
-   */
+  /** The written bytes, in an output array (`outputArray`: pooled on Node from 65 to 1,024 bytes). Once only. */
   finish(): Uint8Array {
-    const n = this.pos;
-    const out = n <= 64 ? this.buf.slice(0, n) : copyToSlab(this.buf, 0, n);
+    if (this.dead) throw new Error('Writer.finish() called twice');
+    const out = outputCopy(this.buf, 0, this.pos);
     const b = this.buf;
     this.buf = DEAD;
     this.dead = true;

@@ -138,19 +138,6 @@ export function copyToSlab(src: Uint8Array, from: number, to: number): Uint8Arra
   return out;
 }
 
-/**
- * A view of n bytes on the output slab for the caller to fill (every byte: its contents are unspecified), like
- * `copyToSlab` without a source; a fresh array over 1,024 bytes.
- */
-export function slabArray(n: number): Uint8Array {
-  if (busy || n > SLAB / 8) return new Uint8Array(n);
-  if (buf.length - start < n) newSlab();
-  const out = new Uint8Array(bufBuffer, start, n);
-  start = pos = start + n;
-  if (buf.length - start < SLAB / 8) newSlab();
-  return out;
-}
-
 function newSlab(): void {
   buf = new Uint8Array(SLAB);
   bufBuffer = buf.buffer;

@@ -27,9 +27,9 @@
  * - Canonical encoding: version, type tag, then 0 (never written) or 1, timestamp (varuint), writer id,
  *   value bytes.
  */
-import { Reader, Writer } from '../codec/binary.js';
+import { Reader, Writer, outputArray } from '../codec/binary.js';
 import { bytesCompare, decodeValue, encodeValue, readsBackAsGiven } from '../codec/value.js';
-import { canonicalReadable, copyToSlab, slabArray } from '../codec/msgpack.js';
+import { canonicalReadable, copyToSlab } from '../codec/msgpack.js';
 import { DecodeError } from '../errors.js';
 import { HLC, type Timestamp } from '../clock/hlc.js';
 import { checkReplicaId, readHeader } from './g-set.js';
@@ -166,8 +166,8 @@ export class LWWRegister<T = unknown> implements Crdt<LWWRegister<T>> {
     if (n >= 0x80 || !(this.ts <= Number.MAX_SAFE_INTEGER)) return this.encodeWithWriter();
     // one right-sized array written in place (a Writer's scratch and final copy cost more than the bytes)
     const size = 3 + varuintLen(this.ts) + 1 + n + varuintLen(len) + len;
-    // over 64 bytes a view on the codec's output slab (see Writer.finish): a fresh array costs more than the bytes
-    const out = size <= 64 ? new Uint8Array(size) : slabArray(size);
+    // an output array (binary.ts: pooled on Node, where a fresh array over 64 bytes costs more than the bytes)
+    const out = outputArray(size);
     out[0] = CODEC_VERSION;
     out[1] = this.typeTag;
     out[2] = 1;

@@ -12,7 +12,7 @@
  * - canonical encoding: version, type tag, count, replica ids sorted by string, then each column as varuints;
  *   replicas whose slots are all zero are omitted.
  */
-import { Reader, Writer } from '../codec/binary.js';
+import { Reader, Writer, outputCopy } from '../codec/binary.js';
 import { DecodeError, ValidationError } from '../errors.js';
 import { getKernel } from '../kernel/index.js';
 import { ReplicaTable, growF64, scratchF64, scratchF64b, scratchU32 } from './replicas.js';
@@ -178,7 +178,7 @@ export abstract class SlotCounter {
 
   /** Canonical bytes (see the module comment). Cached until the next change; each call returns a fresh copy. */
   encode(): Uint8Array {
-    if (this.enc !== null) return this.enc.slice();
+    if (this.enc !== null) return outputCopy(this.enc);
     const w = this.width;
     const slots = this.slots;
     const ids = this.table.ids;
@@ -198,8 +198,10 @@ export abstract class SlotCounter {
     out.varuint(order.length);
     for (const r of order) out.string(ids[r]);
     for (let c = 0; c < w; c++) for (const r of order) out.varuint(slots[r * w + c]);
-    this.enc = out.finish();
-    return this.enc.slice();
+    const bytes = out.finish();
+    // the cache keeps an array of its own: a kept view would pin its output slab (and every output on it)
+    this.enc = bytes.slice();
+    return bytes;
   }
 
   /** @internal decode into `target` (an empty counter of the right type). */

@@ -105,16 +105,18 @@ export class MemoryNetwork<S extends Scheduler = VirtualScheduler> {
   }
 
   /**
-   * Run on `s` from now on, when that is possible: the network made its own scheduler (no `scheduler` option)
-   * and nothing has used or been handed it yet. A SyncEngine or NovaCronIntegration given a `scheduler` option
+   * Run on `s` from now on, when that is possible: `s` is a `VirtualScheduler`, the network made its own
+   * scheduler (no `scheduler` option) and nothing has used or been handed it yet. A SyncEngine or NovaCronIntegration given a `scheduler` option
    * calls this (through `Transport.useScheduler`), so `new MemoryNetwork({ seed })` with engines on one
    * `new VirtualScheduler()` delivers on that scheduler's time instead of on a clock nobody advances. True
    * when the network runs on `s`.
    */
   adoptScheduler(s: Scheduler): boolean {
     if (s === this.sched) return true;
-    if (this.schedulerGiven || this.schedulerFixed) return false;
-    this.sched = s as S;
+    // only a VirtualScheduler: the network's `scheduler` promises advance/runUntil, and a per-node wrapper
+    // (a ScopedScheduler a node's crash closes) would stop every delivery with that node
+    if (this.schedulerGiven || this.schedulerFixed || !isVirtual(s)) return false;
+    this.sched = s as unknown as S;
     this.schedulerFixed = true;
     return true;
   }
@@ -367,4 +369,10 @@ function latencyRange(l: [number, number] | number): [number, number] {
     throw new RangeError(`latencyMs must be a number or a [min, max] range with 0 <= min <= max, got ${JSON.stringify(l)}`);
   }
   return r;
+}
+
+/** A VirtualScheduler, also one from another copy of this package (by its API, not `instanceof`). */
+function isVirtual(s: Scheduler): s is VirtualScheduler {
+  const v = s as Partial<VirtualScheduler>;
+  return s instanceof VirtualScheduler || (typeof v.advance === 'function' && typeof v.runUntil === 'function' && typeof v.run === 'function');
 }

@@ -118,8 +118,14 @@ describe('browser bundle', () => {
       const w = history();
       lib.useBackend('js');
       const j = history();
-      return { before, after, w, j };
+      // in a browser every encoding owns its buffer (postMessage(x, [x.buffer]) detaches nothing else)
+      const s = new lib.ORSet('o');
+      for (let i = 0; i < 20; i++) s.add('element-' + i);
+      const enc = s.encode();
+      const owns = enc.length > 64 && enc.byteOffset === 0 && enc.buffer.byteLength === enc.length;
+      return { before, after, w, j, owns };
     `);
+    expect((result as unknown as { owns: boolean }).owns).toBe(true);
     expect(result.before).toBe('js');
     expect(result.after).toBe('wasm');
     expect(result.w).toBe(result.j);

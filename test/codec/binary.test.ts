@@ -172,3 +172,43 @@ describe('codec/binary Writer.finish', () => {
     for (const [out, want] of kept) expect(Array.from(out), `seed ${SEED}`).toEqual(want);
   });
 });
+
+describe('codec/binary outputs and state', () => {
+  it('transferring an encoding\'s buffer leaves every CRDT\'s state intact (outputs never share a buffer with state)', () => {
+    const regs: LWWRegister<unknown>[] = [];
+    for (let i = 0; i < 40; i++) {
+      const w = new LWWRegister<unknown>(`w${i}`);
+      w.set({ id: `vm-${i}`, status: 'running', note: 'x'.repeat(80 + i) });
+      regs.push(LWWRegister.decode(w.encode(), `r${i}`)); // keeps its value bytes, decoded on first get()
+      const s = new ORSet<string>('s');
+      for (let j = 0; j < 10; j++) s.add(`element-${i}-${j}`);
+      const out = s.encode();
+      expect(out.length).toBeGreaterThan(64);
+      structuredClone(out.buffer, { transfer: [out.buffer] }); // detaches out's buffer
+      expect(out.length).toBe(0);
+    }
+    for (let i = 0; i < regs.length; i++) expect(regs[i]!.get()).toEqual({ id: `vm-${i}`, status: 'running', note: 'x'.repeat(80 + i) });
+  });
+
+  it('finish() twice throws instead of returning bytes of other encodings', () => {
+    const w = new Writer(16);
+    for (let i = 0; i < 100; i++) w.u8(i);
+    expect(w.finish().length).toBe(100);
+    expect(() => w.finish()).toThrow(/twice/);
+  });
+
+  it('a counter\'s cached encoding is an array of its own (a kept view would pin an output slab)', () => {
+    const g = new GCounter('a');
+    for (let i = 0; i < 8; i++) {
+      const o = new GCounter(`replica-${i}`);
+      o.increment(i + 1);
+      g.merge(o);
+    }
+    const first = g.encode();
+    expect(first.length).toBeGreaterThan(64);
+    const enc = (g as unknown as { enc: Uint8Array }).enc;
+    expect(enc.byteOffset).toBe(0);
+    expect(enc.buffer.byteLength).toBe(enc.length);
+    expect(Array.from(g.encode())).toEqual(Array.from(first));
+  });
+});

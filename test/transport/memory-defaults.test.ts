@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { MemoryNetwork } from '../../src/transport/memory.js';
 import { VirtualScheduler } from '../../src/time/virtual.js';
+import { RealScheduler, ScopedScheduler } from '../../src/time/scheduler.js';
 import { SyncEngine } from '../../src/sync/engine.js';
 import { GCounter } from '../../src/crdt/g-counter.js';
 import { NovaCronIntegration } from '../../src/cluster/integration.js';
@@ -81,6 +82,12 @@ describe('MemoryNetwork made without a scheduler, engines given one', () => {
     await nodes[0]!.updateVMState('vm-1', { id: 'vm-1', status: 'running', nodeId: 'node-a', cpuCores: 2, memoryMB: 1024 });
     expect(await scheduler.runUntil(() => nodes[1]!.getVMState('vm-1')?.status === 'running', 1_000)).toBe(true);
     await Promise.all(nodes.map((n) => n.stop()));
+
+    // only a VirtualScheduler is adopted: a real-time one, or a per-node wrapper a crash closes, is not
+    const rt = new MemoryNetwork({ seed: 8 });
+    expect(rt.adoptScheduler(new RealScheduler())).toBe(false);
+    expect(rt.adoptScheduler(new ScopedScheduler(new VirtualScheduler()))).toBe(false);
+    expect(typeof rt.scheduler.advance).toBe('function');
 
     const seen = new MemoryNetwork({ seed: 7 });
     const own = seen.scheduler; // handed out: fixed

@@ -450,7 +450,9 @@ export class SyncEngine {
     tombstonesCollected: 0,
   };
   /** Per peer: the clocks it reported for collectable objects, and the epoch they belong to. */
-  private readonly gcReports = new Map<string, { epoch: number; clocks: Map<string, VectorClock> }>();
+  private readonly gcReports = new Map<string, { epoch: number; clocks: Map<string, VectorClock>; members?: string }>();
+  /** Cached `membersKey()` (cleared when the peer list changes). */
+  private membersCache: { key: string; hash: [number, number] } | undefined;
 
   constructor(options: SyncEngineOptions) {
     if (!options || typeof options.replicaId !== 'string' || options.replicaId.length === 0 || options.replicaId.length > 256) {
@@ -552,6 +554,7 @@ export class SyncEngine {
   addPeer(id: string, address = ''): void {
     if (typeof id !== 'string' || id.length === 0 || id === this.replicaId) throw new ValidationError(`invalid peer id ${id}`);
     this.peers.add(id, address);
+    this.membersCache = undefined;
     this.transport.connect?.(id, address);
     if (this.recovering) this.startRecoverySession();
   }
@@ -559,6 +562,7 @@ export class SyncEngine {
   /** Forget a peer for good: its messages are dropped from now on (until it is added again). */
   removePeer(id: string): void {
     this.peers.remove(id);
+    this.membersCache = undefined;
     this.gcReports.delete(id);
     this.transport.disconnect?.(id);
     for (const w of this.pendingWrites.values()) w.acks.delete(id);
@@ -1690,7 +1694,7 @@ export class SyncEngine {
     };
     this.sessions.set(id, session);
     this.s.aeTotal++;
-    this.s.aeBytesSent += this.sendTo(peer, MSG.SYNC_DIGEST, encodeDigest({ session: id, seen: this.withCausal(seen), objects }), 0);
+    this.s.aeBytesSent += this.sendTo(peer, MSG.SYNC_DIGEST, encodeDigest({ session: id, seen: this.withCausal(seen), objects, members: this.members().hash }), 0);
   }
 
   private failSession(s: Session): void {
@@ -1745,14 +1749,30 @@ export class SyncEngine {
     return out;
   }
 
+  /**
+   * The membership this replica counts for tombstone collection (itself and every peer not removed), as a
+   * hash sent with each digest: a peer's reports count only while they carry the same hash, so a replica
+   * never collects with a stable clock that a member it does not know of (or one it removed and another
+   * replica still counts) has no part in.
+   */
+  private members(): { key: string; hash: [number, number] } {
+    if (this.membersCache) return this.membersCache;
+    const ids = [this.replicaId, ...this.peers.all().map((p) => p.id)].sort();
+    const bytes = new TextEncoder().encode(ids.map((id) => `${id.length}:${id}`).join(''));
+    const hash = hash64(bytes);
+    return (this.membersCache = { key: `${hash[0]}:${hash[1]}`, hash });
+  }
+
   /** Record a peer's reported clocks (a peer that restarted, with a new epoch, starts over). */
-  private noteClocks(from: string, epoch: number, objects: { name: string; clock?: Uint8Array }[]): void {
+  private noteClocks(from: string, epoch: number, objects: { name: string; clock?: Uint8Array }[], members?: [number, number]): void {
     if (!this.peers.get(from)) return;
     // decode all first: a malformed clock records nothing
     const got: [string, VectorClock][] = [];
     for (const o of objects) if (o.clock && this.entries.has(o.name)) got.push([o.name, VectorClock.decode(o.clock)]);
     let r = this.gcReports.get(from);
     if (!r || r.epoch !== epoch) this.gcReports.set(from, (r = { epoch, clocks: new Map() }));
+    // the latest digest's membership is the one its clocks are counted under
+    r.members = members ? `${members[0]}:${members[1]}` : undefined;
     for (const [name, vc] of got) {
       const prev = r.clocks.get(name);
       if (prev) prev.merge(vc);
@@ -1766,17 +1786,23 @@ export class SyncEngine {
    * each reporter had made when it reported (`mine[p] >= report_p[p]`): an op made concurrently with a
    * delete, still in flight, may refer to the deleted element, and it is one of those. Reports are what
    * survives a crash there (`durableClock`), so a restarted replica can never refer to an element
-   * collected here. Runs on the anti-entropy tick, and only when the stable clock grew.
+   * collected here. Reports count only while the reporter's latest digest carries this replica's own
+   * membership hash (`members()`): a stable clock over the members one replica knows is not stable for a
+   * member only its peers know, and a floor computed without it would reach that member's peers inside full
+   * states (RGA merge adopts floors) and delete the tombstone it still needs. Runs on the anti-entropy
+   * tick, and only when the stable clock grew.
    */
   private collectStable(): void {
     for (const e of this.entries.values()) {
       if (!isCollectable(e.crdt)) continue;
       const mine = e.crdt.seenPrefix();
       const clocks = [this.durableClock(e, mine)!];
+      const members = this.members().key;
       let complete = true;
       for (const p of this.peers.all()) {
-        const c = this.gcReports.get(p.id)?.clocks.get(e.name);
-        if (!c || mine.get(p.id) < c.get(p.id)) {
+        const r = this.gcReports.get(p.id);
+        const c = r?.clocks.get(e.name);
+        if (!c || r!.members !== members || mine.get(p.id) < c.get(p.id)) {
           complete = false;
           break;
         }
@@ -1798,7 +1824,7 @@ export class SyncEngine {
   private onDigest(from: string, env: Envelope, size: number): void {
     const d = decodeDigest(env.payload);
     this.s.aeBytesReceived += size;
-    this.noteClocks(from, env.epoch, d.objects);
+    this.noteClocks(from, env.epoch, d.objects, d.members);
     const { writes } = this.splitVector(d.seen);
     // the digest's version vector acknowledges our writes it covers
     for (const [r, n] of writes) if (r === this.replicaId && n > 0) this.ackFrom(from, 1, n);

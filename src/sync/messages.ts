@@ -123,6 +123,12 @@ export interface DigestPayload {
   session: number;
   seen: VersionEntries;
   objects: DigestObject[];
+  /**
+   * Hash (lo, hi) of the replica ids the sender counts as members (itself and every peer it has not
+   * removed): tombstone collection counts a peer's clock reports only while its membership matches the
+   * receiver's own. Absent: the sender reports no clocks.
+   */
+  members?: [number, number];
 }
 
 export function encodeDigest(p: DigestPayload): Uint8Array {
@@ -140,6 +146,11 @@ export function encodeDigest(p: DigestPayload): Uint8Array {
     w.u8((o.keyed ? 1 : 0) | (ctx ? 2 : 0) | (o.clock !== undefined ? 4 : 0));
     if (ctx) w.bytes(o.context!);
     if (o.clock !== undefined) w.bytes(o.clock);
+  }
+  w.u8(p.members ? 1 : 0);
+  if (p.members) {
+    w.u32(p.members[0]);
+    w.u32(p.members[1]);
   }
   return w.finish();
 }
@@ -159,8 +170,12 @@ export function decodeDigest(bytes: Uint8Array): DigestPayload {
     if (k & 4) o.clock = r.bytes();
     objects.push(o);
   }
+  const out: DigestPayload = { session, seen, objects };
+  const m = r.u8();
+  if (m > 1) throw new DecodeError('bad digest members flag');
+  if (m === 1) out.members = [r.u32(), r.u32()];
   r.done();
-  return { session, seen, objects };
+  return out;
 }
 
 export const ITEM_STATE = 1;

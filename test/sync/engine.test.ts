@@ -1094,6 +1094,56 @@ describe('SyncEngine: RGA tombstone collection', () => {
   });
 });
 
+describe('SyncEngine: RGA tombstone collection across differing memberships', () => {
+  type Doc = InstanceType<typeof import('../../src/crdt/rga.js').RGA<string>>;
+  /**
+   * a, b, d hold ["x", "y"]; d is a member to b but not to a (never added, or removed); d is cut off while a
+   * deletes "y". Collecting "y" at a (over a and b only) and b taking a's floor would leave d showing "y"
+   * forever: the delete is gone everywhere d can get it from.
+   */
+  async function scenario(variant: 'never-added' | 'removed') {
+    const { RGA } = await import('../../src/crdt/rga.js');
+    const sim = new Simulation({
+      seed: SEED,
+      nodes: ['a', 'b', 'd'],
+      latencyMs: [5, 20],
+      engine: { gossip: { intervalMs: 500 }, antiEntropy: { intervalMs: 1000 }, checkpointMs: 2000 },
+      setup: (e, ctx) => void e.register('doc', new RGA<string>(ctx.id)),
+    });
+    await sim.start();
+    const doc = (id: string): Doc => sim.engine(id).get<Doc>('doc')!;
+    if (variant === 'never-added') {
+      sim.engine('a').removePeer('d');
+      sim.engine('d').removePeer('a');
+    }
+    await sim.engine('a').update<Doc>('doc', (d) => void d.insert(0, 'x'));
+    await sim.engine('a').update<Doc>('doc', (d) => void d.insert(1, 'y'));
+    expect(await sim.runUntil(() => ['a', 'b', 'd'].every((id) => doc(id).length === 2), 20_000)).toBe(true);
+    // let every member report the two inserts, then a stops counting d
+    await sim.run(5000);
+    if (variant === 'removed') sim.engine('a').removePeer('d');
+    sim.partition(['a', 'b'], ['d']);
+    await sim.engine('a').update<Doc>('doc', (d) => void d.delete(1));
+    await sim.run(30_000);
+    // a and b count different members: neither collects the tombstone d has not seen
+    expect(doc('a').tombstones).toBe(1);
+    expect(doc('b').tombstones).toBe(1);
+    sim.heal();
+    const ok = await sim.runUntil(() => ['a', 'b', 'd'].every((id) => doc(id).toArray().join() === 'x') && sim.converged(), 60_000);
+    expect(['a', 'b', 'd'].map((id) => doc(id).toArray().join())).toEqual(['x', 'x', 'x']);
+    expect(ok).toBe(true);
+    // once the memberships agree again the tombstone goes everywhere
+    sim.engine('a').addPeer('d', 'memory://d');
+    sim.engine('d').addPeer('a', 'memory://a');
+    const collected = await sim.runUntil(() => ['a', 'b', 'd'].every((id) => doc(id).tombstones === 0) && sim.converged(), 60_000);
+    expect(collected).toBe(true);
+    await sim.stop();
+  }
+
+  it('a replica that does not know a member of its peers keeps the tombstone that member has not seen', () => scenario('never-added'));
+  it('a replica that removed a member its peers still count keeps the tombstone too', () => scenario('removed'));
+});
+
 describe('SyncEngine: CRDTs changed directly (get + mutator, no update)', () => {
   /** Two started engines on a MemoryNetwork with no scheduler option (they run on the network's clock). */
   async function pair() {

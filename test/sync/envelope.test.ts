@@ -80,7 +80,11 @@ describe('envelope', () => {
         { name: 'm', typeTag: 8, lo: 1, hi: 2, keyed: true, context: new Uint8Array([1, 1, 97, 3, 0]) },
         { name: 'r', typeTag: 9, lo: 3, hi: 4, keyed: false, clock: new Uint8Array([1, 2, 3]) },
       ],
+      members: [0xdeadbeef, 7],
     });
+    expect(decodeDigest(digest).members).toEqual([0xdeadbeef, 7]);
+    expect(decodeDigest(encodeDigest({ session: 1, seen: [], objects: [] })).members).toBeUndefined();
+    expect(() => decodeDigest(encodeDigest({ session: 1, seen: [], objects: [] }).map((b, i, a) => (i === a.length - 1 ? 2 : b)))).toThrow(DecodeError);
     expect(decodeDigest(digest).objects).toEqual([
       { name: 'x', typeTag: 1, lo: 5, hi: 6, keyed: true },
       { name: 'm', typeTag: 8, lo: 1, hi: 2, keyed: true, context: new Uint8Array([1, 1, 97, 3, 0]) },

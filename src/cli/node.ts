@@ -14,7 +14,8 @@
  *   the storage, exit 0. A second signal while stopping exits at once with 1. With the environment variable
  *   `ASYNC_STATE_SYNC_EXIT_WITH_PARENT=1` (set by the demo) the node also stops when its parent process dies.
  */
-import { mkdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { makeDirs } from '../storage/dirs.js';
 import { createServer, type Server } from 'node:http';
 import { cpus, freemem, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -152,7 +153,7 @@ export async function runNode(cfg: NodeConfig, opts: RunNodeOptions = {}): Promi
     if (apiToken !== undefined && apiToken.length < MIN_SECRET_CHARS) {
       log.warn('API token is short: anyone who can reach the port may guess it', { file: cfg.apiTokenFile, chars: apiToken.length, recommended: MIN_SECRET_CHARS });
     }
-    mkdirSync(cfg.dataDir, { recursive: true });
+    makeDirs(cfg.dataDir);
     // one node per data dir: a second process on it would reuse this replica's dots
     lock = lockDataDir(cfg.dataDir);
   } catch (e) {

@@ -11,7 +11,7 @@
  * - `batch` runs in one lmdb transaction: all of its writes or none.
  * - The module imports `lmdb` lazily in `open()`, so importing it costs nothing where it is not used.
  */
-import { mkdirSync } from 'node:fs';
+import { makeDirs } from './dirs.js';
 import { join } from 'node:path';
 import { StorageError } from '../errors.js';
 import type { Storage, StorageBatchOp } from './types.js';
@@ -91,7 +91,7 @@ export class LmdbStorage implements Storage {
     this.opening ??= (async () => {
       try {
         const { open } = await import('lmdb');
-        mkdirSync(this.path, { recursive: true });
+        makeDirs(this.path);
         const db = open({
           path: join(this.path, 'data.mdb'),
           encoding: 'binary',

@@ -55,6 +55,27 @@ describe('data dir lock (node processes)', () => {
     expect(r.stdout).toContain('"msg":"cannot start"');
   });
 
+  it('a data dir that cannot be made fails fast with the system error (Node\'s recursive mkdir hangs under /proc)', () => {
+    const bad = process.platform === 'linux' ? '/proc/async-state-sync-nope/data' : join(dir, 'not-a-dir-2', 'data');
+    if (process.platform !== 'linux') writeFileSync(join(dir, 'not-a-dir-2'), 'x');
+    const r = spawnSync(process.execPath, [BIN, 'node', '--id', 'bad-dir', '--region', 'r', '--listen', '127.0.0.1:0', '--data-dir', bad], { encoding: 'utf8', timeout: 30_000 });
+    expect(r.signal).toBeNull(); // not killed by the timeout
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/^async-state-sync node: cannot start: E[A-Z]+/);
+  });
+
+  it('makeDirs makes missing levels, accepts an existing directory, refuses a file in the way', async () => {
+    const { makeDirs } = await import('../../src/storage/dirs.js');
+    const deep = join(dir, 'mk', 'a', 'b', 'c');
+    makeDirs(deep);
+    expect(existsSync(deep)).toBe(true);
+    makeDirs(deep);
+    makeDirs(join(dir, 'mk', 'a'));
+    writeFileSync(join(dir, 'mk', 'file'), 'x');
+    expect(() => makeDirs(join(dir, 'mk', 'file'))).toThrow(/EEXIST/);
+    expect(() => makeDirs(join(dir, 'mk', 'file', 'sub'))).toThrow(/ENOTDIR/);
+  });
+
   it('takes over the lock of a process that died', async () => {
     const data = join(dir, 'stale');
     mkdirSync(data, { recursive: true });

@@ -18,6 +18,13 @@ async function all(s: LmdbStorage, prefix?: string): Promise<Array<[string, numb
 }
 
 describe('LmdbStorage', () => {
+  it('a path that cannot be made is a StorageError, at once (not a hang in a recursive mkdir)', async () => {
+    writeFileSync(join(root, 'a-file'), 'x');
+    const s = new LmdbStorage({ path: join(root, 'a-file', 'db') });
+    await expect(s.get('k')).rejects.toThrow(StorageError);
+    if (process.platform === 'linux') await expect(new LmdbStorage({ path: '/proc/async-state-sync-nope/db' }).get('k')).rejects.toThrow(/ENOENT/);
+  });
+
   it('puts, gets, deletes and lists by prefix in key order', async () => {
     const s = new LmdbStorage({ path: dir() });
     await s.put('crdt/b', Uint8Array.of(2));

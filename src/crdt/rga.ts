@@ -40,6 +40,13 @@
  *   collected) while the others keep the tombstone and show the child. So a full state (encode, clone) carries
  *   the floor, and a delta never does: the floor travels only with every record it was computed against, and
  *   after `collectGarbage` there is no delta to send (nothing but the floor changed).
+ * - A full state whose floor covers an element it lacks shows that element collected where the floor was
+ *   raised, so deleted there: a merge that raises the floor collects such an element here too once it is a
+ *   leaf, delete record or not. Under the contract every replica applied that delete before anyone could
+ *   collect, so this changes nothing; it repairs a replica the collectors did not count (a membership the
+ *   replicas disagreed on, see SyncEngine) that never got the delete, and makes both merge orders agree. An
+ *   element that has a child there (inserted after it where the delete had not arrived) stays shown there,
+ *   and the child is an orphan (never shown) elsewhere: that case needs the contract.
  * - Cost: the list is one array in document order (tombstones included). Index lookups walk from a cursor
  *   (the last position looked up or edited), so sequential edits are O(distance) and random ones O(n);
  *   integrating a remote insert finds its reference through a hint (the last integrated position) before
@@ -311,11 +318,19 @@ export class RGA<T = unknown> implements Crdt<RGA<T>> {
     }
     if (!floor.dominates(other.floor)) {
       changed = true;
-      floor.merge(other.floor);
+      // an element here whose insert the other's floor covers but which the other lacks was collected where
+      // that floor was raised, so it had been deleted there (see the module comment)
+      const theirs = other.floor;
+      let collectedThere: Set<string> | undefined;
+      for (const n of this.list) {
+        const op = n.op;
+        if (op.counter <= theirs.get(op.replica) && !other.inserts.has(n.key)) (collectedThere ??= new Set()).add(n.key);
+      }
+      floor.merge(theirs);
       // own ops may have been collected elsewhere (a replica that restarts from a state whose floor covers
       // its collected ops): never reuse one of their counters
       this.ownCounter = Math.max(this.ownCounter, floor.get(this.replicaId));
-      this.gc();
+      this.gc(collectedThere);
     }
     return changed;
   }
@@ -684,17 +699,23 @@ export class RGA<T = unknown> implements Crdt<RGA<T>> {
     return counter <= this.floor.get(replica);
   }
 
-  /** Collect with the current floor (see the module comment). */
-  private gc(): number {
+  /**
+   * Collect with the current floor (see the module comment); `collectedThere`: elements a merged state's
+   * floor shows collected elsewhere, collected here as leaves whether or not their delete arrived.
+   */
+  private gc(collectedThere?: Set<string>): number {
     const list = this.list;
     const keep: Node[] = [];
     let removed = 0;
     for (let k = list.length - 1; k >= 0; k--) {
       const n = list[k];
-      if (n.deleted && this.collectable(n)) {
+      const there = collectedThere !== undefined && collectedThere.has(n.key);
+      if ((n.deleted || there) && this.collectable(n, there)) {
         this.inserts.delete(n.key);
-        for (const d of this.byTarget.get(n.key)!) this.deletes.delete(dotKey(d.replica, d.counter));
+        const dels = this.byTarget.get(n.key);
+        if (dels !== undefined) for (const d of dels) this.deletes.delete(dotKey(d.replica, d.counter));
         this.byTarget.delete(n.key);
+        if (!n.deleted) this.visible--;
         if (n.refKey !== null) {
           const ref = this.inserts.get(n.refKey);
           if (ref !== undefined) ref.children--;
@@ -718,9 +739,10 @@ export class RGA<T = unknown> implements Crdt<RGA<T>> {
     return removed;
   }
 
-  private collectable(n: Node): boolean {
+  private collectable(n: Node, collectedThere: boolean): boolean {
     const op = n.op;
     if (n.children > 0 || !this.covered(op.replica, op.counter) || this.orphans.has(n.key)) return false;
+    if (collectedThere) return true;
     for (const d of this.byTarget.get(n.key)!) if (this.covered(d.replica, d.counter)) return true;
     return false;
   }

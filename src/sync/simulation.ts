@@ -38,6 +38,8 @@ export interface SimulationOptions {
   trace?: boolean;
   /** Virtual start time, ms (default 1,000,000: HLC timestamps look like real ones). */
   startMs?: number;
+  /** Per node, the peers it is given (default: every other node); a node not listed gets the default. */
+  peers?: Record<string, string[]>;
 }
 
 export interface SimNode {
@@ -89,7 +91,8 @@ export class Simulation {
       random: new Random(`${this.options.seed}/${id}/${incarnation}`),
     });
     this.options.setup(engine, { id, clock, scheduler, incarnation });
-    for (const other of this.options.nodes) if (other !== id) engine.addPeer(other, `memory://${other}`);
+    const peers = this.options.peers?.[id] ?? this.options.nodes.filter((other) => other !== id);
+    for (const other of peers) engine.addPeer(other, `memory://${other}`);
     return { id, engine, scheduler, storage, clock, up: true, incarnation };
   }
 

@@ -169,4 +169,52 @@ describe('crdt/rga GC floor', () => {
     expect(runsWithGc).toBeGreaterThan(0);
     expect(removedTotal).toBeGreaterThan(0);
   });
+  it('an element a full state shows collected (floor covers it, state lacks it) goes where its delete never came', () => {
+    // d got x and y but not the delete of y (a member the collectors did not count, or a lost message)
+    const a = new RGA<string>('a');
+    const d = new RGA<string>('d');
+    const x = a.insert(0, 'x');
+    const y = a.insert(1, 'y');
+    const z = a.insert(2, 'z');
+    for (const op of [x, y, z]) d.apply(op);
+    a.delete(2);
+    a.delete(1);
+    expect(a.collectGarbage(a.seenPrefix())).toBe(2);
+    expect(a.toArray()).toEqual(['x']);
+    expect(d.toArray()).toEqual(['x', 'y', 'z']);
+    // either merge order gives a's state, bytes and all (z, a leaf, goes; then y, now a leaf)
+    const d1 = RGA.decode<string>(d.encode(), 'd');
+    const a1 = RGA.decode<string>(a.encode(), 'a');
+    expect(d1.merge(RGA.decode(a.encode()))).toBe(true);
+    expect(a1.merge(RGA.decode(d.encode()))).toBe(false);
+    expect(d1.toArray()).toEqual(['x']);
+    expect(d1.length).toBe(1);
+    expect(d1.tombstones).toBe(0);
+    expect(d1.encode()).toEqual(a1.encode());
+    // an element the floor covers that the state still holds is not touched
+    const e = RGA.decode<string>(d.encode(), 'e');
+    const keep = RGA.decode<string>(a.encode(), 'k');
+    e.merge(keep);
+    expect(e.toArray()).toEqual(['x']);
+    // a delta has no floor and shows nothing collected
+    const f = RGA.decode<string>(d.encode(), 'f');
+    const g = new RGA<string>('g');
+    g.apply(x);
+    f.merge(g.takeDelta()!);
+    expect(f.toArray()).toEqual(['x', 'y', 'z']);
+  });
+
+  it('an element with a live child here is kept when a floor shows it collected elsewhere (a documented limit)', () => {
+    const a = new RGA<string>('a');
+    const d = new RGA<string>('d');
+    const x = a.insert(0, 'x');
+    const y = a.insert(1, 'y');
+    d.apply(x);
+    d.apply(y);
+    a.delete(1);
+    a.collectGarbage(a.seenPrefix());
+    d.insert(2, 'w'); // after y, which d still shows
+    d.merge(RGA.decode(a.encode()));
+    expect(d.toArray()).toEqual(['x', 'y', 'w']);
+  });
 });

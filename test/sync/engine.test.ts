@@ -1101,7 +1101,8 @@ describe('SyncEngine: RGA tombstone collection across differing memberships', ()
    * deletes "y". Collecting "y" at a (over a and b only) and b taking a's floor would leave d showing "y"
    * forever: the delete is gone everywhere d can get it from.
    */
-  async function scenario(variant: 'never-added' | 'removed') {
+  /** Nodes a, b, d with an RGA 'doc'; `peers` as in SimulationOptions (default: everyone knows everyone). */
+  async function docSim(peers?: Record<string, string[]>) {
     const { RGA } = await import('../../src/crdt/rga.js');
     const sim = new Simulation({
       seed: SEED,
@@ -1109,13 +1110,14 @@ describe('SyncEngine: RGA tombstone collection across differing memberships', ()
       latencyMs: [5, 20],
       engine: { gossip: { intervalMs: 500 }, antiEntropy: { intervalMs: 1000 }, checkpointMs: 2000 },
       setup: (e, ctx) => void e.register('doc', new RGA<string>(ctx.id)),
+      peers,
     });
     await sim.start();
-    const doc = (id: string): Doc => sim.engine(id).get<Doc>('doc')!;
-    if (variant === 'never-added') {
-      sim.engine('a').removePeer('d');
-      sim.engine('d').removePeer('a');
-    }
+    return { sim, doc: (id: string): Doc => sim.engine(id).get<Doc>('doc')! };
+  }
+
+  async function scenario(variant: 'never-added' | 'removed') {
+    const { sim, doc } = await docSim(variant === 'never-added' ? { a: ['b'], d: ['b'] } : undefined);
     await sim.engine('a').update<Doc>('doc', (d) => void d.insert(0, 'x'));
     await sim.engine('a').update<Doc>('doc', (d) => void d.insert(1, 'y'));
     expect(await sim.runUntil(() => ['a', 'b', 'd'].every((id) => doc(id).length === 2), 20_000)).toBe(true);
@@ -1142,6 +1144,23 @@ describe('SyncEngine: RGA tombstone collection across differing memberships', ()
 
   it('a replica that does not know a member of its peers keeps the tombstone that member has not seen', () => scenario('never-added'));
   it('a replica that removed a member its peers still count keeps the tombstone too', () => scenario('removed'));
+
+  it('a replica no member counts, that pulled the doc and missed a delete, drops the element the others collected', async () => {
+    // d knows b; a and b do not count d (a peer may reach us before an operator adds it: it is answered)
+    const { sim, doc } = await docSim({ a: ['b'], b: ['a'], d: ['b'] });
+    await sim.engine('a').update<Doc>('doc', (d) => void d.insert(0, 'x'));
+    await sim.engine('a').update<Doc>('doc', (d) => void d.insert(1, 'y'));
+    expect(await sim.runUntil(() => doc('d').length === 2, 20_000)).toBe(true);
+    sim.partition(['a', 'b'], ['d']);
+    await sim.engine('a').update<Doc>('doc', (d) => void d.delete(1));
+    expect(await sim.runUntil(() => doc('a').tombstones === 0 && doc('b').tombstones === 0 && sim.converged(['doc']) === false, 60_000)).toBe(true);
+    sim.heal();
+    const ok = await sim.runUntil(() => doc('d').toArray().join() === 'x', 60_000);
+    expect(doc('d').toArray()).toEqual(['x']);
+    expect(ok).toBe(true);
+    expect(doc('d').encode()).toEqual(doc('a').encode());
+    await sim.stop();
+  });
 });
 
 describe('SyncEngine: CRDTs changed directly (get + mutator, no update)', () => {

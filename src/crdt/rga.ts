@@ -26,7 +26,9 @@
  *   visited from the end, so a run of deleted text goes leaf by leaf in one call). Removing a leaf leaves the
  *   pre-order of every other element unchanged, and no future op can refer to it, so replicas that collected
  *   and replicas that did not order every element the same way. A deleted element that still has a live
- *   element inserted after it stays until that one is deleted and collected too. Contract: `stable` is
+ *   element inserted after it stays until that one is deleted and collected too. The element's deletes go
+ *   with it, except one the floor does not cover yet (a concurrent delete by another replica), which stays
+ *   until a floor covers it: every replica's ops stay gap-free here (`seenPrefix`). Contract: `stable` is
  *   causally stable at this replica: every op it covers has been applied at every replica, and every op this
  *   replica has not applied yet is causally after it (e.g. the pointwise minimum of the latest clocks
  *   received from all replicas, once this replica has applied every op each of them had made when it sent
@@ -712,9 +714,7 @@ export class RGA<T = unknown> implements Crdt<RGA<T>> {
       const there = collectedThere !== undefined && collectedThere.has(n.key);
       if ((n.deleted || there) && this.collectable(n, there)) {
         this.inserts.delete(n.key);
-        const dels = this.byTarget.get(n.key);
-        if (dels !== undefined) for (const d of dels) this.deletes.delete(dotKey(d.replica, d.counter));
-        this.byTarget.delete(n.key);
+        this.dropCoveredDeletes(n.key);
         if (!n.deleted) this.visible--;
         if (n.refKey !== null) {
           const ref = this.inserts.get(n.refKey);
@@ -727,16 +727,32 @@ export class RGA<T = unknown> implements Crdt<RGA<T>> {
     }
     if (removed > 0) this.list = keep.reverse();
     this.curVis = -1;
-    // deletes whose target was collected earlier (re-delivered by a merge)
+    // deletes whose target was collected (earlier, or re-delivered by a merge)
     for (const [tkey, dels] of this.byTarget) {
       if (this.inserts.has(tkey)) continue;
       const t = dels[0].target;
-      if (!this.covered(t.replica, t.counter)) continue;
-      for (const d of dels) this.deletes.delete(dotKey(d.replica, d.counter));
-      this.byTarget.delete(tkey);
+      if (this.covered(t.replica, t.counter)) this.dropCoveredDeletes(tkey);
     }
     this.hint = -1;
     return removed;
+  }
+
+  /**
+   * Drop the deletes of a collected element that the floor covers. One the floor does not cover yet (a
+   * concurrent delete by another replica) is kept until it does: dropped, it would leave a gap in its
+   * replica's ops here (`seenPrefix` would stop below it for good, and so would collection), while replicas
+   * that receive it later keep it as well.
+   */
+  private dropCoveredDeletes(tkey: string): void {
+    const dels = this.byTarget.get(tkey);
+    if (dels === undefined) return;
+    const keep: RgaDeleteOp[] = [];
+    for (const d of dels) {
+      if (this.covered(d.replica, d.counter)) this.deletes.delete(dotKey(d.replica, d.counter));
+      else keep.push(d);
+    }
+    if (keep.length === 0) this.byTarget.delete(tkey);
+    else if (keep.length !== dels.length) this.byTarget.set(tkey, keep);
   }
 
   private collectable(n: Node, collectedThere: boolean): boolean {

@@ -1789,8 +1789,10 @@ export class SyncEngine {
    * collected here. Reports count only while the reporter's latest digest carries this replica's own
    * membership hash (`members()`): a stable clock over the members one replica knows is not stable for a
    * member only its peers know, and a floor computed without it would reach that member's peers inside full
-   * states (RGA merge adopts floors) and delete the tombstone it still needs. Runs on the anti-entropy
-   * tick, and only when the stable clock grew.
+   * states (RGA merge adopts floors) and delete the tombstone it still needs. For the same reason a replica
+   * sends collectable objects (in anti-entropy and read answers) to members only: a sender nobody counts
+   * (answered for every other object) could otherwise hold an element the members collect, and insert after
+   * it. Runs on the anti-entropy tick, and only when the stable clock grew.
    */
   private collectStable(): void {
     for (const e of this.entries.values()) {
@@ -1829,9 +1831,16 @@ export class SyncEngine {
     // the digest's version vector acknowledges our writes it covers
     for (const [r, n] of writes) if (r === this.replicaId && n > 0) this.ackFrom(from, 1, n);
     const items: SyncItem[] = [];
+    const member = this.peers.get(from) !== undefined;
+    let withheld = false;
     for (const o of d.objects) {
       const e = this.entries.get(o.name);
       if (!e || e.crdt.typeTag !== o.typeTag) continue;
+      // objects with collectable tombstones go to members only (see collectStable)
+      if (!member && isCollectable(e.crdt)) {
+        withheld = true;
+        continue;
+      }
       const [lo, hi] = this.hashOf(e);
       if (lo === o.lo && hi === o.hi) continue;
       if (o.keyed && o.context !== undefined && isScoped(e.crdt)) {
@@ -1845,7 +1854,9 @@ export class SyncEngine {
         items.push({ kind: ITEM_STATE, name: e.name, typeTag: e.crdt.typeTag, final: false, lo, hi, bytes: e.crdt.encode() });
       }
     }
-    this.s.aeBytesSent += this.sendSync(from, d.session, this.withCausal(this.writes.entries()), items);
+    // an answer that withholds an object must not tell the peer it now holds all our writes (it would
+    // acknowledge them)
+    this.s.aeBytesSent += this.sendSync(from, d.session, withheld ? [] : this.withCausal(this.writes.entries()), items);
   }
 
   private onSync(from: string, env: Envelope, size: number): void {
@@ -1863,6 +1874,7 @@ export class SyncEngine {
       decoded.set(it, this.decodeFor(e, it.bytes));
     }
     const out: SyncItem[] = [];
+    const member = this.peers.get(from) !== undefined;
     let keys = 0;
     let onlyStates = true;
     let pendingAnswer = false;
@@ -1877,7 +1889,7 @@ export class SyncEngine {
         this.mergeInto(e, decoded.get(it)!, from);
         keys++;
         const [lo, hi] = this.hashOf(e);
-        if (!it.final && (lo !== it.lo || hi !== it.hi)) {
+        if (!it.final && (lo !== it.lo || hi !== it.hi) && (member || !isCollectable(e.crdt))) {
           out.push({ kind: ITEM_STATE, name: e.name, typeTag: e.crdt.typeTag, final: true, lo, hi, bytes: e.crdt.encode() });
         }
       } else if (it.kind === ITEM_TREE) {
@@ -2046,6 +2058,7 @@ export class SyncEngine {
       this.s.unknownObject++;
       return;
     }
+    if (isCollectable(e.crdt) && !this.peers.get(from)) return; // members only (see collectStable)
     const [lo, hi] = this.hashOf(e);
     const same = lo === q.lo && hi === q.hi;
     this.sendTo(from, MSG.READ_RESP, encodeReadResp({ reqId: q.reqId, name: q.name, same, bytes: same ? new Uint8Array(0) : e.crdt.encode() }), 0);

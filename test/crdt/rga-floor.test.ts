@@ -217,4 +217,35 @@ describe('crdt/rga GC floor', () => {
     d.merge(RGA.decode(a.encode()));
     expect(d.toArray()).toEqual(['x', 'y', 'w']);
   });
+  it('collecting an element keeps a concurrent delete the floor does not cover (no gap in that replica\'s ops)', () => {
+    const a = new RGA<string>('a');
+    const c = new RGA<string>('c');
+    const b = new RGA<string>('b');
+    const x = a.insert(0, 'x');
+    c.apply(x);
+    b.apply(x);
+    const cDel = c.delete(0); // c:1, concurrent with a's delete
+    const aDel = a.delete(0); // a:2
+    a.apply(cDel);
+    b.apply(aDel);
+    expect(a.seenPrefix().get('c')).toBe(1);
+    expect(a.collectGarbage(VectorClock.from({ a: 2 }))).toBe(1);
+    // x is gone, c's delete stays until a floor covers it: c's ops here still run 1..1
+    expect(a.seenPrefix().get('c')).toBe(1);
+    expect(a.tombstones).toBe(0);
+    // b (no c:1 yet) takes a's state: it collects x and holds c:1 too; c takes it as well: all equal
+    b.merge(RGA.decode(a.encode()));
+    c.merge(RGA.decode(a.encode()));
+    a.merge(RGA.decode(c.encode()));
+    expect(b.encode()).toEqual(a.encode());
+    expect(c.encode()).toEqual(a.encode());
+    expect(b.seenPrefix().get('c')).toBe(1);
+    // once the floor covers c:1 it goes
+    const before = a.encode().length;
+    a.collectGarbage(VectorClock.from({ a: 2, c: 1 }));
+    expect(a.encode().length).toBeLessThan(before);
+    expect(a.seenPrefix().get('c')).toBe(1); // now under the floor
+    b.merge(RGA.decode(a.encode()));
+    expect(b.encode()).toEqual(a.encode());
+  });
 });

@@ -266,6 +266,42 @@ describe('hostile anti-entropy input', () => {
   });
 });
 
+describe('anti-entropy with a sender that is not a member', () => {
+  it('answers it without collectable objects (RGA) and without its version vector; a member gets both', async () => {
+    const { RGA } = await import('../../src/crdt/rga.js');
+    const { MSG, encodeEnvelope, decodeEnvelope } = await import('../../src/sync/envelope.js');
+    const { encodeDigest, decodeSync } = await import('../../src/sync/messages.js');
+    const sim = await quietPair((e, ctx) => {
+      e.register('vms', new ORMap(ctx.id, { clock: ctx.clock }));
+      e.register('doc', new RGA<string>(ctx.id));
+    });
+    const b = sim.engine('b');
+    await b.update<ORMap<unknown>>('vms', (m) => m.setLWW('k', 1));
+    await b.update<InstanceType<typeof RGA<string>>>('doc', (d) => void d.insert(0, 'x'));
+    const ask = async (id: string): Promise<{ names: string[]; seen: number }> => {
+      const t = sim.network.transport(id);
+      let answer: { names: string[]; seen: number } | undefined;
+      t.onMessage((_from, bytes) => {
+        const env = decodeEnvelope(bytes, undefined);
+        if (env.type !== MSG.SYNC) return;
+        const p = decodeSync(env.payload);
+        answer = { names: p.items.map((i) => i.name).sort(), seen: p.seen.length };
+      });
+      await t.start();
+      const objects = ['vms', 'doc'].map((name) => ({ name, typeTag: b.get(name)!.typeTag, lo: 1, hi: 2, keyed: name === 'vms' }));
+      t.send('b', encodeEnvelope({ type: MSG.SYNC_DIGEST, flags: 0, origin: id, epoch: 1, counter: 1, hops: 0, payload: encodeDigest({ session: 9, seen: [], objects }) }, undefined));
+      await sim.run(200);
+      return answer!;
+    };
+    expect(await ask('stranger')).toEqual({ names: ['vms'], seen: 0 });
+    b.addPeer('member', 'memory://member');
+    const m = await ask('member');
+    expect(m.names).toEqual(['doc', 'vms']);
+    expect(m.seen).toBeGreaterThan(0);
+    await sim.stop();
+  });
+});
+
 describe('anti-entropy partners', () => {
   /**
    * 8 engines on the default timers (gossip and probes every 5 s, anti-entropy every 30 s). Probes and

@@ -233,6 +233,11 @@ export interface SyncStats {
     splitAnswers: number;
     /** Requests (digests, answers, majority reads) held until this replica's local writes were durable. */
     heldRequests: number;
+    /**
+     * Scoped answers not merged: they answered a digest or an answer of an earlier incarnation of this
+     * replica (before a restart), or came too late (see `spoke`).
+     */
+    staleAnswers: number;
   };
   peerCount: number;
   crdtCount: number;
@@ -330,6 +335,9 @@ interface PendingRead {
 
 /** Key/bucket slices smaller than this (both sides' key counts together) are sent instead of descending. */
 const SLICE_SMALL = 32;
+/** How long, and for how many sessions, a replica remembers the anti-entropy sessions it spoke in. */
+const SESSION_MEMORY_MS = 10 * 60_000;
+const MAX_SESSION_MEMORY = 1024;
 
 /** Local deltas committed together in one storage batch. */
 interface WriteGroup {
@@ -411,6 +419,14 @@ export class SyncEngine {
   private readonly pendingWrites = new Map<number, PendingWrite>();
   private readonly pendingReads = new Map<number, PendingRead>();
   private readonly sessions = new Map<number, Session>();
+  /**
+   * Anti-entropy sessions this incarnation started or answered with scoped items, by id: a scoped item
+   * (`deltaSince`) leaves out the rows the receiver held when it spoke, and carries the sender's whole
+   * context, so it is merged only by the incarnation that spoke. A replica that crashed meanwhile may have
+   * lost those rows (merges not yet durable), and the context would then read as deletes of them. Kept
+   * for SESSION_MEMORY_MS and at most MAX_SESSION_MEMORY entries.
+   */
+  private readonly spoke = new Map<number, { peer: string; at: number }>();
   private probe: { peer: string; nonce: number; timer: TimerHandle } | undefined;
   private persistChain: Promise<void> = Promise.resolve();
   /** The open write group (see persistLocal), not yet handed to storage. */
@@ -448,6 +464,7 @@ export class SyncEngine {
     bytesSent: 0,
     bytesReceived: 0,
     tombstonesCollected: 0,
+    staleAnswers: 0,
   };
   /** Per peer: the clocks it reported for collectable objects, and the epoch they belong to. */
   private readonly gcReports = new Map<string, { epoch: number; clocks: Map<string, VectorClock>; members?: string }>();
@@ -890,6 +907,7 @@ export class SyncEngine {
         bytesReceived: this.s.aeBytesReceived,
         splitAnswers: this.s.aeSplit,
         heldRequests: this.s.heldRequests,
+        staleAnswers: this.s.staleAnswers,
       },
       peerCount: this.peers.size,
       crdtCount: this.entries.size,
@@ -1693,6 +1711,7 @@ export class SyncEngine {
       timer: this.scheduler.setTimeout(() => this.failSession(session), this.aeTimeoutMs),
     };
     this.sessions.set(id, session);
+    this.noteSpoke(id, peer);
     this.s.aeTotal++;
     this.s.aeBytesSent += this.sendTo(peer, MSG.SYNC_DIGEST, encodeDigest({ session: id, seen: this.withCausal(seen), objects, members: this.members().hash }), 0);
   }
@@ -1761,6 +1780,16 @@ export class SyncEngine {
     const bytes = new TextEncoder().encode(ids.map((id) => `${id.length}:${id}`).join(''));
     const hash = hash64(bytes);
     return (this.membersCache = { key: `${hash[0]}:${hash[1]}`, hash });
+  }
+
+  private noteSpoke(session: number, peer: string): void {
+    const now = this.scheduler.now();
+    this.spoke.delete(session);
+    this.spoke.set(session, { peer, at: now });
+    for (const [id, v] of this.spoke) {
+      if (this.spoke.size <= MAX_SESSION_MEMORY && now - v.at <= SESSION_MEMORY_MS) break;
+      this.spoke.delete(id);
+    }
   }
 
   /** Record a peer's reported clocks (a peer that restarted, with a new epoch, starts over). */
@@ -1854,6 +1883,7 @@ export class SyncEngine {
         items.push({ kind: ITEM_STATE, name: e.name, typeTag: e.crdt.typeTag, final: false, lo, hi, bytes: e.crdt.encode() });
       }
     }
+    if (items.some((i) => i.kind === ITEM_SCOPED)) this.noteSpoke(d.session, from);
     // an answer that withholds an object must not tell the peer it now holds all our writes (it would
     // acknowledge them)
     this.s.aeBytesSent += this.sendSync(from, d.session, withheld ? [] : this.withCausal(this.writes.entries()), items);
@@ -1897,7 +1927,9 @@ export class SyncEngine {
         if (!isKeyed(e.crdt)) continue;
         keys += this.answerTree(e, it, out);
       } else if (it.kind === ITEM_SCOPED) {
-        if (!isScoped(e.crdt)) {
+        if (!isScoped(e.crdt) || this.spoke.get(p.session)?.peer !== from) {
+          // not an answer to what this incarnation said (see `spoke`): anti-entropy repairs it later
+          if (isScoped(e.crdt)) this.s.staleAnswers++;
           onlyStates = false;
           continue;
         }

@@ -266,6 +266,39 @@ describe('hostile anti-entropy input', () => {
   });
 });
 
+describe('anti-entropy answers across a restart', () => {
+  /**
+   * a merges c's write of k (not yet durable: no checkpoint), sends b a digest whose context covers k's dot,
+   * and crashes before b answers; restarted, a no longer holds k. b's answer carries only the keys a's digest
+   * lacked, with b's whole context: merged by the restarted a, that context covered k's dot without k's row,
+   * which reads as a delete of k, and it went everywhere (chaos seed 1592890514 of convergence-4).
+   */
+  it('an answer to a digest sent before a crash is not merged by the restarted replica', async () => {
+    const sim = new Simulation({
+      seed: SEED,
+      nodes: ['a', 'b', 'c'],
+      latencyMs: [5, 20],
+      engine: { gossip: { intervalMs: 1e9 }, antiEntropy: { intervalMs: 1e9 }, liveness: { probeIntervalMs: 1e9 }, checkpointMs: 1e9 },
+      setup: (e, ctx) => void e.register('vms', new ORMap(ctx.id, { clock: ctx.clock })),
+    });
+    await sim.start();
+    const has = (id: string) => sim.engine(id).get<ORMap<unknown>>('vms')!.has('k');
+    await sim.engine('c').update<ORMap<unknown>>('vms', (m) => m.setLWW('k', 1));
+    expect(await sim.runUntil(() => has('a') && has('b'), 5000)).toBe(true);
+    await sim.engine('a').update<ORMap<unknown>>('vms', (m) => m.setLWW('own', 1)); // a's state differs from b's
+    sim.engine('a').syncWith('b');
+    sim.crash('a');
+    await sim.restart('a');
+    expect(has('a')).toBe(false); // the merge was not durable
+    await sim.run(1000);
+    expect(sim.engine('a').stats().antiEntropy.staleAnswers).toBe(1); // b's answer, to the crashed incarnation
+    for (const id of ['a', 'b', 'c']) sim.engine(id).syncWith(['a', 'b', 'c'].find((o) => o !== id)!);
+    await sim.run(2000);
+    expect(['a', 'b', 'c'].map(has)).toEqual([true, true, true]);
+    await sim.stop();
+  });
+});
+
 describe('anti-entropy with a sender that is not a member', () => {
   it('answers it without collectable objects (RGA) and without its version vector; a member gets both', async () => {
     const { RGA } = await import('../../src/crdt/rga.js');

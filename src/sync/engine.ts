@@ -468,7 +468,7 @@ export class SyncEngine {
   };
   /** Per peer: the clocks it reported for collectable objects, and the epoch they belong to. */
   private readonly gcReports = new Map<string, { epoch: number; clocks: Map<string, VectorClock>; members?: string }>();
-  /** Cached `membersKey()` (cleared when the peer list changes). */
+  /** Cached `members()` (cleared when the peer list changes). */
   private membersCache: { key: string; hash: [number, number] } | undefined;
 
   constructor(options: SyncEngineOptions) {

@@ -727,6 +727,28 @@ export class RGA<T = unknown> implements Crdt<RGA<T>> {
     }
     if (removed > 0) this.list = keep.reverse();
     this.curVis = -1;
+    // orphans waiting on an element collected here can never be integrated (only where the collection
+    // contract was broken, see the module comment): one deleted and covered (insert and a delete) is shown
+    // nowhere and collectable wherever it is held, so drop it (one with orphans of its own stays)
+    for (let again = true; again; ) {
+      again = false;
+      for (const [refKey, waiting] of this.orphans) {
+        if (this.inserts.has(refKey)) continue;
+        const r = waiting[0].op.ref!;
+        if (!this.covered(r.replica, r.counter)) continue;
+        const left = waiting.filter((n) => {
+          if (!n.deleted || !this.covered(n.op.replica, n.op.counter) || this.orphans.has(n.key)) return true;
+          if (!this.byTarget.get(n.key)?.some((d) => this.covered(d.replica, d.counter))) return true;
+          this.inserts.delete(n.key);
+          this.dropCoveredDeletes(n.key);
+          removed++;
+          again = true;
+          return false;
+        });
+        if (left.length === 0) this.orphans.delete(refKey);
+        else if (left.length !== waiting.length) this.orphans.set(refKey, left);
+      }
+    }
     // deletes whose target was collected (earlier, or re-delivered by a merge)
     for (const [tkey, dels] of this.byTarget) {
       if (this.inserts.has(tkey)) continue;

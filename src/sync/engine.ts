@@ -333,6 +333,21 @@ interface PendingRead {
   timer: TimerHandle;
 }
 
+/** Engines built per seeded transport (see seededRandom). */
+const builtOn = new WeakMap<object, number>();
+
+/** The engine's default randomness: from a seeded transport's seed and the replica id, else from entropy. */
+function seededRandom(transport: Transport, replicaId: string): Random {
+  const seed = transport.seed;
+  if (typeof seed !== 'number') return Random.fromEntropy();
+  const n = (builtOn.get(transport) ?? 0) + 1;
+  builtOn.set(transport, n);
+  const gen = (transport as { generation?: unknown }).generation;
+  const incarnation = typeof gen === 'number' && Number.isFinite(gen) ? gen : 0;
+  // the first engine on a fresh medium keeps the plain derivation (runs recorded before stay the same)
+  return new Random(n === 1 && incarnation === 0 ? `${seed}/${replicaId}` : `${seed}/${replicaId}/${incarnation}/${n}`);
+}
+
 /** Key/bucket slices smaller than this (both sides' key counts together) are sent instead of descending. */
 const SLICE_SMALL = 32;
 /** How long, and for how many sessions, a replica remembers the anti-entropy sessions it spoke in. */
@@ -485,9 +500,10 @@ export class SyncEngine {
     if (options.scheduler !== undefined) options.transport.useScheduler?.(options.scheduler);
     this.scheduler = options.scheduler ?? options.transport.scheduler ?? new RealScheduler();
     this.storage = options.storage;
-    // a seeded medium (MemoryNetwork) seeds the engine too, per replica, so the same seed gives the same run
-    const seed = options.transport.seed;
-    this.random = options.random ?? (typeof seed === 'number' ? new Random(`${seed}/${this.replicaId}`) : Random.fromEntropy());
+    // a seeded medium (MemoryNetwork) seeds the engine too, per replica, so the same seed gives the same run;
+    // an engine rebuilt on it (a process restart) gets a stream of its own, so a new epoch: the same epoch
+    // would repeat its predecessor's message ids (peers drop them as seen) and keep its clock reports
+    this.random = options.random ?? seededRandom(options.transport, this.replicaId);
     this.logger = options.logger;
     this.signer = makeSigner(options.clusterKey);
     const signer = this.signer;

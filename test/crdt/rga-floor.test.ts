@@ -248,4 +248,22 @@ describe('crdt/rga GC floor', () => {
     b.merge(RGA.decode(a.encode()));
     expect(b.encode()).toEqual(a.encode());
   });
+  it('a deleted orphan whose reference a floor shows collected goes too (replicas reach equal bytes)', () => {
+    const a = new RGA<string>('a');
+    const b = new RGA<string>('b');
+    const r = b.insert(0, 'r');
+    const o = b.insert(1, 'o');
+    const delO = b.delete(1);
+    b.delete(0);
+    // a got o and its delete but never r: o waits for its reference
+    a.apply(o);
+    a.apply(delO);
+    expect(a.length).toBe(0);
+    expect(b.collectGarbage(b.seenPrefix())).toBe(2);
+    a.merge(RGA.decode(b.encode()));
+    expect(a.encode()).toEqual(b.encode());
+    // r never arrives: a floor covers it
+    expect(a.apply(r)).toBe(false);
+    expect(a.encode()).toEqual(b.encode());
+  });
 });

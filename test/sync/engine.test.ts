@@ -12,7 +12,7 @@ import { ORSet } from '../../src/crdt/or-set.js';
 import { NotInitializedError, StorageError, TimeoutError, ValidationError } from '../../src/errors.js';
 import { MemoryStorage } from '../../src/storage/memory.js';
 import { SyncEngine } from '../../src/sync/engine.js';
-import { MSG, encodeEnvelope, makeSigner } from '../../src/sync/envelope.js';
+import { MSG, decodeEnvelope, encodeEnvelope, makeSigner } from '../../src/sync/envelope.js';
 import { encodeDelta } from '../../src/sync/messages.js';
 import { Simulation } from '../../src/sync/simulation.js';
 import { Random } from '../../src/time/random.js';
@@ -1184,6 +1184,44 @@ describe('SyncEngine: RGA tombstone collection across differing memberships', ()
     expect(doc('d').toArray()).toEqual(['x']);
     expect(ok).toBe(true);
     await sim.stop();
+  });
+});
+
+describe('SyncEngine: default randomness on a seeded MemoryNetwork', () => {
+  /** The epochs a's digests carry: a first engine, one rebuilt on the same transport, one after a crash. */
+  async function epochs(): Promise<number[]> {
+    const network = new MemoryNetwork({ seed: SEED, latencyMs: 1 });
+    const b = network.transport('b');
+    const seen: number[] = [];
+    b.onMessage((_from, bytes) => {
+      const env = decodeEnvelope(bytes, undefined);
+      if (env.type === MSG.SYNC_DIGEST) seen.push(env.epoch);
+    });
+    await b.start();
+    const build = async () => {
+      const e = new SyncEngine({ replicaId: 'a', transport: network.transport('a'), gossip: { intervalMs: 1e9 }, antiEntropy: { intervalMs: 1e9 }, liveness: { probeIntervalMs: 1e9 } });
+      e.register('c', new GCounter('a'));
+      await e.start();
+      e.addPeer('b', 'memory://b');
+      e.syncWith('b');
+      await network.scheduler.run(50);
+      return e;
+    };
+    const e1 = await build();
+    await e1.stop();
+    const e2 = await build(); // a process restart on the same transport
+    network.crash('a');
+    network.restart('a');
+    await e2.stop();
+    await build(); // after a crash
+    return seen;
+  }
+
+  it('a rebuilt engine gets an epoch of its own (a repeated one repeats message ids), and the same seed the same epochs', async () => {
+    const first = await epochs();
+    expect(first.length).toBe(3);
+    expect(new Set(first).size).toBe(3);
+    expect(await epochs()).toEqual(first);
   });
 });
 

@@ -49,8 +49,9 @@
  * Untrusted input: every message is size-checked, authenticated (HMAC-SHA256 with `clusterKey`), decoded in
  * full and type-checked before any state changes; failures are counted in `stats()` and never thrown.
  * Membership is not authentication: a message from a sender that was never added as a peer is still merged
- * (gossip forwards other replicas' deltas, and a new replica may reach us before an operator adds it), while
- * removed peers are refused (counted as `fromRemoved`). On a network others can reach, set `clusterKey`.
+ * (gossip forwards other replicas' deltas, and a new replica may reach us before an operator adds it) and
+ * answered, except that objects with collectable tombstones (RGA) go to members only (see collectStable),
+ * while removed peers are refused (counted as `fromRemoved`). On a network others can reach, set `clusterKey`.
  * Objects must be mutated only inside `update()` (or followed by `commit()`): deltas taken on remote merges
  * are discarded, so a mutation made outside would reach peers only by anti-entropy.
  */
@@ -113,7 +114,12 @@ export interface SyncEngineOptions {
   scheduler?: Scheduler;
   /** Durable state (default: none, state lives in memory only). */
   storage?: Storage;
-  /** Seeded randomness for peer choice and message ids (default: seeded from host entropy). */
+  /**
+   * Seeded randomness for peer choice, the epoch and session ids (default: from host entropy, or from a
+   * seeded MemoryNetwork's seed). Give each incarnation of a replica (each restart) a seed of its own: a
+   * repeated one repeats the epoch (peers drop its messages as seen) and the session ids (an answer to the
+   * crashed incarnation's digest would be taken as an answer to the new one's).
+   */
   random?: Random;
   gossip?: {
     /** Peers per push (default 3). */
@@ -247,8 +253,11 @@ export interface SyncStats {
    * moved under `q/` and logged, and the node starts with the rest (peers fill in by anti-entropy).
    */
   errors: { decode: number; auth: number; oversize: number; fromRemoved: number; unknownObject: number; merge: number; storage: number };
-  /** Causal delivery; `tombstonesCollected`: RGA elements removed once causally stable. */
-  causal: { pending: number; dropped: number; tombstonesCollected: number };
+  /**
+   * Causal delivery; `tombstonesCollected`: RGA elements removed once causally stable; `membersDiffer`: peers
+   * whose latest digest named other members than this replica counts (while any does, nothing is collected).
+   */
+  causal: { pending: number; dropped: number; tombstonesCollected: number; membersDiffer: number };
   writes: { pendingAcks: number; timedOut: number };
   bytesSent: number;
   bytesReceived: number;
@@ -937,7 +946,15 @@ export class SyncEngine {
         merge: this.s.merge,
         storage: this.s.storageCorrupt,
       },
-      causal: { pending: this.causalBuffer.pending, dropped: this.causalDropped, tombstonesCollected: this.s.tombstonesCollected },
+      causal: {
+        pending: this.causalBuffer.pending,
+        dropped: this.causalDropped,
+        tombstonesCollected: this.s.tombstonesCollected,
+        membersDiffer: this.peers.all().filter((p) => {
+          const r = this.gcReports.get(p.id);
+          return r !== undefined && r.members !== this.members().key;
+        }).length,
+      },
       writes: { pendingAcks: this.pendingWrites.size, timedOut: this.s.timedOut },
       bytesSent: this.s.bytesSent,
       bytesReceived: this.s.bytesReceived,
@@ -1881,13 +1898,13 @@ export class SyncEngine {
     for (const o of d.objects) {
       const e = this.entries.get(o.name);
       if (!e || e.crdt.typeTag !== o.typeTag) continue;
+      const [lo, hi] = this.hashOf(e);
+      if (lo === o.lo && hi === o.hi) continue;
       // objects with collectable tombstones go to members only (see collectStable)
       if (!member && isCollectable(e.crdt)) {
         withheld = true;
         continue;
       }
-      const [lo, hi] = this.hashOf(e);
-      if (lo === o.lo && hi === o.hi) continue;
       if (o.keyed && o.context !== undefined && isScoped(e.crdt)) {
         const bytes = (e.crdt.deltaSince(o.context) as Crdt).encode();
         // a difference too big for one message goes by buckets instead (the tree, then slices that split)

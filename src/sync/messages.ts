@@ -126,7 +126,9 @@ export interface DigestPayload {
   /**
    * Hash (lo, hi) of the replica ids the sender counts as members (itself and every peer it has not
    * removed): tombstone collection counts a peer's clock reports only while its membership matches the
-   * receiver's own. Absent: the sender reports no clocks.
+   * receiver's own. Absent (a digest of an earlier version has none): its clocks are recorded but never
+   * counted. Encoded after the objects as a flag byte (1) and two u32; a digest without it ends after the
+   * objects, as earlier versions wrote it, so this version reads theirs (theirs refuse ours: trailing bytes).
    */
   members?: [number, number];
 }
@@ -147,8 +149,8 @@ export function encodeDigest(p: DigestPayload): Uint8Array {
     if (ctx) w.bytes(o.context!);
     if (o.clock !== undefined) w.bytes(o.clock);
   }
-  w.u8(p.members ? 1 : 0);
   if (p.members) {
+    w.u8(1);
     w.u32(p.members[0]);
     w.u32(p.members[1]);
   }
@@ -171,9 +173,10 @@ export function decodeDigest(bytes: Uint8Array): DigestPayload {
     objects.push(o);
   }
   const out: DigestPayload = { session, seen, objects };
-  const m = r.u8();
-  if (m > 1) throw new DecodeError('bad digest members flag');
-  if (m === 1) out.members = [r.u32(), r.u32()];
+  if (r.remaining > 0) {
+    if (r.u8() !== 1) throw new DecodeError('bad digest members flag');
+    out.members = [r.u32(), r.u32()];
+  }
   r.done();
   return out;
 }

@@ -1133,6 +1133,8 @@ describe('SyncEngine: RGA tombstone collection across differing memberships', ()
     // a and b count different members: neither collects the tombstone d has not seen
     expect(doc('a').tombstones).toBe(1);
     expect(doc('b').tombstones).toBe(1);
+    expect(sim.engine('a').stats().causal.membersDiffer).toBe(1); // b names d
+    expect(sim.engine('b').stats().causal.membersDiffer).toBe(variant === 'never-added' ? 2 : 1); // a does not (nor d, knowing only b)
     sim.heal();
     const ok = await sim.runUntil(() => ['a', 'b', 'd'].every((id) => doc(id).toArray().join() === 'x') && sim.converged(), 60_000);
     expect(['a', 'b', 'd'].map((id) => doc(id).toArray().join())).toEqual(['x', 'x', 'x']);
@@ -1142,6 +1144,7 @@ describe('SyncEngine: RGA tombstone collection across differing memberships', ()
     sim.engine('d').addPeer('a', 'memory://a');
     const collected = await sim.runUntil(() => ['a', 'b', 'd'].every((id) => doc(id).tombstones === 0) && sim.converged(), 60_000);
     expect(collected).toBe(true);
+    for (const id of ['a', 'b', 'd']) expect(sim.engine(id).stats().causal.membersDiffer).toBe(0);
     await sim.stop();
   }
 

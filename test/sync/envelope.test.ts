@@ -83,8 +83,14 @@ describe('envelope', () => {
       members: [0xdeadbeef, 7],
     });
     expect(decodeDigest(digest).members).toEqual([0xdeadbeef, 7]);
-    expect(decodeDigest(encodeDigest({ session: 1, seen: [], objects: [] })).members).toBeUndefined();
-    expect(() => decodeDigest(encodeDigest({ session: 1, seen: [], objects: [] }).map((b, i, a) => (i === a.length - 1 ? 2 : b)))).toThrow(DecodeError);
+    // without members the digest is what earlier versions wrote (session, vector, objects), and reads back
+    const plain = encodeDigest({ session: 1, seen: [], objects: [] });
+    expect([...plain]).toEqual([1, 0, 0]);
+    expect(decodeDigest(plain).members).toBeUndefined();
+    // a members flag other than 1, or a truncated trailer, is a DecodeError
+    const withMembers = encodeDigest({ session: 1, seen: [], objects: [], members: [5, 6] });
+    expect(() => decodeDigest(withMembers.map((b, i) => (i === 3 ? 2 : b)))).toThrow(DecodeError);
+    expect(() => decodeDigest(withMembers.subarray(0, withMembers.length - 1))).toThrow(DecodeError);
     expect(decodeDigest(digest).objects).toEqual([
       { name: 'x', typeTag: 1, lo: 5, hi: 6, keyed: true },
       { name: 'm', typeTag: 8, lo: 1, hi: 2, keyed: true, context: new Uint8Array([1, 1, 97, 3, 0]) },

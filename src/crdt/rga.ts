@@ -324,7 +324,7 @@ export class RGA<T = unknown> implements Crdt<RGA<T>> {
       // that floor was raised, so it had been deleted there (see the module comment)
       const theirs = other.floor;
       let collectedThere: Set<string> | undefined;
-      for (const n of this.list) {
+      for (const n of this.inserts.values()) {
         const op = n.op;
         if (op.counter <= theirs.get(op.replica) && !other.inserts.has(n.key)) (collectedThere ??= new Set()).add(n.key);
       }
@@ -727,28 +727,7 @@ export class RGA<T = unknown> implements Crdt<RGA<T>> {
     }
     if (removed > 0) this.list = keep.reverse();
     this.curVis = -1;
-    // orphans waiting on an element collected here can never be integrated (only where the collection
-    // contract was broken, see the module comment): one deleted and covered (insert and a delete) is shown
-    // nowhere and collectable wherever it is held, so drop it (one with orphans of its own stays)
-    for (let again = true; again; ) {
-      again = false;
-      for (const [refKey, waiting] of this.orphans) {
-        if (this.inserts.has(refKey)) continue;
-        const r = waiting[0].op.ref!;
-        if (!this.covered(r.replica, r.counter)) continue;
-        const left = waiting.filter((n) => {
-          if (!n.deleted || !this.covered(n.op.replica, n.op.counter) || this.orphans.has(n.key)) return true;
-          if (!this.byTarget.get(n.key)?.some((d) => this.covered(d.replica, d.counter))) return true;
-          this.inserts.delete(n.key);
-          this.dropCoveredDeletes(n.key);
-          removed++;
-          again = true;
-          return false;
-        });
-        if (left.length === 0) this.orphans.delete(refKey);
-        else if (left.length !== waiting.length) this.orphans.set(refKey, left);
-      }
-    }
+    if (this.orphans.size > 0) removed += this.collectDeadOrphans(collectedThere);
     // deletes whose target was collected (earlier, or re-delivered by a merge)
     for (const [tkey, dels] of this.byTarget) {
       if (this.inserts.has(tkey)) continue;
@@ -775,6 +754,59 @@ export class RGA<T = unknown> implements Crdt<RGA<T>> {
     }
     if (keep.length === 0) this.byTarget.delete(tkey);
     else if (keep.length !== dels.length) this.byTarget.set(tkey, keep);
+  }
+
+  /**
+   * Orphans below an element collected here (absent, covered by the floor) can never be integrated (only
+   * where the collection contract was broken, see the module comment). One the floor covers that is deleted
+   * (a covered delete) or shown collected by a merged state (`collectedThere`) is shown nowhere and
+   * collectable wherever it is held: drop it, children before their reference, so whole dead chains go in
+   * one call. Linear in the orphans below such elements.
+   */
+  private collectDeadOrphans(collectedThere?: Set<string>): number {
+    let removed = 0;
+    for (const [rootKey, top] of [...this.orphans]) {
+      if (this.inserts.has(rootKey)) continue;
+      const r = top[0].op.ref!;
+      if (!this.covered(r.replica, r.counter)) continue;
+      // pre-order over the orphans below rootKey; walked backwards, every child comes before its reference
+      const order: Node[] = [];
+      const stack = [rootKey];
+      const seen = new Set<string>();
+      while (stack.length > 0) {
+        const k = stack.pop()!;
+        if (seen.has(k)) continue;
+        seen.add(k);
+        const kids = this.orphans.get(k);
+        if (kids !== undefined) for (const n of kids) (order.push(n), stack.push(n.key));
+      }
+      const left = new Map<string, number>();
+      for (const k of seen) {
+        const kids = this.orphans.get(k);
+        if (kids !== undefined) left.set(k, kids.length);
+      }
+      const gone = new Set<Node>();
+      for (let i = order.length - 1; i >= 0; i--) {
+        const n = order[i];
+        if ((left.get(n.key) ?? 0) > 0 || !this.covered(n.op.replica, n.op.counter)) continue;
+        const there = collectedThere !== undefined && collectedThere.has(n.key);
+        if (!there && !(n.deleted && this.byTarget.get(n.key)!.some((d) => this.covered(d.replica, d.counter)))) continue;
+        gone.add(n);
+        left.set(n.refKey!, left.get(n.refKey!)! - 1);
+        this.inserts.delete(n.key);
+        this.dropCoveredDeletes(n.key);
+        removed++;
+      }
+      if (gone.size === 0) continue;
+      for (const k of seen) {
+        const kids = this.orphans.get(k);
+        if (kids === undefined) continue;
+        const keep = kids.filter((n) => !gone.has(n));
+        if (keep.length === 0) this.orphans.delete(k);
+        else if (keep.length !== kids.length) this.orphans.set(k, keep);
+      }
+    }
+    return removed;
   }
 
   private collectable(n: Node, collectedThere: boolean): boolean {

@@ -266,4 +266,32 @@ describe('crdt/rga GC floor', () => {
     expect(a.apply(r)).toBe(false);
     expect(a.encode()).toEqual(b.encode());
   });
+  it('orphans below a collected element go in either merge order: live ones a floor shows collected, and chains', () => {
+    const b = new RGA<string>('b');
+    const r = b.insert(0, 'r');
+    const o1 = b.insert(1, 'o1');
+    const o2 = b.insert(2, 'o2');
+    const d2 = b.delete(2);
+    const d1 = b.delete(1);
+    b.delete(0);
+    expect(b.collectGarbage(b.seenPrefix())).toBe(3);
+    const bBytes = b.encode();
+    const cases: [string, RgaOp[]][] = [
+      ['a live orphan', [o1]],
+      ['a deleted chain', [o2, d2, o1, d1]],
+      ['a live chain', [o1, o2]],
+      ['a chain, half deleted', [o1, o2, d2]],
+    ];
+    for (const [name, ops] of cases) {
+      const a = new RGA<string>('a');
+      for (const op of ops) a.apply(op); // never r: they wait for it
+      expect(a.length, name).toBe(0);
+      const ab = RGA.decode<string>(a.encode(), 'x');
+      ab.merge(RGA.decode(bBytes));
+      const ba = RGA.decode<string>(bBytes, 'x');
+      ba.merge(RGA.decode(a.encode()));
+      expect(ab.encode(), name).toEqual(ba.encode());
+      expect(ab.encode(), name).toEqual(bBytes);
+    }
+  });
 });

@@ -292,7 +292,7 @@ export async function runNode(cfg: NodeConfig, opts: RunNodeOptions = {}): Promi
       }
     };
     const beatOnce = () => {
-      const vmCount = c.listVMs().filter((v) => v.nodeId === cfg.id).length;
+      const vmCount = c.metadata.countVMsOn(cfg.id);
       const mem = totalmem();
       c.updateNodeStatus({
         id: cfg.id,

@@ -105,6 +105,8 @@ export class ClusterMetadata {
   readonly counters: ORMap<never>;
   readonly resources: ORMap<unknown>;
   private readonly now: () => number;
+  /** VM id -> its node, for countVMsOn (kept up to date from the map's changed keys once asked). */
+  private vmNodes: Map<string, string | undefined> | undefined;
 
   constructor(
     readonly replicaId: string,
@@ -144,6 +146,29 @@ export class ClusterMetadata {
       if (v !== undefined) out.push(v);
     }
     return out;
+  }
+
+  /**
+   * How many VM records name `nodeId` as their node (the CLI heartbeat's `vmCount`). The first call reads
+   * every VM; later calls re-read only the VMs changed since (local writes and merges), so a periodic
+   * caller costs what changed, not the map (100,000 VMs: ~250 ms per listVMs()).
+   */
+  countVMsOn(nodeId: string): number {
+    let nodes = this.vmNodes;
+    if (nodes === undefined) {
+      nodes = this.vmNodes = new Map();
+      this.vms.takeChangedKeys(); // starts tracking
+      for (const k of this.vms.keys()) nodes.set(k, readVM(this.vms, k)?.nodeId);
+    } else {
+      for (const k of this.vms.takeChangedKeys()) {
+        const v = readVM(this.vms, k);
+        if (v === undefined) nodes.delete(k);
+        else nodes.set(k, v.nodeId);
+      }
+    }
+    let n = 0;
+    for (const id of nodes.values()) if (id === nodeId) n++;
+    return n;
   }
 
   getNodeStatus(nodeId: string): NodeStatus | undefined {

@@ -59,3 +59,26 @@ describe('cluster reads of values merged from a peer', () => {
     expect(good.listVMs().map((v) => v.id)).toEqual(['vm-1', 'vm-6', 'vm-new', 'vm-ok']);
   });
 });
+
+describe('countVMsOn', () => {
+  it('matches listVMs() after local writes, moves, removals, merges and peer values, re-reading only what changed', () => {
+    const a = new ClusterMetadata('a');
+    const b = new ClusterMetadata('b');
+    const expected = (m: ClusterMetadata, node: string) => m.listVMs().filter((v) => v.nodeId === node).length;
+    for (let i = 0; i < 20; i++) a.putVM(`vm-${i}`, { status: 'running', nodeId: `n${i % 3}` });
+    expect(a.countVMsOn('n0')).toBe(7);
+    a.putVM('vm-0', { status: 'running', nodeId: 'n1' }); // moved
+    a.removeVM('vm-3');
+    for (let i = 20; i < 25; i++) b.putVM(`vm-${i}`, { status: 'running', nodeId: 'n0' });
+    a.vms.merge(b.vms);
+    (a.vms as ORMap<unknown>).setLWW('vm-6', 5); // no longer a VM record
+    for (const n of ['n0', 'n1', 'n2', 'nx']) expect(a.countVMsOn(n), n).toBe(expected(a, n));
+    expect(a.countVMsOn('n0')).toBe(9); // 7, less vm-0 (moved), vm-3 (removed), vm-6 (not a record), plus b's 5
+    // a merge that removes one
+    b.vms.merge(a.vms);
+    b.removeVM('vm-21');
+    a.vms.merge(b.vms);
+    expect(a.countVMsOn('n0')).toBe(expected(a, 'n0'));
+    expect(a.countVMsOn('n0')).toBe(8);
+  });
+});

@@ -773,24 +773,23 @@ export class RGA<T = unknown> implements Crdt<RGA<T>> {
       const order: Node[] = [];
       const stack = [rootKey];
       const seen = new Set<string>();
+      // orphans below each key not yet collected
+      const left = new Map<string, number>();
       while (stack.length > 0) {
         const k = stack.pop()!;
         if (seen.has(k)) continue;
         seen.add(k);
         const kids = this.orphans.get(k);
-        if (kids !== undefined) for (const n of kids) (order.push(n), stack.push(n.key));
-      }
-      const left = new Map<string, number>();
-      for (const k of seen) {
-        const kids = this.orphans.get(k);
-        if (kids !== undefined) left.set(k, kids.length);
+        if (kids === undefined) continue;
+        left.set(k, kids.length);
+        for (const n of kids) (order.push(n), stack.push(n.key));
       }
       const gone = new Set<Node>();
       for (let i = order.length - 1; i >= 0; i--) {
         const n = order[i];
         if ((left.get(n.key) ?? 0) > 0 || !this.covered(n.op.replica, n.op.counter)) continue;
         const there = collectedThere !== undefined && collectedThere.has(n.key);
-        if (!there && !(n.deleted && this.byTarget.get(n.key)!.some((d) => this.covered(d.replica, d.counter)))) continue;
+        if (!there && !this.deleteCovered(n)) continue;
         gone.add(n);
         left.set(n.refKey!, left.get(n.refKey!)! - 1);
         this.inserts.delete(n.key);
@@ -812,9 +811,13 @@ export class RGA<T = unknown> implements Crdt<RGA<T>> {
   private collectable(n: Node, collectedThere: boolean): boolean {
     const op = n.op;
     if (n.children > 0 || !this.covered(op.replica, op.counter) || this.orphans.has(n.key)) return false;
-    if (collectedThere) return true;
-    for (const d of this.byTarget.get(n.key)!) if (this.covered(d.replica, d.counter)) return true;
-    return false;
+    return collectedThere || this.deleteCovered(n);
+  }
+
+  /** n is deleted by a delete the floor covers. */
+  private deleteCovered(n: Node): boolean {
+    const dels = this.byTarget.get(n.key);
+    return dels !== undefined && dels.some((d) => this.covered(d.replica, d.counter));
   }
 
   /**

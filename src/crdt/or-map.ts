@@ -87,6 +87,9 @@ const NO_U16 = new Uint16Array(0);
 const NO_U8 = new Uint8Array(0);
 const NO_F64 = new Float64Array(0);
 /** `to` holding `from`'s values at its start (a grown column). */
+/** Row capacities up to this many get one small (V8 on-heap: <= 64 bytes) typed array per column (growRows). */
+const SMALL_ROWS = 8;
+
 function filled<A extends Uint32Array | Int32Array | Uint16Array | Uint8Array | Float64Array>(to: A, from: ArrayLike<number>): A {
   to.set(from);
   return to;
@@ -539,7 +542,7 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
     else {
       // 1.25x: little slack at the sizes where memory counts (doubling below 64k rows measured +4 B/VM
       // resident at 100k rows, for a few % on inserts)
-      if (this.top === this.cap) this.growRows(Math.max(16, Math.ceil(this.cap * 1.25)));
+      if (this.top === this.cap) this.growRows(this.cap < 16 ? Math.max(4, 2 * this.cap) : Math.ceil(this.cap * 1.25));
       row = this.top++;
     }
     this.rowKey[row] = key;
@@ -602,9 +605,27 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
    * Give every column `cap` rows, keeping their contents. The columns share one ArrayBuffer of 32 bytes per
    * row (ts f64; ctr, rep, voff, vlen, nextRow u32/i32; vchunk u16; kind, drow u8, in that order, so each view
    * is aligned): one allocation per growth instead of nine, which is most of what a small map (a delta, a
-   * nested map) costs to create and to collect. Counters widened to f64 get an array of their own.
+   * nested map) costs to create and to collect. Counters widened to f64 get an array of their own. Up to
+   * SMALL_ROWS rows, each column is an array of its own instead (see there).
    */
   private growRows(cap: number): void {
+    if (cap <= SMALL_ROWS) {
+      // one column per array: typed arrays of at most 64 bytes live on V8's heap, allocated inline, while
+      // an ArrayBuffer always gets an external backing store (the 9 views on it cost ~4x as much, measured,
+      // and the backing stores push the GC): a small nested map or delta is mostly this allocation
+      this.ts = filled(new Float64Array(cap), this.ts);
+      this.ctr = filled(this.ctr instanceof Uint32Array ? new Uint32Array(cap) : new Float64Array(cap), this.ctr);
+      this.rep = filled(new Uint32Array(cap), this.rep);
+      this.voff = filled(new Uint32Array(cap), this.voff);
+      this.vlen = filled(new Uint32Array(cap), this.vlen);
+      this.nextRow = filled(new Int32Array(cap), this.nextRow);
+      this.vchunk = filled(new Uint16Array(cap), this.vchunk);
+      this.kind = filled(new Uint8Array(cap), this.kind);
+      this.drow = filled(new Uint8Array(cap), this.drow);
+      this.rowKey.length = cap;
+      this.cap = cap;
+      return;
+    }
     const buf = new ArrayBuffer(32 * cap);
     this.ts = filled(new Float64Array(buf, 0, cap), this.ts);
     this.ctr = this.ctr instanceof Uint32Array ? filled(new Uint32Array(buf, 8 * cap, cap), this.ctr) : filled(new Float64Array(cap), this.ctr);
@@ -864,6 +885,13 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
       for (const j of adds) bytes += other.vlen[b.refs[j]];
       this.reserveBulk(adds.length, bytes);
     }
+    // losers first: the rows they free take the winners (an overwrite of a full map then needs no growth)
+    for (let i = 0; i < a.n; i++) {
+      if (keep[i] === 1) continue;
+      const row = a.refs[i];
+      changedKeys?.add(this.rowKey[row]!);
+      this.unlinkRow(row);
+    }
     for (const j of adds) {
       const src = b.refs[j];
       const key = other.rowKey[src]!;
@@ -871,12 +899,6 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
       const row = this.addRow(key, b.replicas[j], b.counters[j], other.ts[src], other.kind[src], false);
       if (other.kind[src] === ORMAP_KIND.LWW) this.putValue(row, other.chunks[other.vchunk[src]], other.voff[src], other.vlen[src]);
       changedKeys?.add(key);
-    }
-    for (let i = 0; i < a.n; i++) {
-      if (keep[i] === 1) continue;
-      const row = a.refs[i];
-      changedKeys?.add(this.rowKey[row]!);
-      this.unlinkRow(row);
     }
     let changed = adds.length > 0 || keep.indexOf(0) >= 0;
     if (this.ctx.mergeFrom(octx, map)) changed = true;
@@ -1097,7 +1119,7 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
       }
     }
     // sized once (rows, index and arena: no growth steps); rows filled in place, each key put in the index once
-    if (rows > 0) d.growRows(Math.max(16, rows));
+    if (rows > 0) d.growRows(rows <= SMALL_ROWS ? rows : Math.max(16, rows));
     d.head.reserve(keys.length);
     if (bytes > 0) {
       d.chunks.push(new Uint8Array(bytes));
@@ -1319,7 +1341,7 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
     // (smaller for a small input; see Expander); the last chunk is trimmed to its fill. The arena holds the
     // value bytes plus less than one value per chunk, and decode allocates little beyond the arena itself.
     const chunks: Uint8Array[] = [];
-    const out = new Expander(decodeChunkSize(rd.remaining));
+    const out = Expander.acquire(decodeChunkSize(rd.remaining));
     let used = 0;
     for (let i = 0, k = 0, left = nKeys > 0 ? counts[0] : 0; i < total; i++) {
       while (left === 0) left = counts[++k]; // row i belongs to key k (rows are in key order)
@@ -1341,7 +1363,8 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
       m.vlen[i] = out.len - out.start;
       used += out.len - out.start;
     }
-    if (out.len > 0) chunks.push(out.len === out.buf.length ? out.buf : out.buf.slice(0, out.len));
+    const lastChunk = out.finish();
+    if (lastChunk.length > 0) chunks.push(lastChunk);
     m.chunks = chunks;
     m.fill = out.len;
     m.used = used;
@@ -1679,9 +1702,12 @@ function writeKeys(w: Writer, keys: string[]): void {
 /** Shared key prefix bytes allowed per encoded byte (see writeKeys): keys expand at most EXPANSION_RATIO times. */
 const KEY_EXCESS_PER_BYTE = EXPANSION_RATIO - 1;
 
+/** readKeys' buffer for the key being built (kept between calls while at most 4 KiB). */
+let keyScratch = new Uint8Array(64);
+
 function readKeys(rd: Reader, n: number): string[] {
   const keys: string[] = new Array(n);
-  let buf = new Uint8Array(64);
+  let buf = keyScratch; // shared: nothing below re-enters readKeys
   let len = 0;
   let excess = 0;
   for (let i = 0; i < n; i++) {
@@ -1696,8 +1722,11 @@ function readKeys(rd: Reader, n: number): string[] {
       const nb = new Uint8Array(Math.max(2 * buf.length, p + m));
       nb.set(buf.subarray(0, p));
       buf = nb;
+      if (nb.length <= 4096) keyScratch = nb;
     }
-    buf.set(rd.buf.subarray(rd.pos, rd.pos + m), p);
+    const src = rd.buf, at = rd.pos;
+    if (m <= 32) for (let j = 0; j < m; j++) buf[p + j] = src[at + j];
+    else buf.set(src.subarray(at, at + m), p);
     rd.pos += m;
     len = p + m;
     const key = utf8String(buf, len);

@@ -600,8 +600,11 @@ function skipItem(src: Uint8Array, p: number): number {
  * Size of the value-arena chunks made by decode when `remaining` input bytes are left: twice that (the
  * dictionaries roughly halve the values) plus a little, within 256 B..MAX_CHUNK.
  */
+/** Smallest value-arena chunk decode starts with. */
+const MIN_CHUNK = 256;
+
 export function decodeChunkSize(remaining: number): number {
-  return Math.min(MAX_CHUNK, Math.max(256, 2 * remaining + 64));
+  return Math.min(MAX_CHUNK, Math.max(MIN_CHUNK, 2 * remaining + 64));
 }
 
 /**
@@ -649,6 +652,43 @@ export class Expander {
   constructor(readonly chunkSize: number) {
     this.buf = new Uint8Array(chunkSize);
     Expander.allocated += chunkSize;
+  }
+
+  /** A spare Expander of the smallest chunk size, kept between decodes (see `acquire`). */
+  private static spare: Expander | undefined;
+
+  /**
+   * An Expander for one encoding's value column. Small encodings (chunk size `decodeChunkSize`'s minimum,
+   * which is what nested maps and small deltas get) reuse a spare one whose chunk was copied out by the
+   * last decode (`release`), so they allocate only their right-sized copy: one allocation of a backing
+   * store per small decode was most of what it cost, in time and in GC (measured on nested per-VM maps).
+   * The spare is taken while in use, so a decode that throws (or a nested decode) never shares it.
+   */
+  static acquire(chunkSize: number): Expander {
+    const e = Expander.spare;
+    if (e === undefined || chunkSize !== MIN_CHUNK) return new Expander(chunkSize);
+    Expander.spare = undefined;
+    e.len = e.start = e.openTop = e.end = e.from = e.shift = e.excess = e.produced = e.codeEnd = 0;
+    e.spilled = undefined;
+    e.dict.length = e.shapeAt.length = e.shapeN.length = e.shapeKeys.length = e.shapeBytes.length = e.openKeys.length = 0;
+    e.b = EMPTY;
+    e.echo = '';
+    return e;
+  }
+
+  /**
+   * The expanded bytes of the current chunk, for the arena (empty when none), after which this Expander is
+   * done: its own chunk is handed over only when exactly full and not of the spare size; otherwise the fill
+   * is copied and the Expander becomes the spare (when of the spare size).
+   */
+  finish(): Uint8Array {
+    const { buf, len } = this;
+    if (this.chunkSize === MIN_CHUNK && buf.length === MIN_CHUNK) {
+      this.b = EMPTY;
+      Expander.spare = this;
+      return buf.slice(0, len);
+    }
+    return len === buf.length ? buf : buf.slice(0, len);
   }
 
   /**

@@ -244,6 +244,12 @@ export interface SyncStats {
      * replica (before a restart), or came too late (see `spoke`).
      */
     staleAnswers: number;
+    /**
+     * Sessions this replica started whose answer withheld objects: the peer does not count this replica as
+     * a member (it has not added it, or removed it), so it keeps objects with collectable tombstones (RGA)
+     * from it.
+     */
+    withheldAnswers: number;
   };
   peerCount: number;
   crdtCount: number;
@@ -331,6 +337,8 @@ interface Session {
   started: number;
   timer: TimerHandle;
   keys: number;
+  /** The peer's answer withheld objects (see SyncPayload.withheld): the session does not end a recovery. */
+  partial?: boolean;
 }
 
 interface PendingRead {
@@ -393,7 +401,6 @@ export class SyncEngine {
   private recovering: Promise<void> | undefined;
   private endRecovery: (() => void) | undefined;
   private recoveryTimer: TimerHandle | undefined;
-  private recoveryOff: (() => void) | undefined;
   /** Stored records set aside by the current load. */
   private setAside = 0;
   /** Ids of deltas a merge refused (in part): the origin's re-sent copy is applied again (see onDelta). */
@@ -489,6 +496,7 @@ export class SyncEngine {
     bytesReceived: 0,
     tombstonesCollected: 0,
     staleAnswers: 0,
+    withheldAnswers: 0,
   };
   /** Per peer: the clocks it reported for collectable objects, and the epoch they belong to. */
   private readonly gcReports = new Map<string, { epoch: number; clocks: Map<string, VectorClock>; members?: string }>();
@@ -655,8 +663,9 @@ export class SyncEngine {
    * issued before, which its peers hold; a new local write could issue one of them again and peers would take
    * it for the old one (dropped). So local writes through `update` (and NovaCronIntegration's) first wait for
    * one anti-entropy session with a peer to complete (its answer carries everything of this replica's that
-   * the peer holds), or for RECOVER_SESSIONS session timeouts when no peer answers (then they go on, and it
-   * says so). With no peer yet, the wait starts with the first `addPeer`. A direct mutation of a registered
+   * the peer holds; an answer that withheld objects, from a peer that does not count this replica as a
+   * member, does not count: `stats().antiEntropy.withheldAnswers`), or for RECOVER_SESSIONS session timeouts
+   * when no peer answers in full (then they go on, and it says so). With no peer yet, the wait starts with the first `addPeer`. A direct mutation of a registered
    * CRDT meanwhile is not held back. `stop()` ends the wait; the waiting writes then reject.
    */
   private beginRecovery(): void {
@@ -673,21 +682,15 @@ export class SyncEngine {
       this.logger?.warn?.('stored records were set aside: local writes wait for a session with the first peer added');
       return;
     }
-    const off = this.on('sync', (ev) => {
-      if (ev.ok) this.finishRecovery(true);
-    });
-    this.recoveryOff = off;
     this.recoveryTimer = this.scheduler.setTimeout(() => this.finishRecovery(false), RECOVER_SESSIONS * this.aeTimeoutMs);
     this.antiEntropyTick();
   }
 
   private finishRecovery(ok: boolean): void {
     if (!this.recovering) return;
-    this.recoveryOff?.();
-    this.recoveryOff = undefined;
     this.scheduler.clearTimeout(this.recoveryTimer);
     this.recoveryTimer = undefined;
-    if (!ok) this.logger?.warn?.('stored records were set aside and no peer answered: local writes may reuse lost dots');
+    if (!ok) this.logger?.warn?.('stored records were set aside and no peer answered in full: local writes may reuse lost dots');
     const end = this.endRecovery;
     this.recovering = undefined;
     this.endRecovery = undefined;
@@ -933,6 +936,7 @@ export class SyncEngine {
         splitAnswers: this.s.aeSplit,
         heldRequests: this.s.heldRequests,
         staleAnswers: this.s.staleAnswers,
+        withheldAnswers: this.s.withheldAnswers,
       },
       peerCount: this.peers.size,
       crdtCount: this.entries.size,
@@ -1773,6 +1777,9 @@ export class SyncEngine {
     this.s.aeOk++;
     this.s.aeTimeTotal += d;
     this.emit('sync', { peer: s.peer, ok: true, durationMs: d, keysExchanged: s.keys });
+    // a recovery ends with a session whose answer held all of this replica's dots the peer has: not one
+    // that withheld objects (see beginRecovery)
+    if (this.recoveryTimer !== undefined && !s.partial) this.finishRecovery(true);
   }
 
   /**
@@ -1919,7 +1926,7 @@ export class SyncEngine {
     if (items.some((i) => i.kind === ITEM_SCOPED)) this.noteSpoke(d.session, from);
     // an answer that withholds an object must not tell the peer it now holds all our writes (it would
     // acknowledge them)
-    this.s.aeBytesSent += this.sendSync(from, d.session, withheld ? [] : this.withCausal(this.writes.entries()), items);
+    this.s.aeBytesSent += this.sendSync(from, d.session, withheld ? [] : this.withCausal(this.writes.entries()), items, withheld);
   }
 
   private onSync(from: string, env: Envelope, size: number): void {
@@ -1927,6 +1934,10 @@ export class SyncEngine {
     this.s.aeBytesReceived += size;
     const session = this.sessions.get(p.session);
     const mine = session && session.peer === from ? session : undefined;
+    if (mine && p.withheld && !mine.partial) {
+      mine.partial = true;
+      this.s.withheldAnswers++;
+    }
     // decode everything first: a bad item leaves all state unchanged
     const decoded = new Map<SyncItem, Crdt>();
     for (const it of p.items) {
@@ -2074,14 +2085,15 @@ export class SyncEngine {
    * the tree fallback keep items below the budget); `seen` (the version vector, which claims that the answer
    * carries everything) goes only with an answer sent as one message. Returns the bytes sent.
    */
-  private sendSync(peer: string, session: number, seen: VersionEntries, items: SyncItem[]): number {
-    const whole = encodeSync({ session, seen, items });
+  private sendSync(peer: string, session: number, seen: VersionEntries, items: SyncItem[], withheld = false): number {
+    const whole = encodeSync({ session, seen, items, withheld });
     if (whole.length <= this.syncBudget() || items.length < 2) return this.sendTo(peer, MSG.SYNC, whole, 0);
     let sent = 0;
     let part: SyncItem[] = [];
     let size = 0;
     const flush = (): void => {
-      if (part.length) sent += this.sendTo(peer, MSG.SYNC, encodeSync({ session, seen: [], items: part }), 0);
+      // every part carries the flag: whichever arrives first may complete the session
+      if (part.length) sent += this.sendTo(peer, MSG.SYNC, encodeSync({ session, seen: [], items: part, withheld }), 0);
       part = [];
       size = 0;
     };

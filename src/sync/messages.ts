@@ -238,6 +238,13 @@ export interface SyncPayload {
   /** The sender's version vector, sent with the first reply only (empty otherwise). */
   seen: VersionEntries;
   items: SyncItem[];
+  /**
+   * The sender left out objects it holds that differ from the asker's (objects with collectable tombstones
+   * go to members only): the answer is not the sender's whole difference, so a replica recovering lost
+   * dots does not count the session. Encoded after the items as one byte (1), only when set, so answers
+   * without it are what earlier versions wrote and read (theirs refuse a set flag: trailing bytes).
+   */
+  withheld?: boolean;
 }
 
 export function encodeSync(p: SyncPayload): Uint8Array {
@@ -280,6 +287,7 @@ export function encodeSync(p: SyncPayload): Uint8Array {
       w.bytes(it.bytes);
     }
   }
+  if (p.withheld) w.u8(1);
   return w.finish();
 }
 
@@ -331,8 +339,13 @@ export function decodeSync(bytes: Uint8Array): SyncPayload {
       items.push({ kind, name, typeTag, left, depth, buckets, bytes: r.bytes() });
     } else throw new DecodeError(`unknown sync item ${kind}`);
   }
+  const out: SyncPayload = { session, seen, items };
+  if (r.remaining > 0) {
+    if (r.u8() !== 1) throw new DecodeError('bad sync flags');
+    out.withheld = true;
+  }
   r.done();
-  return { session, seen, items };
+  return out;
 }
 
 // ---- ping / reads -----------------------------------------------------------------------------------

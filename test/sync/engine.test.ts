@@ -695,6 +695,44 @@ describe('SyncEngine: durability and restart', () => {
     });
   }
 
+  it('a recovery does not end on an answer that withheld the RGA (the peer does not count this replica as a member): it waits for a member\'s answer, so no lost dot is reused', async () => {
+    const scheduler = new VirtualScheduler(1_000_000);
+    const net = new MemoryNetwork({ seed: SEED, scheduler, latencyMs: [5, 5] });
+    const ids = ['a', 'b', 'c'];
+    const stores = new Map(ids.map((id) => [id, new MemoryStorage()]));
+    const mk = (id: string) => {
+      const e = new SyncEngine({ replicaId: id, transport: net.transport(id), scheduler, storage: stores.get(id)!, gossip: { intervalMs: 500 }, antiEntropy: { intervalMs: 1000, timeoutMs: 2000 }, snapshotEvery: 1 });
+      e.register('doc', new RGA<string>(id));
+      // b never adds a (a is not a member for b: b answers a's digests without the RGA)
+      for (const o of ids) if (o !== id && !(id === 'b' && o === 'a')) e.addPeer(o, '');
+      return e;
+    };
+    const eng = new Map(ids.map((id) => [id, mk(id)]));
+    for (const e of eng.values()) await e.start();
+    for (const x of ['x1', 'x2', 'x3']) await eng.get('a')!.update<RGA<string>>('doc', (d) => void d.insert(d.length, x));
+    await scheduler.run(3000);
+    expect(eng.get('c')!.get<RGA<string>>('doc')!.toArray()).toEqual(['x1', 'x2', 'x3']);
+    expect(eng.get('b')!.get<RGA<string>>('doc')!.toArray()).toEqual(['x1', 'x2', 'x3']);
+    net.crash('a');
+    await stores.get('a')!.put('s/doc', Uint8Array.of(9, 9, 9)); // a's own inserts are lost here
+    net.partition(['a', 'b'], ['c']); // the one member that would answer in full is out of reach for now
+    net.restart('a');
+    const a = mk('a');
+    eng.set('a', a);
+    await a.start();
+    let done = false;
+    void a.update<RGA<string>>('doc', (d) => void d.insert(d.length, 'NEW')).then(() => (done = true));
+    await scheduler.run(3000); // sessions with b complete, but withheld the RGA: the write still waits
+    expect(a.stats().antiEntropy.withheldAnswers).toBeGreaterThan(0);
+    expect(a.stats().antiEntropy.successfulSyncs).toBeGreaterThan(0);
+    expect(done).toBe(false);
+    net.heal();
+    expect(await scheduler.runUntil(() => done, 30_000)).toBe(true);
+    await scheduler.run(5000);
+    for (const id of ['a', 'c']) expect(eng.get(id)!.get<RGA<string>>('doc')!.toArray(), id).toEqual(['x1', 'x2', 'x3', 'NEW']);
+    for (const e of eng.values()) await e.stop();
+  });
+
   it('stop() during the recovery rejects the waiting write and writes nothing after; a write before start() is refused', async () => {
     const scheduler = new VirtualScheduler(1_000_000);
     const net = new MemoryNetwork({ seed: SEED, scheduler });

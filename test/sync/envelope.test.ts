@@ -111,6 +111,14 @@ describe('envelope', () => {
     expect(back.items.length).toBe(4);
     expect(back.items[3]).toEqual({ kind: ITEM_SCOPED, name: 'm', typeTag: 8, final: false, lo: 9, hi: 8, bytes: new Uint8Array([7, 7]) });
     expect((back.items[1] as { nodes: { children: unknown[] }[] }).nodes[0].children).toEqual(children);
+    // the withheld flag: one trailing byte (1) only when set; an answer without it is what earlier versions wrote
+    expect(back.withheld).toBeUndefined();
+    expect([...encodeSync({ session: 1, seen: [], items: [], withheld: false })]).toEqual([1, 0, 0]);
+    const withheld = encodeSync({ session: 1, seen: [], items: [], withheld: true });
+    expect([...withheld]).toEqual([1, 0, 0, 1]);
+    expect(decodeSync(withheld).withheld).toBe(true);
+    expect(() => decodeSync(Uint8Array.of(1, 0, 0, 2))).toThrow(DecodeError);
+    expect(() => decodeSync(Uint8Array.of(1, 0, 0, 1, 1))).toThrow(DecodeError);
     const r = new Random(SEED + 1);
     let other = 0;
     for (let i = 0; i < RUNS; i++) {

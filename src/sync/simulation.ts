@@ -38,7 +38,13 @@ export interface SimulationOptions {
   trace?: boolean;
   /** Virtual start time, ms (default 1,000,000: HLC timestamps look like real ones). */
   startMs?: number;
-  /** Per node, the peers it is given (default: every other node); a node not listed gets the default. */
+  /**
+   * Per node, the peers it is given (default: every other node); a node not listed gets the default. Each
+   * key and entry must be a node of `nodes`, an entry not the node itself nor listed twice (RangeError).
+   * A restarted node gets its list from here again, as a process restarted with its configuration would:
+   * `addPeer`/`removePeer` calls made on the engine before the crash are not carried over (repeat them on
+   * the new engine after `restart`).
+   */
   peers?: Record<string, string[]>;
 }
 
@@ -73,6 +79,7 @@ export class Simulation {
       trace: options.trace,
     });
     this.random = this.seedRandom.fork('workload');
+    checkPeers(options);
     for (const id of options.nodes) {
       const storage = options.storage === false ? undefined : new MemoryStorage();
       this.nodes.set(id, this.build(id, storage, 0));
@@ -174,4 +181,20 @@ export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
+}
+
+/** RangeError unless every `peers` key and entry names a node, no entry is the node itself or listed twice. */
+function checkPeers(options: SimulationOptions): void {
+  const nodes = new Set(options.nodes);
+  for (const [id, list] of Object.entries(options.peers ?? {})) {
+    if (!nodes.has(id)) throw new RangeError(`peers: ${id} is not a node`);
+    if (!Array.isArray(list)) throw new RangeError(`peers of ${id}: not an array`);
+    const seen = new Set<string>();
+    for (const p of list) {
+      if (!nodes.has(p)) throw new RangeError(`peers of ${id}: ${String(p)} is not a node`);
+      if (p === id) throw new RangeError(`peers of ${id}: a node is not its own peer`);
+      if (seen.has(p)) throw new RangeError(`peers of ${id}: ${p} listed twice`);
+      seen.add(p);
+    }
+  }
 }

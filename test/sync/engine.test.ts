@@ -455,6 +455,22 @@ describe('SyncEngine: membership and liveness', () => {
     expect(value(sim.engine('c'))).toBe(4);
     await sim.stop();
   });
+
+  it('Simulation peers: each node gets its list (the others the default), again after a restart; a list naming no node, the node itself or a node twice is a RangeError', async () => {
+    const sim = counterSim(['a', 'b', 'c'], { peers: { a: ['b'], c: ['b', 'a'] } });
+    expect(sim.engine('a').peerIds()).toEqual(['b']);
+    expect(sim.engine('b').peerIds().sort()).toEqual(['a', 'c']);
+    expect(sim.engine('c').peerIds().sort()).toEqual(['a', 'b']);
+    await sim.start();
+    sim.engine('a').addPeer('c', 'memory://c');
+    sim.crash('a');
+    await sim.restart('a');
+    expect(sim.engine('a').peerIds()).toEqual(['b']); // the configured list, not the one before the crash
+    await sim.stop();
+    for (const peers of [{ x: ['a'] }, { a: ['x'] }, { a: ['a'] }, { a: ['b', 'b'] }, { a: 'b' as unknown as string[] }]) {
+      expect(() => counterSim(['a', 'b'], { peers }), JSON.stringify(peers)).toThrow(RangeError);
+    }
+  });
 });
 
 describe('SyncEngine: durability and restart', () => {

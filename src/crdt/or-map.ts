@@ -880,17 +880,17 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
       if (v >= 0) keep[v] = 1;
       else adds.push(-(v + 1));
     }
-    if (adds.length > 1024) {
-      let bytes = 0;
-      for (const j of adds) bytes += other.vlen[b.refs[j]];
-      this.reserveBulk(adds.length, bytes);
-    }
     // losers first: the rows they free take the winners (an overwrite of a full map then needs no growth)
     for (let i = 0; i < a.n; i++) {
       if (keep[i] === 1) continue;
       const row = a.refs[i];
       changedKeys?.add(this.rowKey[row]!);
       this.unlinkRow(row);
+    }
+    if (adds.length > 1024) {
+      let bytes = 0;
+      for (const j of adds) bytes += other.vlen[b.refs[j]];
+      this.reserveBulk(adds.length, bytes);
     }
     for (const j of adds) {
       const src = b.refs[j];

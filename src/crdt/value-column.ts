@@ -683,12 +683,16 @@ export class Expander {
    */
   finish(): Uint8Array {
     const { buf, len } = this;
-    if (this.chunkSize === MIN_CHUNK && buf.length === MIN_CHUNK) {
+    const spare = this.chunkSize === MIN_CHUNK && buf.length === MIN_CHUNK;
+    if (!spare && len === buf.length) return buf;
+    if (spare) {
+      // the copy is all this decode allocated (a chunk of its own, counted where made, is trimmed the same
+      // way but not counted twice)
+      Expander.allocated += len;
       this.b = EMPTY;
       Expander.spare = this;
-      return buf.slice(0, len);
     }
-    return len === buf.length ? buf : buf.slice(0, len);
+    return buf.slice(0, len);
   }
 
   /**

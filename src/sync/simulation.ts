@@ -98,7 +98,8 @@ export class Simulation {
       random: new Random(`${this.options.seed}/${id}/${incarnation}`),
     });
     this.options.setup(engine, { id, clock, scheduler, incarnation });
-    const peers = this.options.peers?.[id] ?? this.options.nodes.filter((other) => other !== id);
+    const listed = this.options.peers !== undefined && Object.hasOwn(this.options.peers, id) ? this.options.peers[id] : undefined;
+    const peers = listed ?? this.options.nodes.filter((other) => other !== id);
     for (const other of peers) engine.addPeer(other, `memory://${other}`);
     return { id, engine, scheduler, storage, clock, up: true, incarnation };
   }

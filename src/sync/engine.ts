@@ -90,6 +90,7 @@ import {
   type DeltaPayload,
   type SliceItem,
   type SyncItem,
+  type SyncPart,
   type TreeItem,
   type VersionEntries,
 } from './messages.js';
@@ -339,7 +340,14 @@ interface Session {
   keys: number;
   /** The peer's answer withheld objects (see SyncPayload.withheld): the session does not end a recovery. */
   partial?: boolean;
+  /** Answers that came in parts: per group, its part count and the parts in (see SyncPayload.part). */
+  parts?: Map<number, { total: number; seen: Set<number> }>;
+  /** Bucket trees were exchanged: some keys came (or come) in later rounds (see completeSession). */
+  descended?: boolean;
 }
+
+/** Split answers a session keeps track of at most (beyond: it waits for its timeout). */
+const MAX_PART_GROUPS = 1024;
 
 interface PendingRead {
   name: string;
@@ -401,6 +409,8 @@ export class SyncEngine {
   private recovering: Promise<void> | undefined;
   private endRecovery: (() => void) | undefined;
   private recoveryTimer: TimerHandle | undefined;
+  /** Number of the last answer sent in parts (see sendSync). */
+  private partGroup = 0;
   /** Stored records set aside by the current load. */
   private setAside = 0;
   /** Ids of deltas a merge refused (in part): the origin's re-sent copy is applied again (see onDelta). */
@@ -1778,8 +1788,13 @@ export class SyncEngine {
     this.s.aeTimeTotal += d;
     this.emit('sync', { peer: s.peer, ok: true, durationMs: d, keysExchanged: s.keys });
     // a recovery ends with a session whose answer held all of this replica's dots the peer has: not one
-    // that withheld objects (see beginRecovery)
-    if (this.recoveryTimer !== undefined && !s.partial) this.finishRecovery(true);
+    // that withheld objects (see beginRecovery), nor one that descended bucket trees (an answer in parts
+    // may complete the session while a tree round is still out): then one more session at once, which
+    // finds the keys of those rounds merged
+    if (this.recoveryTimer === undefined) return;
+    if (s.partial) return;
+    if (s.descended) this.startSession(s.peer);
+    else this.finishRecovery(true);
   }
 
   /**
@@ -1938,6 +1953,8 @@ export class SyncEngine {
       mine.partial = true;
       this.s.withheldAnswers++;
     }
+    if (mine && p.part) notePart(mine, p.part);
+    if (mine && p.items.some((i) => i.kind === ITEM_TREE || i.kind === ITEM_SLICE)) mine.descended = true;
     // decode everything first: a bad item leaves all state unchanged
     const decoded = new Map<SyncItem, Crdt>();
     for (const it of p.items) {
@@ -2029,8 +2046,10 @@ export class SyncEngine {
     }
     this.s.aeKeys += keys;
     if (out.length) this.s.aeBytesSent += this.sendSync(from, p.session, [], out);
-    // our session is done once nothing we send needs an answer that we would have to act on
-    if (mine && !pendingAnswer && !out.some((i) => i.kind === ITEM_TREE || (i.kind === ITEM_SLICE && i.left > 0))) this.completeSession(mine);
+    // our session is done once nothing we send needs an answer that we would have to act on, and every
+    // answer that came in parts has all its parts in
+    if (out.some((i) => i.kind === ITEM_TREE || i.kind === ITEM_SLICE) && mine) mine.descended = true;
+    if (mine && !pendingAnswer && !out.some((i) => i.kind === ITEM_TREE || (i.kind === ITEM_SLICE && i.left > 0)) && partsIn(mine)) this.completeSession(mine);
   }
 
   /** Compare the peer's children with ours; descend into differing ones or send their slices. Returns keys touched. */
@@ -2088,22 +2107,27 @@ export class SyncEngine {
   private sendSync(peer: string, session: number, seen: VersionEntries, items: SyncItem[], withheld = false): number {
     const whole = encodeSync({ session, seen, items, withheld });
     if (whole.length <= this.syncBudget() || items.length < 2) return this.sendTo(peer, MSG.SYNC, whole, 0);
-    let sent = 0;
+    const parts: SyncItem[][] = [];
     let part: SyncItem[] = [];
     let size = 0;
-    const flush = (): void => {
-      // every part carries the flag: whichever arrives first may complete the session
-      if (part.length) sent += this.sendTo(peer, MSG.SYNC, encodeSync({ session, seen: [], items: part, withheld }), 0);
-      part = [];
-      size = 0;
-    };
     for (const it of items) {
       const n = encodeSync({ session, seen: [], items: [it] }).length;
-      if (size + n > this.syncBudget()) flush();
+      if (size + n > this.syncBudget() && part.length) {
+        parts.push(part);
+        part = [];
+        size = 0;
+      }
       part.push(it);
       size += n;
     }
-    flush();
+    parts.push(part);
+    if (parts.length === 1) return this.sendTo(peer, MSG.SYNC, encodeSync({ session, seen: [], items, withheld }), 0);
+    // every part carries the flag and its place in the answer: the asker counts the answer once all are in
+    const group = (this.partGroup = (this.partGroup + 1) % 2 ** 31);
+    let sent = 0;
+    parts.forEach((its, index) => {
+      sent += this.sendTo(peer, MSG.SYNC, encodeSync({ session, seen: [], items: its, withheld, part: { group, index, total: parts.length } }), 0);
+    });
     this.s.aeSplit++;
     return sent;
   }
@@ -2275,4 +2299,23 @@ function dropDelta(crdt: Crdt): void {
   const c = crdt as { discardDelta?(): void };
   if (typeof c.discardDelta === 'function') c.discardDelta();
   else crdt.takeDelta();
+}
+
+/** Record a part of a split answer in its session (see SyncPayload.part). */
+function notePart(s: Session, part: SyncPart): void {
+  const groups = (s.parts ??= new Map());
+  let g = groups.get(part.group);
+  if (g === undefined) {
+    if (groups.size >= MAX_PART_GROUPS) return; // the session then waits for its timeout (see partsIn)
+    groups.set(part.group, (g = { total: part.total, seen: new Set() }));
+  }
+  if (part.total === g.total) g.seen.add(part.index);
+}
+
+/** True when every answer of the session that came in parts has all its parts in. */
+function partsIn(s: Session): boolean {
+  if (s.parts === undefined) return true;
+  if (s.parts.size >= MAX_PART_GROUPS) return false;
+  for (const g of s.parts.values()) if (g.seen.size < g.total) return false;
+  return true;
 }

@@ -241,11 +241,31 @@ export interface SyncPayload {
   /**
    * The sender left out objects it holds that differ from the asker's (objects with collectable tombstones
    * go to members only): the answer is not the sender's whole difference, so a replica recovering lost
-   * dots does not count the session. Encoded after the items as one byte (1), only when set, so answers
-   * without it are what earlier versions wrote and read (theirs refuse a set flag: trailing bytes).
+   * dots does not count the session.
    */
   withheld?: boolean;
+  /**
+   * One part of an answer too big for one message (see the engine's sendSync): part `index` of `total`
+   * (2..MAX_PARTS) of the answer numbered `group` by its sender. A session counts an answer only once all
+   * its parts are in.
+   */
+  part?: SyncPart;
 }
+
+export interface SyncPart {
+  group: number;
+  index: number;
+  total: number;
+}
+
+/** Most parts one answer is split into (a message carries at least one item, so far beyond any real answer). */
+export const MAX_PARTS = 65_536;
+
+/*
+ * The trailer after the items, only when `withheld` or `part` is set (so other answers are what earlier
+ * versions wrote and read; theirs refuse a trailer: trailing bytes): a flags byte (1 withheld, 2 part), then
+ * for a part the varuints group, index, total.
+ */
 
 export function encodeSync(p: SyncPayload): Uint8Array {
   const w = new Writer(256);
@@ -287,7 +307,13 @@ export function encodeSync(p: SyncPayload): Uint8Array {
       w.bytes(it.bytes);
     }
   }
-  if (p.withheld) w.u8(1);
+  const flags = (p.withheld ? 1 : 0) | (p.part ? 2 : 0);
+  if (flags !== 0) w.u8(flags);
+  if (p.part) {
+    w.varuint(p.part.group);
+    w.varuint(p.part.index);
+    w.varuint(p.part.total);
+  }
   return w.finish();
 }
 
@@ -341,8 +367,14 @@ export function decodeSync(bytes: Uint8Array): SyncPayload {
   }
   const out: SyncPayload = { session, seen, items };
   if (r.remaining > 0) {
-    if (r.u8() !== 1) throw new DecodeError('bad sync flags');
-    out.withheld = true;
+    const flags = r.u8();
+    if (flags < 1 || flags > 3) throw new DecodeError('bad sync flags');
+    if (flags & 1) out.withheld = true;
+    if (flags & 2) {
+      const group = r.varuint(), index = r.varuint(), total = r.varuint();
+      if (total < 2 || total > MAX_PARTS || index >= total) throw new DecodeError('bad sync part');
+      out.part = { group, index, total };
+    }
   }
   r.done();
   return out;

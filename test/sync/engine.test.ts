@@ -37,6 +37,50 @@ function counterSim(nodes: string[], extra: Partial<ConstructorParameters<typeof
 
 const value = (e: SyncEngine) => e.get<GCounter>('c')!.value();
 
+/**
+ * Engines with storage on a MemoryNetwork, each with an ORMap 'big' (registered first: its item leads an
+ * answer) and an RGA 'doc', for the recovery tests. `peersOf(id)`: whom each engine adds (default: all others).
+ * `restart(id, lose)` crashes the node, sets its stored record of `lose` aside (garbles it) and builds a new
+ * engine on its storage, started.
+ */
+function recoveryCluster(ids: string[], opts: { maxMessageBytes?: number; peersOf?: (id: string) => string[] } = {}) {
+  const scheduler = new VirtualScheduler(1_000_000);
+  const net = new MemoryNetwork({ seed: SEED, scheduler, latencyMs: [5, 5] });
+  const stores = new Map(ids.map((id) => [id, new MemoryStorage()]));
+  const mk = (id: string) => {
+    const e = new SyncEngine({ replicaId: id, transport: net.transport(id), scheduler, storage: stores.get(id)!, gossip: { intervalMs: 500 }, antiEntropy: { intervalMs: 1000, timeoutMs: 2000 }, snapshotEvery: 1, maxMessageBytes: opts.maxMessageBytes });
+    e.register('big', new ORMap<string>(id));
+    e.register('doc', new RGA<string>(id));
+    for (const o of opts.peersOf?.(id) ?? ids.filter((x) => x !== id)) e.addPeer(o, '');
+    return e;
+  };
+  const eng = new Map(ids.map((id) => [id, mk(id)]));
+  return {
+    scheduler,
+    net,
+    eng,
+    start: async () => {
+      for (const e of eng.values()) await e.start();
+    },
+    crash: async (id: string, lose: string) => {
+      net.crash(id);
+      await stores.get(id)!.put(`s/${lose}`, Uint8Array.of(9, 9, 9));
+    },
+    restart: async (id: string) => {
+      net.restart(id);
+      const e = mk(id);
+      eng.set(id, e);
+      await e.start();
+      return e;
+    },
+    stop: async () => {
+      for (const e of eng.values()) await e.stop();
+    },
+  };
+}
+
+const insertAtEnd = (x: string) => (d: RGA<string>) => void d.insert(d.length, x);
+
 describe('SyncEngine: writes and propagation', () => {
   it('eager push brings a write to every replica within a few latencies', async () => {
     const sim = counterSim(['a', 'b', 'c', 'd', 'e']);
@@ -467,6 +511,8 @@ describe('SyncEngine: membership and liveness', () => {
     await sim.restart('a');
     expect(sim.engine('a').peerIds()).toEqual(['b']); // the configured list, not the one before the crash
     await sim.stop();
+    // a node named like an Object.prototype member, without a list of its own, gets the default
+    expect(counterSim(['constructor', 'b'], { peers: { b: ['constructor'] } }).engine('constructor').peerIds()).toEqual(['b']);
     for (const peers of [{ x: ['a'] }, { a: ['x'] }, { a: ['a'] }, { a: ['b', 'b'] }, { a: 'b' as unknown as string[] }]) {
       expect(() => counterSim(['a', 'b'], { peers }), JSON.stringify(peers)).toThrow(RangeError);
     }
@@ -712,41 +758,80 @@ describe('SyncEngine: durability and restart', () => {
   }
 
   it('a recovery does not end on an answer that withheld the RGA (the peer does not count this replica as a member): it waits for a member\'s answer, so no lost dot is reused', async () => {
-    const scheduler = new VirtualScheduler(1_000_000);
-    const net = new MemoryNetwork({ seed: SEED, scheduler, latencyMs: [5, 5] });
-    const ids = ['a', 'b', 'c'];
-    const stores = new Map(ids.map((id) => [id, new MemoryStorage()]));
-    const mk = (id: string) => {
-      const e = new SyncEngine({ replicaId: id, transport: net.transport(id), scheduler, storage: stores.get(id)!, gossip: { intervalMs: 500 }, antiEntropy: { intervalMs: 1000, timeoutMs: 2000 }, snapshotEvery: 1 });
-      e.register('doc', new RGA<string>(id));
-      // b never adds a (a is not a member for b: b answers a's digests without the RGA)
-      for (const o of ids) if (o !== id && !(id === 'b' && o === 'a')) e.addPeer(o, '');
-      return e;
-    };
-    const eng = new Map(ids.map((id) => [id, mk(id)]));
-    for (const e of eng.values()) await e.start();
-    for (const x of ['x1', 'x2', 'x3']) await eng.get('a')!.update<RGA<string>>('doc', (d) => void d.insert(d.length, x));
-    await scheduler.run(3000);
-    expect(eng.get('c')!.get<RGA<string>>('doc')!.toArray()).toEqual(['x1', 'x2', 'x3']);
-    expect(eng.get('b')!.get<RGA<string>>('doc')!.toArray()).toEqual(['x1', 'x2', 'x3']);
-    net.crash('a');
-    await stores.get('a')!.put('s/doc', Uint8Array.of(9, 9, 9)); // a's own inserts are lost here
-    net.partition(['a', 'b'], ['c']); // the one member that would answer in full is out of reach for now
-    net.restart('a');
-    const a = mk('a');
-    eng.set('a', a);
-    await a.start();
+    // b never adds a (a is not a member for b: b answers a's digests without the RGA)
+    const c = recoveryCluster(['a', 'b', 'c'], { peersOf: (id) => ['a', 'b', 'c'].filter((o) => o !== id && !(id === 'b' && o === 'a')) });
+    await c.start();
+    for (const x of ['x1', 'x2', 'x3']) await c.eng.get('a')!.update<RGA<string>>('doc', insertAtEnd(x));
+    await c.scheduler.run(3000);
+    for (const id of ['b', 'c']) expect(c.eng.get(id)!.get<RGA<string>>('doc')!.toArray()).toEqual(['x1', 'x2', 'x3']);
+    await c.crash('a', 'doc'); // a's own inserts are lost here
+    c.net.partition(['a', 'b'], ['c']); // the one member that would answer in full is out of reach for now
+    const a = await c.restart('a');
     let done = false;
-    void a.update<RGA<string>>('doc', (d) => void d.insert(d.length, 'NEW')).then(() => (done = true));
-    await scheduler.run(3000); // sessions with b complete, but withheld the RGA: the write still waits
+    void a.update<RGA<string>>('doc', insertAtEnd('NEW')).then(() => (done = true));
+    await c.scheduler.run(3000); // sessions with b complete, but withheld the RGA: the write still waits
     expect(a.stats().antiEntropy.withheldAnswers).toBeGreaterThan(0);
     expect(a.stats().antiEntropy.successfulSyncs).toBeGreaterThan(0);
     expect(done).toBe(false);
-    net.heal();
-    expect(await scheduler.runUntil(() => done, 30_000)).toBe(true);
-    await scheduler.run(5000);
-    for (const id of ['a', 'c']) expect(eng.get(id)!.get<RGA<string>>('doc')!.toArray(), id).toEqual(['x1', 'x2', 'x3', 'NEW']);
-    for (const e of eng.values()) await e.stop();
+    c.net.heal();
+    expect(await c.scheduler.runUntil(() => done, 30_000)).toBe(true);
+    await c.scheduler.run(5000);
+    for (const id of ['a', 'c']) expect(c.eng.get(id)!.get<RGA<string>>('doc')!.toArray(), id).toEqual(['x1', 'x2', 'x3', 'NEW']);
+    await c.stop();
+  });
+
+  it('a recovery does not end on the first part of an answer sent in parts: it waits for all of them (the RGA came in a later part)', async () => {
+    const c = recoveryCluster(['a', 'b'], { maxMessageBytes: 8192 });
+    await c.start();
+    for (const x of ['x1', 'x2', 'x3']) await c.eng.get('a')!.update<RGA<string>>('doc', insertAtEnd(x));
+    await c.scheduler.run(3000);
+    expect(c.eng.get('b')!.get<RGA<string>>('doc')!.toArray()).toEqual(['x1', 'x2', 'x3']);
+    await c.crash('a', 'doc'); // a's own inserts are lost here
+    // while a is down, b writes ~3.6 KB into big: its answer to a's digest goes in parts (big | doc)
+    await c.eng.get('b')!.update<ORMap<string>>('big', (m) => {
+      for (let i = 0; i < 40; i++) m.setLWW(`k${i}`, `${i}-`.padEnd(90, 'z'));
+    });
+    const splitBefore = c.eng.get('b')!.stats().antiEntropy.splitAnswers;
+    const a = await c.restart('a');
+    let done = false;
+    void a.update<RGA<string>>('doc', insertAtEnd('NEW')).then(() => (done = true));
+    expect(await c.scheduler.runUntil(() => done, 30_000)).toBe(true);
+    expect(c.eng.get('b')!.stats().antiEntropy.splitAnswers).toBeGreaterThan(splitBefore);
+    await c.scheduler.run(8000);
+    for (const id of ['a', 'b']) expect(c.eng.get(id)!.get<RGA<string>>('doc')!.toArray(), id).toEqual(['x1', 'x2', 'x3', 'NEW']);
+    await c.stop();
+  });
+
+  it('a recovery whose lost map comes back through bucket trees (too big for one answer), in an answer sent in parts, reuses no lost dot', async () => {
+    const c = recoveryCluster(['a', 'b'], { maxMessageBytes: 8192 });
+    await c.start();
+    // a writes ~18 KB in 200 keys: more than one answer can carry
+    for (let i = 0; i < 200; i += 20) {
+      await c.eng.get('a')!.update<ORMap<string>>('big', (m) => {
+        for (let k = i; k < i + 20; k++) m.setLWW(`k${k}`, `${k}-`.padEnd(90, 'z'));
+      });
+    }
+    await c.scheduler.run(5000);
+    expect(c.eng.get('b')!.get<ORMap<string>>('big')!.size).toBe(200);
+    await c.crash('a', 'big'); // a's own writes to big are lost here
+    // while a is down, b writes ~6 KB of text: its answer goes in parts, the map's tree in the first (the
+    // session can complete on the text's part while the tree rounds are still out)
+    await c.eng.get('b')!.update<RGA<string>>('doc', (d) => {
+      for (let i = 0; i < 60; i++) d.insert(d.length, `${i}-`.padEnd(100, 'y'));
+    });
+    const a = await c.restart('a');
+    let done = false;
+    void a.update<ORMap<string>>('big', (m) => m.setLWW('new', 'NEW')).then(() => (done = true));
+    expect(await c.scheduler.runUntil(() => done, 30_000)).toBe(true);
+    await c.scheduler.run(8000);
+    for (const id of ['a', 'b']) {
+      const m = c.eng.get(id)!.get<ORMap<string>>('big')!;
+      expect(m.size, id).toBe(201);
+      expect(m.get('new'), id).toBe('NEW');
+      expect(m.get('k0'), id).toBe('0-'.padEnd(90, 'z'));
+    }
+    expect(c.eng.get('a')!.get<ORMap<string>>('big')!.encode()).toEqual(c.eng.get('b')!.get<ORMap<string>>('big')!.encode());
+    await c.stop();
   });
 
   it('stop() during the recovery rejects the waiting write and writes nothing after; a write before start() is refused', async () => {

@@ -119,6 +119,14 @@ describe('envelope', () => {
     expect(decodeSync(withheld).withheld).toBe(true);
     expect(() => decodeSync(Uint8Array.of(1, 0, 0, 2))).toThrow(DecodeError);
     expect(() => decodeSync(Uint8Array.of(1, 0, 0, 1, 1))).toThrow(DecodeError);
+    // a part of an answer sent in parts: flag 2, then group, index, total (2..MAX_PARTS, index < total)
+    const part = encodeSync({ session: 1, seen: [], items: [], withheld: true, part: { group: 300, index: 1, total: 3 } });
+    expect([...part]).toEqual([1, 0, 0, 3, 0xac, 0x02, 1, 3]);
+    expect(decodeSync(part)).toEqual({ session: 1, seen: [], items: [], withheld: true, part: { group: 300, index: 1, total: 3 } });
+    expect(decodeSync(Uint8Array.of(1, 0, 0, 2, 0, 0, 2)).part).toEqual({ group: 0, index: 0, total: 2 });
+    for (const bad of [[2, 0, 0, 1], [2, 0, 2, 2], [2, 0, 0], [4], [0], [2, 0, 0, 0x83, 0x80, 0x08]]) {
+      expect(() => decodeSync(Uint8Array.of(1, 0, 0, ...bad)), JSON.stringify(bad)).toThrow(DecodeError);
+    }
     const r = new Random(SEED + 1);
     let other = 0;
     for (let i = 0; i < RUNS; i++) {

@@ -780,6 +780,25 @@ describe('SyncEngine: durability and restart', () => {
     await c.stop();
   });
 
+  it('a replica no peer lists gets no RGA state: anti-entropy answers withhold it and its majority read of the RGA times out (a map read succeeds)', async () => {
+    const c = recoveryCluster(['a', 'b'], { peersOf: (id) => (id === 'a' ? ['b'] : []) });
+    await c.start();
+    await c.eng.get('b')!.update<RGA<string>>('doc', insertAtEnd('x'));
+    await c.eng.get('b')!.update<ORMap<string>>('big', (m) => m.setLWW('k', 'v'));
+    await c.scheduler.run(5000);
+    const a = c.eng.get('a')!;
+    expect(a.stats().antiEntropy.withheldAnswers).toBeGreaterThan(0);
+    expect(a.get<RGA<string>>('doc')!.toArray()).toEqual([]);
+    expect(a.get<ORMap<string>>('big')!.get('k')).toBe('v');
+    let doc = 'pending';
+    void a.read('doc', { read: 'majority', timeoutMs: 1000 }).then(() => (doc = 'ok'), (e: Error) => (doc = e.name));
+    let big = 'pending';
+    void a.read('big', { read: 'majority', timeoutMs: 1000 }).then(() => (big = 'ok'), (e: Error) => (big = e.name));
+    await c.scheduler.run(2000);
+    expect([doc, big]).toEqual(['TimeoutError', 'ok']);
+    await c.stop();
+  });
+
   it('a recovery does not end on the first part of an answer sent in parts: it waits for all of them (the RGA came in a later part)', async () => {
     const c = recoveryCluster(['a', 'b'], { maxMessageBytes: 8192 });
     await c.start();

@@ -344,10 +344,15 @@ interface Session {
   parts?: Map<number, { total: number; seen: Set<number> }>;
   /** Bucket trees were exchanged: some keys came (or come) in later rounds (see completeSession). */
   descended?: boolean;
+  /** The peer answered at least once (a failed session is then not a missed exchange). */
+  answered?: boolean;
+  /** Parts recorded in `parts`, all groups together (capped: see notePart). */
+  partCount?: number;
 }
 
-/** Split answers a session keeps track of at most (beyond: it waits for its timeout). */
+/** Split answers, and parts of them all together, a session keeps track of at most (beyond: it waits for its timeout). */
 const MAX_PART_GROUPS = 1024;
+const MAX_PART_INDICES = 65_536;
 
 interface PendingRead {
   name: string;
@@ -411,6 +416,8 @@ export class SyncEngine {
   private recoveryTimer: TimerHandle | undefined;
   /** Number of the last answer sent in parts (see sendSync). */
   private partGroup = 0;
+  /** When the recovery's first session started (see armRecoveryTimer). */
+  private recoveryStarted = 0;
   /** Stored records set aside by the current load. */
   private setAside = 0;
   /** Ids of deltas a merge refused (in part): the origin's re-sent copy is applied again (see onDelta). */
@@ -674,8 +681,9 @@ export class SyncEngine {
    * it for the old one (dropped). So local writes through `update` (and NovaCronIntegration's) first wait for
    * one anti-entropy session with a peer to complete (its answer carries everything of this replica's that
    * the peer holds; an answer that withheld objects, from a peer that does not count this replica as a
-   * member, does not count: `stats().antiEntropy.withheldAnswers`), or for RECOVER_SESSIONS session timeouts
-   * when no peer answers in full (then they go on, and it says so). With no peer yet, the wait starts with the first `addPeer`. A direct mutation of a registered
+   * member, does not count: `stats().antiEntropy.withheldAnswers`); failed sessions are retried at once. When
+   * no peer answers in full they go on (and it says so) after RECOVER_SESSIONS session timeouts without a
+   * message from any peer, or RECOVER_MAX_SESSIONS in all (see armRecoveryTimer). With no peer yet, the wait starts with the first `addPeer`. A direct mutation of a registered
    * CRDT meanwhile is not held back. `stop()` ends the wait; the waiting writes then reject.
    */
   private beginRecovery(): void {
@@ -692,8 +700,22 @@ export class SyncEngine {
       this.logger?.warn?.('stored records were set aside: local writes wait for a session with the first peer added');
       return;
     }
-    this.recoveryTimer = this.scheduler.setTimeout(() => this.finishRecovery(false), RECOVER_SESSIONS * this.aeTimeoutMs);
+    this.recoveryStarted = this.scheduler.now();
+    this.armRecoveryTimer();
     this.antiEntropyTick();
+  }
+
+  /**
+   * (Re)arm the recovery's deadline: RECOVER_SESSIONS session timeouts from now, but never past
+   * RECOVER_MAX_SESSIONS timeouts from its start. Re-armed whenever a message from a peer arrives: on a
+   * lossy network sessions fail on a lost digest or a lost part of an answer in parts (each next one asks
+   * only for what is still missing), and while peers are heard the recovery goes on with them; the
+   * fallback is for peers that are silent.
+   */
+  private armRecoveryTimer(): void {
+    const until = Math.min(this.scheduler.now() + RECOVER_SESSIONS * this.aeTimeoutMs, this.recoveryStarted + RECOVER_MAX_SESSIONS * this.aeTimeoutMs);
+    this.scheduler.clearTimeout(this.recoveryTimer);
+    this.recoveryTimer = this.scheduler.setTimeout(() => this.finishRecovery(false), Math.max(0, until - this.scheduler.now()));
   }
 
   private finishRecovery(ok: boolean): void {
@@ -1479,6 +1501,7 @@ export class SyncEngine {
         return;
       }
       this.heard(from);
+      if (this.recoveryTimer !== undefined && !inner) this.armRecoveryTimer(); // a peer is there (see armRecoveryTimer)
       if (!released && this.unsettled > 0 && (env.type === MSG.SYNC_DIGEST || env.type === MSG.SYNC || env.type === MSG.READ_REQ)) {
         this.hold(from, bytes, env.type);
         return;
@@ -1736,13 +1759,8 @@ export class SyncEngine {
   }
 
   private startSession(peer: string): void {
-    for (const s of [...this.sessions.values()]) {
-      // one session at a time: an unanswered older one has failed (no retry from here)
-      const left = this.aeRetriesLeft;
-      this.aeRetriesLeft = 0;
-      this.failSession(s);
-      this.aeRetriesLeft = left;
-    }
+    // one session at a time: an unanswered older one has failed (no retry from here)
+    for (const s of [...this.sessions.values()]) this.failSession(s, false);
     const id = this.random.u32();
     const objects = [...this.entries.values()].map((e) => {
       const [lo, hi] = this.hashOf(e);
@@ -1763,17 +1781,19 @@ export class SyncEngine {
     this.s.aeBytesSent += this.sendTo(peer, MSG.SYNC_DIGEST, encodeDigest({ session: id, seen: this.withCausal(seen), objects, members: this.members().hash }), 0);
   }
 
-  private failSession(s: Session): void {
+  private failSession(s: Session, retry = true): void {
     if (!this.sessions.delete(s.id)) return;
     this.scheduler.clearTimeout(s.timer);
     this.s.aeFailed++;
     // with local writes settling the answer may be held here, unread: not the peer's fault, and no retry
     const ours = this.unsettled > 0;
-    if (!ours) this.missed(s.peer);
+    // a peer that answered (a part of an answer in parts was lost, say) is not missing
+    if (!ours && !s.answered) this.missed(s.peer);
     this.emit('sync', { peer: s.peer, ok: false, durationMs: this.scheduler.now() - s.started, keysExchanged: s.keys });
-    if (this.aeRetriesLeft > 0 && !this.stopped && !ours) {
-      // retry at once with the next peer (a lost message should not cost a whole interval)
-      this.aeRetriesLeft--;
+    // retry at once with the next peer (a lost message should not cost a whole interval); a recovery
+    // retries until its deadline
+    if (retry && (this.aeRetriesLeft > 0 || this.recoveryTimer !== undefined) && !this.stopped && !ours) {
+      if (this.aeRetriesLeft > 0) this.aeRetriesLeft--;
       const live = this.peers.live();
       const p = this.peers.next(live.length ? live : this.peers.all(), 'antiEntropy');
       if (p) this.startSession(p.id);
@@ -1953,6 +1973,7 @@ export class SyncEngine {
       mine.partial = true;
       this.s.withheldAnswers++;
     }
+    if (mine) mine.answered = true;
     if (mine && p.part) notePart(mine, p.part);
     if (mine && p.items.some((i) => i.kind === ITEM_TREE || i.kind === ITEM_SLICE)) mine.descended = true;
     // decode everything first: a bad item leaves all state unchanged
@@ -2040,9 +2061,11 @@ export class SyncEngine {
     }
     if (mine) {
       mine.keys += keys;
-      // progress: the session gets a fresh timeout for its next round
+      // progress: the session gets a fresh timeout for its next round, up to SESSION_MAX_TIMEOUTS in all
+      // (a peer that keeps sending parts of an answer that never completes cannot hold it open forever)
       this.scheduler.clearTimeout(mine.timer);
-      mine.timer = this.scheduler.setTimeout(() => this.failSession(mine), this.aeTimeoutMs);
+      const left = mine.started + SESSION_MAX_TIMEOUTS * this.aeTimeoutMs - this.scheduler.now();
+      mine.timer = this.scheduler.setTimeout(() => this.failSession(mine), Math.max(0, Math.min(this.aeTimeoutMs, left)));
     }
     this.s.aeKeys += keys;
     if (out.length) this.s.aeBytesSent += this.sendSync(from, p.session, [], out);
@@ -2258,6 +2281,10 @@ function unframeRecord(name: string, bytes: Uint8Array): Uint8Array {
 
 /** Session timeouts that the recovery after set-aside records waits for a peer at most. */
 const RECOVER_SESSIONS = 3;
+/** Session timeouts a recovery waits at most while peers keep answering (see armRecoveryTimer). */
+const RECOVER_MAX_SESSIONS = 30;
+/** Session timeouts one session may last at most, however many rounds keep it going (see onSync). */
+const SESSION_MAX_TIMEOUTS = 60;
 
 /** Requests held at most while local writes settle (see `hold`). */
 const HELD_MAX = 256;
@@ -2304,18 +2331,22 @@ function dropDelta(crdt: Crdt): void {
 /** Record a part of a split answer in its session (see SyncPayload.part). */
 function notePart(s: Session, part: SyncPart): void {
   const groups = (s.parts ??= new Map());
+  if ((s.partCount ?? 0) >= MAX_PART_INDICES) return; // the session then waits for its timeout (see partsIn)
   let g = groups.get(part.group);
   if (g === undefined) {
-    if (groups.size >= MAX_PART_GROUPS) return; // the session then waits for its timeout (see partsIn)
+    if (groups.size >= MAX_PART_GROUPS) return;
     groups.set(part.group, (g = { total: part.total, seen: new Set() }));
   }
-  if (part.total === g.total) g.seen.add(part.index);
+  if (part.total === g.total && !g.seen.has(part.index)) {
+    g.seen.add(part.index);
+    s.partCount = (s.partCount ?? 0) + 1;
+  }
 }
 
 /** True when every answer of the session that came in parts has all its parts in. */
 function partsIn(s: Session): boolean {
   if (s.parts === undefined) return true;
-  if (s.parts.size >= MAX_PART_GROUPS) return false;
+  if (s.parts.size >= MAX_PART_GROUPS || (s.partCount ?? 0) >= MAX_PART_INDICES) return false;
   for (const g of s.parts.values()) if (g.seen.size < g.total) return false;
   return true;
 }

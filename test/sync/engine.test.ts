@@ -13,7 +13,7 @@ import { NotInitializedError, StorageError, TimeoutError, ValidationError } from
 import { MemoryStorage } from '../../src/storage/memory.js';
 import { SyncEngine } from '../../src/sync/engine.js';
 import { MSG, decodeEnvelope, encodeEnvelope, makeSigner } from '../../src/sync/envelope.js';
-import { encodeDelta } from '../../src/sync/messages.js';
+import { decodeDigest, encodeDelta, encodeSync } from '../../src/sync/messages.js';
 import { Simulation } from '../../src/sync/simulation.js';
 import { Random } from '../../src/time/random.js';
 import { VirtualScheduler } from '../../src/time/virtual.js';
@@ -851,6 +851,82 @@ describe('SyncEngine: durability and restart', () => {
     }
     expect(c.eng.get('a')!.get<ORMap<string>>('big')!.encode()).toEqual(c.eng.get('b')!.get<ORMap<string>>('big')!.encode());
     await c.stop();
+  });
+
+  for (const seed of [1, 2, 6]) {
+    it(`a recovery on a lossy network, with answers in parts, goes on while peers are heard: it ends on an answer in full and reuses no lost dot (seed ${seed})`, async () => {
+      const warns: string[] = [];
+      const sim = new Simulation({
+        seed,
+        nodes: ['a', 'b', 'c'],
+        latencyMs: [5, 50],
+        loss: 0.25,
+        duplicate: 0.2,
+        reorder: 0.3,
+        engine: { maxMessageBytes: 4096, snapshotEvery: 1, gossip: { intervalMs: 500 }, antiEntropy: { intervalMs: 2000, timeoutMs: 1000 }, logger: { warn: (m: string) => warns.push(m) } },
+        setup: (e, ctx) => e.register('map', new ORMap<string>(ctx.id, { clock: ctx.clock })),
+      });
+      const val = (k: string) => `${k}-`.padEnd(100, 'v');
+      const want = new Set<string>();
+      await sim.start();
+      for (let i = 0; i < 600; i += 100) {
+        await sim.engine('a').update<ORMap<string>>('map', (m) => {
+          for (let k = i; k < i + 100; k++) m.setLWW(`a${k}`, val(`a${k}`)), want.add(`a${k}`);
+        });
+        await sim.run(50);
+      }
+      expect(await sim.runUntil(() => sim.converged(), 120_000), `seed ${seed}`).toBe(true);
+      sim.crash('a');
+      const st = sim.node('a').storage!;
+      st.reopen();
+      await st.put('s/map', Uint8Array.of(9, 9, 9)); // a's own writes are lost here
+      void st.close();
+      await sim.engine('b').update<ORMap<string>>('map', (m) => {
+        for (let k = 0; k < 300; k++) m.setLWW(`b${k}`, val(`b${k}`)), want.add(`b${k}`);
+      });
+      await sim.run(2000);
+      await sim.restart('a');
+      let done = false;
+      void sim.engine('a').update<ORMap<string>>('map', (m) => m.setLWW('new', 'NEW')).then(() => (done = true));
+      want.add('new');
+      expect(await sim.runUntil(() => done, 60_000), `seed ${seed}`).toBe(true);
+      expect(warns.filter((w) => w.includes('no peer answered')), `seed ${seed}`).toEqual([]);
+      expect(await sim.runUntil(() => sim.converged(), 120_000), `seed ${seed}`).toBe(true);
+      for (const id of ['a', 'b', 'c']) expect(sim.engine(id).get<ORMap<string>>('map')!.keys().sort(), `seed ${seed}, ${id}`).toEqual([...want].sort());
+      await sim.stop();
+    });
+  }
+
+  it('a peer that keeps sending parts of an answer that never completes cannot hold a session open past its limit', async () => {
+    const scheduler = new VirtualScheduler(1_000_000);
+    const net = new MemoryNetwork({ seed: SEED, scheduler, latencyMs: [5, 5] });
+    const a = new SyncEngine({ replicaId: 'a', transport: net.transport('a'), scheduler, antiEntropy: { intervalMs: 200_000, timeoutMs: 1000 } });
+    a.register('c', new GCounter('a'));
+    a.addPeer('evil', '');
+    const evil = net.transport('evil');
+    let session = -1;
+    evil.onMessage((_from, bytes) => {
+      const env = decodeEnvelope(bytes, undefined);
+      if (env.type === MSG.SYNC_DIGEST) session = decodeDigest(env.payload).session;
+    });
+    await evil.start();
+    await a.start();
+    expect(await scheduler.runUntil(() => session >= 0, 400_000)).toBe(true); // a's first session
+    expect(a.stats().antiEntropy.totalSyncs).toBe(1);
+    // part i of 65,536, every 500 ms: each refreshes the session's timeout, none completes the answer
+    let i = 0;
+    const feed = scheduler.setInterval(() => {
+      const payload = encodeSync({ session, seen: [], items: [], part: { group: 1, index: i++, total: 65_536 } });
+      evil.send('a', encodeEnvelope({ type: MSG.SYNC, flags: 0, origin: 'evil', epoch: 1, counter: i, hops: 0, payload }, undefined));
+    }, 500);
+    await scheduler.run(50_000);
+    expect(a.stats().antiEntropy.failedSyncs).toBe(0); // still open: the peer keeps answering
+    await scheduler.run(20_000); // past 60 session timeouts from its start (the next tick is far off)
+    scheduler.clearInterval(feed);
+    expect(a.stats().antiEntropy.failedSyncs).toBe(1);
+    expect(a.stats().antiEntropy.totalSyncs).toBe(2); // the failed one, then a retry at once
+    expect(a.stats().antiEntropy.successfulSyncs).toBe(0);
+    await a.stop();
   });
 
   it('stop() during the recovery rejects the waiting write and writes nothing after; a write before start() is refused', async () => {

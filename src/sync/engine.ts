@@ -23,8 +23,10 @@
  *    that, or for keyed objects without a context (`KeyedCrdt`), the two sides descend a bucket hash tree
  *    16-way and exchange only the differing buckets. A receiver merges, rehashes, and answers only with
  *    what the other side still lacks, so a one-sided difference travels once. A session that makes no progress for
- *    `antiEntropy.timeoutMs` failed (a missed exchange for liveness) and is retried at once with the next
- *    peer, up to `antiEntropy.retries` times per interval, so a lost message does not cost a whole interval.
+ *    `antiEntropy.timeoutMs` failed (a missed exchange for liveness, unless the peer answered: a part of an
+ *    answer in parts may have been lost) and is retried at once with the next peer, up to
+ *    `antiEntropy.retries` times per interval (without limit while a recovery after set-aside records
+ *    lasts), so a lost message does not cost a whole interval. A session lasts at most 60 timeouts.
  *    The digest's version vector (writes merged per origin) also acknowledges majority/all writes.
  * 5. Causal delivery: deltas of objects that need it (RGA) travel in messages carrying the origin's causal
  *    vector and pass through a bounded `CausalBuffer`; what is dropped or stuck is repaired by anti-entropy's
@@ -149,9 +151,11 @@ export interface SyncEngineOptions {
   antiEntropy?: {
     /** Period, ms (default 30,000). */
     intervalMs?: number;
-    /** A session without progress for this long failed (default min(intervalMs / 3, 5,000)). */
+    /** A session without progress for this long failed (default min(intervalMs / 3, 5,000)); a session lasts
+     * at most 60 times this, however many rounds it takes. */
     timeoutMs?: number;
-    /** Immediate retries with the next peer after a failed session, per interval (default 2). */
+    /** Immediate retries with the next peer after a failed session, per interval (default 2; no limit while a
+     * recovery after set-aside stored records lasts). */
     retries?: number;
   };
   liveness?: {
@@ -353,6 +357,8 @@ interface Session {
 /** Split answers, and parts of them all together, a session keeps track of at most (beyond: it waits for its timeout). */
 const MAX_PART_GROUPS = 1024;
 const MAX_PART_INDICES = 65_536;
+/** Bytes the part trailer of a sync payload takes at most (flags, group, index, total: see encodeSync). */
+const PART_TRAILER_MAX = 16;
 
 interface PendingRead {
   name: string;
@@ -418,6 +424,8 @@ export class SyncEngine {
   private partGroup = 0;
   /** When the recovery's first session started (see armRecoveryTimer). */
   private recoveryStarted = 0;
+  /** See envelopeOverhead. */
+  private overhead: number | undefined;
   /** Stored records set aside by the current load. */
   private setAside = 0;
   /** Ids of deltas a merge refused (in part): the origin's re-sent copy is applied again (see onDelta). */
@@ -2118,6 +2126,15 @@ export class SyncEngine {
   }
 
   /** Largest SYNC payload to build: the message bound less room for the envelope and item framing. */
+  /** Bytes a message's envelope adds to its payload at most (this replica's origin, tag when keyed). */
+  private envelopeOverhead(): number {
+    if (this.overhead === undefined) {
+      const env: Envelope = { type: MSG.SYNC, flags: 0, origin: this.replicaId, epoch: 0xffffffff, counter: Number.MAX_SAFE_INTEGER, hops: 0, payload: new Uint8Array(0) };
+      this.overhead = encodeEnvelope(env, this.signer).length + 4; // the payload's length prefix: up to 5 bytes, not 1
+    }
+    return this.overhead;
+  }
+
   private syncBudget(): number {
     return Math.max(1024, this.maxMessageBytes - 4096);
   }
@@ -2129,12 +2146,27 @@ export class SyncEngine {
    */
   private sendSync(peer: string, session: number, seen: VersionEntries, items: SyncItem[], withheld = false): number {
     const whole = encodeSync({ session, seen, items, withheld });
-    if (whole.length <= this.syncBudget() || items.length < 2) return this.sendTo(peer, MSG.SYNC, whole, 0);
+    if (whole.length <= this.syncBudget()) return this.sendTo(peer, MSG.SYNC, whole, 0);
+    // an item too big for any message (an object's whole state past maxMessageBytes) stays out, and the answer
+    // says it withheld something: sent, it would be dropped, and a part announced but never sent would keep
+    // the asker's session from completing
+    const room = this.maxMessageBytes - this.envelopeOverhead() - PART_TRAILER_MAX;
+    const fit: { it: SyncItem; n: number }[] = [];
+    for (const it of items) {
+      const n = encodeSync({ session, seen: [], items: [it] }).length;
+      if (n <= room) fit.push({ it, n });
+      else {
+        this.s.oversize++;
+        this.logger?.warn?.(`anti-entropy item ${it.name} of ${n} bytes exceeds maxMessageBytes; left out of the answer to ${peer}`);
+      }
+    }
+    const dropped = fit.length < items.length;
+    if (!dropped && items.length < 2) return this.sendTo(peer, MSG.SYNC, whole, 0);
+    if (dropped) withheld = true;
     const parts: SyncItem[][] = [];
     let part: SyncItem[] = [];
     let size = 0;
-    for (const it of items) {
-      const n = encodeSync({ session, seen: [], items: [it] }).length;
+    for (const { it, n } of fit) {
       if (size + n > this.syncBudget() && part.length) {
         parts.push(part);
         part = [];
@@ -2144,7 +2176,7 @@ export class SyncEngine {
       size += n;
     }
     parts.push(part);
-    if (parts.length === 1) return this.sendTo(peer, MSG.SYNC, encodeSync({ session, seen: [], items, withheld }), 0);
+    if (parts.length === 1) return this.sendTo(peer, MSG.SYNC, encodeSync({ session, seen: [], items: part, withheld }), 0);
     // every part carries the flag and its place in the answer: the asker counts the answer once all are in
     const group = (this.partGroup = (this.partGroup + 1) % 2 ** 31);
     let sent = 0;

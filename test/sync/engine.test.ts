@@ -897,6 +897,29 @@ describe('SyncEngine: durability and restart', () => {
     });
   }
 
+  it('an object too big for any message stays out of an answer in parts (which says it withheld something): the other parts arrive and the session completes', async () => {
+    const c = recoveryCluster(['a', 'b'], { maxMessageBytes: 8192 });
+    await c.start();
+    c.net.partition(['a'], ['b']);
+    const b = c.eng.get('b')!;
+    await b.update<RGA<string>>('doc', (d) => {
+      for (let i = 0; i < 100; i++) d.insert(d.length, `${i}-`.padEnd(100, 'y')); // ~10 KB: no message holds it
+    });
+    await b.update<ORMap<string>>('big', (m) => {
+      for (let i = 0; i < 40; i++) m.setLWW(`k${i}`, `${i}-`.padEnd(90, 'z'));
+    });
+    await c.scheduler.run(3000);
+    const a = c.eng.get('a')!;
+    const before = { ok: a.stats().antiEntropy.successfulSyncs, withheld: a.stats().antiEntropy.withheldAnswers };
+    c.net.heal();
+    await c.scheduler.run(6000);
+    expect(a.get<ORMap<string>>('big')!.size).toBe(40);
+    expect(a.stats().antiEntropy.successfulSyncs).toBeGreaterThan(before.ok);
+    expect(a.stats().antiEntropy.withheldAnswers).toBeGreaterThan(before.withheld);
+    expect(b.stats().errors.oversize).toBeGreaterThan(0);
+    await c.stop();
+  });
+
   it('a peer that keeps sending parts of an answer that never completes cannot hold a session open past its limit', async () => {
     const scheduler = new VirtualScheduler(1_000_000);
     const net = new MemoryNetwork({ seed: SEED, scheduler, latencyMs: [5, 5] });

@@ -2125,7 +2125,6 @@ export class SyncEngine {
     return [...this.sliceItems(e, depth, prefixes.slice(0, half), left, seen), ...this.sliceItems(e, depth, prefixes.slice(half), left, seen)];
   }
 
-  /** Largest SYNC payload to build: the message bound less room for the envelope and item framing. */
   /** Bytes a message's envelope adds to its payload at most (this replica's origin, tag when keyed). */
   private envelopeOverhead(): number {
     if (this.overhead === undefined) {
@@ -2135,6 +2134,7 @@ export class SyncEngine {
     return this.overhead;
   }
 
+  /** Largest SYNC payload to build: the message bound less room for the envelope and item framing. */
   private syncBudget(): number {
     return Math.max(1024, this.maxMessageBytes - 4096);
   }

@@ -86,10 +86,10 @@ const NO_I32 = new Int32Array(0);
 const NO_U16 = new Uint16Array(0);
 const NO_U8 = new Uint8Array(0);
 const NO_F64 = new Float64Array(0);
-/** `to` holding `from`'s values at its start (a grown column). */
 /** Row capacities up to this many get one small (V8 on-heap: <= 64 bytes) typed array per column (growRows). */
 const SMALL_ROWS = 8;
 
+/** `to` holding `from`'s values at its start (a grown column). */
 function filled<A extends Uint32Array | Int32Array | Uint16Array | Uint8Array | Float64Array>(to: A, from: ArrayLike<number>): A {
   to.set(from);
   return to;
@@ -606,36 +606,22 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
    * row (ts f64; ctr, rep, voff, vlen, nextRow u32/i32; vchunk u16; kind, drow u8, in that order, so each view
    * is aligned): one allocation per growth instead of nine, which is most of what a small map (a delta, a
    * nested map) costs to create and to collect. Counters widened to f64 get an array of their own. Up to
-   * SMALL_ROWS rows, each column is an array of its own instead (see there).
+   * SMALL_ROWS rows, each column is an array of its own instead.
    */
   private growRows(cap: number): void {
-    if (cap <= SMALL_ROWS) {
-      // one column per array: typed arrays of at most 64 bytes live on V8's heap, allocated inline, while
-      // an ArrayBuffer always gets an external backing store (the 9 views on it cost ~4x as much, measured,
-      // and the backing stores push the GC): a small nested map or delta is mostly this allocation
-      this.ts = filled(new Float64Array(cap), this.ts);
-      this.ctr = filled(this.ctr instanceof Uint32Array ? new Uint32Array(cap) : new Float64Array(cap), this.ctr);
-      this.rep = filled(new Uint32Array(cap), this.rep);
-      this.voff = filled(new Uint32Array(cap), this.voff);
-      this.vlen = filled(new Uint32Array(cap), this.vlen);
-      this.nextRow = filled(new Int32Array(cap), this.nextRow);
-      this.vchunk = filled(new Uint16Array(cap), this.vchunk);
-      this.kind = filled(new Uint8Array(cap), this.kind);
-      this.drow = filled(new Uint8Array(cap), this.drow);
-      this.rowKey.length = cap;
-      this.cap = cap;
-      return;
-    }
-    const buf = new ArrayBuffer(32 * cap);
-    this.ts = filled(new Float64Array(buf, 0, cap), this.ts);
-    this.ctr = this.ctr instanceof Uint32Array ? filled(new Uint32Array(buf, 8 * cap, cap), this.ctr) : filled(new Float64Array(cap), this.ctr);
-    this.rep = filled(new Uint32Array(buf, 12 * cap, cap), this.rep);
-    this.voff = filled(new Uint32Array(buf, 16 * cap, cap), this.voff);
-    this.vlen = filled(new Uint32Array(buf, 20 * cap, cap), this.vlen);
-    this.nextRow = filled(new Int32Array(buf, 24 * cap, cap), this.nextRow);
-    this.vchunk = filled(new Uint16Array(buf, 28 * cap, cap), this.vchunk);
-    this.kind = filled(new Uint8Array(buf, 30 * cap, cap), this.kind);
-    this.drow = filled(new Uint8Array(buf, 31 * cap, cap), this.drow);
+    // up to SMALL_ROWS rows, no shared buffer: typed arrays of at most 64 bytes live on V8's heap, allocated
+    // inline, while an ArrayBuffer always gets an external backing store (the 9 views on it cost ~4x as
+    // much, measured, and the backing stores push the GC): a small nested map or delta is mostly this
+    const buf = cap > SMALL_ROWS ? new ArrayBuffer(32 * cap) : undefined;
+    this.ts = filled(buf ? new Float64Array(buf, 0, cap) : new Float64Array(cap), this.ts);
+    this.ctr = filled(this.ctr instanceof Float64Array ? new Float64Array(cap) : buf ? new Uint32Array(buf, 8 * cap, cap) : new Uint32Array(cap), this.ctr);
+    this.rep = filled(buf ? new Uint32Array(buf, 12 * cap, cap) : new Uint32Array(cap), this.rep);
+    this.voff = filled(buf ? new Uint32Array(buf, 16 * cap, cap) : new Uint32Array(cap), this.voff);
+    this.vlen = filled(buf ? new Uint32Array(buf, 20 * cap, cap) : new Uint32Array(cap), this.vlen);
+    this.nextRow = filled(buf ? new Int32Array(buf, 24 * cap, cap) : new Int32Array(cap), this.nextRow);
+    this.vchunk = filled(buf ? new Uint16Array(buf, 28 * cap, cap) : new Uint16Array(cap), this.vchunk);
+    this.kind = filled(buf ? new Uint8Array(buf, 30 * cap, cap) : new Uint8Array(cap), this.kind);
+    this.drow = filled(buf ? new Uint8Array(buf, 31 * cap, cap) : new Uint8Array(cap), this.drow);
     this.rowKey.length = cap; // one capacity for every column
     this.cap = cap;
   }

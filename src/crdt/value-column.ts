@@ -596,13 +596,13 @@ function skipItem(src: Uint8Array, p: number): number {
   return p;
 }
 
-/**
- * Size of the value-arena chunks made by decode when `remaining` input bytes are left: twice that (the
- * dictionaries roughly halve the values) plus a little, within 256 B..MAX_CHUNK.
- */
 /** Smallest value-arena chunk decode starts with. */
 const MIN_CHUNK = 256;
 
+/**
+ * Size of the value-arena chunks made by decode when `remaining` input bytes are left: twice that (the
+ * dictionaries roughly halve the values) plus a little, within MIN_CHUNK..MAX_CHUNK.
+ */
 export function decodeChunkSize(remaining: number): number {
   return Math.min(MAX_CHUNK, Math.max(MIN_CHUNK, 2 * remaining + 64));
 }
@@ -660,7 +660,7 @@ export class Expander {
   /**
    * An Expander for one encoding's value column. Small encodings (chunk size `decodeChunkSize`'s minimum,
    * which is what nested maps and small deltas get) reuse a spare one whose chunk was copied out by the
-   * last decode (`release`), so they allocate only their right-sized copy: one allocation of a backing
+   * last decode (`finish`), so they allocate only their right-sized copy: one allocation of a backing
    * store per small decode was most of what it cost, in time and in GC (measured on nested per-VM maps).
    * The spare is taken while in use, so a decode that throws (or a nested decode) never shares it.
    */

@@ -93,6 +93,7 @@ import {
   type SliceItem,
   type SyncItem,
   type SyncPart,
+  SYNC_TRAILER_MAX,
   type TreeItem,
   type VersionEntries,
 } from './messages.js';
@@ -352,13 +353,13 @@ interface Session {
   answered?: boolean;
   /** Parts recorded in `parts`, all groups together (capped: see notePart). */
   partCount?: number;
+  /** A part was not recorded (a cap was reached): the session cannot complete and waits for its timeout. */
+  partsOverflow?: boolean;
 }
 
 /** Split answers, and parts of them all together, a session keeps track of at most (beyond: it waits for its timeout). */
 const MAX_PART_GROUPS = 1024;
 const MAX_PART_INDICES = 65_536;
-/** Bytes the part trailer of a sync payload takes at most (flags, group, index, total: see encodeSync). */
-const PART_TRAILER_MAX = 16;
 
 interface PendingRead {
   name: string;
@@ -422,8 +423,9 @@ export class SyncEngine {
   private recoveryTimer: TimerHandle | undefined;
   /** Number of the last answer sent in parts (see sendSync). */
   private partGroup = 0;
-  /** When the recovery's first session started (see armRecoveryTimer). */
+  /** When the recovery's first session started, and when it gives up (see extendRecovery). */
   private recoveryStarted = 0;
+  private recoveryDeadline = 0;
   /** See envelopeOverhead. */
   private overhead: number | undefined;
   /** Stored records set aside by the current load. */
@@ -691,7 +693,7 @@ export class SyncEngine {
    * the peer holds; an answer that withheld objects, from a peer that does not count this replica as a
    * member, does not count: `stats().antiEntropy.withheldAnswers`); failed sessions are retried at once. When
    * no peer answers in full they go on (and it says so) after RECOVER_SESSIONS session timeouts without a
-   * message from any peer, or RECOVER_MAX_SESSIONS in all (see armRecoveryTimer). With no peer yet, the wait starts with the first `addPeer`. A direct mutation of a registered
+   * message from any peer, or RECOVER_MAX_SESSIONS in all (see extendRecovery). With no peer yet, the wait starts with the first `addPeer`. A direct mutation of a registered
    * CRDT meanwhile is not held back. `stop()` ends the wait; the waiting writes then reject.
    */
   private beginRecovery(): void {
@@ -709,21 +711,28 @@ export class SyncEngine {
       return;
     }
     this.recoveryStarted = this.scheduler.now();
+    this.extendRecovery();
     this.armRecoveryTimer();
     this.antiEntropyTick();
   }
 
   /**
-   * (Re)arm the recovery's deadline: RECOVER_SESSIONS session timeouts from now, but never past
-   * RECOVER_MAX_SESSIONS timeouts from its start. Re-armed whenever a message from a peer arrives: on a
-   * lossy network sessions fail on a lost digest or a lost part of an answer in parts (each next one asks
-   * only for what is still missing), and while peers are heard the recovery goes on with them; the
-   * fallback is for peers that are silent.
+   * The recovery's deadline: RECOVER_SESSIONS session timeouts from now, but never past RECOVER_MAX_SESSIONS
+   * timeouts from its start. Moved on whenever a message from a peer arrives (receive): on a lossy network
+   * sessions fail on a lost digest or a lost part of an answer in parts (each next one asks only for what is
+   * still missing), and while peers are heard the recovery goes on with them; the fallback is for peers
+   * that are silent. Only the deadline moves per message; the timer looks at it when it fires.
    */
+  private extendRecovery(): void {
+    this.recoveryDeadline = Math.min(this.scheduler.now() + RECOVER_SESSIONS * this.aeTimeoutMs, this.recoveryStarted + RECOVER_MAX_SESSIONS * this.aeTimeoutMs);
+  }
+
+  /** A timer for the recovery's deadline: when it fires before a moved deadline, it waits for that one. */
   private armRecoveryTimer(): void {
-    const until = Math.min(this.scheduler.now() + RECOVER_SESSIONS * this.aeTimeoutMs, this.recoveryStarted + RECOVER_MAX_SESSIONS * this.aeTimeoutMs);
-    this.scheduler.clearTimeout(this.recoveryTimer);
-    this.recoveryTimer = this.scheduler.setTimeout(() => this.finishRecovery(false), Math.max(0, until - this.scheduler.now()));
+    this.recoveryTimer = this.scheduler.setTimeout(() => {
+      if (this.scheduler.now() < this.recoveryDeadline) this.armRecoveryTimer();
+      else this.finishRecovery(false);
+    }, Math.max(0, this.recoveryDeadline - this.scheduler.now()));
   }
 
   private finishRecovery(ok: boolean): void {
@@ -1509,7 +1518,7 @@ export class SyncEngine {
         return;
       }
       this.heard(from);
-      if (this.recoveryTimer !== undefined && !inner) this.armRecoveryTimer(); // a peer is there (see armRecoveryTimer)
+      if (this.recoveryTimer !== undefined && !inner) this.extendRecovery(); // a peer is there
       if (!released && this.unsettled > 0 && (env.type === MSG.SYNC_DIGEST || env.type === MSG.SYNC || env.type === MSG.READ_REQ)) {
         this.hold(from, bytes, env.type);
         return;
@@ -1983,7 +1992,7 @@ export class SyncEngine {
     }
     if (mine) mine.answered = true;
     if (mine && p.part) notePart(mine, p.part);
-    if (mine && p.items.some((i) => i.kind === ITEM_TREE || i.kind === ITEM_SLICE)) mine.descended = true;
+    if (mine && p.items.some(isTreeRound)) mine.descended = true;
     // decode everything first: a bad item leaves all state unchanged
     const decoded = new Map<SyncItem, Crdt>();
     for (const it of p.items) {
@@ -2079,7 +2088,7 @@ export class SyncEngine {
     if (out.length) this.s.aeBytesSent += this.sendSync(from, p.session, [], out);
     // our session is done once nothing we send needs an answer that we would have to act on, and every
     // answer that came in parts has all its parts in
-    if (out.some((i) => i.kind === ITEM_TREE || i.kind === ITEM_SLICE) && mine) mine.descended = true;
+    if (mine && out.some(isTreeRound)) mine.descended = true;
     if (mine && !pendingAnswer && !out.some((i) => i.kind === ITEM_TREE || (i.kind === ITEM_SLICE && i.left > 0)) && partsIn(mine)) this.completeSession(mine);
   }
 
@@ -2150,7 +2159,7 @@ export class SyncEngine {
     // an item too big for any message (an object's whole state past maxMessageBytes) stays out, and the answer
     // says it withheld something: sent, it would be dropped, and a part announced but never sent would keep
     // the asker's session from completing
-    const room = this.maxMessageBytes - this.envelopeOverhead() - PART_TRAILER_MAX;
+    const room = this.maxMessageBytes - this.envelopeOverhead() - SYNC_TRAILER_MAX;
     const fit: { it: SyncItem; n: number }[] = [];
     for (const it of items) {
       const n = encodeSync({ session, seen: [], items: [it] }).length;
@@ -2313,7 +2322,7 @@ function unframeRecord(name: string, bytes: Uint8Array): Uint8Array {
 
 /** Session timeouts that the recovery after set-aside records waits for a peer at most. */
 const RECOVER_SESSIONS = 3;
-/** Session timeouts a recovery waits at most while peers keep answering (see armRecoveryTimer). */
+/** Session timeouts a recovery waits at most while peers keep answering (see extendRecovery). */
 const RECOVER_MAX_SESSIONS = 30;
 /** Session timeouts one session may last at most, however many rounds keep it going (see onSync). */
 const SESSION_MAX_TIMEOUTS = 60;
@@ -2363,12 +2372,12 @@ function dropDelta(crdt: Crdt): void {
 /** Record a part of a split answer in its session (see SyncPayload.part). */
 function notePart(s: Session, part: SyncPart): void {
   const groups = (s.parts ??= new Map());
-  if ((s.partCount ?? 0) >= MAX_PART_INDICES) return; // the session then waits for its timeout (see partsIn)
   let g = groups.get(part.group);
-  if (g === undefined) {
-    if (groups.size >= MAX_PART_GROUPS) return;
-    groups.set(part.group, (g = { total: part.total, seen: new Set() }));
+  if ((s.partCount ?? 0) >= MAX_PART_INDICES || (g === undefined && groups.size >= MAX_PART_GROUPS)) {
+    s.partsOverflow = true;
+    return;
   }
+  if (g === undefined) groups.set(part.group, (g = { total: part.total, seen: new Set() }));
   if (part.total === g.total && !g.seen.has(part.index)) {
     g.seen.add(part.index);
     s.partCount = (s.partCount ?? 0) + 1;
@@ -2378,7 +2387,12 @@ function notePart(s: Session, part: SyncPart): void {
 /** True when every answer of the session that came in parts has all its parts in. */
 function partsIn(s: Session): boolean {
   if (s.parts === undefined) return true;
-  if (s.parts.size >= MAX_PART_GROUPS || (s.partCount ?? 0) >= MAX_PART_INDICES) return false;
+  if (s.partsOverflow) return false;
   for (const g of s.parts.values()) if (g.seen.size < g.total) return false;
   return true;
+}
+
+/** A bucket-tree round: a tree item, or a slice of buckets (keys sent by buckets, not by context). */
+function isTreeRound(i: SyncItem): boolean {
+  return i.kind === ITEM_TREE || i.kind === ITEM_SLICE;
 }

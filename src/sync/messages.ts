@@ -267,6 +267,9 @@ export const MAX_PARTS = 65_536;
  * for a part the varuints group, index, total.
  */
 
+/** Bytes the trailer takes at most (a flags byte, then group < 2^31, index and total <= MAX_PARTS). */
+export const SYNC_TRAILER_MAX = 16;
+
 export function encodeSync(p: SyncPayload): Uint8Array {
   const w = new Writer(256);
   w.varuint(p.session);

@@ -419,3 +419,109 @@ export function hashTree(keys: usize, entries: usize, n: i32, depth: i32, out: u
     store<u64>(out + (node << 3), (l | r) == 0 ? 0 : xxh64Pair(l, r));
   }
 }
+
+// ---------------------------------------------------------------------------------------------------------
+// 6. RGA sibling ordering: the document order of a reference tree (see src/kernel/types.ts, rgaOrder)
+
+// @ts-ignore: decorator
+@inline function rgaBefore(seq: usize, rank: usize, ctr: usize, a: u32, b: u32): bool {
+  const sa = load<f64>(seq + (<usize>a << 3)), sb = load<f64>(seq + (<usize>b << 3));
+  if (sa != sb) return sa > sb;
+  const ra = load<u32>(rank + (<usize>a << 2)), rb = load<u32>(rank + (<usize>b << 2));
+  if (ra != rb) return ra > rb;
+  return load<f64>(ctr + (<usize>a << 3)) > load<f64>(ctr + (<usize>b << 3));
+}
+
+/** Sort kids[lo, hi) (element indices) into sibling order: insertion sort below 16, else bottom-up merge sort. */
+function rgaSortGroup(seq: usize, rank: usize, ctr: usize, kids: usize, tmp: usize, lo: u32, hi: u32): void {
+  const len = hi - lo;
+  if (len < 16) {
+    for (let i = lo + 1; i < hi; i++) {
+      const x = load<u32>(kids + (<usize>i << 2));
+      let j = i;
+      while (j > lo) {
+        const y = load<u32>(kids + (<usize>(j - 1) << 2));
+        if (!rgaBefore(seq, rank, ctr, x, y)) break;
+        store<u32>(kids + (<usize>j << 2), y);
+        j--;
+      }
+      store<u32>(kids + (<usize>j << 2), x);
+    }
+    return;
+  }
+  let src = kids, dst = tmp;
+  for (let width: u32 = 1; width < len; width <<= 1) {
+    for (let s = lo; s < hi; s += 2 * width) {
+      const mid = min(s + width, hi), end = min(s + 2 * width, hi);
+      let i = s, j = mid, k = s;
+      while (i < mid && j < end) {
+        const x = load<u32>(src + (<usize>i << 2)), y = load<u32>(src + (<usize>j << 2));
+        if (rgaBefore(seq, rank, ctr, y, x)) {
+          store<u32>(dst + (<usize>(k++) << 2), y);
+          j++;
+        } else {
+          store<u32>(dst + (<usize>(k++) << 2), x);
+          i++;
+        }
+      }
+      while (i < mid) store<u32>(dst + (<usize>(k++) << 2), load<u32>(src + (<usize>(i++) << 2)));
+      while (j < end) store<u32>(dst + (<usize>(k++) << 2), load<u32>(src + (<usize>(j++) << 2)));
+    }
+    const t = src;
+    src = dst;
+    dst = t;
+  }
+  if (src != kids) memory.copy(kids + (<usize>lo << 2), src + (<usize>lo << 2), <usize>len << 2);
+}
+
+/**
+ * parent i32[n] (-1: the start, -2: not held), seq f64[n], rank u32[n], ctr f64[n]; out i32[n]; scratch: u32
+ * words for start[n + 3], kids[n], stack[n], tmp[n]. Returns the number of elements placed.
+ */
+export function rgaOrder(parent: usize, seq: usize, rank: usize, ctr: usize, n: i32, out: usize, scratch: usize): i32 {
+  const start = scratch;
+  const kids = start + ((<usize>n + 3) << 2);
+  const stack = kids + (<usize>n << 2);
+  const tmp = stack + (<usize>n << 2);
+  memory.fill(start, 0, (<usize>n + 3) << 2);
+  // group the elements by reference: group g = parent + 1 (0: the start), counted at start[g + 1]
+  for (let i = 0; i < n; i++) {
+    const p = load<i32>(parent + (<usize>i << 2));
+    if (p >= -1) {
+      const at = start + (<usize>(p + 2) << 2);
+      store<u32>(at, load<u32>(at) + 1);
+    }
+  }
+  for (let g = 1; g < n + 3; g++) {
+    const at = start + (<usize>g << 2);
+    store<u32>(at, load<u32>(at) + load<u32>(at - 4));
+  }
+  // filled backwards, each group keeps its elements in index order; group g ends up at [start[g+1], start[g+2])
+  for (let i = n - 1; i >= 0; i--) {
+    const p = load<i32>(parent + (<usize>i << 2));
+    if (p < -1) continue;
+    const at = start + (<usize>(p + 2) << 2);
+    const q = load<u32>(at) - 1;
+    store<u32>(at, q);
+    store<u32>(kids + (<usize>q << 2), i);
+  }
+  for (let g = 0; g <= n; g++) {
+    const lo = load<u32>(start + (<usize>(g + 1) << 2)), hi = load<u32>(start + (<usize>(g + 2) << 2));
+    if (hi - lo > 1) rgaSortGroup(seq, rank, ctr, kids, tmp, lo, hi);
+  }
+  // pre-order walk from the start; an element not stamped after its reference is skipped with its subtree
+  let sp = 0;
+  let k = 0;
+  let lo = load<u32>(start + 4), hi = load<u32>(start + 8);
+  while (hi > lo) store<u32>(stack + (<usize>(sp++) << 2), load<u32>(kids + (<usize>(--hi) << 2)));
+  while (sp > 0) {
+    const i = load<u32>(stack + (<usize>(--sp) << 2));
+    const p = load<i32>(parent + (<usize>i << 2));
+    if (p >= 0 && !(load<f64>(seq + (<usize>i << 3)) > load<f64>(seq + (<usize>p << 3)))) continue;
+    store<i32>(out + (<usize>(k++) << 2), i);
+    lo = load<u32>(start + (<usize>(i + 2) << 2));
+    hi = load<u32>(start + (<usize>(i + 3) << 2));
+    while (hi > lo) store<u32>(stack + (<usize>(sp++) << 2), load<u32>(kids + (<usize>(--hi) << 2)));
+  }
+  return k;
+}

@@ -11,7 +11,8 @@
  *
  * Sizes: "entries" are clock slots (vcCompare, vcMerge, vcDominates, counterMerge), clocks of 8 slots
  * (vcCompareMany, vcMergeMany), dots per side (dotMerge), entries per side (lwwMerge), bytes (xxhash64),
- * 32-byte ranges (xxhash64Many), (key, entry) pairs (hashTree, depth log2(n) - 2 clamped to 2..12).
+ * 32-byte ranges (xxhash64Many), (key, entry) pairs (hashTree, depth log2(n) - 2 clamped to 2..12), elements of
+ * a text typed by 5 replicas (rgaOrder).
  * Small sizes repeat the call inside one sample so that timer overhead does not dominate.
  */
 import { Bench } from 'tinybench';
@@ -186,6 +187,22 @@ const CASES: Record<Exclude<keyof Kernel, 'name'>, Case> = {
     const depth = Math.min(12, Math.max(2, Math.round(Math.log2(n)) - 2));
     const out = al.u32(2 ** (depth + 2));
     return (k) => k.hashTree(keys, hashes, n, depth, out);
+  },
+  rgaOrder(n, al, seed) {
+    // a text typed by 5 replicas: mostly runs (each element after the previous one), a fifth of the elements
+    // inserted after a random earlier one or at the start; seq above the reference's, counters per replica
+    const rnd = prng(seed);
+    const parent = al.i32(n), rank = al.u32(n);
+    const seq = al.f64(n), counter = al.f64(n);
+    for (let i = 0; i < n; i++) {
+      const p = i === 0 || rnd() < 0.02 ? -1 : rnd() < 0.8 ? i - 1 : Math.floor(rnd() * i);
+      parent[i] = p;
+      seq[i] = (p < 0 ? 0 : seq[p]) + 1 + Math.floor(rnd() * 3);
+      rank[i] = Math.floor(rnd() * 5);
+      counter[i] = i + 1;
+    }
+    const out = al.i32(n);
+    return (k) => k.rgaOrder(parent, seq, rank, counter, n, out);
   },
 };
 

@@ -10,7 +10,7 @@
  * - An insert also has a Lamport sequence number `seq` (greater than every seq its replica had seen) and
  *   a reference: the element it was inserted after (null = the start). Elements form a tree by reference;
  *   the document order is the pre-order walk with the children of an element ordered by (seq, replica id)
- *   descending, so concurrent inserts at the same place order the same way everywhere (the later-stamped
+ *   descending (then by counter: only hostile input has two inserts of one replica with one seq), so concurrent inserts at the same place order the same way everywhere (the later-stamped
  *   first). An insert is only valid when its seq exceeds its reference's seq; one that is not (hostile input)
  *   is kept in the state but never shown, a rule that depends only on the two records.
  * - The state is two grow-only sets of records, inserts and deletes, plus a GC floor (below). `merge` is the
@@ -52,7 +52,10 @@
  * - Cost: the list is one array in document order (tombstones included). Index lookups walk from a cursor
  *   (the last position looked up or edited), so sequential edits are O(distance) and random ones O(n);
  *   integrating a remote insert finds its reference through a hint (the last integrated position) before
- *   falling back to a scan, and inserting into the array is a splice. Records added since the last
+ *   falling back to a scan, and inserting into the array is a splice. Decode, clone, takeDelta and a merge
+ *   that brings many inserts build the list in one pass instead: the rgaOrder kernel (wasm or its TS twin)
+ *   groups the elements by reference, sorts each group and walks the tree, O(n log n) whatever the order
+ *   the records came in. Records added since the last
  *   `takeDelta()` are kept for the next delta, so an instance that is synced should have its deltas taken.
  * - Canonical encoding: version, type tag, the floor (a VectorClock encoding), a table of replica ids
  *   (sorted), then the inserts sorted by (replica, counter) as columns (replica index, counter, seq,
@@ -66,6 +69,7 @@ import { VectorClock } from '../clock/vector-clock.js';
 import { checkReplicaId, readHeader } from './g-set.js';
 import { CODEC_VERSION, CRDT_TYPE, type Crdt } from './types.js';
 import { disposeInstance } from './dispose.js';
+import { getKernel } from '../kernel/index.js';
 
 /** An op's identity: (replica, counter), counter >= 1. */
 export interface Dot {
@@ -130,10 +134,25 @@ class Node {
   }
 }
 
-/** a orders before b among siblings: larger (seq, replica) first. */
+/**
+ * a orders before b among siblings: larger (seq, replica, counter) first. The counter only decides between two
+ * inserts of one replica with one seq, which honest replicas never make (a replica's seq grows with each of
+ * its inserts); with it the order is total, so the list never depends on the order records arrived in.
+ */
 function before(a: RgaInsertOp, b: RgaInsertOp): boolean {
-  return a.seq > b.seq || (a.seq === b.seq && a.replica > b.replica);
+  return a.seq > b.seq || (a.seq === b.seq && (a.replica > b.replica || (a.replica === b.replica && a.counter > b.counter)));
 }
+
+/**
+ * A merge that brings many inserts holds them all and rebuilds the list in one rgaOrder kernel call
+ * (O(n log n), about 160 ns per element held at 100,000 here) instead of placing each (a search for its
+ * reference and a splice, about 0.6 ns per element held when the inserts interleave): from RELIST_FROM inserts
+ * whatever the size, and from RELIST_SMALL when they are at least a quarter of what is held. Both give the
+ * same list. Measured (5 replicas typing 100,000 elements, deltas of 2,000 inserts): 4.5 s of merges with the
+ * rebuild against 16 s placing one by one.
+ */
+const RELIST_FROM = 256;
+const RELIST_SMALL = 32;
 
 function isCounter(n: unknown): n is number {
   return typeof n === 'number' && Number.isSafeInteger(n) && n >= 1;
@@ -304,13 +323,25 @@ export class RGA<T = unknown> implements Crdt<RGA<T>> {
   merge(other: RGA<T>): boolean {
     const floor = this.floor;
     let changed = false;
+    const fresh: RgaInsertOp[] = [];
     for (const n of other.inserts.values()) {
       const op = n.op;
       if (this.inserts.has(n.key) || this.deletes.has(n.key) || op.counter <= floor.get(op.replica)) continue;
+      fresh.push(op);
+    }
+    if (fresh.length > 0) {
       changed = true;
-      this.hint = -1;
-      this.addInsert(op);
-      this.deltaInserts.push(op);
+      // many inserts at once (a full state, a big delta): hold them all, then one ordering pass
+      const bulk = fresh.length >= RELIST_FROM || (fresh.length >= RELIST_SMALL && fresh.length * 4 >= this.inserts.size);
+      for (const op of fresh) {
+        if (bulk) this.holdInsert(op);
+        else {
+          this.hint = -1;
+          this.addInsert(op);
+        }
+        this.deltaInserts.push(op);
+      }
+      if (bulk) this.relist();
     }
     for (const [key, op] of other.deletes) {
       if (this.deletes.has(key) || this.inserts.has(key) || op.counter <= floor.get(op.replica)) continue;
@@ -360,8 +391,9 @@ export class RGA<T = unknown> implements Crdt<RGA<T>> {
   takeDelta(): RGA<T> | null {
     if (this.deltaInserts.length === 0 && this.deltaDeletes.length === 0) return null;
     const d = new RGA<T>(this.replicaId);
-    for (const op of this.deltaInserts) d.addInsert(op);
+    for (const op of this.deltaInserts) d.holdInsert(op);
     for (const op of this.deltaDeletes) d.addDelete(op);
+    d.relist();
     this.deltaInserts = [];
     this.deltaDeletes = [];
     return d;
@@ -370,8 +402,9 @@ export class RGA<T = unknown> implements Crdt<RGA<T>> {
   clone(): RGA<T> {
     const c = new RGA<T>(this.replicaId);
     c.floor = this.floor.clone();
-    for (const n of this.inserts.values()) c.addInsert(n.op);
+    for (const n of this.inserts.values()) c.holdInsert(n.op);
     for (const op of this.deletes.values()) c.addDelete(op);
+    c.relist();
     c.deltaInserts = this.deltaInserts.slice();
     c.deltaDeletes = this.deltaDeletes.slice();
     c.ownCounter = Math.max(c.ownCounter, this.ownCounter);
@@ -531,8 +564,9 @@ export class RGA<T = unknown> implements Crdt<RGA<T>> {
     for (const op of dels) {
       if (keys.has(dotKey(op.replica, op.counter))) throw new DecodeError('RGA dot used by an insert and a delete');
     }
-    for (const op of ins) rga.addInsert(op);
+    for (const op of ins) rga.holdInsert(op);
     for (const op of dels) rga.addDelete(op);
+    rga.relist();
     rga.ownCounter = Math.max(rga.ownCounter, floor.get(replicaId));
     return rga;
   }
@@ -605,11 +639,7 @@ export class RGA<T = unknown> implements Crdt<RGA<T>> {
   }
 
   private addInsert(op: RgaInsertOp): void {
-    const node = new Node(op);
-    this.inserts.set(node.key, node);
-    this.noteDot(op.replica, op.counter);
-    if (op.seq > this.maxSeq) this.maxSeq = op.seq;
-    if (this.byTarget.has(node.key)) node.deleted = true;
+    const node = this.holdInsert(op);
     if (node.refKey === null) {
       this.integrate(node, null);
       return;
@@ -617,6 +647,65 @@ export class RGA<T = unknown> implements Crdt<RGA<T>> {
     const ref = this.inserts.get(node.refKey);
     if (ref !== undefined && ref.integrated) this.integrate(node, ref);
     else this.park(node);
+  }
+
+  /** Record an insert without placing it (`relist` places it with the rest). */
+  private holdInsert(op: RgaInsertOp): Node {
+    const node = new Node(op);
+    this.inserts.set(node.key, node);
+    this.noteDot(op.replica, op.counter);
+    if (op.seq > this.maxSeq) this.maxSeq = op.seq;
+    if (this.byTarget.has(node.key)) node.deleted = true;
+    return node;
+  }
+
+  /**
+   * Rebuild the list (document order), every element's placed flag and child count, the visible count and
+   * the orphans from the inserts held, in one rgaOrder kernel call: the same result as placing the inserts
+   * one by one in any order (see `integrate`), in O(n log n).
+   */
+  private relist(): void {
+    const nodes = [...this.inserts.values()];
+    const n = nodes.length;
+    const at = new Map<string, number>();
+    const ids = new Set<string>();
+    for (let i = 0; i < n; i++) {
+      at.set(nodes[i].key, i);
+      ids.add(nodes[i].op.replica);
+    }
+    const table = [...ids].sort();
+    const rankOf = new Map<string, number>();
+    for (let r = 0; r < table.length; r++) rankOf.set(table[r], r);
+    const parent = new Int32Array(n), seq = new Float64Array(n), rank = new Uint32Array(n), counter = new Float64Array(n);
+    for (let i = 0; i < n; i++) {
+      const node = nodes[i], op = node.op;
+      parent[i] = node.refKey === null ? -1 : (at.get(node.refKey) ?? -2);
+      seq[i] = op.seq;
+      rank[i] = rankOf.get(op.replica)!;
+      counter[i] = op.counter;
+      node.integrated = false;
+      node.children = 0;
+    }
+    const order = new Int32Array(n);
+    const k = getKernel().rgaOrder(parent, seq, rank, counter, n, order);
+    const list: Node[] = new Array(k);
+    let visible = 0;
+    for (let j = 0; j < k; j++) {
+      const i = order[j];
+      const node = nodes[i];
+      node.integrated = true;
+      list[j] = node;
+      if (!node.deleted) visible++;
+      if (parent[i] >= 0) nodes[parent[i]].children++;
+    }
+    this.list = list;
+    this.visible = visible;
+    // an element not placed waits for its reference, unless that is placed (then it is stamped no later than
+    // its reference: never shown, as `integrate` leaves it)
+    this.orphans = new Map();
+    for (let i = 0; i < n; i++) if (!nodes[i].integrated && (parent[i] < 0 || !nodes[parent[i]].integrated)) this.park(nodes[i]);
+    this.hint = -1;
+    this.curVis = -1;
   }
 
   private park(node: Node): void {

@@ -17,12 +17,13 @@ type Method = Exclude<keyof Kernel, 'name'>;
 /**
  * Input size from which wasm serves each method: slots of the longer clock (vcCompare, vcDominates), output
  * slots (vcMerge, counterMerge), slots of `many` (vcCompareMany, vcMergeMany), dots / entries of both sides
- * (dotMerge, lwwMerge), bytes (xxhash64), ranges (xxhash64Many), entries (hashTree).
+ * (dotMerge, lwwMerge), bytes (xxhash64), ranges (xxhash64Many), entries (hashTree), elements (rgaOrder).
  * Measured (wasm with copies / js, ops/s ratio, 64 -> 256 -> 1,000 entries): vcCompare 0.7 -> 1.6 -> 2.9,
  * vcMerge 0.7 -> 2.0 -> 2.1, vcDominates 0.4 -> 1.2 -> 3.0, counterMerge 0.65 -> 2.2 -> 3.2,
  * vcCompareMany 2.2 -> 3.3 -> 3.5 (per 8-slot clock; 0.8 at 16 clocks in another run), vcMergeMany 3.1 -> 4.1
  * -> 4.2, lwwMerge 0.7 -> 1.2 -> 1.3 (per side), dotMerge 0.7 -> 1.1 -> 1.7 (per side), xxhash64 3.9x
- * already at 16 bytes, xxhash64Many and hashTree >= 10x at 16.
+ * already at 16 bytes, xxhash64Many and hashTree >= 10x at 16, rgaOrder 1.0 -> 2.3 -> 2.4 (16 -> 64 -> 1,000
+ * elements).
  */
 export const WASM_FROM: Readonly<Record<Method, number>> = {
   vcCompare: 128,
@@ -36,6 +37,7 @@ export const WASM_FROM: Readonly<Record<Method, number>> = {
   xxhash64: 0,
   xxhash64Many: 0,
   hashTree: 0,
+  rgaOrder: 32,
 };
 
 /** A kernel that routes each call by input size (see WASM_FROM); `name` is 'wasm'. */
@@ -55,5 +57,6 @@ export function createAutoKernel(wasm: Kernel, js: Kernel, from: Readonly<Record
     xxhash64Many: (bytes, offsets, lengths, seed, out) =>
       (offsets.length >= t.xxhash64Many ? wasm : js).xxhash64Many(bytes, offsets, lengths, seed, out),
     hashTree: (keys, entryHashes, n, depth, out) => (n >= t.hashTree ? wasm : js).hashTree(keys, entryHashes, n, depth, out),
+    rgaOrder: (parent, seq, rank, counter, n, out) => (n >= t.rgaOrder ? wasm : js).rgaOrder(parent, seq, rank, counter, n, out),
   };
 }

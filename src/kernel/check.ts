@@ -77,3 +77,14 @@ export function checkTree(keysLength: number, entryLength: number, n: number, de
   if (keysLength < 2 * n || entryLength < 2 * n) throw new RangeError(`hash columns shorter than n = ${n}`);
   checkOut(outLength, 2 ** (depth + 2));
 }
+
+export function checkRga(parent: Int32Array, seqLength: number, rankLength: number, counterLength: number, n: number, outLength: number): void {
+  checkCount(n, 'n');
+  if (n > 0x3fffffff) throw new RangeError(`n must be below 2^30, got ${n}`);
+  if (parent.length < n || seqLength < n || rankLength < n || counterLength < n) throw new RangeError(`columns shorter than n = ${n}`);
+  checkOut(outLength, n);
+  for (let i = 0; i < n; i++) {
+    const p = parent[i];
+    if (p < -2 || p >= n) throw new RangeError(`parent[${i}] = ${p} outside [-2, ${n})`);
+  }
+}

@@ -20,6 +20,7 @@ import {
   checkOut,
   checkRange,
   checkRanges,
+  checkRga,
   checkRows,
   checkTree,
 } from './check.js';
@@ -394,4 +395,89 @@ export const jsKernel: Kernel = {
     out[0] = 0;
     out[1] = 0;
   },
+  rgaOrder(parent, seq, rank, counter, n, out) {
+    checkRga(parent, seq.length, rank.length, counter.length, n, out.length);
+    const start = new Uint32Array(n + 3), kids = new Uint32Array(n), stack = new Uint32Array(n), tmp = new Uint32Array(n);
+    // group the elements by reference: group g = parent + 1 (0: the start), counted at start[g + 1]
+    for (let i = 0; i < n; i++) {
+      const p = parent[i];
+      if (p >= -1) start[p + 2]++;
+    }
+    for (let g = 1; g < n + 3; g++) start[g] += start[g - 1];
+    // filled backwards, each group keeps its elements in index order; group g ends up at [start[g+1], start[g+2])
+    for (let i = n - 1; i >= 0; i--) {
+      const p = parent[i];
+      if (p < -1) continue;
+      kids[--start[p + 2]] = i;
+    }
+    for (let g = 0; g <= n; g++) {
+      const lo = start[g + 1], hi = start[g + 2];
+      if (hi - lo > 1) rgaSortGroup(seq, rank, counter, kids, tmp, lo, hi);
+    }
+    // pre-order walk from the start; an element not stamped after its reference is skipped with its subtree
+    let sp = 0, k = 0;
+    let lo = start[1], hi = start[2];
+    while (hi > lo) stack[sp++] = kids[--hi];
+    while (sp > 0) {
+      const i = stack[--sp];
+      const p = parent[i];
+      if (p >= 0 && !(seq[i] > seq[p])) continue;
+      out[k++] = i;
+      lo = start[i + 2];
+      hi = start[i + 3];
+      while (hi > lo) stack[sp++] = kids[--hi];
+    }
+    return k;
+  },
 };
+
+/** Sibling order: a before b when (seq, rank, counter) is larger. */
+function rgaBefore(seq: Float64Array, rank: Uint32Array, ctr: Float64Array, a: number, b: number): boolean {
+  const sa = seq[a], sb = seq[b];
+  if (sa !== sb) return sa > sb;
+  const ra = rank[a], rb = rank[b];
+  if (ra !== rb) return ra > rb;
+  return ctr[a] > ctr[b];
+}
+
+/** Sort kids[lo, hi) (element indices) into sibling order: insertion sort below 16, else bottom-up merge sort. */
+function rgaSortGroup(seq: Float64Array, rank: Uint32Array, ctr: Float64Array, kids: Uint32Array, tmp: Uint32Array, lo: number, hi: number): void {
+  const len = hi - lo;
+  if (len < 16) {
+    for (let i = lo + 1; i < hi; i++) {
+      const x = kids[i];
+      let j = i;
+      while (j > lo) {
+        const y = kids[j - 1];
+        if (!rgaBefore(seq, rank, ctr, x, y)) break;
+        kids[j] = y;
+        j--;
+      }
+      kids[j] = x;
+    }
+    return;
+  }
+  let src = kids, dst = tmp;
+  for (let width = 1; width < len; width *= 2) {
+    for (let s = lo; s < hi; s += 2 * width) {
+      const mid = Math.min(s + width, hi), end = Math.min(s + 2 * width, hi);
+      let i = s, j = mid, k = s;
+      while (i < mid && j < end) {
+        const x = src[i], y = src[j];
+        if (rgaBefore(seq, rank, ctr, y, x)) {
+          dst[k++] = y;
+          j++;
+        } else {
+          dst[k++] = x;
+          i++;
+        }
+      }
+      while (i < mid) dst[k++] = src[i++];
+      while (j < end) dst[k++] = src[j++];
+    }
+    const t = src;
+    src = dst;
+    dst = t;
+  }
+  if (src !== kids) kids.set(src.subarray(lo, hi), lo);
+}

@@ -117,4 +117,15 @@ export interface Kernel {
    * [2^depth, 2^(depth+1)); out length >= 2 * 2^(depth+1) words (node 0 unused, written 0).
    */
   hashTree(keys: Uint32Array, entryHashes: Uint32Array, n: number, depth: number, out: Uint32Array): void;
+
+  // --- 6. RGA -------------------------------------------------------------------------------------
+  /**
+   * RGA document order. n elements; element i goes after element parent[i] (-1: the start of the list, -2:
+   * a reference not held). An element is placed when its reference is the start, or is placed and
+   * seq[i] > seq[parent[i]] (an element not stamped after its reference is never shown, nor anything after
+   * it). The placed elements are written to out in document order: the pre-order walk of the reference
+   * tree, the elements after one element ordered by (seq, rank, counter) descending (rank: consistent with
+   * the order of replica id strings). Returns the number placed. RangeError when a parent is outside [-2, n).
+   */
+  rgaOrder(parent: Int32Array, seq: Float64Array, rank: Uint32Array, counter: Float64Array, n: number, out: Int32Array): number;
 }

@@ -25,6 +25,7 @@ import {
   checkRange,
   checkRanges,
   checkRows,
+  checkRga,
   checkTree,
 } from './check.js';
 import type { CausalContextColumns, DotColumns, Kernel, LwwColumns, Ord } from './types.js';
@@ -45,6 +46,7 @@ export interface KernelExports {
     out: number,
   ): number;
   lwwMerge(ak: number, at: number, ar: number, an: number, bk: number, bt: number, br: number, bn: number, out: number): number;
+  rgaOrder(parent: number, seq: number, rank: number, ctr: number, n: number, out: number, scratch: number): number;
   xxhash64(p: number, len: number, seed: number, out: number): void;
   xxhash64Many(bytes: number, offsets: number, lengths: number, n: number, seed: number, out: number): void;
   hashTree(keys: number, entries: number, n: number, depth: number, out: number): void;
@@ -223,7 +225,7 @@ function stale(): RangeError {
 /** Wraps a module instance of build/*.wasm as a Kernel. */
 export function createWasmKernel(instance: WebAssembly.Instance): WasmKernel {
   const ex = instance.exports as unknown as KernelExports;
-  for (const f of ['heapBase', 'vcCompare', 'vcMerge', 'dotMerge', 'lwwMerge', 'xxhash64', 'hashTree'] as const) {
+  for (const f of ['heapBase', 'vcCompare', 'vcMerge', 'dotMerge', 'lwwMerge', 'xxhash64', 'hashTree', 'rgaOrder'] as const) {
     if (typeof ex[f] !== 'function') throw new TypeError(`not a kernel module: export ${f} missing`);
   }
   if (!(ex.memory instanceof WebAssembly.Memory)) throw new TypeError('not a kernel module: memory not exported');
@@ -376,6 +378,19 @@ export function createWasmKernel(instance: WebAssembly.Instance): WasmKernel {
       m.commit();
       ex.hashTree(pk, pe, n, depth, po);
       m.back(out, po, words, ro);
+    },
+
+    rgaOrder(parent, seq, rank, counter, n, out) {
+      checkRga(parent, seq.length, rank.length, counter.length, n, out.length);
+      m.reset();
+      const ro = m.isResident(out);
+      const pp = m.input(parent, n), ps = m.input(seq, n), pr = m.input(rank, n), pc = m.input(counter, n);
+      const po = m.output(out, n);
+      const scratch = m.alloc(4 * (4 * n + 3)); // start[n + 3], kids[n], stack[n], tmp[n]
+      m.commit();
+      const k = ex.rgaOrder(pp, ps, pr, pc, n, po, scratch);
+      m.back(out, po, k, ro);
+      return k;
     },
 
     residentF64: (n) => resident((b, p, k) => new Float64Array(b, p, k), 8, n),

@@ -274,12 +274,12 @@ export function createHttpHandler(ctx: HttpContext): (req: IncomingMessage, res:
     }
     if (vmMatch && method === 'DELETE') {
       await readBody(req);
-      await ctx.cluster.removeVM(pathId(vmMatch[1]));
+      await ctx.cluster.removeVM(pathId(vmMatch[1]), writeOptions(url));
       return send(res, 204);
     }
     if (asgMatch && method === 'PUT') {
       const body = (await readJson(req)) as { nodeId?: unknown } | null;
-      await ctx.cluster.assignVM(pathId(asgMatch[1]), (body ?? {}).nodeId as string);
+      await ctx.cluster.assignVM(pathId(asgMatch[1]), (body ?? {}).nodeId as string, writeOptions(url));
       return send(res, 204);
     }
     if (ctrMatch && method === 'POST') {
@@ -288,7 +288,7 @@ export function createHttpHandler(ctx: HttpContext): (req: IncomingMessage, res:
       if (body === null || typeof body !== 'object' || Array.isArray(body) || !Number.isSafeInteger(body.delta)) {
         throw new HttpError(400, 'body must be { "delta": <safe integer> }');
       }
-      await ctx.cluster.incrementCounter(pathId(ctrMatch[1]), body.delta as number);
+      await ctx.cluster.incrementCounter(pathId(ctrMatch[1]), body.delta as number, writeOptions(url));
       return send(res, 204);
     }
     if (method === 'POST' && path === '/admin/peers') {

@@ -59,14 +59,16 @@ export interface ClusterStats {
   totalVMs: number;
   totalNodes: number;
   totalAssignments: number;
-  /** Sum of all cluster counters. */
-  counterValue?: number;
+  /** Sum of all cluster counters (0 when there are none). */
+  counterValue: number;
 }
 
 export interface IntegrationStats {
   clusterStats: ClusterStats;
-  gossipStats: SyncStats['gossip'] & { bytesSent: number; bytesReceived: number };
-  antiEntropyStats: SyncStats['antiEntropy'];
+  /** The engine's gossip statistics, plus `seenMessages` (the seed's name for `seenCacheSize`). */
+  gossipStats: SyncStats['gossip'] & { bytesSent: number; bytesReceived: number; seenMessages: number };
+  /** The engine's anti-entropy statistics, plus `averageSyncTime` (the seed's name; ms, as `averageSyncTimeMs`). */
+  antiEntropyStats: SyncStats['antiEntropy'] & { averageSyncTime: number };
   peerCount: number;
   crdtCount: number;
 }
@@ -294,10 +296,10 @@ export class NovaCronIntegration {
         totalVMs: this.metadata.vms.size,
         totalNodes: this.metadata.nodes.size,
         totalAssignments: this.metadata.assignments.size,
-        ...(names.length ? { counterValue: names.reduce((a, k) => a + counters[k], 0) } : {}),
+        counterValue: names.reduce((a, k) => a + counters[k], 0),
       },
-      gossipStats: { ...s.gossip, bytesSent: s.bytesSent, bytesReceived: s.bytesReceived },
-      antiEntropyStats: s.antiEntropy,
+      gossipStats: { ...s.gossip, bytesSent: s.bytesSent, bytesReceived: s.bytesReceived, seenMessages: s.gossip.seenCacheSize },
+      antiEntropyStats: { ...s.antiEntropy, averageSyncTime: s.antiEntropy.averageSyncTimeMs },
       peerCount: s.peerCount,
       crdtCount: s.crdtCount,
     };

@@ -196,6 +196,11 @@ describe('the HTTP API', () => {
     expect(over.body).toMatchObject({ code: 'E_RANGE' });
     expect((await api(node.http, 'PUT', '/vms/vm-x', JSON.stringify({ id: 'vm-x', status: 'x'.repeat(2 * 1024 * 1024) }), auth)).status).toBe(413);
     expect((await api(node.http, 'PUT', '/vms/vm-x?write=quorum', vm, auth)).status).toBe(400);
+    // every write route takes ?write= and ?timeoutMs= (a bad level is refused before anything changes)
+    expect((await api(node.http, 'DELETE', '/vms/vm-a?write=quorum', undefined, auth)).status).toBe(400);
+    expect((await api(node.http, 'PUT', '/assignments/vm-a?write=quorum', { nodeId: 'victim' }, auth)).status).toBe(400);
+    expect((await api(node.http, 'POST', '/counters/ops?write=quorum', { delta: 1 }, auth)).status).toBe(400);
+    expect((await api(node.http, 'DELETE', '/vms/vm-a?timeoutMs=soon', undefined, auth)).status).toBe(400);
     expect((await api(node.http, 'GET', '/nope')).status).toBe(404);
     expect((await api(node.http, 'PATCH', '/vms/vm-x', vm, auth)).status).toBe(405);
     const after = await summary(node);
@@ -212,8 +217,9 @@ describe('the HTTP API', () => {
     expect(Object.keys(state).sort()).toEqual(['assignments', 'counters', 'nodeId', 'nodes', 'region', 'vms']);
     expect(state).toMatchObject({ nodeId: 'victim', region: 'us-east', assignments: { 'vm-api': 'victim' }, counters: { ops: 5 } });
     expect((state.nodes as Array<{ id: string }>).map((n) => n.id)).toContain('victim');
-    expect((await api(node.http, 'DELETE', '/vms/vm-api', undefined, auth)).status).toBe(204);
+    expect((await api(node.http, 'DELETE', '/vms/vm-api?write=majority&timeoutMs=5000', undefined, auth)).status).toBe(204);
     expect((await api(node.http, 'GET', '/vms/vm-api')).status).toBe(404);
+    expect((await api(peer.http, 'GET', '/vms/vm-api')).status).toBe(404); // majority of 2 = both
     expect(((await api(node.http, 'GET', '/state')).body as { assignments: object }).assignments).toEqual({});
   });
 

@@ -234,6 +234,11 @@ describe('NovaCronIntegration over MemoryNetwork', () => {
 
   it('getStats has the documented shape and counts', async () => {
     const c = await cluster(3);
+    // the seed's fields are there before any write: counterValue 0, seenMessages, averageSyncTime
+    const fresh = c.nodes[0].getStats();
+    expect(fresh.clusterStats).toEqual({ totalVMs: 0, totalNodes: 0, totalAssignments: 0, counterValue: 0 });
+    expect(fresh.gossipStats.seenMessages).toBe(fresh.gossipStats.seenCacheSize);
+    expect(fresh.antiEntropyStats.averageSyncTime).toBe(fresh.antiEntropyStats.averageSyncTimeMs);
     await c.nodes[0].updateVMState('vm-0001', vm(1, c.ids[0]));
     await c.nodes[0].assignVM('vm-0001', c.ids[0]);
     await c.nodes[1].incrementCounter('a', 5);
@@ -242,6 +247,9 @@ describe('NovaCronIntegration over MemoryNetwork', () => {
     await c.sch.run(5000);
     const s = c.nodes[0].getStats();
     expect(s.clusterStats).toEqual({ totalVMs: 1, totalNodes: 0, totalAssignments: 1, counterValue: 3 });
+    expect(s.gossipStats.seenMessages).toBeGreaterThan(0);
+    expect(s.gossipStats.seenMessages).toBe(s.gossipStats.seenCacheSize);
+    expect(s.antiEntropyStats.averageSyncTime).toBe(s.antiEntropyStats.averageSyncTimeMs);
     expect(s.peerCount).toBe(2);
     expect(s.crdtCount).toBe(5);
     expect(s.gossipStats.sent).toBeGreaterThan(0);

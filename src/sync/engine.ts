@@ -59,6 +59,7 @@
  */
 import { CausalBuffer, type CausalEvent } from '../clock/causal-buffer.js';
 import { VectorClock } from '../clock/vector-clock.js';
+import { varuintSize } from '../codec/binary.js';
 import { CRDT_TYPE, type Crdt } from '../crdt/types.js';
 import { AuthError, CrdtError, DecodeError, NotInitializedError, StorageError, TimeoutError, ValidationError } from '../errors.js';
 import type { Storage, StorageBatchOp } from '../storage/types.js';
@@ -2117,19 +2118,50 @@ export class SyncEngine {
       out.push({ kind: ITEM_STATE, name: e.name, typeTag: e.crdt.typeTag, final: false, lo, hi, bytes: e.crdt.encode() });
       return 0;
     }
-    if (descend.length) out.push({ kind: ITEM_TREE, name: e.name, depth: childDepth, nodes: descend });
+    if (descend.length) out.push(...this.treeItems(e.name, childDepth, descend));
     if (slices.length) out.push(...this.sliceItems(e, childDepth, slices, 2));
     return slices.length;
   }
 
   /**
+   * The tree items for these nodes: one, or (when they would not fit one message) several, each within the
+   * budget. The receiver answers node by node (answerTree), so a tree round may come in any number of items;
+   * a node takes at most 3 + 16 * 13 bytes, so every item fits.
+   */
+  private treeItems(name: string, depth: number, nodes: TreeItem['nodes']): TreeItem[] {
+    const out: TreeItem[] = [];
+    const head = 8 + 3 * name.length; // kind, name (UTF-8, length-prefixed), depth, node count
+    let cur: TreeItem['nodes'] = [];
+    let size = head;
+    for (const nd of nodes) {
+      let n = varuintSize(nd.prefix);
+      for (const c of nd.children) n += varuintSize(c.count) + (c.count > 0 ? 8 : 0);
+      if (size + n > this.syncBudget() && cur.length) {
+        out.push({ kind: ITEM_TREE, name, depth, nodes: cur });
+        cur = [];
+        size = head;
+      }
+      cur.push(nd);
+      size += n;
+    }
+    out.push({ kind: ITEM_TREE, name, depth, nodes: cur });
+    return out;
+  }
+
+  /**
    * The slice items for these buckets: one, or (when its entries would not fit one message) the buckets
-   * split in halves until each part fits. A single bucket holds few keys (SLICE_SMALL, or the tree's full
-   * depth), so only values larger than a message stay too big; sendTo drops and counts those.
+   * split in halves until each part fits, and a single bucket still too big as its 16 children (the same
+   * keys, each child with its own hash) down to the tree's full depth. Only a bucket at full depth (1/65,536
+   * of the keys: mostly one, sometimes two or three) can stay too big: sendSync leaves it out and says so.
    */
   private sliceItems(e: Entry, depth: number, prefixes: number[], left: number, seen?: Crdt): SliceItem[] {
     const item = this.sliceItem(e, depth, prefixes, left, seen);
-    if (item.bytes.length <= this.syncBudget() || prefixes.length < 2) return [item];
+    if (item.bytes.length <= this.syncBudget()) return [item];
+    if (prefixes.length < 2) {
+      if (depth + TREE_FANOUT_BITS > TREE_MAX_DEPTH) return [item];
+      const children = Array.from({ length: 1 << TREE_FANOUT_BITS }, (_, c) => prefixes[0] * (1 << TREE_FANOUT_BITS) + c);
+      return this.sliceItems(e, depth + TREE_FANOUT_BITS, children, left, seen);
+    }
     const half = prefixes.length >> 1;
     return [...this.sliceItems(e, depth, prefixes.slice(0, half), left, seen), ...this.sliceItems(e, depth, prefixes.slice(half), left, seen)];
   }

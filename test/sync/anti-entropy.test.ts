@@ -153,6 +153,37 @@ describe('anti-entropy', () => {
     });
   }
 
+  for (const [keys, valueBytes, starter] of [[9000, 8, 'b'], [9000, 8, 'a'], [400, 1500, 'b'], [400, 1500, 'a']] as const) {
+    it(`with a 4 KiB message bound, ${keys} keys of ${valueBytes} B reach an empty replica (${starter === 'b' ? 'the empty one' : 'the full one'} starts): tree rounds and buckets too big for one message are split`, async () => {
+      // 9,000 keys: a bucket at depth 8 holds ~35 keys (> SLICE_SMALL), so the full side's depth-8 tree round
+      // is ~25 KB in one item; 400 keys of 1,500 B: a depth-4 bucket of ~25 keys is ~37 KB in one slice. Each
+      // was left out of every answer, and the replicas never converged.
+      const sim = new Simulation({
+        seed: SEED,
+        nodes: ['a', 'b'],
+        latencyMs: [5, 5],
+        engine: { gossip: { intervalMs: 1e9 }, antiEntropy: { intervalMs: 1e9 }, liveness: { probeIntervalMs: 1e9 }, maxMessageBytes: 4096 },
+        storage: false,
+        setup: (e, ctx) => e.register('vms', new ORMap(ctx.id, { clock: ctx.clock })),
+      });
+      await sim.start();
+      const a = sim.engine('a').get<ORMap<string>>('vms')!;
+      const b = sim.engine('b').get<ORMap<string>>('vms')!;
+      for (let i = 0; i < keys; i++) a.setLWW(`key-${i}`, `${i}-`.padEnd(valueBytes, 'v'));
+      a.takeDelta();
+      sim.engine('a').refresh('vms');
+      for (let round = 0; round < 6 && b.size < keys; round++) {
+        sim.engine(starter).syncWith(starter === 'a' ? 'b' : 'a');
+        await sim.run(1000);
+      }
+      expect(b.size).toBe(keys);
+      expect(bytesEqual(a.encode(), b.encode())).toBe(true);
+      expect(sim.engine('a').stats().errors.oversize).toBe(0);
+      expect(sim.engine('b').stats().errors.oversize).toBe(0);
+      await sim.stop();
+    });
+  }
+
   it('objects without per-key digests are exchanged whole, only when their hashes differ', async () => {
     const r = await pair(10, (_a, b) => b.setLWW('x', 1));
     expect(r.same).toBe(true);

@@ -88,6 +88,12 @@ const NO_U8 = new Uint8Array(0);
 const NO_F64 = new Float64Array(0);
 /** Row capacities up to this many get one small (V8 on-heap: <= 64 bytes) typed array per column (growRows). */
 const SMALL_ROWS = 8;
+/**
+ * @internal Merges where both maps have at most `smallRows` rows (a nested map, a small delta into one) find their
+ * losers and winners by direct lookups (smallMergeRows) instead of the dot-merge kernel, whose dot lists,
+ * context columns and call cost more than the rows they serve.
+ */
+export const mergeTuning = { smallRows: 32 };
 
 /** `to` holding `from`'s values at its start (a grown column). */
 function filled<A extends Uint32Array | Int32Array | Uint16Array | Uint8Array | Float64Array>(to: A, from: ArrayLike<number>): A {
@@ -782,6 +788,93 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
     const inv = inverseMap(map, this.ctx.width);
     const octx = other.ctx;
 
+    // the rows that lose (mine) and win (the other's, added here): by direct lookups for small maps (nested
+    // maps, small deltas), else through the dot-merge kernel; both find the same rows (see smallMergeRows)
+    const losers: number[] = [];
+    const winners: number[] = [];
+    if (this.top <= mergeTuning.smallRows && other.top <= mergeTuning.smallRows) this.smallMergeRows(other, map, inv, scoped, losers, winners);
+    else this.kernelMergeRows(other, map, inv, scoped, losers, winners);
+
+    const track = this.listeners.length > 0 || this.changed !== undefined;
+    const changedKeys = track ? new Set<string>() : undefined;
+    // losers first: the rows they free take the winners (an overwrite of a full map then needs no growth)
+    const lost: number[] = [];
+    for (const row of losers) {
+      changedKeys?.add(this.rowKey[row]!);
+      if (scoped) lost.push(this.rep[row], this.ctr[row]);
+      this.unlinkRow(row);
+    }
+    if (winners.length > 1024) {
+      let bytes = 0;
+      for (const src of winners) bytes += other.vlen[src];
+      this.reserveBulk(winners.length, bytes);
+    }
+    for (const src of winners) {
+      const key = other.rowKey[src]!;
+      // not flagged dirty: its dot is in `merged`, which makes takeDelta carry it anyway
+      const row = this.addRow(key, map[other.rep[src]], other.ctr[src], other.ts[src], other.kind[src], false);
+      if (other.kind[src] === ORMAP_KIND.LWW) this.putValue(row, other.chunks[other.vchunk[src]], other.voff[src], other.vlen[src]);
+      changedKeys?.add(key);
+    }
+    let changed = winners.length > 0 || losers.length > 0;
+    if (this.ctx.mergeFrom(octx, map)) changed = true;
+    if (!scoped) (this.merged ??= new CausalContext()).absorb(octx);
+    else {
+      // the pending delta records what this merge changed: the other's rows and the rows it retired here
+      const m = (this.merged ??= new CausalContext());
+      for (const [, first] of other.head) for (let r = first; r >= 0; r = other.nextRow[r]) m.add(m.intern(octx.ids[other.rep[r]]), other.ctr[r]);
+      for (let i = 0; i < lost.length; i += 2) m.add(m.intern(this.ctx.ids[lost[i]]), lost[i + 1]);
+    }
+
+    // nested states: grow-only join
+    for (const [nk, inst] of other.nested) {
+      this.touch(nk);
+      const kind = nk.charCodeAt(0) - 48;
+      const key = nk.slice(1);
+      const mine = this.nestedFor(kind, key);
+      // every nested type reports whether its merge changed it
+      const differs = (mine as { merge(o: unknown): boolean | void }).merge(inst) !== false;
+      if (differs) changed = true;
+      if (track && differs && this.head.has(key)) changedKeys!.add(key);
+    }
+
+    if (changedKeys !== undefined && changedKeys.size > 0) {
+      const list = [...changedKeys].sort(cmpStr);
+      if (this.changed !== undefined) for (const k of list) this.changed.add(k);
+      if (this.listeners.length > 0) this.emit(list);
+    }
+    return changed;
+  }
+
+  // ===================================================================================================
+  // deltas
+
+  /**
+   * Small maps: the merge's losers (my rows: the other's context covers the dot and the other does not hold
+   * it under the same key; in a scoped merge only rows of the other's keys) and winners (the other's rows whose
+   * dot this context has not seen), by direct lookups. The same rows as the kernel path (a dot held by both
+   * stays mine; a dot both have seen and neither holds under that key goes), without its dot lists.
+   */
+  private smallMergeRows(other: ORMap<V>, map: Int32Array, inv: Int32Array, scoped: boolean, losers: number[], winners: number[]): void {
+    const octx = other.ctx;
+    if (!octx.isEmpty()) {
+      for (let row = 0; row < this.top; row++) {
+        const key = this.rowKey[row];
+        if (key === undefined) continue; // a free row
+        const o = inv[this.rep[row]];
+        if (o < 0 || !octx.has(o, this.ctr[row])) continue;
+        if (scoped && !other.head.has(key)) continue;
+        if (!other.holds(key, o, this.ctr[row])) losers.push(row);
+      }
+    }
+    for (const [, first] of other.head) {
+      for (let r = first; r >= 0; r = other.nextRow[r]) if (!this.ctx.has(map[other.rep[r]], other.ctr[r])) winners.push(r);
+    }
+  }
+
+  /** The merge's losers and winners (see smallMergeRows) through the dot-merge kernel. */
+  private kernelMergeRows(other: ORMap<V>, map: Int32Array, inv: Int32Array, scoped: boolean, losers: number[], winners: number[]): void {
+    const octx = other.ctx;
     // Key identities for the kernel: the merge only needs a consistent order and equality of keys, so a
     // key is named by its first row here (fresh numbers past `top` for keys new to this map). This avoids
     // hashing keys on the merge path; 64-bit key hashes are computed lazily for digests only.
@@ -857,67 +950,14 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
       for (let j = 0; j < b.n; j++) if (!this.ctx.has(b.replicas[j], b.counters[j])) out[n++] = -(j + 1);
     } else ({ out, n } = mergeDots(a, this.ctx, b, octx, inv, map));
 
-    const track = this.listeners.length > 0 || this.changed !== undefined;
-    const changedKeys = track ? new Set<string>() : undefined;
     const keep = new Uint8Array(a.n);
-    const adds: number[] = [];
     for (let k = 0; k < n; k++) {
       const v = out[k];
       if (v >= 0) keep[v] = 1;
-      else adds.push(-(v + 1));
+      else winners.push(b.refs[-(v + 1)]);
     }
-    // losers first: the rows they free take the winners (an overwrite of a full map then needs no growth)
-    for (let i = 0; i < a.n; i++) {
-      if (keep[i] === 1) continue;
-      const row = a.refs[i];
-      changedKeys?.add(this.rowKey[row]!);
-      this.unlinkRow(row);
-    }
-    if (adds.length > 1024) {
-      let bytes = 0;
-      for (const j of adds) bytes += other.vlen[b.refs[j]];
-      this.reserveBulk(adds.length, bytes);
-    }
-    for (const j of adds) {
-      const src = b.refs[j];
-      const key = other.rowKey[src]!;
-      // not flagged dirty: its dot is in `merged`, which makes takeDelta carry it anyway
-      const row = this.addRow(key, b.replicas[j], b.counters[j], other.ts[src], other.kind[src], false);
-      if (other.kind[src] === ORMAP_KIND.LWW) this.putValue(row, other.chunks[other.vchunk[src]], other.voff[src], other.vlen[src]);
-      changedKeys?.add(key);
-    }
-    let changed = adds.length > 0 || keep.indexOf(0) >= 0;
-    if (this.ctx.mergeFrom(octx, map)) changed = true;
-    if (!scoped) (this.merged ??= new CausalContext()).absorb(octx);
-    else {
-      // the pending delta records what this merge changed: the other's rows and the rows it retired here
-      const m = (this.merged ??= new CausalContext());
-      for (let j = 0; j < b.n; j++) m.add(m.intern(this.ctx.ids[b.replicas[j]]), b.counters[j]);
-      for (let i = 0; i < a.n; i++) if (keep[i] !== 1) m.add(m.intern(this.ctx.ids[a.replicas[i]]), a.counters[i]);
-    }
-
-    // nested states: grow-only join
-    for (const [nk, inst] of other.nested) {
-      this.touch(nk);
-      const kind = nk.charCodeAt(0) - 48;
-      const key = nk.slice(1);
-      const mine = this.nestedFor(kind, key);
-      // every nested type reports whether its merge changed it
-      const differs = (mine as { merge(o: unknown): boolean | void }).merge(inst) !== false;
-      if (differs) changed = true;
-      if (track && differs && this.head.has(key)) changedKeys!.add(key);
-    }
-
-    if (changedKeys !== undefined && changedKeys.size > 0) {
-      const list = [...changedKeys].sort(cmpStr);
-      if (this.changed !== undefined) for (const k of list) this.changed.add(k);
-      if (this.listeners.length > 0) this.emit(list);
-    }
-    return changed;
+    for (let i = 0; i < a.n; i++) if (keep[i] !== 1) losers.push(a.refs[i]);
   }
-
-  // ===================================================================================================
-  // deltas
 
   private clearDirty(): void {
     for (let i = 0; i < this.dn; i++) this.drow[this.dlist[i]] = 0;

@@ -115,6 +115,8 @@ class Node {
   /** Number of integrated elements whose reference is this one. */
   children = 0;
   integrated = false;
+  /** Scratch for `relist`: this element's index in its input arrays. */
+  idx = -1;
   private v: unknown;
   private decoded = false;
   constructor(readonly op: RgaInsertOp) {
@@ -144,14 +146,14 @@ function before(a: RgaInsertOp, b: RgaInsertOp): boolean {
 }
 
 /**
- * A merge that brings many inserts holds them all and rebuilds the list in one rgaOrder kernel call
- * (O(n log n), about 160 ns per element held at 100,000 here) instead of placing each (a search for its
- * reference and a splice, about 0.6 ns per element held when the inserts interleave): from RELIST_FROM inserts
- * whatever the size, and from RELIST_SMALL when they are at least a quarter of what is held. Both give the
- * same list. Measured (5 replicas typing 100,000 elements, deltas of 2,000 inserts): 4.5 s of merges with the
- * rebuild against 16 s placing one by one.
+ * A merge that brings many inserts holds them all and rebuilds the list in one rgaOrder kernel call instead of
+ * placing each (a search for its reference and a splice). Measured here: the rebuild costs 0.4-1 us per
+ * element held (the kernel is a few % of it; the rest is building its inputs), placing costs 0.2-1.3 ns per
+ * element held per insert (less when the inserts arrive in document order), so the crossover is around a
+ * thousand inserts whatever the size: from RELIST_FROM inserts, and from RELIST_SMALL when they are at least a
+ * quarter of what is held. Both give the same list.
  */
-const RELIST_FROM = 256;
+const RELIST_FROM = 1024;
 const RELIST_SMALL = 32;
 
 function isCounter(n: unknown): n is number {
@@ -196,6 +198,11 @@ export class RGA<T = unknown> implements Crdt<RGA<T>> {
   private byTarget = new Map<string, RgaDeleteOp[]>();
   /** inserts waiting for their reference, by reference key */
   private orphans = new Map<string, Node[]>();
+  /**
+   * inserts not stamped after their reference (hostile input: never shown), by reference key. Held apart so
+   * that collecting the reference makes them orphans, as a state rebuilt from the records has them.
+   */
+  private stale = new Map<string, Node[]>();
   /** integrated elements in document order, tombstones included */
   private list: Node[] = [];
   private visible = 0;
@@ -391,12 +398,22 @@ export class RGA<T = unknown> implements Crdt<RGA<T>> {
   takeDelta(): RGA<T> | null {
     if (this.deltaInserts.length === 0 && this.deltaDeletes.length === 0) return null;
     const d = new RGA<T>(this.replicaId);
-    for (const op of this.deltaInserts) d.holdInsert(op);
+    if (this.deltaInserts.length < RELIST_SMALL) for (const op of this.deltaInserts) d.addInsert(op);
+    else for (const op of this.deltaInserts) d.holdInsert(op);
     for (const op of this.deltaDeletes) d.addDelete(op);
-    d.relist();
+    if (this.deltaInserts.length >= RELIST_SMALL) d.relist();
     this.deltaInserts = [];
     this.deltaDeletes = [];
     return d;
+  }
+
+  /**
+   * @internal Drop the pending delta without building it (the engine calls it after merging remote state,
+   * which it does not re-send).
+   */
+  discardDelta(): void {
+    this.deltaInserts = [];
+    this.deltaDeletes = [];
   }
 
   clone(): RGA<T> {
@@ -667,27 +684,26 @@ export class RGA<T = unknown> implements Crdt<RGA<T>> {
   private relist(): void {
     const nodes = [...this.inserts.values()];
     const n = nodes.length;
-    const at = new Map<string, number>();
-    const ids = new Set<string>();
-    for (let i = 0; i < n; i++) {
-      at.set(nodes[i].key, i);
-      ids.add(nodes[i].op.replica);
-    }
-    const table = [...ids].sort();
+    for (let i = 0; i < n; i++) nodes[i].idx = i;
     const rankOf = new Map<string, number>();
+    for (const node of nodes) rankOf.set(node.op.replica, 0);
+    const table = [...rankOf.keys()].sort();
     for (let r = 0; r < table.length; r++) rankOf.set(table[r], r);
     const parent = new Int32Array(n), seq = new Float64Array(n), rank = new Uint32Array(n), counter = new Float64Array(n);
     for (let i = 0; i < n; i++) {
       const node = nodes[i], op = node.op;
-      parent[i] = node.refKey === null ? -1 : (at.get(node.refKey) ?? -2);
+      parent[i] = node.refKey === null ? -1 : (this.inserts.get(node.refKey)?.idx ?? -2);
       seq[i] = op.seq;
       rank[i] = rankOf.get(op.replica)!;
       counter[i] = op.counter;
-      node.integrated = false;
-      node.children = 0;
     }
     const order = new Int32Array(n);
     const k = getKernel().rgaOrder(parent, seq, rank, counter, n, order);
+    // nothing changed above: from here on the new list replaces the old
+    for (let i = 0; i < n; i++) {
+      nodes[i].integrated = false;
+      nodes[i].children = 0;
+    }
     const list: Node[] = new Array(k);
     let visible = 0;
     for (let j = 0; j < k; j++) {
@@ -700,10 +716,20 @@ export class RGA<T = unknown> implements Crdt<RGA<T>> {
     }
     this.list = list;
     this.visible = visible;
-    // an element not placed waits for its reference, unless that is placed (then it is stamped no later than
-    // its reference: never shown, as `integrate` leaves it)
+    // an element not placed waits for its reference, unless that is placed: then it is stamped no later than
+    // its reference and never shown (stale), as `integrate` leaves it
     this.orphans = new Map();
-    for (let i = 0; i < n; i++) if (!nodes[i].integrated && (parent[i] < 0 || !nodes[parent[i]].integrated)) this.park(nodes[i]);
+    this.stale = new Map();
+    for (let i = 0; i < n; i++) {
+      const node = nodes[i];
+      if (node.integrated) continue;
+      const p = parent[i];
+      if (p >= 0 && nodes[p].integrated) {
+        const l = this.stale.get(node.refKey!);
+        if (l === undefined) this.stale.set(node.refKey!, [node]);
+        else l.push(node);
+      } else this.park(node);
+    }
     this.hint = -1;
     this.curVis = -1;
   }
@@ -719,7 +745,13 @@ export class RGA<T = unknown> implements Crdt<RGA<T>> {
     const stack: [Node, Node | null][] = [[first, firstRef]];
     while (stack.length > 0) {
       const [node, ref] = stack.pop()!;
-      if (ref !== null && node.op.seq <= ref.op.seq) continue; // invalid: kept in the state, never shown
+      if (ref !== null && node.op.seq <= ref.op.seq) {
+        // invalid: kept in the state, never shown
+        const l = this.stale.get(ref.key);
+        if (l === undefined) this.stale.set(ref.key, [node]);
+        else l.push(node);
+        continue;
+      }
       const list = this.list;
       let i = 0;
       if (ref !== null) {
@@ -804,6 +836,13 @@ export class RGA<T = unknown> implements Crdt<RGA<T>> {
       if ((n.deleted || there) && this.collectable(n, there)) {
         this.inserts.delete(n.key);
         this.dropCoveredDeletes(n.key);
+        // its never-shown (stale) inserts now wait for an element that is gone, as in a state rebuilt from
+        // the records (collectDeadOrphans below may drop them)
+        const st = this.stale.get(n.key);
+        if (st !== undefined) {
+          this.stale.delete(n.key);
+          for (const x of st) this.park(x);
+        }
         if (!n.deleted) this.visible--;
         if (n.refKey !== null) {
           const ref = this.inserts.get(n.refKey);

@@ -80,7 +80,7 @@ export function checkTree(keysLength: number, entryLength: number, n: number, de
 
 export function checkRga(parent: Int32Array, seqLength: number, rankLength: number, counterLength: number, n: number, outLength: number): void {
   checkCount(n, 'n');
-  if (n > 0x3fffffff) throw new RangeError(`n must be below 2^30, got ${n}`);
+  if (n > 1 << 26) throw new RangeError(`n must be at most 2^26, got ${n}`); // its 16n bytes of scratch stay far below 4 GiB
   if (parent.length < n || seqLength < n || rankLength < n || counterLength < n) throw new RangeError(`columns shorter than n = ${n}`);
   checkOut(outLength, n);
   for (let i = 0; i < n; i++) {

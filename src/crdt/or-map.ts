@@ -89,9 +89,9 @@ const NO_F64 = new Float64Array(0);
 /** Row capacities up to this many get one small (V8 on-heap: <= 64 bytes) typed array per column (growRows). */
 const SMALL_ROWS = 8;
 /**
- * @internal Merges where both maps have at most `smallRows` rows (a nested map, a small delta into one) find their
- * losers and winners by direct lookups (smallMergeRows) instead of the dot-merge kernel, whose dot lists,
- * context columns and call cost more than the rows they serve.
+ * @internal Merges where both maps have at most `smallRows` rows (a nested map, a small delta into one)
+ * find their losers and winners by direct lookups (smallMergeRows) instead of the dot-merge kernel, whose
+ * dot lists, context columns and call cost more than the rows they serve. Tests lower it to compare paths.
  */
 export const mergeTuning = { smallRows: 32 };
 
@@ -846,9 +846,6 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
     return changed;
   }
 
-  // ===================================================================================================
-  // deltas
-
   /**
    * Small maps: the merge's losers (my rows: the other's context covers the dot and the other does not hold
    * it under the same key; in a scoped merge only rows of the other's keys) and winners (the other's rows whose
@@ -958,6 +955,9 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
     }
     for (let i = 0; i < a.n; i++) if (keep[i] !== 1) losers.push(a.refs[i]);
   }
+
+  // ===================================================================================================
+  // deltas
 
   private clearDirty(): void {
     for (let i = 0; i < this.dn; i++) this.drow[this.dlist[i]] = 0;

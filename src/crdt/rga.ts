@@ -10,8 +10,8 @@
  * - An insert also has a Lamport sequence number `seq` (greater than every seq its replica had seen) and
  *   a reference: the element it was inserted after (null = the start). Elements form a tree by reference;
  *   the document order is the pre-order walk with the children of an element ordered by (seq, replica id)
- *   descending (then by counter: only hostile input has two inserts of one replica with one seq), so concurrent inserts at the same place order the same way everywhere (the later-stamped
- *   first). An insert is only valid when its seq exceeds its reference's seq; one that is not (hostile input)
+ *   descending (then by counter: only hostile input has two inserts of one replica with one seq), so
+ *   concurrent inserts at the same place order the same way everywhere (the later-stamped first). An insert is only valid when its seq exceeds its reference's seq; one that is not (hostile input)
  *   is kept in the state but never shown, a rule that depends only on the two records.
  * - The state is two grow-only sets of records, inserts and deletes, plus a GC floor (below). `merge` is the
  *   union, so it is commutative, associative and idempotent by construction; the list is derived.
@@ -52,11 +52,11 @@
  * - Cost: the list is one array in document order (tombstones included). Index lookups walk from a cursor
  *   (the last position looked up or edited), so sequential edits are O(distance) and random ones O(n);
  *   integrating a remote insert finds its reference through a hint (the last integrated position) before
- *   falling back to a scan, and inserting into the array is a splice. Decode, clone, takeDelta and a merge
- *   that brings many inserts build the list in one pass instead: the rgaOrder kernel (wasm or its TS twin)
- *   groups the elements by reference, sorts each group and walks the tree, O(n log n) whatever the order
- *   the records came in. Records added since the last
- *   `takeDelta()` are kept for the next delta, so an instance that is synced should have its deltas taken.
+ *   falling back to a scan, and inserting into the array is a splice. Decode, clone, a big takeDelta and a
+ *   merge that brings many inserts (see RELIST_FROM) build the list in one pass instead: the rgaOrder kernel
+ *   (wasm or its TS twin) groups the elements by reference, sorts each group and walks the tree, O(n log n)
+ *   whatever the order the records came in. Records added since the last `takeDelta()` are kept for the
+ *   next delta, so an instance that is synced should have its deltas taken.
  * - Canonical encoding: version, type tag, the floor (a VectorClock encoding), a table of replica ids
  *   (sorted), then the inserts sorted by (replica, counter) as columns (replica index, counter, seq,
  *   reference replica index + 1 or 0, reference counter, value bytes) and the deletes likewise (replica index,
@@ -724,14 +724,18 @@ export class RGA<T = unknown> implements Crdt<RGA<T>> {
       const node = nodes[i];
       if (node.integrated) continue;
       const p = parent[i];
-      if (p >= 0 && nodes[p].integrated) {
-        const l = this.stale.get(node.refKey!);
-        if (l === undefined) this.stale.set(node.refKey!, [node]);
-        else l.push(node);
-      } else this.park(node);
+      if (p >= 0 && nodes[p].integrated) this.holdStale(node);
+      else this.park(node);
     }
     this.hint = -1;
     this.curVis = -1;
+  }
+
+  /** Keep an insert not stamped after its (placed) reference: never shown, listed under its reference. */
+  private holdStale(node: Node): void {
+    const l = this.stale.get(node.refKey!);
+    if (l === undefined) this.stale.set(node.refKey!, [node]);
+    else l.push(node);
   }
 
   private park(node: Node): void {
@@ -746,10 +750,7 @@ export class RGA<T = unknown> implements Crdt<RGA<T>> {
     while (stack.length > 0) {
       const [node, ref] = stack.pop()!;
       if (ref !== null && node.op.seq <= ref.op.seq) {
-        // invalid: kept in the state, never shown
-        const l = this.stale.get(ref.key);
-        if (l === undefined) this.stale.set(ref.key, [node]);
-        else l.push(node);
+        this.holdStale(node); // invalid: kept in the state, never shown
         continue;
       }
       const list = this.list;

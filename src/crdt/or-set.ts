@@ -59,17 +59,32 @@ export { readHeader };
 
 /**
  * An element's dots, never mutated in place (a change stores a new value, so instances may share them): one
- * dot packed in a small integer, `replica * 2^24 + counter` (replica index < 64, counter < 2^24), or else a
- * flat array `[r0, c0, r1, c1, ...]` (several dots, or one that does not pack).
+ * dot packed in a small integer, or else a flat array `[r0, c0, r1, c1, ...]` (several dots, or one that does
+ * not pack). Packed (V8 small integers, which are never allocated, span -2^30 .. 2^30 - 1):
+ * - `replica * 2^24 + counter` for replica index < 64 and counter < 2^24;
+ * - else `-1 - (counter * 4 + replica)` for replica index < 4 and counter < 2^28: the first replicas of a set
+ *   (its own replica is the first) keep packed dots until 268M ops instead of 16.7M.
  */
 type Dots = number | number[];
 
 const PACK_SHIFT = 24;
 const PACK_MASK = 0xffffff;
+const WIDE_LIMIT = 2 ** 28;
 
 /** One dot as `Dots`. */
 function dot(r: number, c: number): Dots {
-  return r < 64 && c <= PACK_MASK ? (r << PACK_SHIFT) | c : [r, c];
+  if (r < 64 && c <= PACK_MASK) return (r << PACK_SHIFT) | c;
+  return r < 4 && c < WIDE_LIMIT ? -1 - (c * 4 + r) : [r, c];
+}
+
+/** Replica index of a packed dot. */
+function dotR(d: number): number {
+  return d >= 0 ? d >>> PACK_SHIFT : (-1 - d) & 3;
+}
+
+/** Counter of a packed dot. */
+function dotC(d: number): number {
+  return d >= 0 ? d & PACK_MASK : (-1 - d) >>> 2;
 }
 
 /** A flat dot list as `Dots` (packed when it is one dot that packs). */
@@ -79,7 +94,7 @@ function fromFlat(flat: number[]): Dots {
 
 /** The dots as a flat list (a new array). */
 function toFlat(d: Dots): number[] {
-  return typeof d === 'number' ? [d >>> PACK_SHIFT, d & PACK_MASK] : d.slice();
+  return typeof d === 'number' ? [dotR(d), dotC(d)] : d.slice();
 }
 
 function dotCount(d: Dots): number {
@@ -208,7 +223,7 @@ export class ORSet<T = unknown> implements Crdt<ORSet<T>> {
   /** Record an element's dots as removed (the delta's context carries them). */
   private retire(d: Dots): void {
     const removed = this.removed;
-    if (typeof d === 'number') removed.push(d >>> PACK_SHIFT, d & PACK_MASK);
+    if (typeof d === 'number') removed.push(dotR(d), dotC(d));
     else for (let i = 0; i < d.length; i++) removed.push(d[i]);
   }
 
@@ -333,7 +348,7 @@ export class ORSet<T = unknown> implements Crdt<ORSet<T>> {
     const a = new DotList(aKeys.length);
     for (let k = 0; k < aKeys.length; k++) {
       const d = aDots[k];
-      if (typeof d === 'number') a.push(k, 0, d >>> PACK_SHIFT, d & PACK_MASK, k);
+      if (typeof d === 'number') a.push(k, 0, dotR(d), dotC(d), k);
       else for (let i = 0; i < d.length; i += 2) a.push(k, 0, d[i], d[i + 1], k);
     }
     const bTable: number[] = [];
@@ -349,7 +364,7 @@ export class ORSet<T = unknown> implements Crdt<ORSet<T>> {
         const ref = bKeys.length;
         bTable.push(t);
         bKeys.push(k);
-        if (typeof d === 'number') b.push(name, 0, map[d >>> PACK_SHIFT], d & PACK_MASK, ref);
+        if (typeof d === 'number') b.push(name, 0, map[dotR(d)], dotC(d), ref);
         else for (let i = 0; i < d.length; i += 2) b.push(name, 0, map[d[i]], d[i + 1], ref);
       }
     }
@@ -419,7 +434,7 @@ export class ORSet<T = unknown> implements Crdt<ORSet<T>> {
         const dirty = t === 0 ? this.dirtyStrs : this.dirtyObjs;
         for (const [k, e] of t === 0 ? this.strs : this.objs) {
           if (typeof e === 'number') {
-            if (merged.hasId(ids[e >>> PACK_SHIFT], e & PACK_MASK)) dirty.push(k);
+            if (merged.hasId(ids[dotR(e)], dotC(e))) dirty.push(k);
           } else {
             for (let i = 0; i < e.length; i += 2) {
               if (merged.hasId(ids[e[i]], e[i + 1])) {
@@ -448,7 +463,7 @@ export class ORSet<T = unknown> implements Crdt<ORSet<T>> {
         const e = table.get(k);
         if (e === undefined || dtable.has(k)) continue;
         if (typeof e === 'number') {
-          const r = to(e >>> PACK_SHIFT), c = e & PACK_MASK;
+          const r = to(dotR(e)), c = dotC(e);
           dctx.add(r, c);
           dtable.set(k, dot(r, c));
         } else {
@@ -589,8 +604,8 @@ interface Frozen {
 /** How many of the dots the other context (`octx`, my index -> its index through `inv`) has. */
 function coveredCount(d: Dots, inv: Int32Array, octx: CausalContext): number {
   if (typeof d === 'number') {
-    const o = inv[d >>> PACK_SHIFT];
-    return o >= 0 && octx.has(o, d & PACK_MASK) ? 1 : 0;
+    const o = inv[dotR(d)];
+    return o >= 0 && octx.has(o, dotC(d)) ? 1 : 0;
   }
   let n = 0;
   for (let i = 0; i < d.length; i += 2) {
@@ -609,8 +624,8 @@ function distinctDots(dotsOf: Dots[], width: number): void {
   let i = 0;
   for (const d of dotsOf) {
     if (typeof d === 'number') {
-      reps[i] = d >>> PACK_SHIFT;
-      ctrs[i++] = d & PACK_MASK;
+      reps[i] = dotR(d);
+      ctrs[i++] = dotC(d);
     } else {
       for (let j = 0; j < d.length; j += 2) {
         reps[i] = d[j];
@@ -636,14 +651,14 @@ function writeSmall(w: Writer, keys: string[], dots: Dots[], perm: Int32Array): 
     const d = dots[i];
     const n = s.length;
     if (typeof d !== 'number' || p + n + 8 > b.length) return false;
-    const r = perm[d >>> PACK_SHIFT];
+    const r = perm[dotR(d)];
     if (r >>> 0 >= 0x80) return false;
     b[p++] = n + 1;
     b[p++] = 0xa0 | n;
     for (let j = 0; j < n; j++) b[p++] = s.charCodeAt(j);
     b[p++] = 1;
     b[p++] = r;
-    let c = d & PACK_MASK;
+    let c = dotC(d);
     while (c >= 0x80) {
       b[p++] = (c & 0x7f) | 0x80;
       c >>>= 7;
@@ -656,7 +671,7 @@ function writeSmall(w: Writer, keys: string[], dots: Dots[], perm: Int32Array): 
 
 function writeDotsOf(w: Writer, d: Dots, perm: Int32Array): void {
   if (typeof d === 'number') {
-    const r = perm[d >>> PACK_SHIFT], c = d & PACK_MASK;
+    const r = perm[dotR(d)], c = dotC(d);
     w.u8(1);
     if (r >>> 0 < 0x80) w.u8(r); // (a replica outside the context, -1, is refused by varuint as before)
     else w.varuint(r);

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ORSet } from '../../src/crdt/or-set.js';
+import { CausalContext } from '../../src/crdt/causal-context.js';
 import { DecodeError } from '../../src/errors.js';
 import { type LawSpec, checkLaws, randomValue } from './laws.js';
 import { checkMergeReportsExactly } from './merge-report.js';
@@ -22,9 +23,53 @@ const spec: LawSpec<ORSet> = {
   view: (s) => s.values(),
 };
 
+/**
+ * Replicas that already made about 2^24 ops (their own counter starts just below it, as after 16.7M adds): the
+ * histories cross from dots packed as `replica * 2^24 + counter` to the wide packing and then to arrays.
+ */
+const specHigh: LawSpec<ORSet> = {
+  ...spec,
+  name: 'ORSet (counters past 2^24)',
+  make: (id) => {
+    const s = new ORSet(id);
+    const inner = s as unknown as { ctx: CausalContext; merged: CausalContext | undefined };
+    inner.ctx.vv[0] = 2 ** 24 - 8; // the replica's own index: as if it had made that many ops
+    inner.merged = inner.ctx.clone(); // and its next delta carries them, as the deltas of those ops would have
+    return s;
+  },
+};
+
 describe('crdt/or-set', () => {
   checkLaws(spec);
   checkMergeReportsExactly(spec);
+  checkLaws(specHigh);
+
+  it('dots past 2^24 stay packed small integers for the first replicas, and arrays beyond them', () => {
+    const s = specHigh.make('r1');
+    const dots = (x: ORSet) => (x as unknown as { strsMap: Map<string, unknown> }).strsMap;
+    for (let i = 0; i < 20; i++) s.add(`e${i}`); // counters 2^24 - 7 .. 2^24 + 12
+    expect([...dots(s).values()].every((d) => typeof d === 'number')).toBe(true);
+    expect([...dots(s).values()].some((d) => (d as number) < 0)).toBe(true); // the wide packing
+    const back = ORSet.decode<string>(s.encode(), 'r1');
+    expect(back.encode()).toEqual(s.encode());
+    expect(back.values().sort()).toEqual(s.values().sort());
+    // a fifth replica's counter past 2^24 does not pack: an array, the same state
+    const many = ['a', 'b', 'c', 'd'].map((id) => {
+      const x = new ORSet<string>(id);
+      x.add(id);
+      return x;
+    });
+    const t = specHigh.make('z') as ORSet<string>;
+    for (const x of many) t.merge(x);
+    t.add('late');
+    const late = dots(t).get(Array.from(dots(t).keys()).find((k) => k.endsWith('late'))!);
+    expect(Array.isArray(late) || typeof late === 'number').toBe(true);
+    const u = ORSet.decode<string>(t.encode(), 'u');
+    expect(u.values().sort()).toEqual(['a', 'b', 'c', 'd', 'late']);
+    u.remove('late');
+    t.merge(u);
+    expect(t.has('late')).toBe(false);
+  });
 
   it('add wins over a concurrent remove', () => {
     const a = new ORSet<string>('a');

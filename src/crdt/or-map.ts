@@ -797,11 +797,12 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
 
     const track = this.listeners.length > 0 || this.changed !== undefined;
     const changedKeys = track ? new Set<string>() : undefined;
+    // a scoped merge's pending delta records what it changed: the other's rows and the rows it retires here
+    const m = scoped ? (this.merged ??= new CausalContext()) : undefined;
     // losers first: the rows they free take the winners (an overwrite of a full map then needs no growth)
-    const lost: number[] = [];
     for (const row of losers) {
       changedKeys?.add(this.rowKey[row]!);
-      if (scoped) lost.push(this.rep[row], this.ctr[row]);
+      m?.add(m.intern(this.ctx.ids[this.rep[row]]), this.ctr[row]);
       this.unlinkRow(row);
     }
     if (winners.length > 1024) {
@@ -818,13 +819,8 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
     }
     let changed = winners.length > 0 || losers.length > 0;
     if (this.ctx.mergeFrom(octx, map)) changed = true;
-    if (!scoped) (this.merged ??= new CausalContext()).absorb(octx);
-    else {
-      // the pending delta records what this merge changed: the other's rows and the rows it retired here
-      const m = (this.merged ??= new CausalContext());
-      for (const [, first] of other.head) for (let r = first; r >= 0; r = other.nextRow[r]) m.add(m.intern(octx.ids[other.rep[r]]), other.ctr[r]);
-      for (let i = 0; i < lost.length; i += 2) m.add(m.intern(this.ctx.ids[lost[i]]), lost[i + 1]);
-    }
+    if (m === undefined) (this.merged ??= new CausalContext()).absorb(octx);
+    else for (const [, first] of other.head) for (let r = first; r >= 0; r = other.nextRow[r]) m.add(m.intern(octx.ids[other.rep[r]]), other.ctr[r]);
 
     // nested states: grow-only join
     for (const [nk, inst] of other.nested) {

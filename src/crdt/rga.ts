@@ -398,10 +398,13 @@ export class RGA<T = unknown> implements Crdt<RGA<T>> {
   takeDelta(): RGA<T> | null {
     if (this.deltaInserts.length === 0 && this.deltaDeletes.length === 0) return null;
     const d = new RGA<T>(this.replicaId);
-    if (this.deltaInserts.length < RELIST_SMALL) for (const op of this.deltaInserts) d.addInsert(op);
-    else for (const op of this.deltaInserts) d.holdInsert(op);
+    const bulk = this.deltaInserts.length >= RELIST_SMALL;
+    for (const op of this.deltaInserts) {
+      if (bulk) d.holdInsert(op);
+      else d.addInsert(op);
+    }
     for (const op of this.deltaDeletes) d.addDelete(op);
-    if (this.deltaInserts.length >= RELIST_SMALL) d.relist();
+    if (bulk) d.relist();
     this.deltaInserts = [];
     this.deltaDeletes = [];
     return d;

@@ -59,7 +59,6 @@
  */
 import { CausalBuffer, type CausalEvent } from '../clock/causal-buffer.js';
 import { VectorClock } from '../clock/vector-clock.js';
-import { varuintSize } from '../codec/binary.js';
 import { CRDT_TYPE, type Crdt } from '../crdt/types.js';
 import { AuthError, CrdtError, DecodeError, NotInitializedError, StorageError, TimeoutError, ValidationError } from '../errors.js';
 import type { Storage, StorageBatchOp } from '../storage/types.js';
@@ -95,6 +94,8 @@ import {
   type SyncItem,
   type SyncPart,
   SYNC_TRAILER_MAX,
+  treeItemHeadMax,
+  treeNodeSize,
   type TreeItem,
   type VersionEntries,
 } from './messages.js';
@@ -2129,23 +2130,8 @@ export class SyncEngine {
    * a node takes at most 3 + 16 * 13 bytes, so every item fits.
    */
   private treeItems(name: string, depth: number, nodes: TreeItem['nodes']): TreeItem[] {
-    const out: TreeItem[] = [];
-    const head = 8 + 3 * name.length; // kind, name (UTF-8, length-prefixed), depth, node count
-    let cur: TreeItem['nodes'] = [];
-    let size = head;
-    for (const nd of nodes) {
-      let n = varuintSize(nd.prefix);
-      for (const c of nd.children) n += varuintSize(c.count) + (c.count > 0 ? 8 : 0);
-      if (size + n > this.syncBudget() && cur.length) {
-        out.push({ kind: ITEM_TREE, name, depth, nodes: cur });
-        cur = [];
-        size = head;
-      }
-      cur.push(nd);
-      size += n;
-    }
-    out.push({ kind: ITEM_TREE, name, depth, nodes: cur });
-    return out;
+    const groups = packWithin(nodes.map((nd) => ({ x: nd, n: treeNodeSize(nd) })), this.syncBudget(), treeItemHeadMax(name));
+    return groups.map((g) => ({ kind: ITEM_TREE, name, depth, nodes: g }));
   }
 
   /**
@@ -2192,10 +2178,10 @@ export class SyncEngine {
     // says it withheld something: sent, it would be dropped, and a part announced but never sent would keep
     // the asker's session from completing
     const room = this.maxMessageBytes - this.envelopeOverhead() - SYNC_TRAILER_MAX;
-    const fit: { it: SyncItem; n: number }[] = [];
+    const fit: { x: SyncItem; n: number }[] = [];
     for (const it of items) {
       const n = encodeSync({ session, seen: [], items: [it] }).length;
-      if (n <= room) fit.push({ it, n });
+      if (n <= room) fit.push({ x: it, n });
       else {
         this.s.oversize++;
         this.logger?.warn?.(`anti-entropy item ${it.name} of ${n} bytes exceeds maxMessageBytes; left out of the answer to ${peer}`);
@@ -2204,20 +2190,8 @@ export class SyncEngine {
     const dropped = fit.length < items.length;
     if (!dropped && items.length < 2) return this.sendTo(peer, MSG.SYNC, whole, 0);
     if (dropped) withheld = true;
-    const parts: SyncItem[][] = [];
-    let part: SyncItem[] = [];
-    let size = 0;
-    for (const { it, n } of fit) {
-      if (size + n > this.syncBudget() && part.length) {
-        parts.push(part);
-        part = [];
-        size = 0;
-      }
-      part.push(it);
-      size += n;
-    }
-    parts.push(part);
-    if (parts.length === 1) return this.sendTo(peer, MSG.SYNC, encodeSync({ session, seen: [], items: part, withheld }), 0);
+    const parts = packWithin(fit, this.syncBudget());
+    if (parts.length === 1) return this.sendTo(peer, MSG.SYNC, encodeSync({ session, seen: [], items: parts[0], withheld }), 0);
     // every part carries the flag and its place in the answer: the asker counts the answer once all are in
     const group = (this.partGroup = (this.partGroup + 1) % 2 ** 31);
     let sent = 0;
@@ -2422,6 +2396,27 @@ function partsIn(s: Session): boolean {
   if (s.partsOverflow) return false;
   for (const g of s.parts.values()) if (g.seen.size < g.total) return false;
   return true;
+}
+
+/**
+ * Sized things in order, in groups of consecutive ones whose sizes (plus `head` per group) stay within
+ * `budget`; a thing bigger than the budget gets a group of its own. Always at least one group.
+ */
+function packWithin<T>(xs: { x: T; n: number }[], budget: number, head = 0): T[][] {
+  const groups: T[][] = [];
+  let cur: T[] = [];
+  let size = head;
+  for (const { x, n } of xs) {
+    if (size + n > budget && cur.length) {
+      groups.push(cur);
+      cur = [];
+      size = head;
+    }
+    cur.push(x);
+    size += n;
+  }
+  groups.push(cur);
+  return groups;
 }
 
 /** A bucket-tree round: a tree item, or a slice of buckets (keys sent by buckets, not by context). */

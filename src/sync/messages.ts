@@ -2,7 +2,7 @@
  * Payload codecs of the sync messages (the envelope is in envelope.ts). Every `encodeX` has a `decodeX` that
  * throws `DecodeError` on malformed input and checks every count against the remaining bytes.
  */
-import { Reader, Writer } from '../codec/binary.js';
+import { Reader, Writer, varuintSize } from '../codec/binary.js';
 import { DecodeError } from '../errors.js';
 import type { TreeNode } from './digest.js';
 
@@ -269,6 +269,18 @@ export const MAX_PARTS = 65_536;
 
 /** Bytes the trailer takes at most (a flags byte, then group < 2^31, index and total <= MAX_PARTS). */
 export const SYNC_TRAILER_MAX = 16;
+
+/** Bytes `encodeSync` writes for one node of a tree item (as written below). */
+export function treeNodeSize(nd: TreeItem['nodes'][number]): number {
+  let n = varuintSize(nd.prefix);
+  for (const c of nd.children) n += varuintSize(c.count) + (c.count > 0 ? 8 : 0);
+  return n;
+}
+
+/** Bytes `encodeSync` writes for a tree item besides its nodes, at most: kind, name, depth, node count. */
+export function treeItemHeadMax(name: string): number {
+  return 8 + 3 * name.length;
+}
 
 export function encodeSync(p: SyncPayload): Uint8Array {
   const w = new Writer(256);

@@ -180,6 +180,18 @@ function ensureWasm(): void {
   initSync(bytes);
 }
 
+/** `f()` on the given kernel backend (loading wasm when needed), then the previous backend again. */
+export function withBackend<T>(name: 'js' | 'wasm', f: () => T): T {
+  const prev = backend();
+  if (name === 'wasm') ensureWasm();
+  useBackend(name);
+  try {
+    return f();
+  } finally {
+    useBackend(prev);
+  }
+}
+
 /** Declare the law tests for one CRDT type (call inside a vitest `describe`). */
 export function checkLaws<C extends Crdt<C>>(spec: LawSpec<C>): void {
   const numRuns = spec.runs ?? runs(500);

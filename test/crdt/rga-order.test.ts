@@ -6,20 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { RGA, type RgaInsertOp, type RgaOp } from '../../src/crdt/rga.js';
 import { encodeValue } from '../../src/codec/value.js';
-import { backend, initSync, isWasmReady, useBackend } from '../../src/kernel/index.js';
-import { loadWasmSync } from '../../src/kernel/node-load.js';
-import { SEED, makeRng, runs, type Rng } from './laws.js';
-
-function withBackend<T>(name: 'js' | 'wasm', f: () => T): T {
-  const prev = backend();
-  if (name === 'wasm' && !isWasmReady()) initSync(loadWasmSync()!);
-  useBackend(name);
-  try {
-    return f();
-  } finally {
-    useBackend(prev);
-  }
-}
+import { SEED, makeRng, runs, withBackend, type Rng } from './laws.js';
 
 /** A history of 3-5 replicas typing concurrently at random places, syncing now and then; every op in order made. */
 function history(rng: Rng): RgaOp[] {

@@ -29,10 +29,15 @@ export function kernel(): Kernel {
 /** Replica ids are strings of at most this many UTF-16 units. */
 export const MAX_REPLICA_ID_LENGTH = 1024;
 
+/** A context indexes its ids with a Map from this many on (see `CausalContext.index`). */
+const INDEX_FROM = 8;
+
 export class CausalContext {
   /** Interned replica ids: index -> id. */
   readonly ids: string[] = [];
-  private readonly index = new Map<string, number>();
+  /** id -> index, built once the context holds more than INDEX_FROM ids (below, a scan of `ids` is faster and
+   * a context, of which a nested map and each of its deltas holds one, costs no Map). */
+  private index: Map<string, number> | undefined;
   /** `vv[r]`: every dot `(r, 1..vv[r])` is seen. */
   vv: number[] = [];
   /** `cloud[r]`: flat inclusive ranges `[s0, e0, s1, e1, ...]`, sorted, with s0 >= vv[r] + 2 and gaps >= 1. */
@@ -40,14 +45,15 @@ export class CausalContext {
 
   /** The index of a replica id, interning it when new. */
   intern(id: string): number {
-    let i = this.index.get(id);
-    if (i === undefined) {
+    let i = this.find(id);
+    if (i < 0) {
       if (typeof id !== 'string' || id.length > MAX_REPLICA_ID_LENGTH) {
         throw new RangeError(`replica id must be a string of at most ${MAX_REPLICA_ID_LENGTH} characters`);
       }
       i = this.ids.length;
       this.ids.push(id);
-      this.index.set(id, i);
+      if (this.index !== undefined) this.index.set(id, i);
+      else if (i >= INDEX_FROM) this.index = new Map(this.ids.map((x, k) => [x, k]));
       this.vv.push(0);
       this.cloud.push(undefined);
     }
@@ -56,7 +62,14 @@ export class CausalContext {
 
   /** The index of a replica id, or -1 when unknown. */
   lookup(id: string): number {
-    return this.index.get(id) ?? -1;
+    return this.find(id);
+  }
+
+  private find(id: string): number {
+    if (this.index !== undefined) return this.index.get(id) ?? -1;
+    const ids = this.ids;
+    for (let i = 0; i < ids.length; i++) if (ids[i] === id) return i;
+    return -1;
   }
 
   get width(): number {
@@ -145,8 +158,8 @@ export class CausalContext {
 
   /** True when the context holds dot (replica id, c). */
   hasId(id: string, c: number): boolean {
-    const r = this.index.get(id);
-    return r !== undefined && this.has(r, c);
+    const r = this.find(id);
+    return r >= 0 && this.has(r, c);
   }
 
   /** Pull a cloud head that touches the vector into the vector. */

@@ -93,6 +93,33 @@ describe('crdt/causal-context', () => {
     );
   });
 
+  it('interns ids in first-seen order below and above the size where it starts a Map index (seeded)', () => {
+    const rng = makeRng(SEED);
+    for (let run = 0; run < 50; run++) {
+      const c = new CausalContext();
+      const order: string[] = [];
+      const n = 1 + rng.int(30);
+      for (let k = 0; k < 4 * n; k++) {
+        const id = `r${rng.int(n)}`;
+        if (!order.includes(id)) order.push(id);
+        expect(c.intern(id), `seed ${SEED} run ${run}`).toBe(order.indexOf(id));
+        c.add(c.lookup(id), k + 1);
+        // every id seen so far is found, an unseen one is not
+        for (let i = 0; i < order.length; i++) expect(c.lookup(order[i])).toBe(i);
+        expect(c.lookup(`x${k}`)).toBe(-1);
+        expect(c.hasId(id, k + 1)).toBe(true);
+        expect(c.hasId(`x${k}`, 1)).toBe(false);
+      }
+      expect(c.ids).toEqual(order);
+      // the encoding round-trips and the copy finds the same ids
+      const back = decode(encode(c));
+      expect(encode(back)).toEqual(encode(c));
+      for (const id of order) expect(back.ids[back.lookup(id)]).toBe(id);
+      const copy = c.clone();
+      for (let i = 0; i < order.length; i++) expect(copy.lookup(order[i])).toBe(i);
+    }
+  });
+
   it('next() issues one past everything seen from the replica', () => {
     const c = new CausalContext();
     const a = c.intern('a');

@@ -94,6 +94,7 @@ export {
   type IntegrationStats,
   ClusterMetadata,
   type ClusterState,
+  type ClusterOverview,
   validateVMState,
   validateNodeStatus,
   type VMState,

@@ -5,6 +5,7 @@
  * | --- | --- |
  * | `GET /` | the live dashboard (HTML) |
  * | `GET /state` | `{ nodeId, region, vms, nodes, assignments, counters }` |
+ * | `GET /overview` | `{ nodeId, region, vms, regions, recent, nodes, counters }`: VM count, VMs per region, the 25 (`?recent=N`, at most 1,000) most recently updated VMs, nodes and counters, without listing every VM (what the dashboard polls) |
  * | `GET /summary` | `{ nodeId, region, vms, nodes, assignments, counters, hash }`: counts and a SHA-256 of the VMs and assignments (what the demo polls) |
  * | `GET /metrics` | Prometheus text |
  * | `GET /healthz` | `{ status: 'ok', nodeId, region, uptimeSeconds }` |
@@ -66,7 +67,7 @@ class HttpError extends Error {
 }
 
 /** Paths that only read: any other method gets 405. */
-const READ_ONLY_PATHS = new Set(['/', '/state', '/summary', '/metrics', '/healthz']);
+const READ_ONLY_PATHS = new Set(['/', '/state', '/overview', '/summary', '/metrics', '/healthz']);
 
 /** Is this a loopback peer address (IPv4 127/8, IPv6 ::1, or IPv4-mapped 127/8)? */
 export function isLoopback(addr: string | undefined): boolean {
@@ -125,6 +126,15 @@ export function stateDocument(ctx: HttpContext): Record<string, unknown> {
   return { nodeId: ctx.nodeId, region: ctx.region, vms: s.vms, nodes: s.nodes, assignments: s.assignments, counters: s.counters };
 }
 
+/** Most VMs `/overview` lists (`?recent=`). */
+export const MAX_OVERVIEW_RECENT = 1000;
+
+/** The `/overview` document (see `ClusterMetadata.overview`). */
+export function overviewDocument(ctx: HttpContext, recent = 25): Record<string, unknown> {
+  const o = ctx.cluster.overview(recent);
+  return { nodeId: ctx.nodeId, region: ctx.region, vms: o.vms, regions: o.regions, recent: o.recent, nodes: o.nodes, counters: o.counters };
+}
+
 /** The `/summary` document: counts and a hash of the VMs and assignments. */
 export function summaryDocument(ctx: HttpContext): Record<string, unknown> {
   const s = ctx.cluster.exportState();
@@ -164,6 +174,14 @@ function pathId(raw: string): string {
   } catch {
     throw new HttpError(400, 'bad percent-encoding in path');
   }
+}
+
+/** `/overview`'s `?recent=` (default 25, at most MAX_OVERVIEW_RECENT; anything else is a 400). */
+function recentParam(url: URL): number {
+  const r = url.searchParams.get('recent');
+  if (r === null) return 25;
+  if (!/^\d{1,7}$/.test(r) || Number(r) > MAX_OVERVIEW_RECENT) throw new HttpError(400, `recent must be a whole number of at most ${MAX_OVERVIEW_RECENT}`);
+  return Number(r);
 }
 
 function writeOptions(url: URL): WriteOptions | undefined {
@@ -246,6 +264,7 @@ export function createHttpHandler(ctx: HttpContext): (req: IncomingMessage, res:
         return send(res, 200, page, 'text/html; charset=utf-8');
       }
       if (path === '/state') return json(res, 200, stateDocument(ctx));
+      if (path === '/overview') return json(res, 200, overviewDocument(ctx, recentParam(url)));
       if (path === '/summary') return json(res, 200, summaryDocument(ctx));
       if (path === '/metrics') return send(res, 200, ctx.metrics(), 'text/plain; version=0.0.4; charset=utf-8');
       if (path === '/healthz') return json(res, 200, { status: 'ok', nodeId: ctx.nodeId, region: ctx.region, uptimeSeconds: Math.round((Date.now() - startedAt) / 1000) });

@@ -1,6 +1,7 @@
 /**
  * The live dashboard served at `GET /` by every node: one self-contained HTML page (no external assets) that
- * polls `/state` and `/metrics` once a second and shows VMs per region, peers, counters and traffic.
+ * polls `/overview` (not `/state`: it lists no more VMs than it shows, so a page left open costs a node little
+ * at any size) and `/metrics` once a second and shows VMs per region, peers, counters and traffic.
  * Everything remote is inserted with `textContent`, never as HTML, so a hostile VM id cannot inject markup.
  */
 export interface DashboardOptions {
@@ -104,24 +105,18 @@ export function dashboardHtml(opts: DashboardOptions): string {
   }
   async function tick() {
     try {
-      const [stateRes, metricsRes] = await Promise.all([fetch('state', { cache: 'no-store' }), fetch('metrics', { cache: 'no-store' })]);
-      if (!stateRes.ok || !metricsRes.ok) throw new Error('HTTP ' + stateRes.status + '/' + metricsRes.status);
-      const state = await stateRes.json();
+      const [overviewRes, metricsRes] = await Promise.all([fetch('overview', { cache: 'no-store' }), fetch('metrics', { cache: 'no-store' })]);
+      if (!overviewRes.ok || !metricsRes.ok) throw new Error('HTTP ' + overviewRes.status + '/' + metricsRes.status);
+      const view = await overviewRes.json();
       const metrics = parseMetrics(await metricsRes.text());
       $('status').textContent = 'live, updated ' + new Date().toLocaleTimeString();
       $('status').className = 'dim';
-      $('vmcount').textContent = state.vms.length;
-      history.push(state.vms.length); if (history.length > 120) history.shift();
+      $('vmcount').textContent = view.vms;
+      history.push(view.vms); if (history.length > 120) history.shift();
       const max = Math.max(1, ...history);
       $('line').setAttribute('points', history.map((v, i) => (i * 120 / 119).toFixed(1) + ',' + (58 - v / max * 56).toFixed(1)).join(' '));
-      const regionOf = new Map(state.nodes.map((n) => [n.id, n.region]));
-      const perRegion = new Map();
-      for (const vm of state.vms) {
-        const r = regionOf.get(vm.nodeId) || (vm.metadata && vm.metadata.region) || 'unknown';
-        perRegion.set(r, (perRegion.get(r) || 0) + 1);
-      }
-      const total = Math.max(1, state.vms.length);
-      fill('regions', [...perRegion.entries()].sort().map(([r, n]) => [r, n, bar(n / total)]), [, 'n']);
+      const total = Math.max(1, view.vms);
+      fill('regions', Object.entries(view.regions).map(([r, n]) => [r, n, bar(n / total)]), [, 'n']);
       const peers = metrics.filter((m) => m.name === 'ass_peer_connected');
       fill('peers', peers.map((m) => [m.labels.peer, span(m.value ? 'up' : 'down', m.value ? 'up' : 'down')]));
       const pick = (name) => metrics.filter((m) => m.name === name).reduce((a, m) => a + m.value, 0);
@@ -134,10 +129,9 @@ export function dashboardHtml(opts: DashboardOptions): string {
         ['dropped (queue full / too large)', pick('ass_transport_dropped_queue_full_total') + ' / ' + pick('ass_transport_dropped_too_large_total')],
         ['rejected frames', pick('ass_transport_rejected_frames_total')],
       ], [, 'n']);
-      fill('counters', Object.entries(state.counters).sort().map(([k, v]) => [k, v]), [, 'n']);
-      fill('nodes', state.nodes.slice().sort((a, b) => a.id < b.id ? -1 : 1).map((n) => [n.id, n.region, n.status, n.vmCount, (n.cpuUsage || 0).toFixed(1)]), [, , , 'n', 'n']);
-      const recent = state.vms.slice().sort((a, b) => (b.updatedAt || 0) - (a.updatedAt || 0)).slice(0, 25);
-      fill('vms', recent.map((v) => [v.id, v.status, v.nodeId, v.cpuCores, v.memoryMB, v.updatedAt ? new Date(v.updatedAt).toLocaleTimeString() : '']), [, , , 'n', 'n']);
+      fill('counters', Object.entries(view.counters).sort().map(([k, v]) => [k, v]), [, 'n']);
+      fill('nodes', view.nodes.slice().sort((a, b) => a.id < b.id ? -1 : 1).map((n) => [n.id, n.region, n.status, n.vmCount, (n.cpuUsage || 0).toFixed(1)]), [, , , 'n', 'n']);
+      fill('vms', view.recent.map((v) => [v.id, v.status, v.nodeId, v.cpuCores, v.memoryMB, v.updatedAt ? new Date(v.updatedAt).toLocaleTimeString() : '']), [, , , 'n', 'n']);
     } catch (e) {
       $('status').textContent = 'offline: ' + e.message;
       $('status').className = 'bad';

@@ -62,6 +62,25 @@ describe('HTTP handler', () => {
     await ctx.cluster.stop();
   });
 
+  it('serves the overview: counts per region and the latest VMs without listing them all', async () => {
+    const ctx = await context();
+    await ctx.cluster.updateNodeStatus({ id: 'n-eu', status: 'healthy', region: 'eu-west' });
+    for (let i = 0; i < 30; i++) {
+      await ctx.cluster.updateVMState(`vm-${i}`, { id: `vm-${i}`, status: 'running', nodeId: i % 3 === 0 ? 'n-eu' : 'n-gone', updatedAt: 5000 + i, ...(i % 3 === 1 ? { metadata: { region: 'ap-south' } } : {}) });
+    }
+    await ctx.cluster.incrementCounter('deploys', 4);
+    const res = await call(ctx, 'GET', '/overview', '10.1.2.3');
+    expect(res.status).toBe(200);
+    const o = JSON.parse(res.body);
+    expect(o).toMatchObject({ nodeId: 'h', region: 'us-east', vms: 30, regions: { 'ap-south': 10, 'eu-west': 10, unknown: 10 }, counters: { deploys: 4 } });
+    expect(o.recent.map((v: { id: string }) => v.id)).toEqual(Array.from({ length: 25 }, (_, k) => `vm-${29 - k}`));
+    expect(o.nodes.map((n: { id: string }) => n.id)).toEqual(['n-eu']);
+    expect(JSON.parse((await call(ctx, 'GET', '/overview?recent=2', '10.1.2.3')).body).recent.map((v: { id: string }) => v.id)).toEqual(['vm-29', 'vm-28']);
+    for (const bad of ['x', '-1', '1.5', '1001', '99999999999']) expect((await call(ctx, 'GET', `/overview?recent=${bad}`, '10.1.2.3')).status, bad).toBe(400);
+    expect((await call(ctx, 'POST', '/overview', '127.0.0.1', {})).status).toBe(405);
+    await ctx.cluster.stop();
+  });
+
   it('classifies loopback addresses', () => {
     for (const a of ['127.0.0.1', '127.8.9.10', '::1', '::ffff:127.0.0.1']) expect(isLoopback(a), a).toBe(true);
     for (const a of ['10.0.0.1', '::ffff:10.0.0.1', '128.0.0.1', 'fe80::1', '', undefined]) expect(isLoopback(a), String(a)).toBe(false);

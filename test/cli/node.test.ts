@@ -240,7 +240,7 @@ describe('the HTTP API', () => {
     expect(page.headers.get('content-type')).toMatch(/text\/html/);
     const html = await page.text();
     expect(html).toContain('<title>victim (us-east)');
-    expect(html).toContain("fetch('state'");
+    expect(html).toContain("fetch('overview'");
     expect(html).toContain("fetch('metrics'");
   });
 

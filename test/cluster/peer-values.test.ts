@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { ClusterMetadata } from '../../src/cluster/metadata.js';
 import { ORMap } from '../../src/crdt/or-map.js';
+import { ValidationError } from '../../src/errors.js';
+import { makeRng, SEED } from '../crdt/laws.js';
 
 /**
  * A peer's maps can hold anything an ORMap holds (a faulty or hostile node writes through the CRDTs, not
@@ -80,5 +82,56 @@ describe('countVMsOn', () => {
     a.vms.merge(b.vms);
     expect(a.countVMsOn('n0')).toBe(expected(a, 'n0'));
     expect(a.countVMsOn('n0')).toBe(8);
+  });
+});
+
+describe('overview', () => {
+  /** The overview computed from listVMs() (what the dashboard computed itself from /state before). */
+  function expectedOverview(m: ClusterMetadata, recent: number) {
+    const vms = m.listVMs();
+    const regionOf = new Map(m.listNodes().map((n) => [n.id, n.region]));
+    const regions: Record<string, number> = {};
+    for (const v of vms) {
+      const r = (v.nodeId !== undefined ? regionOf.get(v.nodeId) : undefined) ?? (v.metadata?.region as string | undefined) ?? 'unknown';
+      regions[r] = (regions[r] ?? 0) + 1;
+    }
+    const sorted = vms.slice().sort((a, b) => (b.updatedAt ?? 0) - (a.updatedAt ?? 0) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    return { vms: vms.length, regions: Object.fromEntries(Object.entries(regions).sort()), recent: sorted.slice(0, recent), nodes: m.listNodes(), counters: m.listCounters() };
+  }
+
+  it('matches listVMs() after local writes, moves, removals, merges and peer values (seeded)', () => {
+    const rng = makeRng(SEED);
+    const a = new ClusterMetadata('a');
+    const b = new ClusterMetadata('b');
+    a.putNode({ id: 'n0', status: 'healthy', region: 'eu-west' });
+    b.putNode({ id: 'n1', status: 'healthy', region: 'us-east' });
+    for (let step = 0; step < 400; step++) {
+      const m = rng.bool() ? a : b;
+      const id = `vm-${rng.int(60)}`;
+      const op = rng.int(10);
+      if (op < 6) {
+        const nodeId = rng.pick(['n0', 'n1', 'n2', undefined]);
+        const metadata = rng.bool() ? { region: rng.pick(['ap-south', 'eu-west']) } : undefined;
+        // ties on updatedAt too: the order then goes by id
+        m.putVM(id, { status: 'running', ...(nodeId ? { nodeId } : {}), ...(metadata ? { metadata } : {}), updatedAt: 1000 + rng.int(50) });
+      } else if (op < 8) m.removeVM(id);
+      else if (op === 8) (m.vms as ORMap<unknown>).setLWW(id, rng.int(3)); // not a VM record
+      else m.increment(`c${rng.int(3)}`, 1 + rng.int(5));
+      if (rng.int(8) === 0) {
+        a.vms.merge(b.vms);
+        a.nodes.merge(b.nodes);
+        a.counters.merge(b.counters);
+      }
+      if (rng.int(25) === 0) {
+        const recent = rng.int(12);
+        expect(a.overview(recent), `seed ${SEED} step ${step}`).toEqual(expectedOverview(a, recent));
+        expect(a.countVMsOn('n0')).toBe(a.listVMs().filter((v) => v.nodeId === 'n0').length);
+      }
+    }
+    expect(a.overview()).toEqual(expectedOverview(a, 25));
+    // values a peer filled with things that are not VM records are left out, as listVMs() leaves them out
+    a.vms.merge(hostile().vms);
+    expect(a.overview(100)).toEqual(expectedOverview(a, 100));
+    expect(() => a.overview(-1)).toThrow(ValidationError);
   });
 });

@@ -1111,6 +1111,95 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
     return w.finish();
   }
 
+  /**
+   * @internal Anti-entropy: what this state holds besides its rows, which the per-key entry hashes do not
+   * show: the dots this replica has retired (its causal context less the dots of its rows) and the nested
+   * states no row shows (kept after a delete), as maps without rows whose encodings take at most `maxBytes`
+   * each (at least one map, maybe empty; `maxBytes` must leave room for one replica id and one range, and a
+   * nested state bigger than that gets a map of its own, as big as it needs). Each is a state below this one:
+   * a plain `merge` of it anywhere removes only rows this replica removed, adds their dots to the context and
+   * joins the nested states, in any order and whatever the receiver holds. A replica holding the same rows
+   * that merges them all holds this state (when it held nothing else). Bytes grow with the ranges of retired
+   * dots, which the rows held in between split (at most about one range per row and replica).
+   */
+  retiredParts(maxBytes: number): ORMap<V>[] {
+    const ctx = this.ctx;
+    const live: number[][] = [];
+    for (let row = 0; row < this.top; row++) if (this.rowKey[row] !== undefined) (live[this.rep[row]] ??= []).push(this.ctr[row]);
+    const parts: ORMap<V>[] = [];
+    let part = new ORMap<V>(this.replicaId, { clock: this.clock, keyHash: this.keyHash });
+    // a map without rows takes: version, type tag, replica count (up to 5 bytes), key count, timestamp base,
+    // nested count, and its context
+    const base = 10;
+    let size = base;
+    for (let r = 0; r < ctx.width; r++) {
+      const vv = ctx.vv[r], cl = ctx.cloud[r];
+      if (vv === 0 && cl === undefined) continue;
+      const held = live[r] === undefined ? [] : Float64Array.from(live[r]).sort();
+      // the context's ranges of r less its held dots, in order
+      const dead: number[] = [];
+      let h = 0;
+      const cut = (s: number, e: number): void => {
+        while (h < held.length && held[h] < s) h++;
+        for (; h < held.length && held[h] <= e; h++) {
+          if (held[h] > s) dead.push(s, held[h] - 1);
+          s = held[h] + 1;
+        }
+        if (s <= e) dead.push(s, e);
+      };
+      if (vv > 0) cut(1, vv);
+      if (cl !== undefined) for (let i = 0; i < cl.length; i += 2) cut(cl[i], cl[i + 1]);
+      const id = ctx.ids[r];
+      // per replica in a part: its id, vector entry and range count (each at most 5 bytes as varuints)
+      const head = 15 + 3 * id.length;
+      let i = 0;
+      let first = true; // r not yet in the current part
+      while (i < dead.length) {
+        if (size > base && (!first || size + head + varuintSize(dead[i]) + varuintSize(dead[i + 1] - dead[i]) > maxBytes)) {
+          parts.push(part);
+          part = new ORMap<V>(this.replicaId, { clock: this.clock, keyHash: this.keyHash });
+          size = base;
+        }
+        first = false;
+        const p = part.ctx.intern(id);
+        size += head;
+        let prevEnd = 0;
+        if (dead[i] === 1) {
+          part.ctx.vv[p] = prevEnd = dead[i + 1];
+          i += 2;
+        }
+        const ranges: number[] = [];
+        for (; i < dead.length; i += 2) {
+          const n = varuintSize(dead[i] - prevEnd - 2) + varuintSize(dead[i + 1] - dead[i]);
+          if (size + n > maxBytes && prevEnd > 0) break; // at least one range or vector entry per part
+          ranges.push(dead[i], dead[i + 1]);
+          size += n;
+          prevEnd = dead[i + 1];
+        }
+        if (ranges.length > 0) part.ctx.cloud[p] = ranges;
+      }
+    }
+    for (const [nk, inst] of this.nested) {
+      const kind = nk.charCodeAt(0) - 48;
+      const key = nk.slice(1);
+      if (isEmptyNested(inst)) continue;
+      let shown = false;
+      for (let row = this.head.get(key) ?? -1; row >= 0 && !shown; row = this.nextRow[row]) shown = this.kind[row] === kind;
+      if (shown) continue;
+      // kind, key (length and up to 3 bytes per unit), length-prefixed state, and a longer nested count
+      const n = 12 + 3 * key.length + inst.encode().length;
+      if (size > base && size + n > maxBytes) {
+        parts.push(part);
+        part = new ORMap<V>(this.replicaId, { clock: this.clock, keyHash: this.keyHash });
+        size = base;
+      }
+      part.ownNested().set(nk, inst.clone() as NestedCrdt);
+      size += n;
+    }
+    parts.push(part);
+    return parts;
+  }
+
   /** @internal Decode `contextBytes()` output; DecodeError on malformed input. */
   static decodeContext(bytes: Uint8Array): CausalContext {
     const ctx = new CausalContext();

@@ -46,6 +46,22 @@ export interface ScopedCrdt<Self = unknown> extends KeyedCrdt<Self> {
   mergeScoped(delta: Self): boolean | void;
 }
 
+/**
+ * Scoped objects that can also hand out what they hold besides their entries (ORMap): the dots they have
+ * retired (their context less the dots of the entries they hold) and state kept for deleted keys, as states
+ * without entries of bounded size. Each is a state below the object's, so a plain `merge` of one, anywhere
+ * and in any order, removes only what the object removed. Anti-entropy sends them when both sides hold the
+ * same entries (so this is all their difference) and the whole state is too big for one message.
+ */
+export interface RetiringCrdt<Self = unknown> extends ScopedCrdt<Self> {
+  /** That state, as objects without entries whose encodings take at most `maxBytes` each (at least one). */
+  retiredParts(maxBytes: number): Self[];
+}
+
+export function isRetiring(c: unknown): c is RetiringCrdt {
+  return isScoped(c) && typeof (c as RetiringCrdt).retiredParts === 'function';
+}
+
 export function isScoped(c: unknown): c is ScopedCrdt {
   return isKeyed(c) && typeof (c as ScopedCrdt).deltaSince === 'function' && typeof (c as ScopedCrdt).mergeScoped === 'function' && typeof (c as ScopedCrdt).contextBytes === 'function';
 }

@@ -22,11 +22,14 @@
  *    bench/RESULTS.md). Removals leave no dot a context could show: when the hashes still differ after
  *    that, or for keyed objects without a context (`KeyedCrdt`), the two sides descend a bucket hash tree
  *    16-way and exchange only the differing buckets. A receiver merges, rehashes, and answers only with
- *    what the other side still lacks, so a one-sided difference travels once. A session that makes no progress for
- *    `antiEntropy.timeoutMs` failed (a missed exchange for liveness, unless the peer answered: a part of an
- *    answer in parts may have been lost) and is retried at once with the next peer, up to
- *    `antiEntropy.retries` times per interval (without limit while a recovery after set-aside records
- *    lasts), so a lost message does not cost a whole interval. A session lasts at most 60 timeouts.
+ *    what the other side still lacks, so a one-sided difference travels once. When every key agrees and
+ *    only the contexts differ, the states go whole, or when too big for one message, each side's retired
+ *    dots in parts (stateItems); a digest too big for one message leaves out its biggest contexts. A
+ *    session that makes no progress for `antiEntropy.timeoutMs` failed (a missed exchange for liveness,
+ *    unless the peer answered: a part of an answer in parts may have been lost) and is retried at once with
+ *    the next peer, up to `antiEntropy.retries` times per interval (without limit while a recovery after
+ *    set-aside records lasts), so a lost message does not cost a whole interval. A session lasts at most 60
+ *    timeouts.
  *    The digest's version vector (writes merged per origin) also acknowledges majority/all writes.
  * 5. Causal delivery: deltas of objects that need it (RGA) travel in messages carrying the origin's causal
  *    vector and pass through a bounded `CausalBuffer`; what is dropped or stuck is repaired by anti-entropy's
@@ -59,13 +62,14 @@
  */
 import { CausalBuffer, type CausalEvent } from '../clock/causal-buffer.js';
 import { VectorClock } from '../clock/vector-clock.js';
+import { varuintSize } from '../codec/binary.js';
 import { CRDT_TYPE, type Crdt } from '../crdt/types.js';
 import { AuthError, CrdtError, DecodeError, NotInitializedError, StorageError, TimeoutError, ValidationError } from '../errors.js';
 import type { Storage, StorageBatchOp } from '../storage/types.js';
 import { Random, hashString } from '../time/random.js';
 import { RealScheduler, type Scheduler, type TimerHandle } from '../time/scheduler.js';
 import type { Transport } from '../transport/types.js';
-import { KeyTree, hash64, murmur32, isKeyed, isScoped, TREE_FANOUT_BITS, TREE_MAX_DEPTH, type KeyedCrdt, type ScopedCrdt, type TreeNode } from './digest.js';
+import { KeyTree, hash64, murmur32, isKeyed, isRetiring, isScoped, TREE_FANOUT_BITS, TREE_MAX_DEPTH, type KeyedCrdt, type ScopedCrdt, type TreeNode } from './digest.js';
 import { FLAG_WANT_ACK, MSG, decodeEnvelope, encodeEnvelope, makeSigner, type Envelope, type Signer } from './envelope.js';
 import {
   ITEM_SCOPED,
@@ -94,6 +98,7 @@ import {
   type SyncItem,
   type SyncPart,
   SYNC_TRAILER_MAX,
+  stateAnswerHeadMax,
   treeItemHeadMax,
   treeNodeSize,
   type TreeItem,
@@ -1797,7 +1802,21 @@ export class SyncEngine {
     this.sessions.set(id, session);
     this.noteSpoke(id, peer);
     this.s.aeTotal++;
-    this.s.aeBytesSent += this.sendTo(peer, MSG.SYNC_DIGEST, encodeDigest({ session: id, seen: this.withCausal(seen), objects, members: this.members().hash }), 0);
+    const digest = { session: id, seen: this.withCausal(seen), objects, members: this.members().hash };
+    let payload = encodeDigest(digest);
+    const over = payload.length - (this.maxMessageBytes - this.envelopeOverhead());
+    if (over > 0) {
+      // contexts too big for one message: the biggest are left out until the digest fits; the peer answers
+      // those objects by bucket tree, and a difference in the contexts alone by retired dots (answerTree)
+      let left = over;
+      for (const o of objects.filter((x) => x.context !== undefined).sort((x, y) => y.context!.length - x.context!.length)) {
+        if (left <= 0) break;
+        left -= o.context!.length + varuintSize(o.context!.length);
+        o.context = undefined;
+      }
+      payload = encodeDigest(digest);
+    }
+    this.s.aeBytesSent += this.sendTo(peer, MSG.SYNC_DIGEST, payload, 0);
   }
 
   private failSession(s: Session, retry = true): void {
@@ -2019,10 +2038,10 @@ export class SyncEngine {
       if (it.kind === ITEM_STATE) {
         this.mergeInto(e, decoded.get(it)!, from);
         keys++;
+        // a final one is not answered: no hash (an answer in parts would rehash the state once per item)
+        if (it.final) continue;
         const [lo, hi] = this.hashOf(e);
-        if (!it.final && (lo !== it.lo || hi !== it.hi) && (member || !isCollectable(e.crdt))) {
-          out.push({ kind: ITEM_STATE, name: e.name, typeTag: e.crdt.typeTag, final: true, lo, hi, bytes: e.crdt.encode() });
-        }
+        if ((lo !== it.lo || hi !== it.hi) && (member || !isCollectable(e.crdt))) out.push(...this.stateItems(e, true));
       } else if (it.kind === ITEM_TREE) {
         onlyStates = false;
         if (!isKeyed(e.crdt)) continue;
@@ -2114,14 +2133,33 @@ export class SyncEngine {
       }
     }
     if (it.depth === 0 && !anyDiff) {
-      // every key agrees but the objects' hashes differ (e.g. causal context only): whole states
-      const [lo, hi] = this.hashOf(e);
-      out.push({ kind: ITEM_STATE, name: e.name, typeTag: e.crdt.typeTag, final: false, lo, hi, bytes: e.crdt.encode() });
+      // every key agrees but the objects' hashes differ (e.g. causal context only): whole states, or when
+      // too big for one message, the retired dots (see stateItems)
+      out.push(...this.stateItems(e, false));
       return 0;
     }
     if (descend.length) out.push(...this.treeItems(e.name, childDepth, descend));
     if (slices.length) out.push(...this.sliceItems(e, childDepth, slices, 2));
     return slices.length;
+  }
+
+  /**
+   * The object's whole state, as one item. When that is too big for one message and the object can hand out
+   * its retired dots alone (a map, see RetiringCrdt), those instead, in items within the budget: sent when the
+   * bucket tree found every key equal on both sides, so the contexts' retired dots are all the difference,
+   * and safe to merge whatever the receiver holds. Not `final`: the last item asks the receiver to answer
+   * (with its own, final) when its hash still differs after merging it; the others are final, so it answers
+   * once.
+   */
+  private stateItems(e: Entry, final: boolean): SyncItem[] {
+    const [lo, hi] = this.hashOf(e);
+    const bytes = e.crdt.encode();
+    const head = stateAnswerHeadMax(e.name);
+    if (!isRetiring(e.crdt) || bytes.length + head <= this.maxMessageBytes - this.envelopeOverhead() - SYNC_TRAILER_MAX) {
+      return [{ kind: ITEM_STATE, name: e.name, typeTag: e.crdt.typeTag, final, lo, hi, bytes }];
+    }
+    const parts = e.crdt.retiredParts(this.syncBudget() - head) as Crdt[];
+    return parts.map((p, i) => ({ kind: ITEM_STATE, name: e.name, typeTag: e.crdt.typeTag, final: final || i < parts.length - 1, lo, hi, bytes: p.encode() }));
   }
 
   /**

@@ -186,7 +186,11 @@ export const ITEM_TREE = 2;
 export const ITEM_SLICE = 3;
 export const ITEM_SCOPED = 4;
 
-/** A whole state, and the hash of the sender's state it is. `final`: the receiver must not answer it. */
+/**
+ * A whole state, and the hash of the sender's state it is. `final`: the receiver must not answer it. (For a
+ * map whose whole state is too big for one message, an answer may instead carry several, each a state below
+ * the sender's: its retired dots, see the engine's stateItems; `lo`, `hi` are still the sender's hash.)
+ */
 export interface StateItem {
   kind: typeof ITEM_STATE;
   name: string;
@@ -280,6 +284,14 @@ export function treeNodeSize(nd: TreeItem['nodes'][number]): number {
 /** Bytes `encodeSync` writes for a tree item besides its nodes, at most: kind, name, depth, node count. */
 export function treeItemHeadMax(name: string): number {
   return 8 + 3 * name.length;
+}
+
+/**
+ * Bytes `encodeSync` writes for a payload of one state item besides the state's bytes, at most: session,
+ * empty version vector, item count, then kind, name, type tag, flag, hash and the bytes' length.
+ */
+export function stateAnswerHeadMax(name: string): number {
+  return 28 + 3 * name.length;
 }
 
 export function encodeSync(p: SyncPayload): Uint8Array {

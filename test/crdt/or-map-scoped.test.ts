@@ -45,6 +45,14 @@ function joined(x: ORMap, y: ORMap): ORMap {
 
 const opts = (n: number) => ({ seed: SEED, numRuns: runs(n, 10_000) });
 
+/** A map 'a' of 1,000 keys on a fixed clock, and a decoded copy. */
+function twins(): [ORMap<number>, ORMap<number>] {
+  const t = 1_700_000_000_000;
+  const a = new ORMap<number>('a', { clock: new HLC({ now: () => t }) });
+  for (let i = 0; i < 1000; i++) a.setLWW(`k${i}`, i);
+  return [a, decode(a.encode()) as ORMap<number>];
+}
+
 describe('crdt/or-map scoped anti-entropy', () => {
   it('a scoped merge lands between the receiver and the full join (b <= b + scoped(a) <= b + a), idempotently', () => {
     fc.assert(
@@ -87,10 +95,7 @@ describe('crdt/or-map scoped anti-entropy', () => {
   });
 
   it('the delta carries only the keys holding a dot the peer has not seen', () => {
-    const t = 1_700_000_000_000;
-    const a = new ORMap<number>('a', { clock: new HLC({ now: () => t }) });
-    for (let i = 0; i < 1000; i++) a.setLWW(`k${i}`, i);
-    const b = decode(a.encode()) as ORMap<number>;
+    const [a, b] = twins();
     a.setLWW('k5', -5);
     a.setLWW('k700', -700);
     a.delete('k9'); // a removal leaves no dot: not in the delta, and not applied by the scoped merge
@@ -144,10 +149,7 @@ describe('crdt/or-map scoped anti-entropy', () => {
   });
 
   it('retired parts carry a context difference alone: a replica holding the same rows then holds the same state', () => {
-    const t = 1_700_000_000_000;
-    const a = new ORMap<number>('a', { clock: new HLC({ now: () => t }) });
-    for (let i = 0; i < 1000; i++) a.setLWW(`k${i}`, i);
-    const b = decode(a.encode()) as ORMap<number>;
+    const [a, b] = twins();
     // every other key written twice (the first dot retired at once), or written and deleted
     for (let i = 0; i < 1000; i += 2) {
       a.setLWW(`k${i}`, -1);

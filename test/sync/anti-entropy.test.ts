@@ -153,22 +153,26 @@ describe('anti-entropy', () => {
     });
   }
 
+  /** Two nodes a and b with a map 'vms', a 4 KiB message bound and timers that never fire (the test drives). */
+  async function smallLimitPair(): Promise<{ sim: Simulation; a: ORMap<string>; b: ORMap<string> }> {
+    const sim = new Simulation({
+      seed: SEED,
+      nodes: ['a', 'b'],
+      latencyMs: [5, 5],
+      engine: { gossip: { intervalMs: 1e9 }, antiEntropy: { intervalMs: 1e9 }, liveness: { probeIntervalMs: 1e9 }, maxMessageBytes: 4096 },
+      storage: false,
+      setup: (e, ctx) => e.register('vms', new ORMap(ctx.id, { clock: ctx.clock })),
+    });
+    await sim.start();
+    return { sim, a: sim.engine('a').get<ORMap<string>>('vms')!, b: sim.engine('b').get<ORMap<string>>('vms')! };
+  }
+
   for (const [keys, valueBytes, starter] of [[9000, 8, 'b'], [9000, 8, 'a'], [400, 1500, 'b'], [400, 1500, 'a']] as const) {
     it(`with a 4 KiB message bound, ${keys} keys of ${valueBytes} B reach an empty replica (${starter === 'b' ? 'the empty one' : 'the full one'} starts): tree rounds and buckets too big for one message are split`, async () => {
       // 9,000 keys: a bucket at depth 8 holds ~35 keys (> SLICE_SMALL), so the full side's depth-8 tree round
       // is ~25 KB in one item; 400 keys of 1,500 B: a depth-4 bucket of ~25 keys is ~37 KB in one slice. Each
       // was left out of every answer, and the replicas never converged.
-      const sim = new Simulation({
-        seed: SEED,
-        nodes: ['a', 'b'],
-        latencyMs: [5, 5],
-        engine: { gossip: { intervalMs: 1e9 }, antiEntropy: { intervalMs: 1e9 }, liveness: { probeIntervalMs: 1e9 }, maxMessageBytes: 4096 },
-        storage: false,
-        setup: (e, ctx) => e.register('vms', new ORMap(ctx.id, { clock: ctx.clock })),
-      });
-      await sim.start();
-      const a = sim.engine('a').get<ORMap<string>>('vms')!;
-      const b = sim.engine('b').get<ORMap<string>>('vms')!;
+      const { sim, a, b } = await smallLimitPair();
       for (let i = 0; i < keys; i++) a.setLWW(`key-${i}`, `${i}-`.padEnd(valueBytes, 'v'));
       a.takeDelta();
       sim.engine('a').refresh('vms');
@@ -197,17 +201,7 @@ describe('anti-entropy', () => {
     it(`with a 4 KiB message bound, a difference mostly in causal contexts converges (${shape} during a partition, the ${starter === 'b' ? 'fragmented' : 'compact'} side asks)`, async () => {
       // b's context: about one byte per key; more than a message when b asks, more than an answer's budget (1 KiB) else
       const KEYS = starter === 'b' ? 4500 : 2500;
-      const sim = new Simulation({
-        seed: SEED,
-        nodes: ['a', 'b'],
-        latencyMs: [5, 5],
-        engine: { gossip: { intervalMs: 1e9 }, antiEntropy: { intervalMs: 1e9 }, liveness: { probeIntervalMs: 1e9 }, maxMessageBytes: 4096 },
-        storage: false,
-        setup: (e, ctx) => e.register('vms', new ORMap(ctx.id, { clock: ctx.clock })),
-      });
-      await sim.start();
-      const a = sim.engine('a').get<ORMap<string>>('vms')!;
-      const b = sim.engine('b').get<ORMap<string>>('vms')!;
+      const { sim, a, b } = await smallLimitPair();
       for (let i = 0; i < KEYS; i++) a.setLWW(`key-${i}`, `${i}-v`);
       b.merge(a.clone());
       a.takeDelta();

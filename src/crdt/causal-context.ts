@@ -33,8 +33,8 @@ export const MAX_REPLICA_ID_LENGTH = 1024;
 const INDEX_FROM = 8;
 
 export class CausalContext {
-  /** Interned replica ids: index -> id. */
-  readonly ids: string[] = [];
+  /** Interned replica ids: index -> id (read-only outside this class). */
+  ids: string[] = [];
   /** id -> index, built once the context holds more than INDEX_FROM ids (below, a scan of `ids` is faster and
    * a context, of which a nested map and each of its deltas holds one, costs no Map). */
   private index: Map<string, number> | undefined;
@@ -51,9 +51,23 @@ export class CausalContext {
         throw new RangeError(`replica id must be a string of at most ${MAX_REPLICA_ID_LENGTH} characters`);
       }
       i = this.ids.length;
+      if (i === 0) {
+        this.ids = [id];
+        this.vv = [0];
+        this.cloud = [undefined];
+        return 0;
+      }
+      if (i < INDEX_FROM) {
+        // exact-size arrays while small: a push reserves 17 more slots, about 450 B over the three arrays of
+        // a context that mostly holds one or two ids (a nested map's, a delta's)
+        this.ids = this.ids.concat(id);
+        this.vv = this.vv.concat(0);
+        this.cloud = this.cloud.concat(undefined);
+        return i;
+      }
       this.ids.push(id);
       if (this.index !== undefined) this.index.set(id, i);
-      else if (i >= INDEX_FROM) this.index = new Map(this.ids.map((x, k) => [x, k]));
+      else this.index = new Map(this.ids.map((x, k) => [x, k]));
       this.vv.push(0);
       this.cloud.push(undefined);
     }

@@ -95,6 +95,13 @@ const SMALL_ROWS = 8;
  */
 export const mergeTuning = { smallRows: 32 };
 
+/** `arr` with `x` appended; a first element gets an array of its own size (a push would reserve 17 slots). */
+function appended<T>(arr: T[], x: T): T[] {
+  if (arr.length === 0) return [x];
+  arr.push(x);
+  return arr;
+}
+
 /** `to` holding `from`'s values at its start (a grown column). */
 function filled<A extends Uint32Array | Int32Array | Uint16Array | Uint8Array | Float64Array>(to: A, from: ArrayLike<number>): A {
   to.set(from);
@@ -628,7 +635,12 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
     this.vchunk = filled(buf ? new Uint16Array(buf, 28 * cap, cap) : new Uint16Array(cap), this.vchunk);
     this.kind = filled(buf ? new Uint8Array(buf, 30 * cap, cap) : new Uint8Array(cap), this.kind);
     this.drow = filled(buf ? new Uint8Array(buf, 31 * cap, cap) : new Uint8Array(cap), this.drow);
-    this.rowKey.length = cap; // one capacity for every column
+    // one capacity for every column, and no more: an array grown by `length` or `push` gets spare slots
+    // (17 for its first element), which a small map (a nested map per VM, a delta) would mostly carry empty
+    const keys = new Array<string | undefined>(cap);
+    for (let i = 0; i < this.top; i++) keys[i] = this.rowKey[i];
+    this.rowKey = keys;
+    this.head.rebind(keys);
     this.cap = cap;
   }
 
@@ -646,7 +658,7 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
     if (this.garbage > this.used / 2 && this.used > 4096) this.compactArena();
     else if (last >= 0 && this.fill < this.chunks[last].length) this.chunks[last] = this.chunks[last].slice(0, this.fill);
     if (this.chunks.length >= 0xffff) this.compactArena();
-    this.chunks.push(new Uint8Array(bytes));
+    this.chunks = appended(this.chunks, new Uint8Array(bytes));
     this.fill = 0;
   }
 
@@ -683,7 +695,7 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
     if (this.garbage > this.used / 2 && this.used > 4096) this.compactArena();
     const size = Math.max(need, Math.min(MAX_CHUNK, Math.max(256, this.used >>> 2)));
     if (this.chunks.length >= 0xffff) this.compactArena();
-    this.chunks.push(new Uint8Array(size));
+    this.chunks = appended(this.chunks, new Uint8Array(size));
     this.fill = 0;
     return this.chunks.length - 1;
   }
@@ -1233,7 +1245,7 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
     if (rows > 0) d.growRows(rows <= SMALL_ROWS ? rows : Math.max(16, rows));
     d.head.reserve(keys.length);
     if (bytes > 0) {
-      d.chunks.push(new Uint8Array(bytes));
+      d.chunks = [new Uint8Array(bytes)];
       d.fill = 0;
     }
     const per: number[][] = []; // counters per replica of d
@@ -1409,7 +1421,7 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
     const m = new ORMap<V>(replicaId, options);
     const map = m.ctx.read(rd);
     const nKeys = rd.count(4);
-    const keys = readKeys(rd, nKeys);
+    const keys = readKeys(rd, nKeys, depth > 0);
     const counts = new Uint32Array(nKeys);
     let total = 0;
     for (let i = 0; i < nKeys; i++) {
@@ -1451,7 +1463,7 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
     // values: expanded (string references resolved) straight into arena chunks of at most MAX_CHUNK bytes
     // (smaller for a small input; see Expander); the last chunk is trimmed to its fill. The arena holds the
     // value bytes plus less than one value per chunk, and decode allocates little beyond the arena itself.
-    const chunks: Uint8Array[] = [];
+    let chunks: Uint8Array[] = [];
     const out = Expander.acquire(decodeChunkSize(rd.remaining));
     let used = 0;
     for (let i = 0, k = 0, left = nKeys > 0 ? counts[0] : 0; i < total; i++) {
@@ -1465,7 +1477,7 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
       out.expand(bytes, rd.pos, rd.pos + n, keys[k]);
       rd.pos += n;
       if (out.spilled !== undefined) {
-        chunks.push(out.spilled);
+        chunks = appended(chunks, out.spilled);
         out.spilled = undefined;
         if (chunks.length >= 0xffff) throw new DecodeError('values expand beyond the arena limit');
       }
@@ -1475,7 +1487,7 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
       used += out.len - out.start;
     }
     const lastChunk = out.finish();
-    if (lastChunk.length > 0) chunks.push(lastChunk);
+    if (lastChunk.length > 0) chunks = appended(chunks, lastChunk);
     m.chunks = chunks;
     m.fill = out.len;
     m.used = used;
@@ -1570,7 +1582,12 @@ class KeyIndex {
   private mask = 15;
   size = 0;
 
-  constructor(private readonly rowKey: (string | undefined)[]) {}
+  constructor(private rowKey: (string | undefined)[]) {}
+
+  /** The map replaced its key column (grown). */
+  rebind(rowKey: (string | undefined)[]): void {
+    this.rowKey = rowKey;
+  }
 
   /** Number of slots (a power of two). */
   get capacity(): number {
@@ -1816,7 +1833,26 @@ const KEY_EXCESS_PER_BYTE = EXPANSION_RATIO - 1;
 /** readKeys' buffer for the key being built (kept between calls while at most 4 KiB). */
 let keyScratch = new Uint8Array(64);
 
-function readKeys(rd: Reader, n: number): string[] {
+/**
+ * Keys of nested maps as read, shared: the nested maps of a map mostly hold the same few keys (a VM record's
+ * field names), and each decoded copy of a key would otherwise be a string of its own (about 300 B per VM
+ * record of ten fields). At most SHARED_KEYS_MAX keys of at most 32 chars; cleared when full, so input
+ * with many distinct keys costs a lookup per key and no memory beyond the cap.
+ */
+const sharedKeys = new Map<string, string>();
+const SHARED_KEYS_MAX = 1024;
+
+function sharedKey(key: string): string {
+  if (key.length > 32) return key;
+  const k = sharedKeys.get(key);
+  if (k !== undefined) return k;
+  if (sharedKeys.size >= SHARED_KEYS_MAX) sharedKeys.clear();
+  sharedKeys.set(key, key);
+  return key;
+}
+
+/** `n` front-coded keys (`share`: through sharedKey, for nested maps). */
+function readKeys(rd: Reader, n: number, share = false): string[] {
   const keys: string[] = new Array(n);
   let buf = keyScratch; // shared: nothing below re-enters readKeys
   let len = 0;
@@ -1842,7 +1878,7 @@ function readKeys(rd: Reader, n: number): string[] {
     len = p + m;
     const key = utf8String(buf, len);
     if (i > 0 && !(keys[i - 1] < key)) throw new DecodeError('map keys not strictly sorted');
-    keys[i] = key;
+    keys[i] = share ? sharedKey(key) : key;
   }
   return keys;
 }

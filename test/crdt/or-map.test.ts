@@ -318,6 +318,28 @@ describe('crdt/or-map', () => {
     for (const [i, k] of keys.entries()) expect(b.get(k)).toBe(i);
   });
 
+  it('nested maps decode their keys right past the shared-key cache (many distinct keys, short and long)', () => {
+    const a = new ORMap<unknown>('a');
+    // 60 records of 40 fields: 2,400 distinct short field names (past the cache's 1,024) plus shared ones
+    for (let r = 0; r < 60; r++) {
+      const m = a.map(`vm-${r}`);
+      for (let f = 0; f < 40; f++) m.setLWW(`f${r}-${f}`, f);
+      m.setLWW('status', `s${r}`);
+      m.setLWW('x'.repeat(40 + r), r); // longer than the cache takes
+    }
+    for (let round = 0; round < 2; round++) {
+      const b = ORMap.decode(a.encode());
+      expect(b.encode()).toEqual(a.encode());
+      for (let r = 0; r < 60; r += 7) {
+        const m = b.get(`vm-${r}`) as ORMap<unknown>;
+        expect(m.keys()).toEqual((a.get(`vm-${r}`) as ORMap<unknown>).keys());
+        expect(m.get('status')).toBe(`s${r}`);
+        expect(m.get(`f${r}-39`)).toBe(39);
+        expect(m.get('x'.repeat(40 + r))).toBe(r);
+      }
+    }
+  });
+
   it('dot counters past 2^32 stay exact (the counter column widens)', () => {
     const a = new ORMap<number>('a');
     a.setLWW('x', 1);

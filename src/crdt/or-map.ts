@@ -1071,20 +1071,26 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
     return d;
   }
 
-  /** `deltaForKeys` for every key whose hash falls in one of the buckets (top `depth` bits of the key hash). */
-  deltaForBuckets(depth: number, buckets: Iterable<number>, seen?: ORMap<V>): ORMap<V> {
+  /**
+   * `deltaForKeys` for every key whose hash falls in one of the buckets (top `depth` bits of the key hash).
+   * `mine`, when the caller knows them (a bucket tree of this map's current state), are this map's keys in
+   * those buckets, which spares hashing every key of the map.
+   */
+  deltaForBuckets(depth: number, buckets: Iterable<number>, seen?: ORMap<V>, mine?: readonly string[]): ORMap<V> {
     if (!Number.isInteger(depth) || depth < 0 || depth > 16) throw new RangeError('depth must be in 0..16');
     const want = new Set(buckets);
     const keys: string[] = [];
+    // `seen`'s keys too are hashed with this map's key hash (a decoded peer state does not carry the keyHash hook)
     const collect = (m: ORMap<V>): void => {
       const all = [...m.head.keys()];
-      const h = m.hashKeys(all);
+      const h = this.hashKeys(all);
       for (let i = 0; i < all.length; i++) {
         const b = depth === 0 ? 0 : h[2 * i + 1] >>> (32 - depth);
         if (want.has(b)) keys.push(all[i]);
       }
     };
-    collect(this);
+    if (mine === undefined) collect(this);
+    else for (const k of mine) keys.push(k);
     if (seen !== undefined) collect(seen);
     return this.deltaForKeys(keys, seen);
   }
@@ -1310,7 +1316,25 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
    */
   keyHashes(): KeyHashes {
     const keys = this.keys();
-    const keyHashes = this.hashKeys(keys);
+    return { keys, keyHashes: this.hashKeys(keys), entryHashes: this.entryHashes(keys) };
+  }
+
+  /**
+   * @internal Anti-entropy: `keyHashes()` for just these keys (distinct, in the order given, present here or
+   * not), so a bucket tree can be brought up to date for the keys a merge changed (see `onChange`) without
+   * hashing the others. `present[i]` is 0 for a key this map does not hold (its entry hash words are then 0).
+   */
+  keyHashesOf(keys: readonly string[]): KeyHashes & { present: Uint8Array } {
+    const list = [...keys];
+    const present = new Uint8Array(list.length);
+    for (let i = 0; i < list.length; i++) if (this.head.has(list[i])) present[i] = 1;
+    const entryHashes = this.entryHashes(list);
+    for (let i = 0; i < list.length; i++) if (present[i] === 0) entryHashes[2 * i] = entryHashes[2 * i + 1] = 0;
+    return { keys: list, keyHashes: this.hashKeys(list), entryHashes, present };
+  }
+
+  /** Per key, the 64-bit hash of its entry (see `keyHashes`), with one kernel call. */
+  private entryHashes(keys: readonly string[]): Uint32Array {
     const w = new Writer(1024);
     const offsets = new Uint32Array(keys.length);
     const lengths = new Uint32Array(keys.length);
@@ -1332,7 +1356,7 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
     }
     const entryHashes = new Uint32Array(2 * keys.length);
     if (keys.length > 0) kernel().xxhash64Many(w.view_(), offsets, lengths, 0, entryHashes);
-    return { keys, keyHashes, entryHashes };
+    return entryHashes;
   }
 
   /** The kernel's bucketed hash tree over `keyHashes()` (heap order, u32 pairs; see Kernel.hashTree). */

@@ -10,7 +10,8 @@
  *   never has to be materialised. The sync protocol descends it 4 bits (16 children) at a time and only
  *   along differing nodes, so the bytes exchanged grow with the number of differing keys times log(n), not
  *   with n. (Computed in TS here: the kernel's hashTree materialises whole levels, which the descent does not
- *   need.)
+ *   need.) A tree built with its keys is updated key by key (`KeyTree.update`) after merges that report the
+ *   keys they changed (`TrackedCrdt`), so an answer merged in many parts does not rehash the map per part.
  */
 import type { Crdt } from '../crdt/types.js';
 
@@ -23,13 +24,31 @@ export interface KeyedCrdt<Self = unknown> extends Crdt<Self> {
    * Per present key: its 64-bit key hash and a 64-bit hash of the key's entry state (equal entries on two
    * replicas give equal hashes), as little-endian u32 pairs (`keyHashes[2i]` low word, `[2i+1]` high word).
    */
-  keyHashes(): { keyHashes: Uint32Array; entryHashes: Uint32Array };
+  keyHashes(): { keyHashes: Uint32Array; entryHashes: Uint32Array; keys?: readonly string[] };
   /**
    * A delta-state of only the keys whose hash falls in one of `buckets` (top `depth` bits of the key hash),
    * changing nothing else when merged. With `seen` (what the other side sent for the same buckets) it also
-   * carries the removals of keys the other side still holds.
+   * carries the removals of keys the other side still holds. `mine`, when given, are this object's keys in
+   * those buckets (from a bucket tree of its current state; an implementation may ignore it).
    */
-  deltaForBuckets(depth: number, buckets: Iterable<number>, seen?: Self): Self;
+  deltaForBuckets(depth: number, buckets: Iterable<number>, seen?: Self, mine?: readonly string[]): Self;
+}
+
+/**
+ * Keyed objects whose bucket tree can be kept up to date key by key (ORMap): `keyHashes()` names the key of
+ * each digest, `onChange` reports the keys every change touched (every key whose entry hash may differ,
+ * added or removed), and `keyHashesOf` hashes just those. Anti-entropy in many parts then costs each part
+ * the keys it changed, not the whole map.
+ */
+export interface TrackedCrdt<Self = unknown> extends KeyedCrdt<Self> {
+  keyHashes(): { keyHashes: Uint32Array; entryHashes: Uint32Array; keys: readonly string[] };
+  keyHashesOf(keys: readonly string[]): KeyChanges;
+  onChange(fn: (keys: string[]) => void): () => void;
+  readonly size: number;
+}
+
+export function isTracked(c: unknown): c is TrackedCrdt {
+  return isKeyed(c) && typeof (c as TrackedCrdt).keyHashesOf === 'function' && typeof (c as TrackedCrdt).onChange === 'function';
 }
 
 /**
@@ -127,18 +146,87 @@ export interface TreeNode {
   count: number;
 }
 
-/** The bucket hash tree of one keyed object's current state (immutable snapshot). */
-export class KeyTree {
-  /** Key hash high words, sorted (unsigned). */
-  private readonly khi: Uint32Array;
-  /** Prefix sums (mod 2^32) of the two mix words per key, in sorted order; length n + 1. */
-  private readonly s1: Uint32Array;
-  private readonly s2: Uint32Array;
-  readonly n: number;
+/** The two words a key adds to the hashes of its buckets, from its key hash and its entry hash. */
+function mix1(kl: number, kh: number, el: number, eh: number): number {
+  return fmix32(kl ^ Math.imul(el, 0x9e3779b1) ^ fmix32(kh ^ eh ^ 0x2545f491));
+}
+function mix2(kl: number, kh: number, el: number, eh: number): number {
+  return fmix32((kh + Math.imul(eh, 0x85ebca6b)) ^ fmix32(kl ^ el ^ 0x5bd1e995) ^ 0x27d4eb2f);
+}
 
-  constructor(d: { keyHashes: Uint32Array; entryHashes: Uint32Array }) {
+/** Index of the first of `a[0..n)` (sorted) that is >= v (v may be 2^32 for "past the end"). */
+function lowerBound(a: Uint32Array, n: number, v: number): number {
+  let lo = 0, hi = n;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (a[mid] < v) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** New digests of some keys, for `KeyTree.update` (see `TrackedCrdt.keyHashesOf`). */
+export interface KeyChanges {
+  /** The keys (distinct), present or not. */
+  keys: readonly string[];
+  /** Per key, its 64-bit key hash (u32 pairs, low word first). */
+  keyHashes: Uint32Array;
+  /** Per key, its entry hash (u32 pairs); ignored for a key not present. */
+  entryHashes: Uint32Array;
+  /** Per key, 1 when the object holds it. */
+  present: Uint8Array;
+}
+
+/** A key changed since the tree's sorted base was built. */
+interface Change {
+  key: string;
+  khi: number;
+  /** Its place in the base, or -1 when the base does not hold it. */
+  base: number;
+  present: boolean;
+  /** Its words (see mix1, mix2) when present. */
+  m1: number;
+  m2: number;
+}
+
+const NO_KEYS = new Uint32Array(0);
+const NO_SUMS = new Uint32Array(1);
+const NO_COUNTS = new Int32Array(1);
+
+/**
+ * The bucket hash tree of one keyed object's state: a snapshot of `keyHashes()`, which `update` brings up to
+ * date key by key when it was built with the keys (`updatable`).
+ *
+ * Layout: a base sorted by key hash with prefix sums, and the keys changed since (an overlay, sorted by key
+ * hash, with prefix sums of what each change adds to its buckets: new words less old, +1/-1 keys). A node is
+ * the base's range plus the overlay's range. The overlay is folded into a new base once it holds more than
+ * about twice the square root of the base's keys, so updating k keys costs about k log k plus an amortised
+ * share of the fold, not the whole map. Nodes are exactly those of a tree built afresh from the same state.
+ */
+export class KeyTree {
+  /** Base: key hash high words, sorted (unsigned). */
+  private khi: Uint32Array;
+  /** Base: prefix sums (mod 2^32) of the two words per key, in sorted order; length n + 1. */
+  private s1: Uint32Array;
+  private s2: Uint32Array;
+  /** Base: the keys, in sorted order (when given). */
+  private keys: string[] | undefined;
+  private baseN: number;
+  /** Overlay: changes since the base was built, by key, and the same sorted by key hash with prefix sums. */
+  private changes: Map<string, Change> | undefined;
+  private oKhi: Uint32Array = NO_KEYS;
+  private oS1: Uint32Array = NO_SUMS;
+  private oS2: Uint32Array = NO_SUMS;
+  private oCount: Int32Array = NO_COUNTS;
+  private oList: Change[] = [];
+
+  /**
+   * From per-key digests (see `KeyedCrdt.keyHashes`). With `keys` (the key of each entry, in the same order)
+   * the tree can be updated (`update`) and lists the keys of its buckets (`keysIn`).
+   */
+  constructor(d: { keyHashes: Uint32Array; entryHashes: Uint32Array; keys?: readonly string[] }) {
     const n = d.keyHashes.length >>> 1;
-    this.n = n;
+    this.baseN = n;
     const order = new Uint32Array(n);
     for (let i = 0; i < n; i++) order[i] = i;
     const keys = d.keyHashes;
@@ -151,30 +239,44 @@ export class KeyTree {
       const i = order[j];
       const kl = keys[2 * i], kh = keys[2 * i + 1], el = h[2 * i], eh = h[2 * i + 1];
       this.khi[j] = kh;
-      const m1 = fmix32(kl ^ Math.imul(el, 0x9e3779b1) ^ fmix32(kh ^ eh ^ 0x2545f491));
-      const m2 = fmix32((kh + Math.imul(eh, 0x85ebca6b)) ^ fmix32(kl ^ el ^ 0x5bd1e995) ^ 0x27d4eb2f);
-      this.s1[j + 1] = (this.s1[j] + m1) >>> 0;
-      this.s2[j + 1] = (this.s2[j] + m2) >>> 0;
+      this.s1[j + 1] = (this.s1[j] + mix1(kl, kh, el, eh)) >>> 0;
+      this.s2[j + 1] = (this.s2[j] + mix2(kl, kh, el, eh)) >>> 0;
+    }
+    if (d.keys !== undefined) {
+      if (d.keys.length !== n) throw new RangeError('KeyTree: one key per entry');
+      const names = new Array<string>(n);
+      for (let j = 0; j < n; j++) names[j] = d.keys[order[j]];
+      this.keys = names;
     }
   }
 
-  /** Index of the first key whose high word is >= v (v may be 2^32 for "past the end"). */
-  private lower(v: number): number {
-    let lo = 0, hi = this.n;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (this.khi[mid] < v) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo;
+  /** Number of keys. */
+  get n(): number {
+    return this.baseN + this.oCount[this.oList.length];
+  }
+
+  /** True when the tree knows its keys: `update` and `keysIn` work. */
+  get updatable(): boolean {
+    return this.keys !== undefined;
   }
 
   /** The node for bucket `prefix` at `depth` (0..16). */
   node(depth: number, prefix: number): TreeNode {
     const shift = 32 - depth;
-    const start = depth === 0 ? 0 : this.lower(prefix * 2 ** shift);
-    const end = depth === 0 ? this.n : this.lower((prefix + 1) * 2 ** shift);
-    return { lo: (this.s1[end] - this.s1[start]) >>> 0, hi: (this.s2[end] - this.s2[start]) >>> 0, count: end - start };
+    const from = prefix * 2 ** shift, to = (prefix + 1) * 2 ** shift;
+    const n = this.baseN;
+    const start = depth === 0 ? 0 : lowerBound(this.khi, n, from);
+    const end = depth === 0 ? n : lowerBound(this.khi, n, to);
+    let lo = this.s1[end] - this.s1[start], hi = this.s2[end] - this.s2[start], count = end - start;
+    const m = this.oList.length;
+    if (m > 0) {
+      const a = depth === 0 ? 0 : lowerBound(this.oKhi, m, from);
+      const b = depth === 0 ? m : lowerBound(this.oKhi, m, to);
+      lo += this.oS1[b] - this.oS1[a];
+      hi += this.oS2[b] - this.oS2[a];
+      count += this.oCount[b] - this.oCount[a];
+    }
+    return { lo: lo >>> 0, hi: hi >>> 0, count };
   }
 
   /** The 16 children (depth + 4) of bucket `prefix` at `depth`. */
@@ -182,5 +284,134 @@ export class KeyTree {
     const out: TreeNode[] = [];
     for (let c = 0; c < 1 << TREE_FANOUT_BITS; c++) out.push(this.node(depth + TREE_FANOUT_BITS, prefix * 16 + c));
     return out;
+  }
+
+  /**
+   * The keys in buckets `prefixes` at `depth` (each bucket's keys in key-hash order), or undefined when the
+   * tree was built without keys.
+   */
+  keysIn(depth: number, prefixes: Iterable<number>): string[] | undefined {
+    const keys = this.keys;
+    if (keys === undefined) return undefined;
+    const out: string[] = [];
+    const shift = 32 - depth;
+    const n = this.baseN, m = this.oList.length;
+    for (const prefix of prefixes) {
+      const from = prefix * 2 ** shift, to = (prefix + 1) * 2 ** shift;
+      const start = depth === 0 ? 0 : lowerBound(this.khi, n, from);
+      const end = depth === 0 ? n : lowerBound(this.khi, n, to);
+      for (let j = start; j < end; j++) if (this.changes === undefined || !this.changes.has(keys[j])) out.push(keys[j]);
+      if (m === 0) continue;
+      const a = depth === 0 ? 0 : lowerBound(this.oKhi, m, from);
+      const b = depth === 0 ? m : lowerBound(this.oKhi, m, to);
+      for (let j = a; j < b; j++) if (this.oList[j].present) out.push(this.oList[j].key);
+    }
+    return out;
+  }
+
+  /**
+   * Bring the tree up to date for these keys (their new digests: see `KeyChanges`); every other key must be
+   * as it was. Afterwards every node is what a tree built from the object's `keyHashes()` would give. Throws
+   * (changing nothing) when the tree was built without keys.
+   */
+  update(c: KeyChanges): void {
+    const names = this.keys;
+    if (names === undefined) throw new Error('KeyTree: built without keys, cannot update');
+    const changes = (this.changes ??= new Map());
+    for (let i = 0; i < c.keys.length; i++) {
+      const key = c.keys[i];
+      const kl = c.keyHashes[2 * i], kh = c.keyHashes[2 * i + 1];
+      let ch = changes.get(key);
+      if (ch === undefined) {
+        // its place in the base: among the entries with its key hash's high word
+        let base = -1;
+        for (let j = lowerBound(this.khi, this.baseN, kh); j < this.baseN && this.khi[j] === kh; j++) {
+          if (names[j] === key) {
+            base = j;
+            break;
+          }
+        }
+        ch = { key, khi: kh, base, present: false, m1: 0, m2: 0 };
+        changes.set(key, ch);
+      }
+      ch.present = c.present[i] === 1;
+      if (ch.present) {
+        const el = c.entryHashes[2 * i], eh = c.entryHashes[2 * i + 1];
+        ch.m1 = mix1(kl, kh, el, eh);
+        ch.m2 = mix2(kl, kh, el, eh);
+      }
+    }
+    if (changes.size > 64 + 2 * Math.sqrt(this.baseN)) this.fold();
+    else this.sortChanges();
+  }
+
+  /** The overlay's sorted arrays and prefix sums, from `changes`. */
+  private sortChanges(): void {
+    const list = [...this.changes!.values()].sort((a, b) => a.khi - b.khi);
+    const m = list.length;
+    const khi = new Uint32Array(m), s1 = new Uint32Array(m + 1), s2 = new Uint32Array(m + 1), count = new Int32Array(m + 1);
+    for (let j = 0; j < m; j++) {
+      const ch = list[j];
+      khi[j] = ch.khi;
+      let d1 = ch.present ? ch.m1 : 0, d2 = ch.present ? ch.m2 : 0, dc = ch.present ? 1 : 0;
+      if (ch.base >= 0) {
+        d1 -= this.s1[ch.base + 1] - this.s1[ch.base];
+        d2 -= this.s2[ch.base + 1] - this.s2[ch.base];
+        dc--;
+      }
+      s1[j + 1] = (s1[j] + d1) >>> 0;
+      s2[j + 1] = (s2[j] + d2) >>> 0;
+      count[j + 1] = count[j] + dc;
+    }
+    this.oList = list;
+    this.oKhi = khi;
+    this.oS1 = s1;
+    this.oS2 = s2;
+    this.oCount = count;
+  }
+
+  /** A new base holding the overlay's changes; the overlay empty. */
+  private fold(): void {
+    const names = this.keys!;
+    const n = this.baseN;
+    const gone = new Uint8Array(n);
+    const adds: Change[] = [];
+    for (const ch of this.changes!.values()) {
+      if (ch.base >= 0) gone[ch.base] = 1;
+      if (ch.present) adds.push(ch);
+    }
+    adds.sort((a, b) => a.khi - b.khi);
+    let size = adds.length;
+    for (let j = 0; j < n; j++) if (gone[j] === 0) size++;
+    const khi = new Uint32Array(size), s1 = new Uint32Array(size + 1), s2 = new Uint32Array(size + 1);
+    const keys = new Array<string>(size);
+    let j = 0, a = 0;
+    for (let k = 0; k < size; k++) {
+      while (j < n && gone[j] === 1) j++;
+      if (j < n && (a === adds.length || this.khi[j] <= adds[a].khi)) {
+        khi[k] = this.khi[j];
+        keys[k] = names[j];
+        s1[k + 1] = (s1[k] + this.s1[j + 1] - this.s1[j]) >>> 0;
+        s2[k + 1] = (s2[k] + this.s2[j + 1] - this.s2[j]) >>> 0;
+        j++;
+      } else {
+        const ch = adds[a++];
+        khi[k] = ch.khi;
+        keys[k] = ch.key;
+        s1[k + 1] = (s1[k] + ch.m1) >>> 0;
+        s2[k + 1] = (s2[k] + ch.m2) >>> 0;
+      }
+    }
+    this.khi = khi;
+    this.s1 = s1;
+    this.s2 = s2;
+    this.keys = keys;
+    this.baseN = size;
+    this.changes = undefined;
+    this.oList = [];
+    this.oKhi = NO_KEYS;
+    this.oS1 = NO_SUMS;
+    this.oS2 = NO_SUMS;
+    this.oCount = NO_COUNTS;
   }
 }

@@ -69,7 +69,7 @@ import type { Storage, StorageBatchOp } from '../storage/types.js';
 import { Random, hashString } from '../time/random.js';
 import { RealScheduler, type Scheduler, type TimerHandle } from '../time/scheduler.js';
 import type { Transport } from '../transport/types.js';
-import { KeyTree, hash64, murmur32, isKeyed, isRetiring, isScoped, TREE_FANOUT_BITS, TREE_MAX_DEPTH, type KeyedCrdt, type ScopedCrdt, type TreeNode } from './digest.js';
+import { KeyTree, hash64, murmur32, isKeyed, isRetiring, isScoped, isTracked, TREE_FANOUT_BITS, TREE_MAX_DEPTH, type KeyedCrdt, type ScopedCrdt, type TrackedCrdt, type TreeNode } from './digest.js';
 import { FLAG_WANT_ACK, MSG, decodeEnvelope, encodeEnvelope, makeSigner, type Envelope, type Signer } from './envelope.js';
 import {
   ITEM_SCOPED,
@@ -289,6 +289,8 @@ interface Entry {
   causal: boolean;
   hash?: [number, number];
   tree?: KeyTree;
+  /** Keys that merges changed since `tree` was last brought up to date (see treeOf). */
+  treeStale?: Set<string>;
   dirty: boolean;
   logKeys: string[];
   /** Local writes to this object whose storage batch failed: durable once a snapshot of it is (see `settle`). */
@@ -1707,11 +1709,30 @@ export class SyncEngine {
   /** Merge a remote state or delta; `change` is emitted only when the state changed (a duplicate is silent). */
   private mergeInto(e: Entry, other: Crdt, origin: string, scoped = false): void {
     this.sweep(e);
-    const r = scoped ? (e.crdt as ScopedCrdt).mergeScoped(other) : e.crdt.merge(other as never);
+    // A bucket tree is kept through a merge of an object that reports the keys it changes: treeOf updates it
+    // for those keys when next read. An answer in many parts then costs each part the keys it carries, where
+    // rebuilding the tree (every key's entry hashed) cost each part the whole map. A merge of more keys than
+    // treeStaleMax allows drops the tree instead (rebuilt when next read), and so does one that fails.
+    const tree = e.tree;
+    const follow = tree !== undefined && tree.updatable && isTracked(e.crdt) && ((other as { size?: number }).size ?? Infinity) <= treeStaleMax(tree);
+    const stale = follow ? (e.treeStale ??= new Set()) : undefined;
+    const off = stale ? (e.crdt as TrackedCrdt).onChange((keys) => {
+      for (const k of keys) stale.add(k);
+    }) : undefined;
+    let r: boolean | void;
+    try {
+      r = scoped ? (e.crdt as ScopedCrdt).mergeScoped(other) : e.crdt.merge(other as never);
+    } catch (err) {
+      this.invalidate(e);
+      throw err;
+    } finally {
+      off?.();
+    }
     dropDelta(e.crdt); // remote merges are not re-broadcast as local writes
     e.dirty = true;
-    // digests are dropped whatever the answer: a type that misreports must not leave a stale hash
-    this.invalidate(e);
+    // the whole-state hash is dropped whatever the answer: a type that misreports must not leave a stale hash
+    e.hash = undefined;
+    if (!follow || stale!.size > treeStaleMax(tree!)) this.invalidate(e);
     if (r !== false) this.emit('change', { name: e.name, origin, local: false });
   }
 
@@ -1723,13 +1744,23 @@ export class SyncEngine {
   private invalidate(e: Entry): void {
     e.hash = undefined;
     e.tree = undefined;
+    e.treeStale = undefined;
   }
 
   private hashOf(e: Entry): [number, number] {
     return (e.hash ??= hash64(e.crdt.encode()));
   }
 
+  /** The object's bucket tree: built from all its keys, or brought up to date for the keys merges changed. */
   private treeOf(e: Entry): KeyTree {
+    const stale = e.treeStale;
+    if (e.tree !== undefined && stale !== undefined && stale.size > 0) {
+      const c = e.crdt as TrackedCrdt;
+      e.tree.update(c.keyHashesOf([...stale]));
+      stale.clear();
+      // a cheap check of what the updates promise: the same number of keys as the object
+      if (e.tree.n !== c.size) this.invalidate(e);
+    }
     return (e.tree ??= new KeyTree((e.crdt as KeyedCrdt).keyHashes()));
   }
 
@@ -2243,7 +2274,8 @@ export class SyncEngine {
   private sliceItem(e: Entry, depth: number, prefixes: number[], left: number, seen?: Crdt): SliceItem {
     const tree = this.treeOf(e);
     const crdt = e.crdt as KeyedCrdt;
-    const bytes = crdt.deltaForBuckets(depth, prefixes, seen) as Crdt;
+    // the tree knows which keys are in these buckets (the map would hash all its keys to find them)
+    const bytes = crdt.deltaForBuckets(depth, prefixes, seen, tree.keysIn(depth, prefixes)) as Crdt;
     return {
       kind: ITEM_SLICE,
       name: e.name,
@@ -2405,6 +2437,14 @@ function positiveInt(v: number, what: string): number {
 }
 
 export type { CausalEvent };
+
+/**
+ * Most keys merges may change before a bucket tree is rebuilt rather than updated key by key (an update
+ * costs about what a rebuild costs per key; this bounds the keys held meanwhile).
+ */
+function treeStaleMax(tree: KeyTree): number {
+  return 256 + (tree.n >>> 1);
+}
 
 /** Drop a CRDT's pending delta: `discardDelta()` where the type has it (no delta built), else `takeDelta()`. */
 function dropDelta(crdt: Crdt): void {

@@ -10,6 +10,33 @@ import { VirtualScheduler } from '../../src/time/virtual.js';
 import { MemoryNetwork } from '../../src/transport/memory.js';
 
 const SEED = Number(process.env.SEED ?? 0xae01);
+const utf8 = new TextEncoder();
+
+/** The engine's bucket tree of `name` as anti-entropy reads it (brought up to date, or built). */
+function engineTree(sim: Simulation, id: string, name: string): KeyTree {
+  const eng = sim.engine(id) as unknown as { entries: Map<string, unknown>; treeOf(e: unknown): KeyTree };
+  return eng.treeOf(eng.entries.get(name));
+}
+
+/** Every node of `t` at depths 0 to 8, and at 12 and 16 the nodes holding a key and some others, as in a tree
+ * built afresh from `d` (an object's `keyHashes()`); the same keys. */
+function expectSameTree(t: KeyTree, d: { keys: string[]; keyHashes: Uint32Array; entryHashes: Uint32Array }): void {
+  const fresh = new KeyTree(d);
+  const nodes: [number, number][] = [];
+  for (let depth = 0; depth <= 8; depth += 4) for (let p = 0; p < 2 ** depth; p++) nodes.push([depth, p]);
+  for (const depth of [12, 16]) {
+    for (let p = 0; p < 2 ** depth; p += 2 ** (depth - 6) + 1) nodes.push([depth, p]);
+    for (let i = 0; i < d.keys.length; i++) nodes.push([depth, d.keyHashes[2 * i + 1]! >>> (32 - depth)]);
+  }
+  const show = (x: KeyTree): string[] => nodes.map(([depth, p]) => {
+    const n = x.node(depth, p);
+    return `${depth}/${p}: ${n.lo} ${n.hi} ${n.count}`;
+  });
+  expect(t.n).toBe(fresh.n);
+  expect(show(t)).toEqual(show(fresh));
+  expect([...t.keysIn(0, [0])!].sort()).toEqual([...d.keys].sort());
+  for (let p = 0; p < 256; p += 37) expect([...t.keysIn(8, [p, p + 1])!].sort()).toEqual([...fresh.keysIn(8, [p, p + 1])!].sort());
+}
 
 /** Two started replicas a and b on 5 ms links, timers far away: only the sessions a test starts run. */
 async function quietPair(setup: ConstructorParameters<typeof Simulation>[0]['setup']): Promise<Simulation> {
@@ -154,14 +181,14 @@ describe('anti-entropy', () => {
   }
 
   /** Two nodes a and b with a map 'vms', a 4 KiB message bound and timers that never fire (the test drives). */
-  async function smallLimitPair(): Promise<{ sim: Simulation; a: ORMap<string>; b: ORMap<string> }> {
+  async function smallLimitPair(keyHash?: (key: string) => [number, number]): Promise<{ sim: Simulation; a: ORMap<string>; b: ORMap<string> }> {
     const sim = new Simulation({
       seed: SEED,
       nodes: ['a', 'b'],
       latencyMs: [5, 5],
       engine: { gossip: { intervalMs: 1e9 }, antiEntropy: { intervalMs: 1e9 }, liveness: { probeIntervalMs: 1e9 }, maxMessageBytes: 4096 },
       storage: false,
-      setup: (e, ctx) => e.register('vms', new ORMap(ctx.id, { clock: ctx.clock })),
+      setup: (e, ctx) => e.register('vms', new ORMap(ctx.id, { clock: ctx.clock, keyHash })),
     });
     await sim.start();
     return { sim, a: sim.engine('a').get<ORMap<string>>('vms')!, b: sim.engine('b').get<ORMap<string>>('vms')! };
@@ -187,6 +214,56 @@ describe('anti-entropy', () => {
       await sim.stop();
     });
   }
+
+  it('with a 4 KiB message bound, a replica catching up in many parts hashes each key a few times (not once per part), and the bucket trees kept through merges equal fresh ones', async () => {
+    // Each merged part used to rebuild the receiver's bucket tree (every key's entry hashed) and each slice
+    // sent hashed every key of the sender to find its buckets: ~700 messages here, ~4 million key hashes (now
+    // 4,000: one tree per side, built or updated once per key).
+    let hashed = 0;
+    const keyHash = (k: string): [number, number] => {
+      hashed++;
+      return hash64(utf8.encode(k));
+    };
+    const KEYS = 2000;
+    const { sim, a, b } = await smallLimitPair(keyHash);
+    for (let i = 0; i < KEYS; i++) a.setLWW(`key-${i}`, `${i}-`.padEnd(200, 'v'));
+    a.takeDelta();
+    sim.engine('a').refresh('vms');
+    hashed = 0;
+    for (let round = 0; round < 6 && b.size < KEYS; round++) {
+      sim.engine('b').syncWith('a');
+      await sim.run(1000);
+    }
+    expect(b.size).toBe(KEYS);
+    expect(bytesEqual(a.encode(), b.encode())).toBe(true);
+    expect(sim.network.stats().messagesSent).toBeGreaterThan(500);
+    expect(hashed, `${hashed} key hashes for ${KEYS} keys`).toBeLessThan(10 * KEYS);
+    // then changes on both sides, by gossip and by anti-entropy in parts, through the trees kept
+    const trees = (id: string): KeyTree => engineTree(sim, id, 'vms');
+    for (const [id, m] of [['a', a], ['b', b]] as const) expectSameTree(trees(id), m.keyHashes());
+    const rng = new Random(SEED).fork('after');
+    await sim.engine('a').update('vms', (m: ORMap<string>) => {
+      for (let i = 0; i < 150; i++) m.setLWW(`key-${rng.int(KEYS)}`, 'a');
+      for (let i = 0; i < 30; i++) m.delete(`key-${rng.int(KEYS)}`);
+      m.counter('count').increment(3);
+    });
+    await sim.run(100);
+    a.delete('count'); // outside update(): reaches b by anti-entropy only
+    a.takeDelta();
+    sim.engine('a').refresh('vms');
+    for (let i = 0; i < 400; i++) b.setLWW(`b-${i}`, 'b'.repeat(150));
+    b.takeDelta();
+    sim.engine('b').refresh('vms');
+    for (const id of ['a', 'b']) trees(id); // kept, to be updated by the merges to come
+    for (let round = 0; round < 6 && !bytesEqual(a.encode(), b.encode()); round++) {
+      sim.engine(round % 2 ? 'a' : 'b').syncWith(round % 2 ? 'b' : 'a');
+      await sim.run(1000);
+    }
+    expect(bytesEqual(a.encode(), b.encode())).toBe(true);
+    expect(b.has('count')).toBe(false);
+    for (const [id, m] of [['a', a], ['b', b]] as const) expectSameTree(trees(id), m.keyHashes());
+    await sim.stop();
+  });
 
   /**
    * During a partition a writes every other key twice (the first dot is retired at once), or writes it,
@@ -287,6 +364,8 @@ describe('anti-entropy', () => {
     expect(maps[1]!.get('key-0')).toBe('second');
     expect(maps[1]!.has('key-2')).toBe(false);
     expect(maps[0]!.get('key-1')).toBe('c2');
+    // the bucket trees kept through all those merges are those of the final states
+    ids.forEach((id, i) => expectSameTree(engineTree(sim, id, 'vms'), maps[i]!.keyHashes()));
     await sim.stop();
   });
 
@@ -326,6 +405,120 @@ describe('anti-entropy', () => {
     const bucket = keyHashes[1] >>> 24;
     expect(t3.node(8, bucket)).not.toEqual(t.node(8, bucket));
     expect(t3.node(8, bucket ^ 1)).toEqual(t.node(8, bucket ^ 1));
+  });
+
+  it('a KeyTree updated for the keys each change reports equals one built afresh (seeded: writes, deletes, nested values, merges of every kind, colliding key hashes)', () => {
+    for (const collide of [false, true]) {
+      const rng = new Random(SEED).fork(collide ? 'collide' : 'plain');
+      // colliding: 64 distinct high words (long runs of equal ones) and keys ending in 7 all on one 64-bit hash
+      const keyHash = (k: string): [number, number] => {
+        const [lo, hi] = hash64(utf8.encode(k));
+        if (!collide) return [lo, hi];
+        return k.endsWith('7') ? [0x1234, 0xabcd0000] : [lo, ((hi & 0xf0000000) | (lo & 3)) >>> 0];
+      };
+      let now = 1_000_000;
+      const clock = new HLC({ now: () => now });
+      const [a, b, c] = ['a', 'b', 'c'].map((id) => new ORMap<unknown>(id, { clock, keyHash }));
+      const others = [b!, c!];
+      // as the engine does: the keys every change reports, hashed and applied when the tree is read
+      const stale = new Set<string>();
+      a!.onChange((keys) => keys.forEach((k) => stale.add(k)));
+      let tree = new KeyTree(a!.keyHashes());
+      let checks = 0, updates = 0;
+      for (let step = 0; step < 400; step++) {
+        now += rng.int(3);
+        // a few hot keys (concurrent writes, deletes and nested values meet) among many
+        const key = `k${rng.chance(0.5) ? rng.int(24) : rng.int(400)}`;
+        const m = rng.chance(0.4) ? a! : others[rng.int(2)]!;
+        const op = rng.int(13);
+        if (op === 12) {
+          // many keys at once (the tree then folds its changes into a new base)
+          for (let i = 0; i < 150; i++) {
+            if (rng.chance(0.2)) m.delete(`k${rng.int(400)}`);
+            else m.setLWW(`k${rng.int(400)}`, i);
+          }
+        } else if (op === 0) {
+          // a nested value changed then deleted: its state stays and merges into a key held elsewhere
+          m.counter(key).increment(1);
+          if (rng.chance(0.5)) m.delete(key);
+        } else if (op === 11) m.delete(key);
+        else if (op === 1) m.counter(key).increment(1 + rng.int(5));
+        else if (op === 2) m.orSet<number>(key).add(rng.int(4));
+        else if (op === 3) m.orSet<number>(key).remove(rng.int(4));
+        else if (op === 4) m.map<number>(key).setLWW(`n${rng.int(3)}`, rng.int(100));
+        else if (op <= 6) m.setLWW(key, { v: rng.int(1000), pad: 'x'.repeat(rng.int(40)) });
+        else {
+          const x = others[rng.int(2)]!;
+          const kind = rng.int(6);
+          if (kind === 0) a!.merge(ORMap.decode(x.encode(), 'a', { keyHash }) as ORMap<unknown>);
+          else if (kind === 1) {
+            const d = x.takeDelta();
+            if (d) a!.merge(d);
+          } else if (kind === 2) {
+            const depth = 4 * rng.int(3);
+            a!.merge(x.deltaForBuckets(depth, [rng.int(2 ** depth)], rng.chance(0.5) ? a!.clone() : undefined));
+          } else if (kind === 3) a!.mergeScoped(x.deltaSince(a!.contextBytes()));
+          else if (kind === 4) for (const p of x.retiredParts(120)) a!.merge(p);
+          else x.merge(a!.clone());
+          if (rng.chance(0.3)) others[1 - others.indexOf(x)]!.merge(x.clone());
+        }
+        if (rng.chance(0.15) || step === 399) {
+          if (stale.size > 0) {
+            tree.update(a!.keyHashesOf([...stale]));
+            updates++;
+          }
+          stale.clear();
+          expectSameTree(tree, a!.keyHashes());
+          checks++;
+        }
+        // now and then a tree built from the current state, as after an engine drops it
+        if (rng.chance(0.02)) {
+          tree = new KeyTree(a!.keyHashes());
+          stale.clear();
+        }
+      }
+      expect(checks).toBeGreaterThan(40);
+      expect(updates).toBeGreaterThan(30);
+      expect(a!.size).toBeGreaterThan(50);
+    }
+    // the tree alone: batches of any size (folded or not), keys coming and going, equal key hashes
+    const rng = new Random(SEED).fork('batches');
+    const model = new Map<string, [number, number, number, number]>();
+    const hashOfKey = (k: string): [number, number] => (k.length % 5 === 0 ? [7, 0x8000_0000] : hash64(utf8.encode(k)));
+    const digests = () => {
+      const keys = [...model.keys()];
+      const keyHashes = new Uint32Array(2 * keys.length), entryHashes = new Uint32Array(2 * keys.length);
+      keys.forEach((k, i) => {
+        const [kl, kh, el, eh] = model.get(k)!;
+        keyHashes.set([kl, kh], 2 * i);
+        entryHashes.set([el, eh], 2 * i);
+      });
+      return { keys, keyHashes, entryHashes };
+    };
+    for (let i = 0; i < 500; i++) model.set(`key${i}`, [...hashOfKey(`key${i}`), rng.u32(), rng.u32()]);
+    const alone = new KeyTree(digests());
+    for (let round = 0; round < 60; round++) {
+      const size = [1, 5, 40, 120, 400][rng.int(5)]!;
+      const keys = [...new Set(Array.from({ length: size }, () => `key${rng.int(900)}`))];
+      const c = { keys, keyHashes: new Uint32Array(2 * keys.length), entryHashes: new Uint32Array(2 * keys.length), present: new Uint8Array(keys.length) };
+      keys.forEach((k, i) => {
+        c.keyHashes.set(hashOfKey(k), 2 * i);
+        if (rng.chance(0.25)) model.delete(k);
+        else {
+          const e: [number, number, number, number] = [...hashOfKey(k), rng.u32(), rng.u32()];
+          model.set(k, e);
+          c.entryHashes.set([e[2], e[3]], 2 * i);
+          c.present[i] = 1;
+        }
+      });
+      alone.update(c);
+      expectSameTree(alone, digests());
+    }
+    // a tree built without keys cannot be updated
+    const t = new KeyTree({ keyHashes: new Uint32Array(2), entryHashes: new Uint32Array(2) });
+    expect(t.updatable).toBe(false);
+    expect(t.keysIn(0, [0])).toBeUndefined();
+    expect(() => t.update({ keys: [], keyHashes: new Uint32Array(0), entryHashes: new Uint32Array(0), present: new Uint8Array(0) })).toThrow();
   });
 
   it('hash64 is stable and sensitive to every byte', () => {

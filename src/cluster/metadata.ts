@@ -128,10 +128,30 @@ function newer(id: string, b: VMBrief, than: [string, VMBrief]): boolean {
   return b.updatedAt > than[1].updatedAt || (b.updatedAt === than[1].updatedAt && id < than[0]);
 }
 
-function sortedRecord(r: Record<string, number>): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const k of Object.keys(r).sort()) out[k] = r[k];
-  return out;
+/** Add to a heap of VMs whose root is the oldest (see `newer`). */
+function heapPush(h: [string, VMBrief][], x: [string, VMBrief]): void {
+  let i = h.length;
+  h.push(x);
+  while (i > 0) {
+    const p = (i - 1) >> 1;
+    if (!newer(h[p][0], h[p][1], h[i])) break;
+    [h[p], h[i]] = [h[i], h[p]];
+    i = p;
+  }
+}
+
+/** Replace the heap's root (its oldest) with `x` and restore the order. */
+function heapReplaceRoot(h: [string, VMBrief][], x: [string, VMBrief]): void {
+  h[0] = x;
+  for (let i = 0; ; ) {
+    const l = 2 * i + 1, r = l + 1;
+    let m = i;
+    if (l < h.length && newer(h[m][0], h[m][1], h[l])) m = l;
+    if (r < h.length && newer(h[m][0], h[m][1], h[r])) m = r;
+    if (m === i) return;
+    [h[m], h[i]] = [h[i], h[m]];
+    i = m;
+  }
 }
 
 export class ClusterMetadata {
@@ -207,25 +227,26 @@ export class ClusterMetadata {
     if (!Number.isSafeInteger(recent) || recent < 0) throw new ValidationError('recent must be a non-negative safe integer');
     const nodes = this.listNodes();
     const regionOf = new Map(nodes.map((n) => [n.id, n.region]));
-    const regions: Record<string, number> = {};
-    // the `recent` latest, kept sorted newest first (a VM older than the last one kept costs one comparison)
-    const top: [string, VMBrief][] = [];
+    const regions = new Map<string, number>();
+    // the `recent` latest: a heap whose root is the oldest kept (n log recent, whatever the order of the index)
+    const heap: [string, VMBrief][] = [];
     const briefs = this.briefs();
     for (const [id, b] of briefs) {
-      const r = (b.nodeId !== undefined ? regionOf.get(b.nodeId) : undefined) ?? b.region ?? 'unknown';
-      regions[r] = (regions[r] ?? 0) + 1;
-      if (recent === 0 || (top.length === recent && !newer(id, b, top[recent - 1]))) continue;
-      let i = top.length;
-      while (i > 0 && newer(id, b, top[i - 1])) i--;
-      top.splice(i, 0, [id, b]);
-      if (top.length > recent) top.pop();
+      // an empty region or node region counts as unknown, as the dashboard always showed it
+      const r = (b.nodeId !== undefined ? regionOf.get(b.nodeId) : undefined) || b.region || 'unknown';
+      regions.set(r, (regions.get(r) ?? 0) + 1);
+      if (recent === 0) continue;
+      if (heap.length < recent) heapPush(heap, [id, b]);
+      else if (newer(id, b, heap[0])) heapReplaceRoot(heap, [id, b]);
     }
+    heap.sort((x, y) => (newer(x[0], x[1], y) ? -1 : 1));
     const vms: VMState[] = [];
-    for (const [id] of top) {
+    for (const [id] of heap) {
       const v = readVM(this.vms, id);
       if (v !== undefined) vms.push(v);
     }
-    return { vms: briefs.size, regions: sortedRecord(regions), recent: vms, nodes, counters: this.listCounters() };
+    const byRegion = Object.fromEntries([...regions].sort((x, y) => (x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : 0)));
+    return { vms: briefs.size, regions: byRegion, recent: vms, nodes, counters: this.listCounters() };
   }
 
   /** The VM index (built on first use, then brought up to date with the VMs changed since). */
@@ -268,9 +289,9 @@ export class ClusterMetadata {
   }
 
   listAssignments(): Record<string, string> {
-    const out: Record<string, string> = {};
-    for (const [k, v] of this.assignments.entries()) if (typeof v === 'string') out[k] = v;
-    return out;
+    const out: [string, string][] = [];
+    for (const [k, v] of this.assignments.entries()) if (typeof v === 'string') out.push([k, v]);
+    return Object.fromEntries(out); // own properties whatever the key (`out[k] = v` with "__proto__" sets the prototype)
   }
 
   /** A counter's value (0 for a counter never incremented). */
@@ -281,9 +302,7 @@ export class ClusterMetadata {
   }
 
   listCounters(): Record<string, number> {
-    const out: Record<string, number> = {};
-    for (const k of this.counters.keys()) out[k] = this.getCounter(k);
-    return out;
+    return Object.fromEntries(this.counters.keys().map((k) => [k, this.getCounter(k)]));
   }
 
   getResource(key: string): unknown {
@@ -291,12 +310,12 @@ export class ClusterMetadata {
   }
 
   listResources(): Record<string, unknown> {
-    const out: Record<string, unknown> = {};
+    const out: [string, unknown][] = [];
     for (const k of this.resources.keys()) {
       const v = readCopy(this.resources, k);
-      if (v !== undefined) out[k] = v;
+      if (v !== undefined) out.push([k, v]);
     }
-    return out;
+    return Object.fromEntries(out);
   }
 
   exportState(): ClusterState {

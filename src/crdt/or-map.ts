@@ -1134,7 +1134,8 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
    * show: the dots this replica has retired (its causal context less the dots of its rows) and the nested
    * states no row shows (kept after a delete), as maps without rows whose encodings take at most `maxBytes`
    * each (at least one map, maybe empty; `maxBytes` must leave room for one replica id and one range, and a
-   * nested state bigger than that gets a map of its own, as big as it needs). Each is a state below this one:
+   * nested state bigger than that gets a map of its own, as big as it needs). Nested states come first, so the
+   * last map, which anti-entropy asks the receiver to answer, always fits. Each is a state below this one:
    * a plain `merge` of it anywhere removes only rows this replica removed, adds their dots to the context and
    * joins the nested states, in any order and whatever the receiver holds. A replica holding the same rows
    * that merges them all holds this state (when it held nothing else). Bytes grow with the ranges of retired
@@ -1150,6 +1151,23 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
     // nested count, and its context
     const base = 10;
     let size = base;
+    for (const [nk, inst] of this.nested) {
+      const kind = nk.charCodeAt(0) - 48;
+      const key = nk.slice(1);
+      if (isEmptyNested(inst)) continue;
+      let shown = false;
+      for (let row = this.head.get(key) ?? -1; row >= 0 && !shown; row = this.nextRow[row]) shown = this.kind[row] === kind;
+      if (shown) continue;
+      // kind, key (length and up to 3 bytes per unit), length-prefixed state, and a longer nested count
+      const n = 12 + 3 * key.length + inst.encode().length;
+      if (size > base && size + n > maxBytes) {
+        parts.push(part);
+        part = new ORMap<V>(this.replicaId, { clock: this.clock, keyHash: this.keyHash });
+        size = base;
+      }
+      part.ownNested().set(nk, inst.clone() as NestedCrdt);
+      size += n;
+    }
     for (let r = 0; r < ctx.width; r++) {
       const vv = ctx.vv[r], cl = ctx.cloud[r];
       if (vv === 0 && cl === undefined) continue;
@@ -1197,24 +1215,10 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
         if (ranges.length > 0) part.ctx.cloud[p] = ranges;
       }
     }
-    for (const [nk, inst] of this.nested) {
-      const kind = nk.charCodeAt(0) - 48;
-      const key = nk.slice(1);
-      if (isEmptyNested(inst)) continue;
-      let shown = false;
-      for (let row = this.head.get(key) ?? -1; row >= 0 && !shown; row = this.nextRow[row]) shown = this.kind[row] === kind;
-      if (shown) continue;
-      // kind, key (length and up to 3 bytes per unit), length-prefixed state, and a longer nested count
-      const n = 12 + 3 * key.length + inst.encode().length;
-      if (size > base && size + n > maxBytes) {
-        parts.push(part);
-        part = new ORMap<V>(this.replicaId, { clock: this.clock, keyHash: this.keyHash });
-        size = base;
-      }
-      part.ownNested().set(nk, inst.clone() as NestedCrdt);
-      size += n;
-    }
     parts.push(part);
+    // the last part is the one anti-entropy asks the receiver to answer: it must fit a message (a nested state
+    // bigger than maxBytes has a part of its own, too big to send, so an empty one follows it)
+    if (part.encode().length > maxBytes) parts.push(new ORMap<V>(this.replicaId, { clock: this.clock, keyHash: this.keyHash }));
     return parts;
   }
 

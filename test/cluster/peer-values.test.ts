@@ -90,13 +90,13 @@ describe('overview', () => {
   function expectedOverview(m: ClusterMetadata, recent: number) {
     const vms = m.listVMs();
     const regionOf = new Map(m.listNodes().map((n) => [n.id, n.region]));
-    const regions: Record<string, number> = {};
+    const regions = new Map<string, number>();
     for (const v of vms) {
-      const r = (v.nodeId !== undefined ? regionOf.get(v.nodeId) : undefined) ?? (v.metadata?.region as string | undefined) ?? 'unknown';
-      regions[r] = (regions[r] ?? 0) + 1;
+      const r = (v.nodeId !== undefined ? regionOf.get(v.nodeId) : undefined) || (v.metadata?.region as string | undefined) || 'unknown';
+      regions.set(r, (regions.get(r) ?? 0) + 1);
     }
     const sorted = vms.slice().sort((a, b) => (b.updatedAt ?? 0) - (a.updatedAt ?? 0) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-    return { vms: vms.length, regions: Object.fromEntries(Object.entries(regions).sort()), recent: sorted.slice(0, recent), nodes: m.listNodes(), counters: m.listCounters() };
+    return { vms: vms.length, regions: Object.fromEntries([...regions].sort()), recent: sorted.slice(0, recent), nodes: m.listNodes(), counters: m.listCounters() };
   }
 
   it('matches listVMs() after local writes, moves, removals, merges and peer values (seeded)', () => {
@@ -104,31 +104,42 @@ describe('overview', () => {
     const a = new ClusterMetadata('a');
     const b = new ClusterMetadata('b');
     a.putNode({ id: 'n0', status: 'healthy', region: 'eu-west' });
-    b.putNode({ id: 'n1', status: 'healthy', region: 'us-east' });
+    b.putNode({ id: 'n1', status: 'healthy', region: 'toString' }); // names an Object.prototype member
     for (let step = 0; step < 400; step++) {
       const m = rng.bool() ? a : b;
       const id = `vm-${rng.int(60)}`;
       const op = rng.int(10);
       if (op < 6) {
         const nodeId = rng.pick(['n0', 'n1', 'n2', undefined]);
-        const metadata = rng.bool() ? { region: rng.pick(['ap-south', 'eu-west']) } : undefined;
+        const metadata = rng.bool() ? { region: rng.pick(['ap-south', 'eu-west', '', 'constructor', '__proto__']) } : undefined;
         // ties on updatedAt too: the order then goes by id
         m.putVM(id, { status: 'running', ...(nodeId ? { nodeId } : {}), ...(metadata ? { metadata } : {}), updatedAt: 1000 + rng.int(50) });
       } else if (op < 8) m.removeVM(id);
       else if (op === 8) (m.vms as ORMap<unknown>).setLWW(id, rng.int(3)); // not a VM record
-      else m.increment(`c${rng.int(3)}`, 1 + rng.int(5));
+      else m.increment(rng.pick(['c0', 'c1', '__proto__']), 1 + rng.int(5));
       if (rng.int(8) === 0) {
         a.vms.merge(b.vms);
         a.nodes.merge(b.nodes);
         a.counters.merge(b.counters);
       }
       if (rng.int(25) === 0) {
-        const recent = rng.int(12);
+        const recent = rng.pick([0, 1, 5, 11, 100]);
         expect(a.overview(recent), `seed ${SEED} step ${step}`).toEqual(expectedOverview(a, recent));
         expect(a.countVMsOn('n0')).toBe(a.listVMs().filter((v) => v.nodeId === 'n0').length);
       }
     }
     expect(a.overview()).toEqual(expectedOverview(a, 25));
+    // region and counter names that are Object.prototype members are counted as any other
+    for (const r of ['constructor', 'constructor', '__proto__', 'hasOwnProperty']) a.putVM(`vm-${r}-${a.vms.size}`, { status: 'running', metadata: { region: r } });
+    expect(a.overview(0)).toEqual(expectedOverview(a, 0));
+    const o = a.overview(0);
+    expect(o.regions.constructor).toBe(expectedOverview(a, 0).regions.constructor);
+    expect(o.regions.hasOwnProperty).toBe(1);
+    for (const r of Object.keys(o.regions)) expect(typeof o.regions[r], r).toBe('number');
+    expect(Object.keys(o.regions)).toEqual(expect.arrayContaining(['__proto__', 'constructor', 'hasOwnProperty']));
+    expect(Object.getPrototypeOf(o.regions)).toBe(Object.prototype);
+    expect(Object.keys(a.listCounters())).toContain('__proto__');
+    expect(JSON.parse(JSON.stringify(a.listCounters())).__proto__).toBe(a.getCounter('__proto__'));
     // values a peer filled with things that are not VM records are left out, as listVMs() leaves them out
     a.vms.merge(hostile().vms);
     expect(a.overview(100)).toEqual(expectedOverview(a, 100));

@@ -183,6 +183,22 @@ describe('crdt/or-map scoped anti-entropy', () => {
     expect(fresh.retiredParts(100).map((p) => p.contextBytes().length)).toEqual([1]);
   });
 
+  it('retired parts end with one that fits, even after a nested state too big for any part', () => {
+    const [a] = twins();
+    const big = (a as ORMap<unknown>).map('gone');
+    for (let i = 0; i < 100; i++) big.setLWW(`field-${i}`, 'x'.repeat(20));
+    a.delete('gone'); // kept (keep-state), shown by no row
+    for (let i = 0; i < 1000; i += 3) a.delete(`k${i}`);
+    const parts = a.retiredParts(300);
+    const sizes = parts.map((p) => p.encode().length);
+    expect(Math.max(...sizes)).toBeGreaterThan(300); // the nested state's own part
+    expect(sizes[sizes.length - 1]).toBeLessThanOrEqual(300);
+    expect(sizes.filter((n) => n > 300)).toHaveLength(1);
+    const b = decode(a.encode());
+    for (const p of parts) b.merge(decode(p.encode()));
+    expect(hex(b.encode())).toBe(hex(a.encode()));
+  });
+
   it('a malformed or truncated peer context is a DecodeError and changes nothing', () => {
     const a = new ORMap<number>('a');
     for (let i = 0; i < 20; i++) a.setLWW(`k${i}`, i);

@@ -287,7 +287,7 @@ export class KeyTree {
   }
 
   /**
-   * The keys in buckets `prefixes` at `depth` (each bucket's keys in key-hash order), or undefined when the
+   * The keys in buckets `prefixes` at `depth` (each bucket once, whatever the repeats), or undefined when the
    * tree was built without keys.
    */
   keysIn(depth: number, prefixes: Iterable<number>): string[] | undefined {
@@ -296,7 +296,8 @@ export class KeyTree {
     const out: string[] = [];
     const shift = 32 - depth;
     const n = this.baseN, m = this.oList.length;
-    for (const prefix of prefixes) {
+    // each bucket once: a peer may name one many times (its keys would be listed once per naming)
+    for (const prefix of new Set(prefixes)) {
       const from = prefix * 2 ** shift, to = (prefix + 1) * 2 ** shift;
       const start = depth === 0 ? 0 : lowerBound(this.khi, n, from);
       const end = depth === 0 ? n : lowerBound(this.khi, n, to);

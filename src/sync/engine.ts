@@ -1719,21 +1719,22 @@ export class SyncEngine {
     const off = stale ? (e.crdt as TrackedCrdt).onChange((keys) => {
       for (const k of keys) stale.add(k);
     }) : undefined;
-    let r: boolean | void;
     try {
-      r = scoped ? (e.crdt as ScopedCrdt).mergeScoped(other) : e.crdt.merge(other as never);
+      const r = scoped ? (e.crdt as ScopedCrdt).mergeScoped(other) : e.crdt.merge(other as never);
+      dropDelta(e.crdt); // remote merges are not re-broadcast as local writes
+      e.dirty = true;
+      // the whole-state hash is dropped whatever the answer: a type that misreports must not leave a stale hash
+      e.hash = undefined;
+      // still listening: a `change` handler may write to the object directly, and the tree must see that too
+      if (r !== false) this.emit('change', { name: e.name, origin, local: false });
     } catch (err) {
       this.invalidate(e);
       throw err;
     } finally {
       off?.();
     }
-    dropDelta(e.crdt); // remote merges are not re-broadcast as local writes
-    e.dirty = true;
-    // the whole-state hash is dropped whatever the answer: a type that misreports must not leave a stale hash
-    e.hash = undefined;
-    if (!follow || stale!.size > treeStaleMax(tree!)) this.invalidate(e);
-    if (r !== false) this.emit('change', { name: e.name, origin, local: false });
+    // dropped unless it followed every change (also when something dropped it meanwhile: a refresh, a sweep)
+    if (!follow || e.tree !== tree || e.treeStale !== stale || stale!.size > treeStaleMax(tree!)) this.invalidate(e);
   }
 
   private changed(e: Entry, origin: string, local: boolean): void {
@@ -2106,7 +2107,10 @@ export class SyncEngine {
         this.mergeInto(e, theirs, from);
         const tree = this.treeOf(e);
         const differing: number[] = [];
+        const named = new Set<number>(); // each bucket once (a peer may repeat one)
         for (const b of it.buckets) {
+          if (named.has(b.prefix)) continue;
+          named.add(b.prefix);
           const n = tree.node(it.depth, b.prefix);
           keys += n.count;
           if (n.lo !== b.lo || n.hi !== b.hi) differing.push(b.prefix);

@@ -3,6 +3,7 @@ import { HLC } from '../../src/clock/hlc.js';
 import { GCounter } from '../../src/crdt/g-counter.js';
 import { ORMap } from '../../src/crdt/or-map.js';
 import { KeyTree, hash64 } from '../../src/sync/digest.js';
+import { ITEM_SLICE } from '../../src/sync/messages.js';
 import { Simulation, bytesEqual } from '../../src/sync/simulation.js';
 import { Random } from '../../src/time/random.js';
 import { SyncEngine } from '../../src/sync/engine.js';
@@ -214,6 +215,52 @@ describe('anti-entropy', () => {
       await sim.stop();
     });
   }
+
+  it("a kept bucket tree sees what a 'change' handler writes directly during a merge", async () => {
+    const sim = await quietPair((e, ctx) => e.register('vms', new ORMap(ctx.id, { clock: ctx.clock })));
+    const eng = sim.engine('b') as unknown as { entries: Map<string, unknown>; mergeInto(e: unknown, other: unknown, origin: string): void };
+    const a = sim.engine('a').get<ORMap<unknown>>('vms')!;
+    const b = sim.engine('b').get<ORMap<unknown>>('vms')!;
+    for (let i = 0; i < 100; i++) a.setLWW(`k${i}`, i);
+    b.merge(a.clone());
+    b.takeDelta();
+    sim.engine('b').refresh('vms');
+    engineTree(sim, 'b', 'vms'); // kept from an earlier round
+    // an application reacting to remote changes by overwriting an existing key (the key count stays the same)
+    let n = 0;
+    sim.engine('b').on('change', (ev) => {
+      if (!ev.local) b.setLWW(`k${50 + (n++ % 10)}`, 'derived');
+    });
+    a.setLWW('k1', 'new');
+    eng.mergeInto(eng.entries.get('vms'), a.takeDelta()!, 'a'); // as a slice answer does, before reading the tree
+    expectSameTree(engineTree(sim, 'b', 'vms'), b.keyHashes());
+    await sim.stop();
+  });
+
+  it('a slice naming one bucket many times is answered as if it named it once', async () => {
+    const answer = async (repeats: number): Promise<{ bytes: number; listed: number }> => {
+      const sim = await quietPair((e, ctx) => e.register('vms', new ORMap(ctx.id, { clock: ctx.clock })));
+      const b = sim.engine('b').get<ORMap<unknown>>('vms')!;
+      for (let i = 0; i < 2000; i++) b.setLWW(`k${i}`, i);
+      b.takeDelta();
+      sim.engine('b').refresh('vms');
+      const listed = engineTree(sim, 'b', 'vms').keysIn(0, new Array(repeats).fill(0))!.length;
+      // from a: a slice item of depth 0 naming bucket 0 `repeats` times, with a wrong hash so b answers it
+      const item = { kind: ITEM_SLICE, name: 'vms', typeTag: b.typeTag, left: 1, depth: 0, buckets: Array.from({ length: repeats }, () => ({ prefix: 0, lo: 1, hi: 2 })), bytes: new ORMap('a').encode() };
+      (sim.engine('a') as unknown as { sendSync(peer: string, session: number, seen: unknown[], items: unknown[]): number }).sendSync('b', 77, [], [item]);
+      const before = sim.engine('b').stats().antiEntropy.bytesSent;
+      await sim.run(100);
+      const bytes = sim.engine('b').stats().antiEntropy.bytesSent - before;
+      await sim.stop();
+      return { bytes, listed };
+    };
+    const once = await answer(1);
+    const many = await answer(1500);
+    expect(once.listed).toBe(2000);
+    expect(many.listed).toBe(2000);
+    expect(once.bytes).toBeGreaterThan(10_000); // the whole map went back
+    expect(many.bytes).toBe(once.bytes);
+  });
 
   it('with a 4 KiB message bound, a replica catching up in many parts hashes each key a few times (not once per part), and the bucket trees kept through merges equal fresh ones', async () => {
     // Each merged part used to rebuild the receiver's bucket tree (every key's entry hashed) and each slice

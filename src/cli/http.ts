@@ -29,6 +29,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { NovaCronIntegration } from '../cluster/integration.js';
+import { OVERVIEW_RECENT } from '../cluster/metadata.js';
 import { MAX_TIMEOUT_MS, type WriteOptions } from '../cluster/types.js';
 import { dashboardHtml } from '../dashboard/page.js';
 import { CrdtError, TimeoutError, ValidationError } from '../errors.js';
@@ -130,7 +131,7 @@ export function stateDocument(ctx: HttpContext): Record<string, unknown> {
 export const MAX_OVERVIEW_RECENT = 1000;
 
 /** The `/overview` document (see `ClusterMetadata.overview`). */
-export function overviewDocument(ctx: HttpContext, recent = 25): Record<string, unknown> {
+export function overviewDocument(ctx: HttpContext, recent = OVERVIEW_RECENT): Record<string, unknown> {
   const o = ctx.cluster.overview(recent);
   return { nodeId: ctx.nodeId, region: ctx.region, vms: o.vms, regions: o.regions, recent: o.recent, nodes: o.nodes, counters: o.counters };
 }
@@ -176,10 +177,10 @@ function pathId(raw: string): string {
   }
 }
 
-/** `/overview`'s `?recent=` (default 25, at most MAX_OVERVIEW_RECENT; anything else is a 400). */
+/** `/overview`'s `?recent=` (default OVERVIEW_RECENT, at most MAX_OVERVIEW_RECENT; anything else is a 400). */
 function recentParam(url: URL): number {
   const r = url.searchParams.get('recent');
-  if (r === null) return 25;
+  if (r === null) return OVERVIEW_RECENT;
   if (!/^\d{1,7}$/.test(r) || Number(r) > MAX_OVERVIEW_RECENT) throw new HttpError(400, `recent must be a whole number of at most ${MAX_OVERVIEW_RECENT}`);
   return Number(r);
 }

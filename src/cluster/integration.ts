@@ -28,7 +28,7 @@ import { SyncEngine, type Logger, type SyncEngineOptions, type SyncStats } from 
 import type { Random } from '../time/random.js';
 import { RealScheduler, type Scheduler } from '../time/scheduler.js';
 import type { Transport } from '../transport/types.js';
-import { ClusterMetadata, type ClusterOverview, type ClusterState } from './metadata.js';
+import { ClusterMetadata, OVERVIEW_RECENT, type ClusterOverview, type ClusterState } from './metadata.js';
 import { checkId, checkWriteOptions, type ClusterSnapshot, type NodeStatus, type VMState, type WriteOptions } from './types.js';
 
 export interface NovaCronIntegrationOptions {
@@ -274,7 +274,7 @@ export class NovaCronIntegration {
    * VM count, VMs per region, the `recent` most recently updated VMs, node statuses and counters, re-reading
    * only the VMs changed since the last call (see `ClusterMetadata.overview`): what the dashboard polls.
    */
-  overview(recent = 25): ClusterOverview {
+  overview(recent = OVERVIEW_RECENT): ClusterOverview {
     return this.metadata.overview(recent);
   }
 

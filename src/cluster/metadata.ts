@@ -98,6 +98,9 @@ function readNode(map: ORMap<NodeStatus>, key: string): NodeStatus | undefined {
   return ok ? (v as unknown as NodeStatus) : undefined;
 }
 
+/** How many of the latest VMs `overview()` lists by default. */
+export const OVERVIEW_RECENT = 25;
+
 /** `ClusterMetadata.overview()`: what the dashboard shows. */
 export interface ClusterOverview {
   /** How many VM records there are. */
@@ -123,31 +126,34 @@ function brief(v: VMState): VMBrief {
   return { nodeId: typeof v.nodeId === 'string' ? v.nodeId : undefined, region, updatedAt: typeof v.updatedAt === 'number' ? v.updatedAt : 0 };
 }
 
-/** Is VM (id, b) newer than `than` (later `updatedAt`; on a tie the smaller id first)? */
-function newer(id: string, b: VMBrief, than: [string, VMBrief]): boolean {
-  return b.updatedAt > than[1].updatedAt || (b.updatedAt === than[1].updatedAt && id < than[0]);
+/** A VM of the index: its id and brief. */
+type VMEntry = [string, VMBrief];
+
+/** Is VM `x` newer than `than` (later `updatedAt`; on a tie the smaller id first)? */
+function newer(x: VMEntry, than: VMEntry): boolean {
+  return x[1].updatedAt > than[1].updatedAt || (x[1].updatedAt === than[1].updatedAt && x[0] < than[0]);
 }
 
 /** Add to a heap of VMs whose root is the oldest (see `newer`). */
-function heapPush(h: [string, VMBrief][], x: [string, VMBrief]): void {
+function heapPush(h: VMEntry[], x: VMEntry): void {
   let i = h.length;
   h.push(x);
   while (i > 0) {
     const p = (i - 1) >> 1;
-    if (!newer(h[p][0], h[p][1], h[i])) break;
+    if (!newer(h[p], h[i])) break;
     [h[p], h[i]] = [h[i], h[p]];
     i = p;
   }
 }
 
 /** Replace the heap's root (its oldest) with `x` and restore the order. */
-function heapReplaceRoot(h: [string, VMBrief][], x: [string, VMBrief]): void {
+function heapReplaceRoot(h: VMEntry[], x: VMEntry): void {
   h[0] = x;
   for (let i = 0; ; ) {
     const l = 2 * i + 1, r = l + 1;
     let m = i;
-    if (l < h.length && newer(h[m][0], h[m][1], h[l])) m = l;
-    if (r < h.length && newer(h[m][0], h[m][1], h[r])) m = r;
+    if (l < h.length && newer(h[m], h[l])) m = l;
+    if (r < h.length && newer(h[m], h[r])) m = r;
     if (m === i) return;
     [h[m], h[i]] = [h[i], h[m]];
     i = m;
@@ -223,23 +229,24 @@ export class ClusterMetadata {
    * where `listVMs()` takes hundreds, which a page polling every second would take from gossip and
    * anti-entropy. The index costs about 140 B per VM once used (the CLI heartbeat uses it anyway).
    */
-  overview(recent = 25): ClusterOverview {
+  overview(recent = OVERVIEW_RECENT): ClusterOverview {
     if (!Number.isSafeInteger(recent) || recent < 0) throw new ValidationError('recent must be a non-negative safe integer');
     const nodes = this.listNodes();
     const regionOf = new Map(nodes.map((n) => [n.id, n.region]));
     const regions = new Map<string, number>();
     // the `recent` latest: a heap whose root is the oldest kept (n log recent, whatever the order of the index)
-    const heap: [string, VMBrief][] = [];
+    const heap: VMEntry[] = [];
     const briefs = this.briefs();
-    for (const [id, b] of briefs) {
+    for (const x of briefs) {
+      const b = x[1];
       // an empty region or node region counts as unknown, as the dashboard always showed it
       const r = (b.nodeId !== undefined ? regionOf.get(b.nodeId) : undefined) || b.region || 'unknown';
       regions.set(r, (regions.get(r) ?? 0) + 1);
       if (recent === 0) continue;
-      if (heap.length < recent) heapPush(heap, [id, b]);
-      else if (newer(id, b, heap[0])) heapReplaceRoot(heap, [id, b]);
+      if (heap.length < recent) heapPush(heap, x);
+      else if (newer(x, heap[0])) heapReplaceRoot(heap, x);
     }
-    heap.sort((x, y) => (newer(x[0], x[1], y) ? -1 : 1));
+    heap.sort((x, y) => (newer(x, y) ? -1 : 1));
     const vms: VMState[] = [];
     for (const [id] of heap) {
       const v = readVM(this.vms, id);

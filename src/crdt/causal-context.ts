@@ -51,12 +51,6 @@ export class CausalContext {
         throw new RangeError(`replica id must be a string of at most ${MAX_REPLICA_ID_LENGTH} characters`);
       }
       i = this.ids.length;
-      if (i === 0) {
-        this.ids = [id];
-        this.vv = [0];
-        this.cloud = [undefined];
-        return 0;
-      }
       if (i < INDEX_FROM) {
         // exact-size arrays while small: a push reserves 17 more slots, about 450 B over the three arrays of
         // a context that mostly holds one or two ids (a nested map's, a delta's)

@@ -460,7 +460,7 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
       case ORMAP_KIND.Counter: inst = new MapCounter(this.replicaId); break;
       case ORMAP_KIND.ORSet: inst = new ORSet(this.replicaId); break;
       case ORMAP_KIND.MVRegister: inst = new MVRegister(this.replicaId); break;
-      default: inst = new ORMap(this.replicaId, { clock: this.clock, keyHash: this.keyHash });
+      default: inst = this.sibling<unknown>();
     }
     return inst;
   }
@@ -1129,6 +1129,11 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
     return w.finish();
   }
 
+  /** An empty map of this replica, on this map's clock and key hash (a delta, a copy, a nested map). */
+  private sibling<T = V>(): ORMap<T> {
+    return new ORMap<T>(this.replicaId, { clock: this.clock, keyHash: this.keyHash });
+  }
+
   /**
    * @internal Anti-entropy: what this state holds besides its rows, which the per-key entry hashes do not
    * show: the dots this replica has retired (its causal context less the dots of its rows) and the nested
@@ -1146,11 +1151,16 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
     const live: number[][] = [];
     for (let row = 0; row < this.top; row++) if (this.rowKey[row] !== undefined) (live[this.rep[row]] ??= []).push(this.ctr[row]);
     const parts: ORMap<V>[] = [];
-    let part = new ORMap<V>(this.replicaId, { clock: this.clock, keyHash: this.keyHash });
+    let part = this.sibling();
     // a map without rows takes: version, type tag, replica count (up to 5 bytes), key count, timestamp base,
     // nested count, and its context
     const base = 10;
     let size = base;
+    const nextPart = (): void => {
+      parts.push(part);
+      part = this.sibling();
+      size = base;
+    };
     for (const [nk, inst] of this.nested) {
       const kind = nk.charCodeAt(0) - 48;
       const key = nk.slice(1);
@@ -1160,11 +1170,7 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
       if (shown) continue;
       // kind, key (length and up to 3 bytes per unit), length-prefixed state, and a longer nested count
       const n = 12 + 3 * key.length + inst.encode().length;
-      if (size > base && size + n > maxBytes) {
-        parts.push(part);
-        part = new ORMap<V>(this.replicaId, { clock: this.clock, keyHash: this.keyHash });
-        size = base;
-      }
+      if (size > base && size + n > maxBytes) nextPart();
       part.ownNested().set(nk, inst.clone() as NestedCrdt);
       size += n;
     }
@@ -1191,11 +1197,7 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
       let i = 0;
       let first = true; // r not yet in the current part
       while (i < dead.length) {
-        if (size > base && (!first || size + head + varuintSize(dead[i]) + varuintSize(dead[i + 1] - dead[i]) > maxBytes)) {
-          parts.push(part);
-          part = new ORMap<V>(this.replicaId, { clock: this.clock, keyHash: this.keyHash });
-          size = base;
-        }
+        if (size > base && (!first || size + head + varuintSize(dead[i]) + varuintSize(dead[i + 1] - dead[i]) > maxBytes)) nextPart();
         first = false;
         const p = part.ctx.intern(id);
         size += head;
@@ -1218,7 +1220,7 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
     parts.push(part);
     // the last part is the one anti-entropy asks the receiver to answer: it must fit a message (a nested state
     // bigger than maxBytes has a part of its own, too big to send, so an empty one follows it)
-    if (part.encode().length > maxBytes) parts.push(new ORMap<V>(this.replicaId, { clock: this.clock, keyHash: this.keyHash }));
+    if (part.encode().length > maxBytes) parts.push(this.sibling());
     return parts;
   }
 
@@ -1241,7 +1243,7 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
    * -1) and a context of their dots plus `extraDots` (flat r, c pairs).
    */
   private subset(keys: string[], hks: number[], firsts: number[], extraDots: number[]): ORMap<V> {
-    const d = new ORMap<V>(this.replicaId, { clock: this.clock, keyHash: this.keyHash });
+    const d = this.sibling();
     const tmap = new Int32Array(this.ctx.width).fill(-1);
     const to = (r: number): number => (tmap[r] >= 0 ? tmap[r] : (tmap[r] = d.ctx.intern(this.ctx.ids[r])));
     let rows = 0, bytes = 0;
@@ -1283,7 +1285,7 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
   }
 
   clone(): ORMap<V> {
-    const c = new ORMap<V>(this.replicaId, { clock: this.clock, keyHash: this.keyHash });
+    const c = this.sibling();
     copyContext(this.ctx, c.ctx);
     const tmap = this.ctx.mapFrom(c.ctx); // c index -> my index (same ids)
     const toC = inverseMap(tmap, this.ctx.width);

@@ -262,21 +262,24 @@ export class KeyTree {
 
   /** The node for bucket `prefix` at `depth` (0..16). */
   node(depth: number, prefix: number): TreeNode {
-    const shift = 32 - depth;
-    const from = prefix * 2 ** shift, to = (prefix + 1) * 2 ** shift;
-    const n = this.baseN;
-    const start = depth === 0 ? 0 : lowerBound(this.khi, n, from);
-    const end = depth === 0 ? n : lowerBound(this.khi, n, to);
+    const [start, end, a, b] = this.span(depth, prefix);
     let lo = this.s1[end] - this.s1[start], hi = this.s2[end] - this.s2[start], count = end - start;
-    const m = this.oList.length;
-    if (m > 0) {
-      const a = depth === 0 ? 0 : lowerBound(this.oKhi, m, from);
-      const b = depth === 0 ? m : lowerBound(this.oKhi, m, to);
+    if (b > a) {
       lo += this.oS1[b] - this.oS1[a];
       hi += this.oS2[b] - this.oS2[a];
       count += this.oCount[b] - this.oCount[a];
     }
     return { lo: lo >>> 0, hi: hi >>> 0, count };
+  }
+
+  /** Bucket `prefix` at `depth` as index ranges: [start, end) of the base, [a, b) of the overlay. */
+  private span(depth: number, prefix: number): [number, number, number, number] {
+    const n = this.baseN, m = this.oList.length;
+    if (depth === 0) return [0, n, 0, m];
+    const shift = 32 - depth;
+    const from = prefix * 2 ** shift, to = (prefix + 1) * 2 ** shift;
+    const a = m === 0 ? 0 : lowerBound(this.oKhi, m, from), b = m === 0 ? 0 : lowerBound(this.oKhi, m, to);
+    return [lowerBound(this.khi, n, from), lowerBound(this.khi, n, to), a, b];
   }
 
   /** The 16 children (depth + 4) of bucket `prefix` at `depth`. */
@@ -294,17 +297,10 @@ export class KeyTree {
     const keys = this.keys;
     if (keys === undefined) return undefined;
     const out: string[] = [];
-    const shift = 32 - depth;
-    const n = this.baseN, m = this.oList.length;
     // each bucket once: a peer may name one many times (its keys would be listed once per naming)
     for (const prefix of new Set(prefixes)) {
-      const from = prefix * 2 ** shift, to = (prefix + 1) * 2 ** shift;
-      const start = depth === 0 ? 0 : lowerBound(this.khi, n, from);
-      const end = depth === 0 ? n : lowerBound(this.khi, n, to);
+      const [start, end, a, b] = this.span(depth, prefix);
       for (let j = start; j < end; j++) if (this.changes === undefined || !this.changes.has(keys[j])) out.push(keys[j]);
-      if (m === 0) continue;
-      const a = depth === 0 ? 0 : lowerBound(this.oKhi, m, from);
-      const b = depth === 0 ? m : lowerBound(this.oKhi, m, to);
       for (let j = a; j < b; j++) if (this.oList[j].present) out.push(this.oList[j].key);
     }
     return out;

@@ -2187,10 +2187,10 @@ export class SyncEngine {
    * once.
    */
   private stateItems(e: Entry, final: boolean): SyncItem[] {
-    const [lo, hi] = this.hashOf(e);
     const bytes = e.crdt.encode();
+    const [lo, hi] = (e.hash ??= hash64(bytes)); // what hashOf gives, without encoding the state again
     const head = stateAnswerHeadMax(e.name);
-    if (!isRetiring(e.crdt) || bytes.length + head <= this.maxMessageBytes - this.envelopeOverhead() - SYNC_TRAILER_MAX) {
+    if (!isRetiring(e.crdt) || bytes.length + head <= this.partRoom()) {
       return [{ kind: ITEM_STATE, name: e.name, typeTag: e.crdt.typeTag, final, lo, hi, bytes }];
     }
     const parts = e.crdt.retiredParts(this.syncBudget() - head) as Crdt[];
@@ -2235,6 +2235,11 @@ export class SyncEngine {
   }
 
   /** Largest SYNC payload to build: the message bound less room for the envelope and item framing. */
+  /** Room for the payload of one part of an answer (the message less the envelope and the parts trailer). */
+  private partRoom(): number {
+    return this.maxMessageBytes - this.envelopeOverhead() - SYNC_TRAILER_MAX;
+  }
+
   private syncBudget(): number {
     return Math.max(1024, this.maxMessageBytes - 4096);
   }
@@ -2250,7 +2255,7 @@ export class SyncEngine {
     // an item too big for any message (an object's whole state past maxMessageBytes) stays out, and the answer
     // says it withheld something: sent, it would be dropped, and a part announced but never sent would keep
     // the asker's session from completing
-    const room = this.maxMessageBytes - this.envelopeOverhead() - SYNC_TRAILER_MAX;
+    const room = this.partRoom();
     const fit: { x: SyncItem; n: number }[] = [];
     for (const it of items) {
       const n = encodeSync({ session, seen: [], items: [it] }).length;

@@ -541,7 +541,8 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
   }
 
   private emit(keys: string[]): void {
-    for (const fn of this.listeners.slice()) fn(keys);
+    // no copy: `listeners` is replaced, never changed, when a listener comes or goes (even during this loop)
+    for (const fn of this.listeners) fn(keys);
   }
 
   // ===================================================================================================
@@ -1161,15 +1162,9 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
       part = this.sibling();
       size = base;
     };
-    for (const [nk, inst] of this.nested) {
-      const kind = nk.charCodeAt(0) - 48;
-      const key = nk.slice(1);
-      if (isEmptyNested(inst)) continue;
-      let shown = false;
-      for (let row = this.head.get(key) ?? -1; row >= 0 && !shown; row = this.nextRow[row]) shown = this.kind[row] === kind;
-      if (shown) continue;
+    for (const [nk, inst] of this.hiddenNested()) {
       // kind, key (length and up to 3 bytes per unit), length-prefixed state, and a longer nested count
-      const n = 12 + 3 * key.length + inst.encode().length;
+      const n = 12 + 3 * (nk.length - 1) + inst.encode().length;
       if (size > base && size + n > maxBytes) nextPart();
       part.ownNested().set(nk, inst.clone() as NestedCrdt);
       size += n;
@@ -1222,6 +1217,35 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
     // bigger than maxBytes has a part of its own, too big to send, so an empty one follows it)
     if (part.encode().length > maxBytes) parts.push(this.sibling());
     return parts;
+  }
+
+  /** The non-empty nested states that no row shows (kept after a delete), in this map's iteration order. */
+  private hiddenNested(): [string, NestedCrdt][] {
+    const out: [string, NestedCrdt][] = [];
+    for (const [nk, inst] of this.nested) {
+      const kind = nk.charCodeAt(0) - 48;
+      const key = nk.slice(1);
+      if (isEmptyNested(inst)) continue;
+      let shown = false;
+      for (let row = this.head.get(key) ?? -1; row >= 0 && !shown; row = this.nextRow[row]) shown = this.kind[row] === kind;
+      if (!shown) out.push([nk, inst]);
+    }
+    return out;
+  }
+
+  /**
+   * @internal Anti-entropy: canonical bytes of what the per-key entry hashes (`keyHashes`) leave out of the
+   * state: the causal context, then the nested states no row shows (`retiredParts`), each as kind, key and
+   * encoding, sorted as `encode` sorts nested states. Two maps have equal encodings exactly when they have
+   * equal entries (key by key) and equal `unkeyedBytes()`, so a digest of the bucket tree's root and these
+   * bytes stands for the whole state's hash, and costs only what changed while the tree is kept up to date
+   * (the context and the hidden nested states, not every row).
+   */
+  unkeyedBytes(): Uint8Array {
+    const w = new Writer(64);
+    this.ctx.write(w);
+    writeNestedStates(w, this.hiddenNested());
+    return w.finish();
   }
 
   /** @internal Decode `contextBytes()` output; DecodeError on malformed input. */
@@ -1429,14 +1453,7 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
       values.write(w, this.chunks[this.vchunk[row]], this.voff[row], this.vlen[row], this.rowKey[row]!);
     }
     values.release(); // before the nested encodings below, which take their own
-    const nested = [...this.nested].filter(([, inst]) => !isEmptyNested(inst));
-    nested.sort((x, y) => cmpStr(x[0].slice(1), y[0].slice(1)) || x[0].charCodeAt(0) - y[0].charCodeAt(0));
-    w.varuint(nested.length);
-    for (const [nk, inst] of nested) {
-      w.u8(nk.charCodeAt(0) - 48);
-      w.string(nk.slice(1));
-      w.bytes(inst.encode());
-    }
+    writeNestedStates(w, [...this.nested].filter(([, inst]) => !isEmptyNested(inst)));
     return w.finish();
   }
 
@@ -1756,6 +1773,18 @@ function bytesSame(a: Uint8Array, b: Uint8Array): boolean {
 const emptyEncodings = new Map<number, Uint8Array>();
 
 /** True when a nested instance holds the empty state (its encoding equals a fresh instance's). */
+/** Nested states (`[kind char + key, state]`) as an encoding holds them: count, then sorted by key and kind, each
+ * as kind, key and length-prefixed encoding. Sorts `list`. */
+function writeNestedStates(w: Writer, list: [string, NestedCrdt][]): void {
+  list.sort((x, y) => cmpStr(x[0].slice(1), y[0].slice(1)) || x[0].charCodeAt(0) - y[0].charCodeAt(0));
+  w.varuint(list.length);
+  for (const [nk, inst] of list) {
+    w.u8(nk.charCodeAt(0) - 48);
+    w.string(nk.slice(1));
+    w.bytes(inst.encode());
+  }
+}
+
 function isEmptyNested(inst: NestedCrdt): boolean {
   if (inst instanceof ORSet) return inst.size === 0 && inst.ctx.isEmpty();
   if (inst instanceof MVRegister) return inst.ctx.isEmpty();

@@ -44,11 +44,18 @@ export interface TrackedCrdt<Self = unknown> extends KeyedCrdt<Self> {
   keyHashes(): { keyHashes: Uint32Array; entryHashes: Uint32Array; keys: readonly string[] };
   keyHashesOf(keys: readonly string[]): KeyChanges;
   onChange(fn: (keys: string[]) => void): () => void;
+  /** Canonical bytes of the state that the entry hashes leave out (see `ORMap.unkeyedBytes`). */
+  unkeyedBytes(): Uint8Array;
   readonly size: number;
 }
 
 export function isTracked(c: unknown): c is TrackedCrdt {
-  return isKeyed(c) && typeof (c as TrackedCrdt).keyHashesOf === 'function' && typeof (c as TrackedCrdt).onChange === 'function';
+  return (
+    isKeyed(c) &&
+    typeof (c as TrackedCrdt).keyHashesOf === 'function' &&
+    typeof (c as TrackedCrdt).onChange === 'function' &&
+    typeof (c as TrackedCrdt).unkeyedBytes === 'function'
+  );
 }
 
 /**

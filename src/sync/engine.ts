@@ -289,8 +289,14 @@ interface Entry {
   causal: boolean;
   hash?: [number, number];
   tree?: KeyTree;
-  /** Keys that merges changed since `tree` was last brought up to date (see treeOf). */
+  /**
+   * Keys changed since `tree` was last brought up to date (see treeOf): by local writes, merges and direct
+   * writes alike, as the object reports them (`onChange`, for objects that are `isTracked`); set while a tree
+   * is kept.
+   */
   treeStale?: Set<string>;
+  /** Stops the `onChange` listener that fills `treeStale` (listening only while a tree is kept). */
+  treeOff?: () => void;
   dirty: boolean;
   logKeys: string[];
   /** Local writes to this object whose storage batch failed: durable once a snapshot of it is (see `settle`). */
@@ -1031,7 +1037,10 @@ export class SyncEngine {
     this.invalidate(this.entry(name));
   }
 
-  /** A 64-bit hash of a registered object's current encoding, as 16 hex digits (cached until it changes). */
+  /**
+   * A 64-bit hash of a registered object's current state, as 16 hex digits (cached until it changes): equal on
+   * two replicas exactly when their encodings are equal, but for hash collisions (see hashOf).
+   */
   hash(name: string): string {
     const [lo, hi] = this.hashOf(this.entry(name));
     return hi.toString(16).padStart(8, '0') + lo.toString(16).padStart(8, '0');
@@ -1709,36 +1718,42 @@ export class SyncEngine {
   /** Merge a remote state or delta; `change` is emitted only when the state changed (a duplicate is silent). */
   private mergeInto(e: Entry, other: Crdt, origin: string, scoped = false): void {
     this.sweep(e);
-    // A bucket tree is kept through a merge of an object that reports the keys it changes: treeOf updates it
-    // for those keys when next read. An answer in many parts then costs each part the keys it carries, where
-    // rebuilding the tree (every key's entry hashed) cost each part the whole map. A merge of more keys than
-    // treeStaleMax allows drops the tree instead (rebuilt when next read), and so does one that fails.
-    const tree = e.tree;
-    const follow = tree !== undefined && tree.updatable && isTracked(e.crdt) && ((other as { size?: number }).size ?? Infinity) <= treeStaleMax(tree);
-    const stale = follow ? (e.treeStale ??= new Set()) : undefined;
-    const off = stale ? (e.crdt as TrackedCrdt).onChange((keys) => {
-      for (const k of keys) stale.add(k);
-    }) : undefined;
+    // a merge of more keys than treeStaleMax allows drops the tree first (rebuilt when next read): updating
+    // it would cost about as much, and the map would report every key it changed to no use
+    if (e.tree !== undefined && ((other as { size?: number }).size ?? Infinity) > treeStaleMax(e.tree)) this.invalidate(e);
     try {
       const r = scoped ? (e.crdt as ScopedCrdt).mergeScoped(other) : e.crdt.merge(other as never);
       dropDelta(e.crdt); // remote merges are not re-broadcast as local writes
       e.dirty = true;
       // the whole-state hash is dropped whatever the answer: a type that misreports must not leave a stale hash
       e.hash = undefined;
-      // still listening: a `change` handler may write to the object directly, and the tree must see that too
+      // a kept tree of a tracked object has heard of the keys the merge changed (noteKeys), and of any a
+      // `change` handler writes directly
       if (r !== false) this.emit('change', { name: e.name, origin, local: false });
     } catch (err) {
       this.invalidate(e);
       throw err;
-    } finally {
-      off?.();
     }
-    // dropped unless it followed every change (also when something dropped it meanwhile: a refresh, a sweep)
-    if (!follow || e.tree !== tree || e.treeStale !== stale || stale!.size > treeStaleMax(tree!)) this.invalidate(e);
+    if (!isTracked(e.crdt)) this.invalidate(e);
+  }
+
+  /**
+   * A tracked object reported changed keys (a local write, a merge, a direct write): its hash is stale, and a
+   * kept tree takes the keys to update when next read (see treeOf), or is dropped once more keys changed than
+   * updating beats rebuilding (treeStaleMax).
+   */
+  private noteKeys(e: Entry, keys: readonly string[]): void {
+    e.hash = undefined;
+    const stale = e.treeStale;
+    if (e.tree === undefined || stale === undefined) return;
+    if (stale.size + keys.length > treeStaleMax(e.tree)) return this.invalidate(e);
+    for (const k of keys) stale.add(k);
   }
 
   private changed(e: Entry, origin: string, local: boolean): void {
-    this.invalidate(e);
+    // a tracked object's kept tree heard of the keys when they were written (noteKeys)
+    if (isTracked(e.crdt)) e.hash = undefined;
+    else this.invalidate(e);
     this.emit('change', { name: e.name, origin, local });
   }
 
@@ -1746,10 +1761,31 @@ export class SyncEngine {
     e.hash = undefined;
     e.tree = undefined;
     e.treeStale = undefined;
+    e.treeOff?.();
+    e.treeOff = undefined;
   }
 
+  /**
+   * The object's 64-bit state hash, equal on two replicas exactly when their encodings are equal (but for
+   * hash collisions). A tracked object (ORMap) hashes its bucket tree's root (a sum over every key's entry
+   * hash) with its `unkeyedBytes()` (context, hidden nested states): with the tree kept through changes, that
+   * costs what changed since the last hash, where hashing the encoding cost the whole state (100,000 VM
+   * records: about 0.3 s per anti-entropy session). Every other type hashes its encoding.
+   */
   private hashOf(e: Entry): [number, number] {
-    return (e.hash ??= hash64(e.crdt.encode()));
+    return (e.hash ??= isTracked(e.crdt) ? this.treeHash(e) : hash64(e.crdt.encode()));
+  }
+
+  private treeHash(e: Entry): [number, number] {
+    const root = this.treeOf(e).node(0, 0);
+    const rest = (e.crdt as TrackedCrdt).unkeyedBytes();
+    const b = new Uint8Array(12 + rest.length);
+    const v = new DataView(b.buffer);
+    v.setUint32(0, root.lo, true);
+    v.setUint32(4, root.hi, true);
+    v.setUint32(8, root.count, true);
+    b.set(rest, 12);
+    return hash64(b);
   }
 
   /** The object's bucket tree: built from all its keys, or brought up to date for the keys merges changed. */
@@ -1762,7 +1798,15 @@ export class SyncEngine {
       // a cheap check of what the updates promise: the same number of keys as the object
       if (e.tree.n !== c.size) this.invalidate(e);
     }
-    return (e.tree ??= new KeyTree((e.crdt as KeyedCrdt).keyHashes()));
+    if (e.tree === undefined) {
+      e.tree = new KeyTree((e.crdt as KeyedCrdt).keyHashes());
+      // from now on, until it is dropped, the changes the object reports keep it up to date (noteKeys)
+      if (isTracked(e.crdt) && e.tree.updatable) {
+        e.treeStale = new Set();
+        e.treeOff = e.crdt.onChange((keys) => this.noteKeys(e, keys));
+      }
+    }
+    return e.tree;
   }
 
   /** The first step of a bucket-tree descent: the root's 16 children. */
@@ -2188,7 +2232,8 @@ export class SyncEngine {
    */
   private stateItems(e: Entry, final: boolean): SyncItem[] {
     const bytes = e.crdt.encode();
-    const [lo, hi] = (e.hash ??= hash64(bytes)); // what hashOf gives, without encoding the state again
+    // what hashOf gives (an untracked type's without encoding the state again)
+    const [lo, hi] = isTracked(e.crdt) ? this.hashOf(e) : (e.hash ??= hash64(bytes));
     const head = stateAnswerHeadMax(e.name);
     if (!isRetiring(e.crdt) || bytes.length + head <= this.partRoom()) {
       return [{ kind: ITEM_STATE, name: e.name, typeTag: e.crdt.typeTag, final, lo, hi, bytes }];

@@ -95,6 +95,7 @@ export {
   ClusterMetadata,
   type ClusterState,
   type ClusterOverview,
+  type ClusterSummary,
   validateVMState,
   validateNodeStatus,
   type VMState,

@@ -6,7 +6,7 @@
  * | `GET /` | the live dashboard (HTML) |
  * | `GET /state` | `{ nodeId, region, vms, nodes, assignments, counters }` |
  * | `GET /overview` | `{ nodeId, region, vms, regions, recent, nodes, counters }`: VM count, VMs per region, the 25 (`?recent=N`, at most 1,000) most recently updated VMs, nodes and counters, without listing every VM (what the dashboard polls) |
- * | `GET /summary` | `{ nodeId, region, vms, nodes, assignments, counters, hash }`: counts and a SHA-256 of the VMs and assignments (what the demo polls) |
+ * | `GET /summary` | `{ nodeId, region, vms, nodes, assignments, counters, hash }`: counts and a digest of the VMs and assignments, kept up to date incrementally (what the demo polls; `ClusterMetadata.summary`) |
  * | `GET /metrics` | Prometheus text |
  * | `GET /healthz` | `{ status: 'ok', nodeId, region, uptimeSeconds }` |
  * | `PUT /vms/:id` | JSON VMState; 204 once durable (`?write=majority\|all&timeoutMs=N` for a stronger write) |
@@ -26,10 +26,10 @@
  * A client that goes away mid-request is logged at debug level (nothing to answer); only failures of the
  * node itself are logged as errors (500).
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { NovaCronIntegration } from '../cluster/integration.js';
-import { OVERVIEW_RECENT } from '../cluster/metadata.js';
+import { OVERVIEW_RECENT, canonicalJson } from '../cluster/metadata.js';
 import { MAX_TIMEOUT_MS, type WriteOptions } from '../cluster/types.js';
 import { dashboardHtml } from '../dashboard/page.js';
 import { CrdtError, TimeoutError, ValidationError } from '../errors.js';
@@ -113,13 +113,7 @@ async function readJson(req: IncomingMessage): Promise<unknown> {
   }
 }
 
-/** JSON with object keys sorted at every level: the same value gives the same text on every node. */
-export function canonicalJson(v: unknown): string {
-  if (v === null || typeof v !== 'object') return JSON.stringify(v) ?? 'null';
-  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
-  const keys = Object.keys(v).filter((k) => (v as Record<string, unknown>)[k] !== undefined).sort();
-  return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson((v as Record<string, unknown>)[k])}`).join(',')}}`;
-}
+export { canonicalJson };
 
 /** The `/state` document. */
 export function stateDocument(ctx: HttpContext): Record<string, unknown> {
@@ -136,22 +130,10 @@ export function overviewDocument(ctx: HttpContext, recent = OVERVIEW_RECENT): Re
   return { nodeId: ctx.nodeId, region: ctx.region, vms: o.vms, regions: o.regions, recent: o.recent, nodes: o.nodes, counters: o.counters };
 }
 
-/** The `/summary` document: counts and a hash of the VMs and assignments. */
+/** The `/summary` document: counts and a digest of the VMs and assignments (see `ClusterMetadata.summary`). */
 export function summaryDocument(ctx: HttpContext): Record<string, unknown> {
-  const s = ctx.cluster.exportState();
-  const h = createHash('sha256');
-  h.update(canonicalJson(s.vms));
-  h.update('\n');
-  h.update(canonicalJson(s.assignments));
-  return {
-    nodeId: ctx.nodeId,
-    region: ctx.region,
-    vms: s.vms.length,
-    nodes: s.nodes.length,
-    assignments: Object.keys(s.assignments).length,
-    counters: s.counters,
-    hash: h.digest('hex'),
-  };
+  const s = ctx.cluster.summary();
+  return { nodeId: ctx.nodeId, region: ctx.region, vms: s.vms, nodes: s.nodes, assignments: s.assignments, counters: s.counters, hash: s.hash };
 }
 
 function authorize(ctx: HttpContext, req: IncomingMessage): void {

@@ -28,7 +28,7 @@ import { SyncEngine, type Logger, type SyncEngineOptions, type SyncStats } from 
 import type { Random } from '../time/random.js';
 import { RealScheduler, type Scheduler } from '../time/scheduler.js';
 import type { Transport } from '../transport/types.js';
-import { ClusterMetadata, OVERVIEW_RECENT, type ClusterOverview, type ClusterState } from './metadata.js';
+import { ClusterMetadata, OVERVIEW_RECENT, type ClusterOverview, type ClusterState, type ClusterSummary } from './metadata.js';
 import { checkId, checkWriteOptions, type ClusterSnapshot, type NodeStatus, type VMState, type WriteOptions } from './types.js';
 
 export interface NovaCronIntegrationOptions {
@@ -276,6 +276,15 @@ export class NovaCronIntegration {
    */
   overview(recent = OVERVIEW_RECENT): ClusterOverview {
     return this.metadata.overview(recent);
+  }
+
+  /**
+   * VM, node and assignment counts, counters and a digest of the VMs and assignments, equal on replicas that
+   * hold the same ones (see `ClusterMetadata.summary`): what the demo polls to see convergence. Re-reads only
+   * what changed since the last call.
+   */
+  summary(): ClusterSummary {
+    return this.metadata.summary();
   }
 
   /**

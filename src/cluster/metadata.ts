@@ -118,12 +118,70 @@ interface VMBrief {
   nodeId: string | undefined;
   region: string | undefined;
   updatedAt: number;
+  /** The record's share of the summary digest: hash52 of its canonical JSON (0 until summary() is used). */
+  h: number;
 }
 
-function brief(v: VMState): VMBrief {
+function brief(v: VMState, summing: boolean): VMBrief {
   const md = v.metadata as Record<string, unknown> | undefined;
   const region = md !== undefined && md !== null && typeof md.region === 'string' ? md.region : undefined;
-  return { nodeId: typeof v.nodeId === 'string' ? v.nodeId : undefined, region, updatedAt: typeof v.updatedAt === 'number' ? v.updatedAt : 0 };
+  return { nodeId: typeof v.nodeId === 'string' ? v.nodeId : undefined, region, updatedAt: typeof v.updatedAt === 'number' ? v.updatedAt : 0, h: summing ? hash52(canonicalJson(v)) : 0 };
+}
+
+/** `summary()`: counts and a digest of the VMs and assignments (what `GET /summary` serves). */
+export interface ClusterSummary {
+  vms: number;
+  nodes: number;
+  assignments: number;
+  counters: Record<string, number>;
+  /**
+   * 26 hex digits: for the VM records, then for the assignments, the sum modulo 2^52 of a 52-bit hash of each
+   * entry's canonical JSON. Equal on two replicas that hold the same VMs and assignments (but for collisions),
+   * whatever the order they came in; not a cryptographic digest.
+   */
+  hash: string;
+}
+
+/** JSON with object keys sorted at every level: the same value gives the same text on every node. */
+export function canonicalJson(v: unknown): string {
+  if (v === null || typeof v !== 'object') return JSON.stringify(v) ?? 'null';
+  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
+  const keys = Object.keys(v).filter((k) => (v as Record<string, unknown>)[k] !== undefined).sort();
+  return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson((v as Record<string, unknown>)[k])}`).join(',')}}`;
+}
+
+const TWO_52 = 2 ** 52;
+
+/** A 52-bit hash of a string (two 32-bit multiply-xorshift passes over its UTF-16 units), an exact integer. */
+function hash52(s: string): number {
+  let a = 0x811c9dc5 ^ s.length, b = 0x9e3779b9;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    a = Math.imul(a ^ c, 0x01000193);
+    b = Math.imul(b ^ c, 0x5bd1e995);
+    b ^= b >>> 15;
+  }
+  a ^= a >>> 16;
+  a = Math.imul(a, 0x85ebca6b);
+  a ^= a >>> 13;
+  b = Math.imul(b ^ (b >>> 16), 0xc2b2ae35);
+  b ^= b >>> 16;
+  return (a >>> 0) + (b & 0xfffff) * 2 ** 32;
+}
+
+/** x + y modulo 2^52 (both below 2^52: exact in doubles). */
+function add52(x: number, y: number): number {
+  const z = x + y;
+  return z >= TWO_52 ? z - TWO_52 : z;
+}
+
+/** x - y modulo 2^52. */
+function sub52(x: number, y: number): number {
+  return x >= y ? x - y : x - y + TWO_52;
+}
+
+function hex52(x: number): string {
+  return x.toString(16).padStart(13, '0');
 }
 
 /** A VM of the index: its id and brief. */
@@ -169,6 +227,11 @@ export class ClusterMetadata {
   private readonly now: () => number;
   /** VM id -> what countVMsOn and overview need of it (kept up to date from the map's changed keys once asked). */
   private vmBriefs: Map<string, VMBrief> | undefined;
+  /** Sum (mod 2^52) of the briefs' `h`; undefined until summary() is first used (the briefs then carry none). */
+  private vmSum: number | undefined;
+  /** VM id -> its assignment's hash52 (kept up to date from the assignments' changed keys once summary() asked). */
+  private assignHashes: Map<string, number> | undefined;
+  private assignSum = 0;
 
   constructor(
     readonly replicaId: string,
@@ -227,7 +290,8 @@ export class ClusterMetadata {
    * most recently updated VMs (by `updatedAt`, then id), the node statuses and the counters. Like
    * `countVMsOn`, it re-reads only the VMs changed since the last call: at 100,000 VMs a few milliseconds
    * where `listVMs()` takes hundreds, which a page polling every second would take from gossip and
-   * anti-entropy. The index costs about 140 B per VM once used (the CLI heartbeat uses it anyway).
+   * anti-entropy. The index costs about 140 B per VM once used (the CLI heartbeat uses it anyway), and
+   * about 70 B more once `summary()` is used too (each VM's hash, and an index of the assignments).
    */
   overview(recent = OVERVIEW_RECENT): ClusterOverview {
     if (!Number.isSafeInteger(recent) || recent < 0) throw new ValidationError('recent must be a non-negative safe integer');
@@ -259,21 +323,67 @@ export class ClusterMetadata {
   /** The VM index (built on first use, then brought up to date with the VMs changed since). */
   private briefs(): Map<string, VMBrief> {
     let briefs = this.vmBriefs;
+    const keys = briefs === undefined ? this.vms.keys() : this.vms.takeChangedKeys();
     if (briefs === undefined) {
       briefs = this.vmBriefs = new Map();
       this.vms.takeChangedKeys(); // starts tracking
-      for (const k of this.vms.keys()) {
-        const v = readVM(this.vms, k);
-        if (v !== undefined) briefs.set(k, brief(v));
-      }
-    } else {
-      for (const k of this.vms.takeChangedKeys()) {
-        const v = readVM(this.vms, k);
-        if (v === undefined) briefs.delete(k);
-        else briefs.set(k, brief(v));
+    }
+    const summing = this.vmSum !== undefined;
+    let sum = this.vmSum ?? 0;
+    for (const k of keys) {
+      const old = briefs.get(k);
+      if (old !== undefined) sum = sub52(sum, old.h);
+      const v = readVM(this.vms, k);
+      if (v === undefined) briefs.delete(k);
+      else {
+        const b = brief(v, summing);
+        briefs.set(k, b);
+        sum = add52(sum, b.h);
       }
     }
+    if (summing) this.vmSum = sum;
     return briefs;
+  }
+
+  /**
+   * VM and node counts, assignments, counters and a digest of the VMs and assignments (see ClusterSummary):
+   * the demo's convergence probe. Like `overview`, the first call reads every VM and assignment and later
+   * ones re-read only those changed since (100,000 VMs: about a second for the first, milliseconds after).
+   */
+  summary(): ClusterSummary {
+    let briefs = this.briefs();
+    if (this.vmSum === undefined) {
+      // the briefs (built for overview or countVMsOn) get their hashes now, and keep them from here on
+      let sum = 0;
+      for (const [k, b] of briefs) {
+        b.h = hash52(canonicalJson(readVM(this.vms, k)));
+        sum = add52(sum, b.h);
+      }
+      this.vmSum = sum;
+      briefs = this.briefs();
+    }
+    let idx = this.assignHashes;
+    const keys = idx === undefined ? this.assignments.keys() : this.assignments.takeChangedKeys();
+    if (idx === undefined) {
+      idx = this.assignHashes = new Map();
+      this.assignments.takeChangedKeys(); // starts tracking
+    }
+    let sum = this.assignSum;
+    for (const k of keys) {
+      const old = idx.get(k);
+      if (old !== undefined) {
+        sum = sub52(sum, old);
+        idx.delete(k);
+      }
+      const v = this.getAssignment(k);
+      if (v !== undefined) {
+        const h = hash52(`${JSON.stringify(k)}:${JSON.stringify(v)}`);
+        idx.set(k, h);
+        sum = add52(sum, h);
+      }
+    }
+    this.assignSum = sum;
+    return { vms: briefs.size, nodes: this.listNodes().length, assignments: idx.size, counters: this.listCounters(), hash: hex52(this.vmSum!) + hex52(sum) };
   }
 
   getNodeStatus(nodeId: string): NodeStatus | undefined {

@@ -146,3 +146,66 @@ describe('overview', () => {
     expect(() => a.overview(-1)).toThrow(ValidationError);
   });
 });
+
+describe('summary', () => {
+  /** A replica holding m's state, its summary built from scratch. */
+  function fresh(m: ClusterMetadata): ClusterMetadata {
+    const f = new ClusterMetadata('fresh');
+    const mine = new Map(m.crdts());
+    for (const [name, crdt] of f.crdts()) (crdt as { merge(o: unknown): unknown }).merge(mine.get(name));
+    return f;
+  }
+
+  /** What the summary's VM and assignment parts stand for: the records and assignments as the reads list them. */
+  function content(m: ClusterMetadata): string {
+    return JSON.stringify([m.listVMs().map((v) => JSON.stringify(Object.entries(v).sort())), Object.entries(m.listAssignments()).sort()]);
+  }
+
+  it('kept up to date call by call, equals one built from scratch, and tells replicas apart exactly when their VMs or assignments differ (seeded)', () => {
+    const rng = makeRng(SEED);
+    const a = new ClusterMetadata('a');
+    const b = new ClusterMetadata('b');
+    a.putNode({ id: 'n0', status: 'healthy', region: 'eu-west' });
+    let same = 0, differ = 0;
+    for (let step = 0; step < 500; step++) {
+      const m = rng.bool() ? a : b;
+      const id = rng.pick([`vm-${rng.int(40)}`, '__proto__', 'constructor']);
+      const op = rng.int(12);
+      if (op < 5) m.putVM(id, { status: rng.pick(['running', 'stopped']), cpuCores: rng.int(4), metadata: rng.bool() ? { z: 1, a: [rng.int(2)] } : undefined, updatedAt: 1000 + rng.int(5) });
+      else if (op < 7) m.removeVM(id);
+      else if (op < 10) m.assign(id, rng.pick(['n0', 'n1', 'n2']));
+      else if (op === 10) (m.assignments as ORMap<unknown>).setLWW(id, rng.int(3)); // not an assignment
+      else (m.vms as ORMap<unknown>).setLWW(id, rng.int(3)); // not a VM record
+      if (rng.int(6) === 0) {
+        const [to, from] = rng.bool() ? [a, b] : [b, a];
+        to.vms.merge(from.vms);
+        to.assignments.merge(from.assignments);
+      }
+      if (rng.int(5) === 0) {
+        for (const x of [a, b]) {
+          const s = x.summary();
+          expect(s, `seed ${SEED} step ${step}`).toEqual(fresh(x).summary());
+          expect(s.vms).toBe(x.listVMs().length);
+          expect(s.assignments).toBe(Object.keys(x.listAssignments()).length);
+          expect(s.nodes).toBe(x.listNodes().length);
+          expect(s.hash).toMatch(/^[0-9a-f]{26}$/);
+        }
+        const equal = content(a) === content(b);
+        if (equal) same++;
+        else differ++;
+        expect(a.summary().hash === b.summary().hash, `seed ${SEED} step ${step}: ${equal ? 'same' : 'different'} content`).toBe(equal);
+      }
+      // now and then both catch up: the same content from different histories
+      if (step % 50 === 49) {
+        for (const [to, from] of [[a, b], [b, a]]) {
+          to.vms.merge(from.vms);
+          to.assignments.merge(from.assignments);
+        }
+        expect(a.summary().hash).toBe(b.summary().hash);
+        same++;
+      }
+    }
+    expect(same).toBeGreaterThan(5);
+    expect(differ).toBeGreaterThan(20);
+  });
+});

@@ -41,6 +41,9 @@ export class MVRegister<T = unknown> implements Crdt<MVRegister<T>> {
   private merged: CausalContext | undefined;
   /** @internal called after every local mutation (ORMap uses it for nested values). */
   onLocalChange: (() => void) | undefined;
+  /** @internal called after a `merge` that changed this instance (ORMap: a merge into a nested value's handle
+   * is a local write of the map's key, like a mutation). */
+  onMerged: (() => void) | undefined;
 
   constructor(replicaId: string) {
     this.me = this.ctx.intern(replicaId);
@@ -100,6 +103,7 @@ export class MVRegister<T = unknown> implements Crdt<MVRegister<T>> {
     this.entries = next;
     if (this.ctx.mergeFrom(other.ctx, map)) changed = true;
     (this.merged ??= new CausalContext()).absorb(other.ctx);
+    if (changed) this.onMerged?.();
     return changed;
   }
 

@@ -150,8 +150,17 @@ export type NestedCrdt = PNCounter | ORSet<unknown> | MVRegister<unknown> | ORMa
 
 /** A nested counter (every counter reports its local mutations through `onLocalChange`, which the map hooks). */
 class MapCounter extends PNCounter {
+  /** @internal called after a `merge` that changed it (see ORMap.hook). */
+  onMerged: (() => void) | undefined;
+
   protected override empty(replicaId: string): this {
     return new MapCounter(replicaId) as this;
+  }
+
+  override merge(other: this): boolean {
+    const changed = super.merge(other);
+    if (changed) this.onMerged?.();
+    return changed;
   }
 }
 
@@ -222,6 +231,8 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
   private changed: Set<string> | undefined;
   /** @internal called after every local mutation (a parent ORMap uses it for nested maps). */
   onLocalChange: (() => void) | undefined;
+  /** @internal called after a `merge` that changed this map (a parent ORMap uses it for nested maps). */
+  onMerged: (() => void) | undefined;
 
   constructor(replicaId: string, options: ORMapOptions = {}) {
     this.me = this.ctx.intern(replicaId);
@@ -465,10 +476,16 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
     return inst;
   }
 
-  /** Hook the nested instance at (kind, key) so that its local mutations create dots here. */
+  /**
+   * Hook the nested instance at (kind, key) so that its local mutations create dots here, and so does a merge
+   * into it through its handle (`map.map(key).merge(x)`): a local write of the key like any other, which
+   * this map's delta then carries with the nested state, and which its change listeners hear of (a merge of
+   * this map into its nested values is not one: mergeWith unhooks them meanwhile).
+   */
   private hook(kind: number, key: string, inst: NestedCrdt): void {
     const nk = String.fromCharCode(48 + kind) + key;
-    (inst as { onLocalChange: (() => void) | undefined }).onLocalChange = () => this.nestedWrite(kind, key, nk);
+    const hooked = inst as { onLocalChange: (() => void) | undefined; onMerged: (() => void) | undefined };
+    hooked.onLocalChange = hooked.onMerged = () => this.nestedWrite(kind, key, nk);
   }
 
   private nestedWrite(kind: number, key: string, nk: string): void {
@@ -841,8 +858,17 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
       const kind = nk.charCodeAt(0) - 48;
       const key = nk.slice(1);
       const mine = this.nestedFor(kind, key);
-      // every nested type reports whether its merge changed it
-      const differs = (mine as { merge(o: unknown): boolean | void }).merge(inst) !== false;
+      // every nested type reports whether its merge changed it; unhooked meanwhile, as this merge is not a
+      // local write of the key (see hook)
+      const hooked = mine as { merge(o: unknown): boolean | void; onMerged: (() => void) | undefined };
+      const onMerged = hooked.onMerged;
+      hooked.onMerged = undefined;
+      let differs: boolean;
+      try {
+        differs = hooked.merge(inst) !== false;
+      } finally {
+        hooked.onMerged = onMerged;
+      }
       if (differs) changed = true;
       if (track && differs && this.head.has(key)) changedKeys!.add(key);
     }
@@ -852,6 +878,7 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
       if (this.changed !== undefined) for (const k of list) this.changed.add(k);
       if (this.listeners.length > 0) this.emit(list);
     }
+    if (changed) this.onMerged?.();
     return changed;
   }
 
@@ -1225,10 +1252,10 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
     for (const [nk, inst] of this.nested) {
       const kind = nk.charCodeAt(0) - 48;
       const key = nk.slice(1);
-      if (isEmptyNested(inst)) continue;
       let shown = false;
       for (let row = this.head.get(key) ?? -1; row >= 0 && !shown; row = this.nextRow[row]) shown = this.kind[row] === kind;
-      if (!shown) out.push([nk, inst]);
+      // shown first: the emptiness check encodes a counter
+      if (!shown && !isEmptyNested(inst)) out.push([nk, inst]);
     }
     return out;
   }
@@ -1238,8 +1265,8 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
    * state: the causal context, then the nested states no row shows (`retiredParts`), each as kind, key and
    * encoding, sorted as `encode` sorts nested states. Two maps have equal encodings exactly when they have
    * equal entries (key by key) and equal `unkeyedBytes()`, so a digest of the bucket tree's root and these
-   * bytes stands for the whole state's hash, and costs only what changed while the tree is kept up to date
-   * (the context and the hidden nested states, not every row).
+   * bytes stands for the whole state's hash. It costs the context, a walk over the nested values (to find the
+   * hidden ones) and the hidden states' encodings, not the rows.
    */
   unkeyedBytes(): Uint8Array {
     const w = new Writer(64);
@@ -1772,7 +1799,6 @@ function bytesSame(a: Uint8Array, b: Uint8Array): boolean {
 
 const emptyEncodings = new Map<number, Uint8Array>();
 
-/** True when a nested instance holds the empty state (its encoding equals a fresh instance's). */
 /** Nested states (`[kind char + key, state]`) as an encoding holds them: count, then sorted by key and kind, each
  * as kind, key and length-prefixed encoding. Sorts `list`. */
 function writeNestedStates(w: Writer, list: [string, NestedCrdt][]): void {
@@ -1785,6 +1811,7 @@ function writeNestedStates(w: Writer, list: [string, NestedCrdt][]): void {
   }
 }
 
+/** True when a nested instance holds the empty state (its encoding equals a fresh instance's). */
 function isEmptyNested(inst: NestedCrdt): boolean {
   if (inst instanceof ORSet) return inst.size === 0 && inst.ctx.isEmpty();
   if (inst instanceof MVRegister) return inst.ctx.isEmpty();

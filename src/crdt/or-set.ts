@@ -144,6 +144,9 @@ export class ORSet<T = unknown> implements Crdt<ORSet<T>> {
   private merged: CausalContext | undefined;
   /** @internal called after every local mutation (ORMap uses it for nested values). */
   onLocalChange: (() => void) | undefined;
+  /** @internal called after a `merge` that changed this instance (ORMap: a merge into a nested value's handle
+   * is a local write of the map's key, like a mutation). */
+  onMerged: (() => void) | undefined;
 
   constructor(replicaId: string) {
     this.me = this.ctx.intern(replicaId);
@@ -409,6 +412,7 @@ export class ORSet<T = unknown> implements Crdt<ORSet<T>> {
     if (this.dirtyStrs.length > 2 * this.strs.size + 64) this.dirtyStrs = compactDirty(this.dirtyStrs, this.strs);
     if (this.dirtyObjs.length > 2 * this.objs.size + 64) this.dirtyObjs = compactDirty(this.dirtyObjs, this.objs);
     (this.merged ??= new CausalContext()).absorb(octx);
+    if (changed) this.onMerged?.();
     return changed;
   }
 

@@ -1,8 +1,9 @@
 /**
  * Digests for anti-entropy.
  *
- * - `hash64(bytes)`: a 64-bit content hash (two MurmurHash3-32 passes with independent seeds) of an object's
- *   canonical encoding. Equal encodings give equal hashes on every replica.
+ * - `hash64(bytes)`: a 64-bit content hash (two MurmurHash3-32 passes with independent seeds) of bytes: an
+ *   object's canonical encoding, or for a map (`TrackedCrdt`) its tree's root with `unkeyedBytes()` (see the
+ *   engine's hashOf). Equal states give equal hashes on every replica.
  * - `KeyTree`: for map-like CRDTs that expose per-key digests (`KeyedCrdt`), a hash tree over key buckets.
  *   The bucket of a key at depth d is the top d bits of its 64-bit key hash; a node's hash is the wrapping sum
  *   of a 64-bit mix of (key hash, entry hash) over the keys in the bucket, so a parent is the sum of its
@@ -11,7 +12,8 @@
  *   along differing nodes, so the bytes exchanged grow with the number of differing keys times log(n), not
  *   with n. (Computed in TS here: the kernel's hashTree materialises whole levels, which the descent does not
  *   need.) A tree built with its keys is updated key by key (`KeyTree.update`) after merges that report the
- *   keys they changed (`TrackedCrdt`), so an answer merged in many parts does not rehash the map per part.
+ *   keys they changed (`TrackedCrdt`: local writes and merges alike), so an answer merged in many parts does
+ *   not rehash the map per part, and a digest after local writes hashes only the keys written.
  */
 import type { Crdt } from '../crdt/types.js';
 

@@ -793,6 +793,8 @@ export class SyncEngine {
     }
     this.pendingReads.clear();
     this.held = []; // requests waiting for durability: their senders retry with whoever answers
+    // a stopped engine no longer follows its objects' changes (and a restart rebuilds what it needs)
+    for (const e of this.entries.values()) this.invalidate(e);
     await this.persistChain;
     if (this.storage) await this.checkpoint(true);
     await this.transport.stop();
@@ -1746,8 +1748,10 @@ export class SyncEngine {
     e.hash = undefined;
     const stale = e.treeStale;
     if (e.tree === undefined || stale === undefined) return;
-    if (stale.size + keys.length > treeStaleMax(e.tree)) return this.invalidate(e);
+    const max = treeStaleMax(e.tree);
+    if (keys.length > max) return this.invalidate(e); // without adding them one by one first
     for (const k of keys) stale.add(k);
+    if (stale.size > max) this.invalidate(e);
   }
 
   private changed(e: Entry, origin: string, local: boolean): void {
@@ -1788,7 +1792,7 @@ export class SyncEngine {
     return hash64(b);
   }
 
-  /** The object's bucket tree: built from all its keys, or brought up to date for the keys merges changed. */
+  /** The object's bucket tree: built from all its keys, or brought up to date for the keys changed since. */
   private treeOf(e: Entry): KeyTree {
     const stale = e.treeStale;
     if (e.tree !== undefined && stale !== undefined && stale.size > 0) {

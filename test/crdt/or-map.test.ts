@@ -188,6 +188,46 @@ describe('crdt/or-map', () => {
     expect(a.takeDelta()).toBeNull();
   });
 
+  it('a merge into a nested value\'s handle is a local write of its key (a dot, a delta, a change report); merging the map into its nested values is not', () => {
+    const a = new ORMap<unknown>('a');
+    const b = new ORMap<unknown>('b');
+    b.map('r').setLWW('status', 'up');
+    b.counter('c').increment(2);
+    b.orSet('s').add('x');
+    b.register('v').set(1);
+    const changes: string[][] = [];
+    a.onChange((keys) => changes.push(keys));
+    a.merge(b);
+    expect(changes).toEqual([['c', 'r', 's', 'v']]);
+    expect(ORMap.decodeContext(a.contextBytes()).hasId('a', 1)).toBe(false); // no write of a's own
+    a.takeDelta();
+    // now through the handles: each a write of a's, with the nested state in a's next delta
+    const o = new ORMap<unknown>('o');
+    o.map('r').setLWW('owner', 'zed');
+    o.counter('c').increment(5);
+    o.orSet('s').add('y');
+    o.register('v').set(2);
+    changes.length = 0;
+    (a.map('r') as ORMap<unknown>).merge(o.map('r') as ORMap<unknown>);
+    a.counter('c').merge(o.counter('c'));
+    a.orSet('s').merge(o.orSet('s'));
+    a.register('v').merge(o.register('v'));
+    expect(changes).toEqual([['r'], ['c'], ['s'], ['v']]);
+    expect(ORMap.decodeContext(a.contextBytes()).hasId('a', 4)).toBe(true);
+    const d = a.takeDelta()!;
+    const c = ORMap.decode<unknown>(b.encode(), 'c');
+    c.merge(ORMap.decode(d.encode(), 'w') as ORMap<unknown>);
+    expect((c.get('r') as ORMap<unknown>).get('owner')).toBe('zed');
+    expect(c.counter('c').value()).toBe(7);
+    expect(c.orSet('s').values().sort()).toEqual(['x', 'y']);
+    expect(c.register('v').values().sort()).toEqual([1, 2]);
+    // a merge that changes nothing is no write
+    changes.length = 0;
+    a.counter('c').merge(o.counter('c'));
+    expect(changes).toEqual([]);
+    expect(a.takeDelta()).toBeNull();
+  });
+
   it('two distinct keys forced onto one 64-bit hash both survive merges and digests', () => {
     const keyHash = (): [number, number] => [0x1234, 0xabcd];
     const a = new ORMap<number>('a', { keyHash });

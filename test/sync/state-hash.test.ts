@@ -122,6 +122,55 @@ describe('sync/state hash of a map', () => {
     expect(freshHash(d)).toBe(freshHash(a));
   });
 
+  it('a merge into a nested value\'s handle is a local write of its key: it reaches the peer and the kept trees (a kept tree never heard of it: equal hashes, different states, never repaired)', async () => {
+    const sim = new Simulation({
+      seed: SEED,
+      nodes: ['a', 'b'],
+      latencyMs: [5, 5],
+      storage: false,
+      engine: { antiEntropy: { intervalMs: 1000 } },
+      setup: (e, ctx) => e.register('vms', new ORMap(ctx.id, { clock: ctx.clock })),
+    });
+    await sim.start();
+    const A = sim.engine('a'), B = sim.engine('b');
+    await A.update('vms', (m: ORMap<unknown>) => {
+      m.map('r').setLWW('status', 'up');
+      for (let i = 0; i < 50; i++) m.setLWW(`k${i}`, i);
+    });
+    await sim.run(3000);
+    expect(A.hash('vms')).toBe(B.hash('vms')); // trees kept from here
+    const other = new ORMap<unknown>('z');
+    other.setLWW('owner', 'zed');
+    other.counter('n').increment(2);
+    await A.update('vms', (m: ORMap<unknown>) => {
+      (m.map('r') as ORMap<unknown>).merge(other);
+      m.counter('c').merge(other.counter('n'));
+    });
+    await sim.run(3000);
+    const a = A.get<ORMap<unknown>>('vms')!, b = B.get<ORMap<unknown>>('vms')!;
+    expect((b.get('r') as ORMap<unknown>).get('owner')).toBe('zed');
+    expect(b.counter('c').value()).toBe(2);
+    expect(bytesEqual(a.encode(), b.encode())).toBe(true);
+    expect(A.hash('vms')).toBe(freshHash(a));
+    expect(B.hash('vms')).toBe(freshHash(b));
+    await sim.stop();
+  });
+
+  it('a stopped engine stops following its maps', async () => {
+    const scheduler = new VirtualScheduler();
+    const net = new MemoryNetwork({ seed: 1, scheduler });
+    const e = new SyncEngine({ replicaId: 'a', transport: net.transport('a'), scheduler });
+    const m = e.register('m', new ORMap<unknown>('a'));
+    await e.start();
+    m.setLWW('x', 1);
+    const listeners = (): number => (m as unknown as { listeners: unknown[] }).listeners.length;
+    expect(listeners()).toBe(0);
+    e.hash('m'); // builds the tree, which follows the map from now on
+    expect(listeners()).toBe(1);
+    await e.stop();
+    expect(listeners()).toBe(0);
+  });
+
   it('follows local writes (through update and direct), deletes and nested writes without rebuilding the tree, and replicas still converge', async () => {
     const sim = new Simulation({
       seed: SEED,

@@ -67,6 +67,11 @@ function fmtBytes(n: number): string {
   return `${n.toFixed(i ? 1 : 0)} ${u[i]}`;
 }
 
+/** A `/summary` hash shortened to `n` hex digits, half from its VM part and half from its assignment part. */
+function shortHash(h: string, n: number): string {
+  return h.slice(0, n >> 1) + h.slice(13, 13 + n - (n >> 1));
+}
+
 function pad(s: string | number, n: number, right = false): string {
   const t = String(s);
   return right ? t.padStart(n) : t.padEnd(n);
@@ -303,7 +308,7 @@ export async function runDemo(cfg: DemoConfig, out: (s: string) => void = (s) =>
       if (performance.now() > deadline) {
         throw new DemoError(
           `regions did not converge within ${cfg.timeoutMs} ms after the heal: ` +
-            last.map((s) => `${s.region} ${s.vms}/${expectedVms} hash ${s.hash.slice(0, 8)}`).join(', '),
+            last.map((s) => `${s.region} ${s.vms}/${expectedVms} hash ${shortHash(s.hash, 8)}`).join(', '),
         );
       }
       await sleep(tty ? 100 : 250);
@@ -347,7 +352,7 @@ export async function runDemo(cfg: DemoConfig, out: (s: string) => void = (s) =>
         c.region,
         c.id,
         String(s.vms),
-        s.hash.slice(0, 12),
+        shortHash(s.hash, 12),
         fmtBytes(sent),
         fmtBytes(sum('ass_transport_bytes_received_total')),
         String(sum('ass_transport_messages_sent_total')),
@@ -423,7 +428,7 @@ function createProgress(children: Child[], tty: boolean, say: (s: string) => voi
         const frac = expected ? Math.min(1, s.vms / expected) : 1;
         const w = 30;
         const fill = Math.round(frac * w);
-        return `  ${pad(s.region, 9)} [${'#'.repeat(fill)}${'.'.repeat(w - fill)}] ${pad(s.vms, 7, true)}/${expected} VMs  hash ${s.hash.slice(0, 8)}  ${phase}`;
+        return `  ${pad(s.region, 9)} [${'#'.repeat(fill)}${'.'.repeat(w - fill)}] ${pad(s.vms, 7, true)}/${expected} VMs  hash ${shortHash(s.hash, 8)}  ${phase}`;
       });
       if (tty) {
         if (drawn) out(`\x1b[${drawn}A`);

@@ -136,8 +136,10 @@ export interface ClusterSummary {
   counters: Record<string, number>;
   /**
    * 26 hex digits: for the VM records, then for the assignments, the sum modulo 2^52 of a 52-bit hash of each
-   * entry's canonical JSON. Equal on two replicas that hold the same VMs and assignments (but for collisions),
-   * whatever the order they came in; not a cryptographic digest.
+   * entry's canonical JSON. Equal on two replicas that hold the same VMs and assignments as JSON (but for
+   * collisions), whatever the order they came in; not a cryptographic digest. Values JSON cannot tell apart
+   * (a Date and `{}`, NaN and null: only a peer writing through the CRDTs can store them, local writes are
+   * validated) count as equal.
    */
   hash: string;
 }
@@ -342,6 +344,7 @@ export class ClusterMetadata {
       }
     }
     if (summing) this.vmSum = sum;
+    if (this.assignHashes !== undefined) this.assignmentIndex();
     return briefs;
   }
 
@@ -351,6 +354,7 @@ export class ClusterMetadata {
    * ones re-read only those changed since (100,000 VMs: about a second for the first, milliseconds after).
    */
   summary(): ClusterSummary {
+    if (this.vmBriefs === undefined) this.vmSum = 0; // the index is built with the hashes at once
     let briefs = this.briefs();
     if (this.vmSum === undefined) {
       // the briefs (built for overview or countVMsOn) get their hashes now, and keep them from here on
@@ -362,6 +366,16 @@ export class ClusterMetadata {
       this.vmSum = sum;
       briefs = this.briefs();
     }
+    const idx = this.assignmentIndex();
+    return { vms: briefs.size, nodes: this.listNodes().length, assignments: idx.size, counters: this.listCounters(), hash: hex52(this.vmSum!) + hex52(this.assignSum) };
+  }
+
+  /**
+   * The assignment index of summary() (built on first use, then brought up to date with the assignments
+   * changed since; briefs() does that too once it exists, so the changes it waits for do not pile up between
+   * summary() calls while the CLI heartbeat reads the VM index).
+   */
+  private assignmentIndex(): Map<string, number> {
     let idx = this.assignHashes;
     const keys = idx === undefined ? this.assignments.keys() : this.assignments.takeChangedKeys();
     if (idx === undefined) {
@@ -383,7 +397,7 @@ export class ClusterMetadata {
       }
     }
     this.assignSum = sum;
-    return { vms: briefs.size, nodes: this.listNodes().length, assignments: idx.size, counters: this.listCounters(), hash: hex52(this.vmSum!) + hex52(sum) };
+    return idx;
   }
 
   getNodeStatus(nodeId: string): NodeStatus | undefined {

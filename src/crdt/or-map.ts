@@ -852,33 +852,36 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
     if (m === undefined) (this.merged ??= new CausalContext()).absorb(octx);
     else for (const [, first] of other.head) for (let r = first; r >= 0; r = other.nextRow[r]) m.add(m.intern(octx.ids[other.rep[r]]), other.ctr[r]);
 
-    // nested states: grow-only join
-    for (const [nk, inst] of other.nested) {
-      this.touch(nk);
-      const kind = nk.charCodeAt(0) - 48;
-      const key = nk.slice(1);
-      const mine = this.nestedFor(kind, key);
-      // every nested type reports whether its merge changed it; unhooked meanwhile, as this merge is not a
-      // local write of the key (see hook)
-      const hooked = mine as { merge(o: unknown): boolean | void; onMerged: (() => void) | undefined };
-      const onMerged = hooked.onMerged;
-      hooked.onMerged = undefined;
-      let differs: boolean;
-      try {
-        differs = hooked.merge(inst) !== false;
-      } finally {
-        hooked.onMerged = onMerged;
+    // nested states: grow-only join. One can throw (a counter past MAX_SAFE_INTEGER, which changes nothing)
+    // after the rows, the context and other nested states were merged: what changed is reported all the same
+    try {
+      for (const [nk, inst] of other.nested) {
+        this.touch(nk);
+        const kind = nk.charCodeAt(0) - 48;
+        const key = nk.slice(1);
+        const mine = this.nestedFor(kind, key);
+        // every nested type reports whether its merge changed it; unhooked meanwhile, as this merge is not a
+        // local write of the key (see hook)
+        const hooked = mine as { merge(o: unknown): boolean | void; onMerged: (() => void) | undefined };
+        const onMerged = hooked.onMerged;
+        hooked.onMerged = undefined;
+        let differs: boolean;
+        try {
+          differs = hooked.merge(inst) !== false;
+        } finally {
+          hooked.onMerged = onMerged;
+        }
+        if (differs) changed = true;
+        if (track && differs && this.head.has(key)) changedKeys!.add(key);
       }
-      if (differs) changed = true;
-      if (track && differs && this.head.has(key)) changedKeys!.add(key);
+    } finally {
+      if (changedKeys !== undefined && changedKeys.size > 0) {
+        const list = [...changedKeys].sort(cmpStr);
+        if (this.changed !== undefined) for (const k of list) this.changed.add(k);
+        if (this.listeners.length > 0) this.emit(list);
+      }
+      if (changed) this.onMerged?.();
     }
-
-    if (changedKeys !== undefined && changedKeys.size > 0) {
-      const list = [...changedKeys].sort(cmpStr);
-      if (this.changed !== undefined) for (const k of list) this.changed.add(k);
-      if (this.listeners.length > 0) this.emit(list);
-    }
-    if (changed) this.onMerged?.();
     return changed;
   }
 

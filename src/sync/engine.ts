@@ -1777,7 +1777,10 @@ export class SyncEngine {
    * records: about 0.3 s per anti-entropy session). Every other type hashes its encoding.
    */
   private hashOf(e: Entry): [number, number] {
-    return (e.hash ??= isTracked(e.crdt) ? this.treeHash(e) : hash64(e.crdt.encode()));
+    if (e.hash !== undefined) return e.hash;
+    const h = isTracked(e.crdt) ? this.treeHash(e) : hash64(e.crdt.encode());
+    if (!this.stopped) e.hash = h; // a stopped engine follows no changes (see treeOf): nothing is kept
+    return h;
   }
 
   private treeHash(e: Entry): [number, number] {
@@ -1803,7 +1806,9 @@ export class SyncEngine {
       if (e.tree.n !== c.size) this.invalidate(e);
     }
     if (e.tree === undefined) {
-      e.tree = new KeyTree((e.crdt as KeyedCrdt).keyHashes());
+      const tree = new KeyTree((e.crdt as KeyedCrdt).keyHashes());
+      if (this.stopped) return tree; // for this call only: a stopped engine keeps no tree and follows nothing
+      e.tree = tree;
       // from now on, until it is dropped, the changes the object reports keep it up to date (noteKeys)
       if (isTracked(e.crdt) && e.tree.updatable) {
         e.treeStale = new Set();

@@ -208,4 +208,26 @@ describe('summary', () => {
     expect(same).toBeGreaterThan(5);
     expect(differ).toBeGreaterThan(20);
   });
+
+  it('stays right after a merge that throws partway, and its assignment changes do not pile up while the VM index is read', () => {
+    const a = new ClusterMetadata('a');
+    a.vms.counter('junk').increment(Number.MAX_SAFE_INTEGER - 1);
+    a.putVM('vm-0', { status: 'running' });
+    a.summary();
+    const evil = new ClusterMetadata('evil');
+    evil.putVM('vm-1', { status: 'running' });
+    evil.vms.counter('junk').increment(5);
+    expect(() => a.vms.merge(evil.vms)).toThrow(RangeError);
+    expect(a.listVMs().map((v) => v.id)).toEqual(['vm-0', 'vm-1']);
+    expect(a.summary()).toEqual(fresh(a).summary());
+    // the CLI heartbeat reads the VM index (countVMsOn): the assignment changes are taken along
+    for (let i = 0; i < 500; i++) {
+      a.assign(`vm-x${i}`, 'n0');
+      a.removeVM(`vm-x${i}`);
+    }
+    a.countVMsOn('n0');
+    expect((a.assignments as unknown as { changed: Set<string> }).changed.size).toBe(0);
+    a.assign('vm-0', 'n1');
+    expect(a.summary()).toEqual(fresh(a).summary());
+  });
 });

@@ -228,6 +228,37 @@ describe('crdt/or-map', () => {
     expect(a.takeDelta()).toBeNull();
   });
 
+  it('a merge that throws in a nested counter (past MAX_SAFE_INTEGER) still reports the keys it changed before', () => {
+    const a = new ORMap<unknown>('a');
+    a.counter('junk').increment(Number.MAX_SAFE_INTEGER - 1);
+    a.takeChangedKeys(); // tracking on
+    const changes: string[][] = [];
+    const merged: number[] = [];
+    a.onChange((keys) => changes.push(keys));
+    const parent = new ORMap<unknown>('p');
+    parent.map('r'); // a's parent: a merge through the handle is reported there too
+    const evil = new ORMap<unknown>('evil');
+    evil.setLWW('vm-1', 'visible');
+    evil.counter('junk').increment(5);
+    expect(() => a.merge(evil)).toThrow(RangeError);
+    expect(a.get('vm-1')).toBe('visible');
+    // junk's row (evil's write of it) was merged too; its counter state was not
+    expect(changes).toEqual([['junk', 'vm-1']]);
+    expect(a.takeChangedKeys()).toEqual(['junk', 'vm-1']);
+    // through a parent's handle: the parent hears of it (a local write of its key)
+    const h = parent.map('r') as ORMap<unknown>;
+    h.counter('junk').increment(Number.MAX_SAFE_INTEGER - 1);
+    parent.takeDelta();
+    parent.onChange(() => merged.push(1));
+    const evil2 = new ORMap<unknown>('evil2');
+    evil2.setLWW('x', 1);
+    evil2.counter('junk').increment(5);
+    expect(() => h.merge(evil2)).toThrow(RangeError);
+    expect(h.get('x')).toBe(1);
+    expect(merged).toEqual([1]);
+    expect(parent.takeDelta()).not.toBeNull();
+  });
+
   it('two distinct keys forced onto one 64-bit hash both survive merges and digests', () => {
     const keyHash = (): [number, number] => [0x1234, 0xabcd];
     const a = new ORMap<number>('a', { keyHash });

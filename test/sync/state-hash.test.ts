@@ -169,6 +169,12 @@ describe('sync/state hash of a map', () => {
     expect(listeners()).toBe(1);
     await e.stop();
     expect(listeners()).toBe(0);
+    // a hash asked of a stopped engine is right, and keeps nothing
+    m.setLWW('y', 2);
+    expect(e.hash('m')).toBe(freshHash(m));
+    expect(listeners()).toBe(0);
+    m.setLWW('y', 3);
+    expect(e.hash('m')).toBe(freshHash(m));
   });
 
   it('follows local writes (through update and direct), deletes and nested writes without rebuilding the tree, and replicas still converge', async () => {

@@ -95,11 +95,16 @@ const SMALL_ROWS = 8;
  */
 export const mergeTuning = { smallRows: 32 };
 
-/** `arr` with `x` appended; a first element gets an array of its own size (a push would reserve 17 slots). */
+/**
+ * `arr` with `x` appended: a new array of exactly the size while short (a push would reserve 17 more slots,
+ * and a small map's chunk list mostly holds a few), pushed from 8 elements on.
+ */
 function appended<T>(arr: T[], x: T): T[] {
-  if (arr.length === 0) return [x];
-  arr.push(x);
-  return arr;
+  if (arr.length >= 8) {
+    arr.push(x);
+    return arr;
+  }
+  return arr.length === 0 ? [x] : [...arr, x];
 }
 
 /** `to` holding `from`'s values at its start (a grown column). */
@@ -163,6 +168,19 @@ class MapCounter extends PNCounter {
     return changed;
   }
 }
+
+/**
+ * Smallest value chunk after a map's first: V8 keeps a typed array of at most 64 bytes on its heap, allocated
+ * inline, where a bigger one gets an ArrayBuffer with a backing store of its own (several times the cost to
+ * allocate and to collect). A nested map per VM takes such a chunk for its first overwrite after a load (its
+ * first chunk is exactly its values): a few dozen bytes, and a 256-byte chunk was the costliest allocation of
+ * merging a delta into it.
+ */
+const MIN_CHUNK = 64;
+/** Smallest first chunk of a map written key by key (room for a VM record's fields, written one at a time). */
+const FIRST_CHUNK = 256;
+/** A map whose values fill at most 4 KiB compacts its arena (when over half is garbage) once it has this many chunks. */
+const SMALL_MAP_CHUNKS = 8;
 
 const MAX_NESTING = 32;
 /** Per-row flags of a merge (rows already in its A list); all zero between merges, grown on demand. */
@@ -706,12 +724,15 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
 
   /**
    * Start a chunk with room for `need` bytes (compacting first when over half of the arena is garbage).
-   * Chunk size: a quarter of the bytes in use, between 256 bytes and 256 KiB, so small maps stay small and
-   * a big map wastes at most one partly filled chunk. Returns the new chunk's index.
+   * Chunk size: a quarter of the bytes in use, between 256 KiB and FIRST_CHUNK (256 bytes) for a first chunk
+   * or MIN_CHUNK (64 bytes) for a later one, so small maps stay small and a big map wastes at most one partly
+   * filled chunk. `exact`: no minimum (a merge placing all its values at once). Returns the new chunk's index.
    */
-  private newChunk(need: number): number {
-    if (this.garbage > this.used / 2 && this.used > 4096) this.compactArena();
-    const size = Math.max(need, Math.min(MAX_CHUNK, Math.max(256, this.used >>> 2)));
+  private newChunk(need: number, exact = false): number {
+    // a small map compacts once it has a few chunks (more than half garbage): its chunks are small
+    if (this.garbage > this.used / 2 && (this.used > 4096 || this.chunks.length >= SMALL_MAP_CHUNKS)) this.compactArena();
+    const min = exact ? 0 : this.chunks.length === 0 ? FIRST_CHUNK : MIN_CHUNK;
+    const size = Math.max(need, Math.min(MAX_CHUNK, Math.max(min, this.used >>> 2)));
     if (this.chunks.length >= 0xffff) this.compactArena();
     this.chunks = appended(this.chunks, new Uint8Array(size));
     this.fill = 0;
@@ -839,6 +860,13 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
       let bytes = 0;
       for (const src of winners) bytes += other.vlen[src];
       this.reserveBulk(winners.length, bytes);
+    } else if (winners.length > 1) {
+      // the winners' values in one chunk: a small map filled by a merge (a nested map of a loaded state) gets
+      // one chunk of its values' size instead of a run of small ones
+      let bytes = 0;
+      for (const src of winners) bytes += other.vlen[src];
+      const last = this.chunks.length - 1;
+      if (bytes > 0 && (last < 0 || this.fill + bytes > this.chunks[last].length)) this.newChunk(bytes, true);
     }
     for (const src of winners) {
       const key = other.rowKey[src]!;

@@ -179,6 +179,38 @@ describe('ORMap overwrites in place', () => {
     expect(m.get('vm-2')).toBe(statuses[4999 & 3]);
   });
 
+  it('a small map filled by one merge holds its values in one chunk of their size (a nested map of a loaded state)', () => {
+    const src = new ORMap('src', { clock: clock() });
+    const fields = { id: 'vm-1', status: 'running', nodeId: 'node-eu-west-3', cpuCores: 4, memoryMB: 8192, region: 'eu-west' };
+    for (const [k, v] of Object.entries(fields)) src.setLWW(k, v);
+    const m = new ORMap('r0', { clock: clock() });
+    m.merge(ORMap.decode(src.encode(), 'wire'));
+    const s = m.memoryStats();
+    expect(s.chunkLengths).toEqual([liveBytes(m)]);
+    expect(s.valueBytes).toBe(liveBytes(m));
+    // the first overwrite that moves a value takes a small chunk (64 bytes: a typed array on V8's heap), not a
+    // 256-byte one
+    const first = liveBytes(m);
+    m.setLWW('status', 'provisioning');
+    expect(m.memoryStats().chunkLengths).toEqual([first, 64]);
+    expect(m.get('status')).toBe('provisioning');
+  });
+
+  it('a small map whose values keep moving keeps a few small chunks (compacted from 8 on, when over half is garbage)', () => {
+    const m = new ORMap('r0', { clock: clock() });
+    for (let k = 0; k < 3; k++) m.setLWW(`f${k}`, 'x');
+    let most = 0;
+    for (let i = 0; i < 3000; i++) {
+      m.setLWW(`f${i % 3}`, 'v'.repeat(1 + (i % 40))); // mostly longer than the value it replaces: moves
+      const s = m.memoryStats();
+      most = Math.max(most, s.chunkLengths.reduce((a, b) => a + b, 0));
+      expect(s.chunkLengths.length).toBeLessThanOrEqual(9);
+      expect(s.valueBytes).toBe(liveBytes(m));
+    }
+    expect(most).toBeLessThan(1200);
+    for (let k = 0; k < 3; k++) expect(m.get(`f${k}`)).toBe('v'.repeat(1 + ((2997 + k) % 40)));
+  });
+
   it('random overwrites (growing, shrinking, non-ASCII, nested in between) read back as written, with exact byte accounting', () => {
     const n = runs(20, 400);
     for (let r = 0; r < n; r++) {

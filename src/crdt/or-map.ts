@@ -179,8 +179,12 @@ class MapCounter extends PNCounter {
 const MIN_CHUNK = 64;
 /** Smallest first chunk of a map written key by key (room for a VM record's fields, written one at a time). */
 const FIRST_CHUNK = 256;
-/** A map whose values fill at most 4 KiB compacts its arena (when over half is garbage) once it has this many chunks. */
+/**
+ * A map of at most SMALL_MAP_ROWS rows whose values fill at most 4 KiB compacts its arena (when over half is
+ * garbage) once it has this many chunks.
+ */
 const SMALL_MAP_CHUNKS = 8;
+const SMALL_MAP_ROWS = 64;
 
 const MAX_NESTING = 32;
 /** Per-row flags of a merge (rows already in its A list); all zero between merges, grown on demand. */
@@ -726,11 +730,13 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
    * Start a chunk with room for `need` bytes (compacting first when over half of the arena is garbage).
    * Chunk size: a quarter of the bytes in use, between 256 KiB and FIRST_CHUNK (256 bytes) for a first chunk
    * or MIN_CHUNK (64 bytes) for a later one, so small maps stay small and a big map wastes at most one partly
-   * filled chunk. `exact`: no minimum (a merge placing all its values at once). Returns the new chunk's index.
+   * filled chunk. `exact`: no minimum (a merge placing all its values into an empty arena). Returns the new
+   * chunk's index.
    */
   private newChunk(need: number, exact = false): number {
     // a small map compacts once it has a few chunks (more than half garbage): its chunks are small
-    if (this.garbage > this.used / 2 && (this.used > 4096 || this.chunks.length >= SMALL_MAP_CHUNKS)) this.compactArena();
+    // (compaction scans every row: a map of many rows and few value bytes waits for the 4 KiB)
+    if (this.garbage > this.used / 2 && (this.used > 4096 || (this.chunks.length >= SMALL_MAP_CHUNKS && this.top <= SMALL_MAP_ROWS))) this.compactArena();
     const min = exact ? 0 : this.chunks.length === 0 ? FIRST_CHUNK : MIN_CHUNK;
     const size = Math.max(need, Math.min(MAX_CHUNK, Math.max(min, this.used >>> 2)));
     if (this.chunks.length >= 0xffff) this.compactArena();
@@ -860,13 +866,13 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
       let bytes = 0;
       for (const src of winners) bytes += other.vlen[src];
       this.reserveBulk(winners.length, bytes);
-    } else if (winners.length > 1) {
-      // the winners' values in one chunk: a small map filled by a merge (a nested map of a loaded state) gets
-      // one chunk of its values' size instead of a run of small ones
+    } else if (winners.length > 1 && this.chunks.length === 0) {
+      // an empty arena gets the winners' values in one chunk of their size: a small map filled by a merge (a
+      // nested map of a loaded state) instead of a 256-byte one. Not with an arena: the winners fill the last
+      // chunk's tail first (a new chunk for them alone would leave that tail empty for good)
       let bytes = 0;
       for (const src of winners) bytes += other.vlen[src];
-      const last = this.chunks.length - 1;
-      if (bytes > 0 && (last < 0 || this.fill + bytes > this.chunks[last].length)) this.newChunk(bytes, true);
+      if (bytes > 0) this.newChunk(bytes, true);
     }
     for (const src of winners) {
       const key = other.rowKey[src]!;

@@ -211,6 +211,40 @@ describe('ORMap overwrites in place', () => {
     for (let k = 0; k < 3; k++) expect(m.get(`f${k}`)).toBe('v'.repeat(1 + ((2997 + k) % 40)));
   });
 
+  it('merges of many values into a map with an arena fill its chunks\' tails (no chunk of their own left half empty)', () => {
+    for (const [perMerge, valueLength] of [[500, 265], [1000, 140], [20, 30]] as const) {
+      const m = new ORMap('r0', { clock: clock() });
+      const o = new ORMap('r1', { clock: clock() });
+      let key = 0;
+      for (let i = 0; i < 40; i++) {
+        for (let j = 0; j < perMerge; j++) o.setLWW(`k${key++}`, 'x'.repeat(valueLength));
+        m.merge(o.takeDelta()!);
+      }
+      const s = m.memoryStats();
+      const arena = s.chunkLengths.reduce((a, b) => a + b, 0);
+      expect(s.valueBytes).toBe(liveBytes(m));
+      expect(arena / s.valueBytes, `${perMerge} x ${valueLength} B`).toBeLessThan(1.3);
+    }
+  });
+
+  it('a map of many rows and few value bytes does not compact its arena every few chunks (compaction scans every row)', () => {
+    const m = new ORMap('r0', { clock: clock() });
+    for (let i = 0; i < 20_000; i++) m.setLWW(`gone-${i}`, i);
+    for (let i = 0; i < 20_000; i++) m.delete(`gone-${i}`);
+    for (let k = 0; k < 3; k++) m.setLWW(`f${k}`, 'x');
+    let compactions = 0;
+    const mm = m as unknown as { compactArena(): void };
+    const compact = mm.compactArena.bind(m);
+    mm.compactArena = () => {
+      compactions++;
+      compact();
+    };
+    for (let i = 0; i < 10_000; i++) m.setLWW(`f${i % 3}`, i & 1 ? 'running-state-long-value' : 'short'); // moves
+    expect(compactions).toBeLessThan(60);
+    expect(m.get('f0')).toBe((9999 - 9999 % 3) & 1 ? 'running-state-long-value' : 'short');
+    expect(m.memoryStats().valueBytes).toBe(liveBytes(m));
+  });
+
   it('random overwrites (growing, shrinking, non-ASCII, nested in between) read back as written, with exact byte accounting', () => {
     const n = runs(20, 400);
     for (let r = 0; r < n; r++) {

@@ -67,9 +67,19 @@ function fmtBytes(n: number): string {
   return `${n.toFixed(i ? 1 : 0)} ${u[i]}`;
 }
 
-/** A `/summary` hash shortened to `n` hex digits, half from its VM part and half from its assignment part. */
+/**
+ * A `/summary` hash shown in `n` (at most 16) hex digits: a 64-bit mix of all of it, so a difference in the VMs
+ * or in the assignments shows either way (the demo writes no assignments: that half of the hash is all zeros).
+ */
 function shortHash(h: string, n: number): string {
-  return h.slice(0, n >> 1) + h.slice(13, 13 + n - (n >> 1));
+  let a = 0x811c9dc5, b = 0x9e3779b9;
+  for (let i = 0; i < h.length; i++) {
+    const c = h.charCodeAt(i);
+    a = Math.imul(a ^ c, 0x01000193);
+    b = Math.imul(b ^ c, 0x5bd1e995);
+    b ^= b >>> 15;
+  }
+  return ((a >>> 0).toString(16).padStart(8, '0') + (b >>> 0).toString(16).padStart(8, '0')).slice(0, n);
 }
 
 function pad(s: string | number, n: number, right = false): string {
@@ -369,7 +379,7 @@ export async function runDemo(cfg: DemoConfig, out: (s: string) => void = (s) =>
     say(widths.map((w) => '-'.repeat(w)).join('  '));
     for (const r of rows) say(line(r));
     say('');
-    say(`converged: ${children.length} regions hold the same ${expectedVms} VMs (hash ${last[0].hash.slice(0, 16)})`);
+    say(`converged: ${children.length} regions hold the same ${expectedVms} VMs (hash ${shortHash(last[0].hash, 16)})`);
     say(`convergence time after ${children.length > 1 ? 'heal' : 'the last write'}: ${(convergenceMs / 1000).toFixed(2)} s`);
     say(`bytes sent, all nodes: ${fmtBytes(totalBytes)} (${fmtBytes(totalBytes / children.length)} per node)`);
     say(`counter demo.writes = ${last[0].counters['demo.writes'] ?? 0} on every node; ${checked} VMs checked against what was written`);

@@ -550,8 +550,11 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
 
   private noteLocal(key: string): void {
     if (this.changed !== undefined) this.changed.add(key);
-    if (this.listeners.length > 0) this.emit([key]);
-    this.onLocalChange?.();
+    try {
+      if (this.listeners.length > 0) this.emit([key]);
+    } finally {
+      this.onLocalChange?.(); // a parent's or the engine's hook hears of it whatever a listener threw
+    }
   }
 
   // ===================================================================================================
@@ -579,9 +582,21 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
     return out;
   }
 
+  /**
+   * Call every listener with `keys`, then rethrow the first error one threw: a listener that throws must not
+   * keep the others (the engine's kept tree among them) from hearing of the change.
+   */
   private emit(keys: string[]): void {
+    let failed: { error: unknown } | undefined;
     // no copy: `listeners` is replaced, never changed, when a listener comes or goes (even during this loop)
-    for (const fn of this.listeners) fn(keys);
+    for (const fn of this.listeners) {
+      try {
+        fn(keys);
+      } catch (error) {
+        failed ??= { error };
+      }
+    }
+    if (failed !== undefined) throw failed.error;
   }
 
   // ===================================================================================================
@@ -899,22 +914,25 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
         const hooked = mine as { merge(o: unknown): boolean | void; onMerged: (() => void) | undefined };
         const onMerged = hooked.onMerged;
         hooked.onMerged = undefined;
-        let differs: boolean;
+        let differs = true; // when the merge throws: it may have changed part of a nested map (reported below)
         try {
           differs = hooked.merge(inst) !== false;
         } finally {
           hooked.onMerged = onMerged;
+          if (differs) changed = true;
+          if (track && differs && this.head.has(key)) changedKeys!.add(key);
         }
-        if (differs) changed = true;
-        if (track && differs && this.head.has(key)) changedKeys!.add(key);
       }
     } finally {
-      if (changedKeys !== undefined && changedKeys.size > 0) {
-        const list = [...changedKeys].sort(cmpStr);
-        if (this.changed !== undefined) for (const k of list) this.changed.add(k);
-        if (this.listeners.length > 0) this.emit(list);
+      try {
+        if (changedKeys !== undefined && changedKeys.size > 0) {
+          const list = [...changedKeys].sort(cmpStr);
+          if (this.changed !== undefined) for (const k of list) this.changed.add(k);
+          if (this.listeners.length > 0) this.emit(list);
+        }
+      } finally {
+        if (changed) this.onMerged?.();
       }
-      if (changed) this.onMerged?.();
     }
     return changed;
   }

@@ -1736,7 +1736,7 @@ export class SyncEngine {
       this.invalidate(e);
       throw err;
     }
-    if (!isTracked(e.crdt)) this.invalidate(e);
+    if (e.treeOff === undefined) this.invalidate(e); // a tree nothing keeps up to date is dropped
   }
 
   /**
@@ -1755,8 +1755,8 @@ export class SyncEngine {
   }
 
   private changed(e: Entry, origin: string, local: boolean): void {
-    // a tracked object's kept tree heard of the keys when they were written (noteKeys)
-    if (isTracked(e.crdt)) e.hash = undefined;
+    // a followed tree heard of the keys when they were written (noteKeys); any other is dropped
+    if (e.treeOff !== undefined) e.hash = undefined;
     else this.invalidate(e);
     this.emit('change', { name: e.name, origin, local });
   }

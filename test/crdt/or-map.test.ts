@@ -259,6 +259,49 @@ describe('crdt/or-map', () => {
     expect(parent.takeDelta()).not.toBeNull();
   });
 
+  it('a merge that throws two levels down still reports the key whose nested map it changed in part', () => {
+    const a = new ORMap<unknown>('a');
+    (a.map('k') as ORMap<unknown>).setLWW('f', 1);
+    const b = ORMap.decode<unknown>(a.encode(), 'b');
+    // b's nested map gets a field and a counter from z without a write of b's own (a hand-built state)
+    const inner = b.map('k') as ORMap<unknown>;
+    const z = new ORMap<unknown>('z');
+    z.setLWW('g', 2);
+    z.counter('c').increment(5);
+    const hook = inner.onMerged;
+    inner.onMerged = undefined;
+    inner.merge(z);
+    inner.onMerged = hook;
+    (a.map('k') as ORMap<unknown>).counter('c').increment(Number.MAX_SAFE_INTEGER - 1);
+    a.takeChangedKeys(); // tracking on
+    const heard: string[][] = [];
+    a.onChange((keys) => heard.push(keys));
+    expect(() => a.merge(ORMap.decode(b.encode(), 'w') as ORMap<unknown>)).toThrow(RangeError);
+    expect((a.map('k') as ORMap<unknown>).get('g')).toBe(2); // merged before the counter threw
+    expect(heard).toEqual([['k']]);
+    expect(a.takeChangedKeys()).toEqual(['k']);
+  });
+
+  it('every change listener hears of a change, and a parent of a merge, though one throws', () => {
+    const parent = new ORMap<unknown>('p');
+    const m = parent.map('r') as ORMap<unknown>;
+    const heard: string[][] = [];
+    m.onChange(() => {
+      throw new Error('faulty');
+    });
+    m.onChange((keys) => heard.push(keys));
+    parent.takeDelta();
+    expect(() => m.setLWW('x', 1)).toThrow('faulty');
+    expect(heard).toEqual([['x']]);
+    expect(parent.has('r')).toBe(true); // the parent's hook ran: a write of r
+    parent.takeDelta();
+    const o = new ORMap<unknown>('o');
+    o.setLWW('y', 2);
+    expect(() => m.merge(o)).toThrow('faulty');
+    expect(heard).toEqual([['x'], ['y']]);
+    expect(parent.takeDelta()).not.toBeNull(); // the merge through the handle reached the parent
+  });
+
   it('two distinct keys forced onto one 64-bit hash both survive merges and digests', () => {
     const keyHash = (): [number, number] => [0x1234, 0xabcd];
     const a = new ORMap<number>('a', { keyHash });

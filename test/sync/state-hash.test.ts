@@ -156,6 +156,50 @@ describe('sync/state hash of a map', () => {
     await sim.stop();
   });
 
+  it('a change listener that throws keeps neither the kept tree nor other listeners from hearing of a write', async () => {
+    const scheduler = new VirtualScheduler();
+    const net = new MemoryNetwork({ seed: 1, scheduler });
+    const e = new SyncEngine({ replicaId: 'a', transport: net.transport('a'), scheduler });
+    const m = e.register('m', new ORMap<unknown>('a'));
+    await e.start();
+    for (let i = 0; i < 20; i++) m.setLWW(`k${i}`, i);
+    const heard: string[][] = [];
+    m.onChange(() => {
+      throw new Error('a faulty listener');
+    });
+    m.onChange((keys) => heard.push(keys));
+    e.refresh('m');
+    expect(e.hash('m')).toBe(freshHash(m)); // the engine's listener comes after the faulty one
+    expect(() => m.setLWW('k1', 'new')).toThrow('a faulty listener');
+    expect(m.get('k1')).toBe('new');
+    expect(heard).toEqual([['k1']]);
+    expect(e.hash('m')).toBe(freshHash(m));
+    await expect(e.update('m', (x: ORMap<unknown>) => x.setLWW('k2', 'new'))).rejects.toThrow('a faulty listener');
+    expect(e.hash('m')).toBe(freshHash(m));
+    await e.stop();
+  });
+
+  it('a tracked type whose tree cannot follow its keys is dropped on each change, not kept stale', async () => {
+    /** A map whose digests name no keys: its tree cannot be updated key by key. */
+    class Keyless<V> extends ORMap<V> {
+      override keyHashes(): ReturnType<ORMap<V>['keyHashes']> {
+        const { keyHashes, entryHashes } = super.keyHashes();
+        return { keyHashes, entryHashes } as ReturnType<ORMap<V>['keyHashes']>;
+      }
+    }
+    const scheduler = new VirtualScheduler();
+    const net = new MemoryNetwork({ seed: 1, scheduler });
+    const e = new SyncEngine({ replicaId: 'a', transport: net.transport('a'), scheduler });
+    const m = e.register('m', new Keyless<unknown>('a'), { decode: (b) => ORMap.decode(b, 'a') as Keyless<unknown> });
+    await e.start();
+    await e.update('m', (x: ORMap<unknown>) => x.setLWW('a', 1));
+    const first = e.hash('m');
+    await e.update('m', (x: ORMap<unknown>) => x.setLWW('b', 2));
+    expect(e.hash('m')).not.toBe(first);
+    expect(e.hash('m')).toBe(freshHash(m));
+    await e.stop();
+  });
+
   it('a stopped engine stops following its maps', async () => {
     const scheduler = new VirtualScheduler();
     const net = new MemoryNetwork({ seed: 1, scheduler });

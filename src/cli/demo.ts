@@ -23,6 +23,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { DemoConfig } from './args.js';
 import { parseMetrics } from './metrics.js';
+import { hash64 } from '../sync/digest.js';
 import { mulberry32 } from '../time/random.js';
 
 export const DEMO_REGIONS = ['us-east', 'us-west', 'eu-west', 'ap-south', 'sa-east'];
@@ -68,18 +69,12 @@ function fmtBytes(n: number): string {
 }
 
 /**
- * A `/summary` hash shown in `n` (at most 16) hex digits: a 64-bit mix of all of it, so a difference in the VMs
- * or in the assignments shows either way (the demo writes no assignments: that half of the hash is all zeros).
+ * A `/summary` hash shown in `n` (at most 16) hex digits of its `hash64`, so a difference in the VMs or in the
+ * assignments shows either way (the demo writes no assignments: that half of the hash is all zeros).
  */
 function shortHash(h: string, n: number): string {
-  let a = 0x811c9dc5, b = 0x9e3779b9;
-  for (let i = 0; i < h.length; i++) {
-    const c = h.charCodeAt(i);
-    a = Math.imul(a ^ c, 0x01000193);
-    b = Math.imul(b ^ c, 0x5bd1e995);
-    b ^= b >>> 15;
-  }
-  return ((a >>> 0).toString(16).padStart(8, '0') + (b >>> 0).toString(16).padStart(8, '0')).slice(0, n);
+  const [lo, hi] = hash64(new TextEncoder().encode(h));
+  return (hi.toString(16).padStart(8, '0') + lo.toString(16).padStart(8, '0')).slice(0, n);
 }
 
 function pad(s: string | number, n: number, right = false): string {

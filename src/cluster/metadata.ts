@@ -20,6 +20,7 @@ import { ORMap } from '../crdt/or-map.js';
 import type { PNCounter } from '../crdt/pn-counter.js';
 import type { Crdt } from '../crdt/types.js';
 import { ValidationError } from '../errors.js';
+import { hash64 } from '../sync/digest.js';
 import {
   checkCounterDelta,
   checkId,
@@ -154,21 +155,12 @@ export function canonicalJson(v: unknown): string {
 
 const TWO_52 = 2 ** 52;
 
-/** A 52-bit hash of a string (two 32-bit multiply-xorshift passes over its UTF-16 units), an exact integer. */
+const utf8 = new TextEncoder();
+
+/** A 52-bit hash of a string (from the 64-bit `hash64` of its UTF-8 bytes), an exact integer. */
 function hash52(s: string): number {
-  let a = 0x811c9dc5 ^ s.length, b = 0x9e3779b9;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    a = Math.imul(a ^ c, 0x01000193);
-    b = Math.imul(b ^ c, 0x5bd1e995);
-    b ^= b >>> 15;
-  }
-  a ^= a >>> 16;
-  a = Math.imul(a, 0x85ebca6b);
-  a ^= a >>> 13;
-  b = Math.imul(b ^ (b >>> 16), 0xc2b2ae35);
-  b ^= b >>> 16;
-  return (a >>> 0) + (b & 0xfffff) * 2 ** 32;
+  const [lo, hi] = hash64(utf8.encode(s));
+  return lo + (hi & 0xfffff) * 2 ** 32;
 }
 
 /** x + y modulo 2^52 (both below 2^52: exact in doubles). */
@@ -180,6 +172,16 @@ function add52(x: number, y: number): number {
 /** x - y modulo 2^52. */
 function sub52(x: number, y: number): number {
   return x >= y ? x - y : x - y + TWO_52;
+}
+
+/**
+ * The keys an index of `map` has to read: every key when the index is new (and the map's change tracking
+ * starts), else the keys changed since the last call.
+ */
+function keysToRead(map: ORMap<unknown>, fresh: boolean): string[] {
+  if (!fresh) return map.takeChangedKeys();
+  map.takeChangedKeys(); // starts tracking
+  return map.keys();
 }
 
 function hex52(x: number): string {
@@ -324,12 +326,8 @@ export class ClusterMetadata {
 
   /** The VM index (built on first use, then brought up to date with the VMs changed since). */
   private briefs(): Map<string, VMBrief> {
-    let briefs = this.vmBriefs;
-    const keys = briefs === undefined ? this.vms.keys() : this.vms.takeChangedKeys();
-    if (briefs === undefined) {
-      briefs = this.vmBriefs = new Map();
-      this.vms.takeChangedKeys(); // starts tracking
-    }
+    const keys = keysToRead(this.vms, this.vmBriefs === undefined);
+    const briefs = (this.vmBriefs ??= new Map());
     const summing = this.vmSum !== undefined;
     let sum = this.vmSum ?? 0;
     for (const k of keys) {
@@ -355,7 +353,7 @@ export class ClusterMetadata {
    */
   summary(): ClusterSummary {
     if (this.vmBriefs === undefined) this.vmSum = 0; // the index is built with the hashes at once
-    let briefs = this.briefs();
+    const briefs = this.briefs();
     if (this.vmSum === undefined) {
       // the briefs (built for overview or countVMsOn) get their hashes now, and keep them from here on
       let sum = 0;
@@ -364,7 +362,6 @@ export class ClusterMetadata {
         sum = add52(sum, b.h);
       }
       this.vmSum = sum;
-      briefs = this.briefs();
     }
     const idx = this.assignmentIndex();
     return { vms: briefs.size, nodes: this.listNodes().length, assignments: idx.size, counters: this.listCounters(), hash: hex52(this.vmSum!) + hex52(this.assignSum) };
@@ -376,12 +373,8 @@ export class ClusterMetadata {
    * summary() calls while the CLI heartbeat reads the VM index).
    */
   private assignmentIndex(): Map<string, number> {
-    let idx = this.assignHashes;
-    const keys = idx === undefined ? this.assignments.keys() : this.assignments.takeChangedKeys();
-    if (idx === undefined) {
-      idx = this.assignHashes = new Map();
-      this.assignments.takeChangedKeys(); // starts tracking
-    }
+    const keys = keysToRead(this.assignments, this.assignHashes === undefined);
+    const idx = (this.assignHashes ??= new Map());
     let sum = this.assignSum;
     for (const k of keys) {
       const old = idx.get(k);

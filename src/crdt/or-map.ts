@@ -71,7 +71,7 @@ import { Reader, Writer, varuintSize } from '../codec/binary.js';
 import { decodeValue, encodeValue, isWellFormedString } from '../codec/value.js';
 import { latin1 } from '../codec/msgpack.js';
 import { HLC } from '../clock/hlc.js';
-import { CausalContext, DotList, hashStringsMany, inverseMap, kernel, mergeDots, rangesHave, assertDistinctDots } from './causal-context.js';
+import { CausalContext, DotList, hashStringsMany, inverseMap, kernel, mergeDots, rangesHave, assertDistinctDots, withOneMore } from './causal-context.js';
 import { MVRegister } from './mv-register.js';
 import { ORSet, copyContext, readHeader } from './or-set.js';
 import { PNCounter } from './pn-counter.js';
@@ -100,11 +100,9 @@ export const mergeTuning = { smallRows: 32 };
  * and a small map's chunk list mostly holds a few), pushed from 8 elements on.
  */
 function appended<T>(arr: T[], x: T): T[] {
-  if (arr.length >= 8) {
-    arr.push(x);
-    return arr;
-  }
-  return arr.length === 0 ? [x] : [...arr, x];
+  if (arr.length < 8) return withOneMore(arr, x);
+  arr.push(x);
+  return arr;
 }
 
 /** `to` holding `from`'s values at its start (a grown column). */

@@ -15,11 +15,16 @@ import { MemoryNetwork } from '../../src/transport/memory.js';
 
 const SEED = Number(process.env.SEED ?? 0x5a17);
 
-/** The hash a fresh engine gives a copy of `m` (its tree built from scratch). */
-function freshHash(m: ORMap<unknown>): string {
+/** An engine on a network of its own, not started. */
+function loneEngine(id: string): SyncEngine {
   const scheduler = new VirtualScheduler();
   const net = new MemoryNetwork({ seed: 1, scheduler });
-  const e = new SyncEngine({ replicaId: 'fresh', transport: net.transport('fresh'), scheduler });
+  return new SyncEngine({ replicaId: id, transport: net.transport(id), scheduler });
+}
+
+/** The hash a fresh engine gives a copy of `m` (its tree built from scratch). */
+function freshHash(m: ORMap<unknown>): string {
+  const e = loneEngine('fresh');
   e.register('m', ORMap.decode(m.encode(), 'fresh'));
   return e.hash('m');
 }
@@ -157,9 +162,7 @@ describe('sync/state hash of a map', () => {
   });
 
   it('a change listener that throws keeps neither the kept tree nor other listeners from hearing of a write', async () => {
-    const scheduler = new VirtualScheduler();
-    const net = new MemoryNetwork({ seed: 1, scheduler });
-    const e = new SyncEngine({ replicaId: 'a', transport: net.transport('a'), scheduler });
+    const e = loneEngine('a');
     const m = e.register('m', new ORMap<unknown>('a'));
     await e.start();
     for (let i = 0; i < 20; i++) m.setLWW(`k${i}`, i);
@@ -187,9 +190,7 @@ describe('sync/state hash of a map', () => {
         return { keyHashes, entryHashes } as ReturnType<ORMap<V>['keyHashes']>;
       }
     }
-    const scheduler = new VirtualScheduler();
-    const net = new MemoryNetwork({ seed: 1, scheduler });
-    const e = new SyncEngine({ replicaId: 'a', transport: net.transport('a'), scheduler });
+    const e = loneEngine('a');
     const m = e.register('m', new Keyless<unknown>('a'), { decode: (b) => ORMap.decode(b, 'a') as Keyless<unknown> });
     await e.start();
     await e.update('m', (x: ORMap<unknown>) => x.setLWW('a', 1));
@@ -201,9 +202,7 @@ describe('sync/state hash of a map', () => {
   });
 
   it('a stopped engine stops following its maps', async () => {
-    const scheduler = new VirtualScheduler();
-    const net = new MemoryNetwork({ seed: 1, scheduler });
-    const e = new SyncEngine({ replicaId: 'a', transport: net.transport('a'), scheduler });
+    const e = loneEngine('a');
     const m = e.register('m', new ORMap<unknown>('a'));
     await e.start();
     m.setLWW('x', 1);

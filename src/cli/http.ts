@@ -4,7 +4,7 @@
  * | route | answer |
  * | --- | --- |
  * | `GET /` | the live dashboard (HTML) |
- * | `GET /state` | `{ nodeId, region, vms, nodes, assignments, counters }` |
+ * | `GET /state` | `{ nodeId, region, vms, nodes, assignments, counters }` (streamed above STATE_STREAM_MIN records: `sendState`) |
  * | `GET /overview` | `{ nodeId, region, vms, regions, recent, nodes, counters }`: VM count, VMs per region, the 25 (`?recent=N`, at most 1,000) most recently updated VMs, nodes and counters, without listing every VM (what the dashboard polls) |
  * | `GET /summary` | `{ nodeId, region, vms, nodes, assignments, counters, hash }`: counts and a digest of the VMs and assignments, kept up to date incrementally (what the demo polls; `ClusterMetadata.summary`) |
  * | `GET /metrics` | Prometheus text |
@@ -121,6 +121,136 @@ export function stateDocument(ctx: HttpContext): Record<string, unknown> {
   return { nodeId: ctx.nodeId, region: ctx.region, vms: s.vms, nodes: s.nodes, assignments: s.assignments, counters: s.counters };
 }
 
+/** VMs (or assignments) per piece of a streamed `/state`: a few ms of the event loop each. */
+export const STATE_BATCH = 500;
+/** A `/state` of at most this many VMs plus assignments is one exact snapshot, sent in one piece. */
+export const STATE_STREAM_MIN = 2000;
+/** A streamed `/state` whose client reads nothing for this long is dropped (its socket destroyed). */
+export const STATE_STALL_MS = 60_000;
+
+/**
+ * Answer `GET /state`. Up to STATE_STREAM_MIN VMs plus assignments: `stateDocument` in one piece (a snapshot of
+ * one instant, with a content-length). Above that, the document is streamed (chunked) in pieces of STATE_BATCH
+ * records with the event loop free between them, so that a big state does not stall gossip and anti-entropy
+ * for the whole request (100,000 VMs: ~1 s in one piece). The VM and assignment ids are taken when the
+ * request arrives and each record is read when its piece is written: a record written meanwhile shows either
+ * version, one deleted meanwhile is left out, one created after the request began is not listed. A client
+ * that stops reading holds only the id lists (the pieces wait for its socket to drain) and is dropped after
+ * STATE_STALL_MS without progress.
+ */
+async function sendState(ctx: HttpContext, res: ServerResponse, headOnly: boolean): Promise<void> {
+  const md = ctx.cluster.metadata;
+  if (md.vms.size + md.assignments.size <= STATE_STREAM_MIN) return json(res, 200, stateDocument(ctx));
+  const vmIds = md.vms.unsortedKeys();
+  const asgIds = md.assignments.unsortedKeys();
+  res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' });
+  if (headOnly) {
+    res.end();
+    return;
+  }
+  const turn = async (): Promise<boolean> => {
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    return !res.destroyed;
+  };
+  // false once the client is gone (or stalled and dropped): stop reading. A turn after the drain too: a socket
+  // that takes each write at once drains from within the write, which would chain every piece into one task
+  const put = async (piece: string): Promise<boolean> => {
+    if (res.destroyed) return false;
+    if (!res.write(piece)) await drainedOrClosed(res);
+    return await turn();
+  };
+  const vmsInOrder = await sortedInTurns(vmIds, turn);
+  const asgsInOrder = vmsInOrder && (await sortedInTurns(asgIds, turn));
+  if (!asgsInOrder || !(await put(`{"nodeId":${JSON.stringify(ctx.nodeId)},"region":${JSON.stringify(ctx.region)},"vms":[`))) return;
+  let sep = '';
+  for (let id = vmsInOrder(); id !== undefined; ) {
+    let piece = '';
+    for (let j = 0; j < STATE_BATCH && id !== undefined; j++, id = vmsInOrder()) {
+      const vm = md.getVMState(id);
+      if (vm === undefined) continue;
+      piece += sep + JSON.stringify(vm);
+      sep = ',';
+    }
+    if (!(await put(piece))) return;
+  }
+  if (!(await put(`],"nodes":${JSON.stringify(md.listNodes())},"assignments":{`))) return;
+  sep = '';
+  for (let id = asgsInOrder(); id !== undefined; ) {
+    let piece = '';
+    for (let j = 0; j < STATE_BATCH && id !== undefined; j++, id = asgsInOrder()) {
+      const node = md.getAssignment(id);
+      if (node === undefined) continue;
+      piece += `${sep}${JSON.stringify(id)}:${JSON.stringify(node)}`;
+      sep = ',';
+    }
+    if (!(await put(piece))) return;
+  }
+  res.end(`},"counters":${JSON.stringify(md.listCounters())}}`);
+}
+
+/** Keys sorted per run of this many, one run per turn of the event loop (100,000 keys in one sort: ~90 ms). */
+const SORT_RUN = 4096;
+
+/**
+ * `keys` in JS string order (as `ORMap.keys()` gives them), without one long sort: runs of SORT_RUN keys are
+ * sorted one per `turn()`, then merged lazily through a heap of the runs' heads. Returns the merge's `next`
+ * (undefined once done), or undefined when `turn()` said to stop.
+ */
+export async function sortedInTurns(keys: string[], turn: () => Promise<boolean>): Promise<(() => string | undefined) | undefined> {
+  const runs: string[][] = [];
+  for (let i = 0; i < keys.length; i += SORT_RUN) {
+    runs.push(keys.slice(i, i + SORT_RUN).sort());
+    if (i + SORT_RUN < keys.length && !(await turn())) return undefined;
+  }
+  // a binary min-heap of run indices by their current head; at[r] is run r's next position
+  const at = new Int32Array(runs.length);
+  const heap = runs.map((_, r) => r);
+  const head = (r: number): string => runs[r][at[r]];
+  const less = (x: number, y: number): boolean => head(heap[x]) < head(heap[y]);
+  const down = (i: number): void => {
+    for (;;) {
+      const l = 2 * i + 1, r = l + 1;
+      let m = i;
+      if (l < heap.length && less(l, m)) m = l;
+      if (r < heap.length && less(r, m)) m = r;
+      if (m === i) return;
+      [heap[i], heap[m]] = [heap[m], heap[i]];
+      i = m;
+    }
+  };
+  for (let i = (heap.length >> 1) - 1; i >= 0; i--) down(i);
+  return () => {
+    if (heap.length === 0) return undefined;
+    const r = heap[0];
+    const key = runs[r][at[r]++];
+    if (at[r] === runs[r].length) {
+      heap[0] = heap[heap.length - 1];
+      heap.pop();
+    }
+    if (heap.length > 0) down(0);
+    return key;
+  };
+}
+
+/** Resolves when `res` drains or closes; destroys it after STATE_STALL_MS of neither. */
+function drainedOrClosed(res: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      res.off('drain', done);
+      res.off('close', done);
+      resolve();
+    };
+    const timer = setTimeout(() => {
+      res.destroy();
+      done();
+    }, STATE_STALL_MS);
+    timer.unref?.();
+    res.on('drain', done);
+    res.on('close', done);
+  });
+}
+
 /** Most VMs `/overview` lists (`?recent=`). */
 export const MAX_OVERVIEW_RECENT = 1000;
 
@@ -224,6 +354,12 @@ export function createHttpHandler(ctx: HttpContext): (req: IncomingMessage, res:
         res.destroy();
         return;
       }
+      if (res.headersSent) {
+        // failed mid-answer (a streamed /state): the status is out, so cut the body short for the client to see
+        ctx.logger?.error('http handler failed mid-response', { method: req.method, url: truncate(req.url), error: e });
+        res.destroy();
+        return;
+      }
       if (e instanceof HttpError) json(res, e.status, { error: e.message }, e.headers);
       else if (e instanceof ValidationError) json(res, 400, { error: e.message, code: e.code });
       // a value out of bounds (a counter past Number.MAX_SAFE_INTEGER, tagged E_RANGE by the cluster API): the
@@ -246,7 +382,7 @@ export function createHttpHandler(ctx: HttpContext): (req: IncomingMessage, res:
         page ??= dashboardHtml({ nodeId: ctx.nodeId, region: ctx.region });
         return send(res, 200, page, 'text/html; charset=utf-8');
       }
-      if (path === '/state') return json(res, 200, stateDocument(ctx));
+      if (path === '/state') return await sendState(ctx, res, method === 'HEAD');
       if (path === '/overview') return json(res, 200, overviewDocument(ctx, recentParam(url)));
       if (path === '/summary') return json(res, 200, summaryDocument(ctx));
       if (path === '/metrics') return send(res, 200, ctx.metrics(), 'text/plain; version=0.0.4; charset=utf-8');

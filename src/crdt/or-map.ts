@@ -298,6 +298,11 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
     return [...this.head.keys()].sort();
   }
 
+  /** @internal The present keys in no particular order (a new array): `keys()` without its sort. */
+  unsortedKeys(): string[] {
+    return [...this.head.keys()];
+  }
+
   /** [key, value] for every present key, sorted by key. */
   entries(): [string, V | NestedCrdt][] {
     return this.keys().map((k) => [k, this.get(k)!]);

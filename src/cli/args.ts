@@ -3,6 +3,7 @@
  * typed configuration or throw `UsageError` with a message fit for the terminal.
  */
 import { parseArgs } from 'node:util';
+import { peerAddress } from '../transport/websocket.js';
 
 /** A command line that cannot be run (unknown flag, missing or malformed value). Exit code 2. */
 export class UsageError extends Error {
@@ -45,7 +46,7 @@ export interface DemoConfig {
 }
 
 export const NODE_USAGE = `usage: async-state-sync node --id ID --region REGION --listen HOST:PORT --data-dir DIR
-         [--peer ID=ws://HOST:PORT ...] [--gossip-interval MS] [--anti-entropy-interval MS]
+         [--peer ID=ws://HOST:PORT (or ID=HOST:PORT) ...] [--gossip-interval MS] [--anti-entropy-interval MS]
          [--gossip-fanout N] [--cluster-key-file FILE] [--api-token-file FILE] [--heartbeat-interval MS]
          [--log-level debug|info|warn|error]`;
 
@@ -80,9 +81,9 @@ export function parseListen(v: string): { host: string; port: number } {
 /** `ID=ws://HOST:PORT`. */
 export function parsePeer(v: string): PeerSpec {
   const eq = v.indexOf('=');
-  if (eq <= 0) throw new UsageError(`--peer takes ID=ws://HOST:PORT, got ${JSON.stringify(v)}`);
+  if (eq <= 0) throw new UsageError(`--peer takes ID=ws://HOST:PORT (or ID=HOST:PORT), got ${JSON.stringify(v)}`);
   const id = ident('peer id', v.slice(0, eq));
-  const address = v.slice(eq + 1);
+  const address = peerAddress(v.slice(eq + 1));
   let url: URL;
   try {
     url = new URL(address);

@@ -34,6 +34,7 @@ import { MAX_TIMEOUT_MS, type WriteOptions } from '../cluster/types.js';
 import { dashboardHtml } from '../dashboard/page.js';
 import { CrdtError, TimeoutError, ValidationError } from '../errors.js';
 import type { JsonLogger } from './log.js';
+import { peerAddress } from '../transport/websocket.js';
 
 export const MAX_BODY_BYTES = 1024 * 1024;
 export { MAX_TIMEOUT_MS };
@@ -432,9 +433,9 @@ export function createHttpHandler(ctx: HttpContext): (req: IncomingMessage, res:
     if (method === 'POST' && path === '/admin/peers') {
       const body = (await readJson(req)) as { id?: unknown; address?: unknown } | null;
       const id = body?.id;
-      const address = body?.address;
+      const address = typeof body?.address === 'string' ? peerAddress(body.address) : undefined;
       if (typeof id !== 'string' || !id || id === ctx.nodeId || typeof address !== 'string' || !/^wss?:\/\/[^/]+/.test(address)) {
-        throw new HttpError(400, 'body must be { "id": "<another node id>", "address": "ws://host:port" }');
+        throw new HttpError(400, 'body must be { "id": "<another node id>", "address": "ws://host:port" } (or "host:port")');
       }
       ctx.admin.addPeer(id, address);
       return send(res, 204);

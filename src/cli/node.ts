@@ -34,7 +34,7 @@ import { PartitionableTransport } from './partition.js';
 /** Largest peer message (a full-state anti-entropy answer for a large cluster must fit). */
 export const NODE_MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
 
-/** Shorter secrets are refused (cluster key) or accepted with a warning (API token). */
+/** Shorter secrets (cluster key, API token) are accepted with a warning. */
 export const MIN_SECRET_CHARS = 8;
 
 /** A secret file's content without surrounding whitespace (the trailing newline of `echo x > file`). */
@@ -146,9 +146,12 @@ export async function runNode(cfg: NodeConfig, opts: RunNodeOptions = {}): Promi
   let apiToken: string | undefined;
   let lock: DirLock;
   try {
-    if (cfg.clusterKeyFile) clusterKey = readSecret(cfg.clusterKeyFile, 'cluster key', MIN_SECRET_CHARS);
-    // the token is the operator's choice (it may come from a secret store with its own format): any
+    // secrets are the operator's choice (they may come from a secret store with its own format): any
     // non-empty one is accepted, a short one with a warning
+    if (cfg.clusterKeyFile) clusterKey = readSecret(cfg.clusterKeyFile, 'cluster key', 1);
+    if (clusterKey !== undefined && clusterKey.length < MIN_SECRET_CHARS) {
+      log.warn('cluster key is short: anyone who can reach the port may guess it and join', { file: cfg.clusterKeyFile, chars: clusterKey.length, recommended: MIN_SECRET_CHARS });
+    }
     if (cfg.apiTokenFile) apiToken = readSecret(cfg.apiTokenFile, 'API token', 1);
     if (apiToken !== undefined && apiToken.length < MIN_SECRET_CHARS) {
       log.warn('API token is short: anyone who can reach the port may guess it', { file: cfg.apiTokenFile, chars: apiToken.length, recommended: MIN_SECRET_CHARS });

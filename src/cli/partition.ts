@@ -4,6 +4,7 @@
  * they reach the socket and messages from it are dropped on arrival; the sockets themselves stay up. This is
  * how the demo cuts a region off without touching the machine's network.
  */
+import type { Scheduler } from '../time/scheduler.js';
 import type { MessageHandler, Transport } from '../transport/types.js';
 
 export class PartitionableTransport implements Transport {
@@ -23,8 +24,24 @@ export class PartitionableTransport implements Transport {
     });
   }
 
-  get id(): string {
+  get id(): string | undefined {
     return this.inner.id;
+  }
+
+  /** Passed through to the wrapped transport (see `Transport.authenticateWith`): with a cluster key, an inbound
+   * connection becomes a send path only once it delivered a correctly tagged message. */
+  authenticateWith(check: (bytes: Uint8Array) => boolean): void {
+    this.inner.authenticateWith?.(check);
+  }
+
+  /** Passed through to the wrapped transport (see `Transport.useScheduler`). */
+  useScheduler(scheduler: Scheduler): boolean {
+    return this.inner.useScheduler?.(scheduler) ?? false;
+  }
+
+  /** The wrapped transport's seed, if any (see `Transport.seed`). */
+  get seed(): number | undefined {
+    return this.inner.seed;
   }
 
   get address(): string {
@@ -60,7 +77,7 @@ export class PartitionableTransport implements Transport {
       this.droppedOut++;
       return false;
     }
-    return this.inner.send(peerId, bytes);
+    return this.inner.send(peerId, bytes) !== false;
   }
 
   onMessage(fn: MessageHandler): void {

@@ -30,9 +30,16 @@ export class VectorClock {
   /** @internal counters by interned index; slots past `table.size` are 0. */
   counters: Float64Array;
 
-  constructor(table: ReplicaTable = new ReplicaTable(), counters: Float64Array = new Float64Array(4)) {
-    this.table = table;
-    this.counters = counters;
+  /**
+   * An empty clock, or one holding `src` (as `VectorClock.from`: pairs, a Map or a plain object of replica id ->
+   * counter, each a safe integer >= 0: RangeError for a bad counter, ValidationError for anything else).
+   */
+  constructor(src?: ClockLike | Iterable<readonly [string, number]>, /** @internal table and counters, taken as they are */ parts?: readonly [ReplicaTable, Float64Array]) {
+    this.table = parts ? parts[0] : new ReplicaTable();
+    this.counters = parts ? parts[1] : new Float64Array(4);
+    if (src === undefined) return;
+    if (typeof src !== 'object' || src === null) throw new ValidationError('a vector clock is built from [replica, counter] pairs, a Map or a plain object');
+    this.merge(VectorClock.from(src));
   }
 
   /** A clock from `[replica, counter]` pairs, a Map, or a plain object. Counters must be safe integers >= 0. */
@@ -138,7 +145,7 @@ export class VectorClock {
   }
 
   clone(): VectorClock {
-    return new VectorClock(this.table.clone(), this.counters.slice());
+    return new VectorClock(undefined, [this.table.clone(), this.counters.slice()]);
   }
 
   /** Canonical bytes (see the module comment). */
@@ -185,7 +192,7 @@ export class VectorClock {
       if (v === 0) throw new DecodeError('vector clock holds a zero counter');
       counters[i] = v;
     }
-    return new VectorClock(table, counters);
+    return new VectorClock(undefined, [table, counters]);
   }
 
   /** Plain object view (replica -> counter), non-zero entries only. */

@@ -5,6 +5,7 @@
  */
 import { SlotCounter } from './slot-counter.js';
 import { CRDT_TYPE, type Crdt } from './types.js';
+import { decodedReplicaId } from './replicas.js';
 
 export class GCounter extends SlotCounter implements Crdt<GCounter> {
   readonly typeTag: number = CRDT_TYPE.GCounter;
@@ -39,8 +40,8 @@ export class GCounter extends SlotCounter implements Crdt<GCounter> {
     return this.total0;
   }
 
-  /** Decode canonical bytes; `replicaId` is the local replica for further increments (default 'decoded'). */
-  static decode(bytes: Uint8Array, replicaId = 'decoded'): GCounter {
+  /** Decode canonical bytes; `replicaId` is the local replica for further increments (default: a new id, see `decodedReplicaId`). */
+  static decode(bytes: Uint8Array, replicaId = decodedReplicaId()): GCounter {
     return SlotCounter.decodeInto(new GCounter(replicaId), bytes);
   }
 }

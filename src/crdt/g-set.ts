@@ -34,6 +34,7 @@ import {
 import { DecodeError, ValidationError } from '../errors.js';
 import { CODEC_VERSION, CRDT_TYPE, type Crdt } from './types.js';
 import { disposeInstance } from './dispose.js';
+import { checkReplicaId, decodedReplicaId } from './replicas.js';
 
 /**
  * @internal An element kept by identity key: its key (the bytes, one char per byte) and, once read, its
@@ -233,10 +234,7 @@ function compareRanges(buf: Uint8Array, p: number, n: number, q: number, m: numb
   return n - m;
 }
 
-export function checkReplicaId(replicaId: unknown): string {
-  if (typeof replicaId !== 'string') throw new ValidationError('replicaId must be a string');
-  return replicaId;
-}
+export { checkReplicaId };
 
 /**
  * The add side that GSet and TwoPSet share: the elements (strings by themselves, other values by identity key),
@@ -377,8 +375,8 @@ export class GSet<T = unknown> extends AddSet<T> implements Crdt<GSet<T>> {
     return w.finish();
   }
 
-  /** Decode canonical bytes (DecodeError on any malformed input); `replicaId` is the local replica for further edits (default 'decoded'). */
-  static decode<T = unknown>(bytes: Uint8Array, replicaId = 'decoded'): GSet<T> {
+  /** Decode canonical bytes (DecodeError on any malformed input); `replicaId` is the local replica for further edits (default: a new id, see `decodedReplicaId`). */
+  static decode<T = unknown>(bytes: Uint8Array, replicaId = decodedReplicaId()): GSet<T> {
     const r = new Reader(bytes);
     readHeader(r, CRDT_TYPE.GSet);
     const s = new GSet<T>(replicaId);

@@ -21,6 +21,7 @@ import { CausalContext, DotList, inverseMap, mergeDots } from './causal-context.
 import { copyContext, readHeader } from './or-set.js';
 import { CODEC_VERSION, CRDT_TYPE, type Crdt } from './types.js';
 import { disposeInstance } from './dispose.js';
+import { checkReplicaId, decodedReplicaId } from './replicas.js';
 
 interface Entry {
   r: number;
@@ -46,7 +47,7 @@ export class MVRegister<T = unknown> implements Crdt<MVRegister<T>> {
   onMerged: (() => void) | undefined;
 
   constructor(replicaId: string) {
-    this.me = this.ctx.intern(replicaId);
+    this.me = this.ctx.intern(checkReplicaId(replicaId));
     this.replicaId = replicaId;
   }
 
@@ -149,7 +150,7 @@ export class MVRegister<T = unknown> implements Crdt<MVRegister<T>> {
     return w.finish();
   }
 
-  static decode<T = unknown>(bytes: Uint8Array, replicaId = 'decoded'): MVRegister<T> {
+  static decode<T = unknown>(bytes: Uint8Array, replicaId = decodedReplicaId()): MVRegister<T> {
     const rd = new Reader(bytes);
     readHeader(rd, CRDT_TYPE.MVRegister);
     const m = new MVRegister<T>(replicaId);

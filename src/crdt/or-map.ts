@@ -79,6 +79,7 @@ import { defaultHlc } from './lww-register.js';
 import { CODEC_VERSION, CRDT_TYPE, type Crdt } from './types.js';
 import { disposeInstance } from './dispose.js';
 import { EXPANSION_RATIO, Expander, MAX_CHUNK, ValueColumnWriter, decodeChunkSize } from './value-column.js';
+import { checkReplicaId, decodedReplicaId } from './replicas.js';
 
 /** Empty columns shared by every map until its first row (length 0: nothing is ever written to them). */
 const NO_U32 = new Uint32Array(0);
@@ -255,7 +256,7 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
   onMerged: (() => void) | undefined;
 
   constructor(replicaId: string, options: ORMapOptions = {}) {
-    this.me = this.ctx.intern(replicaId);
+    this.me = this.ctx.intern(checkReplicaId(replicaId));
     this.replicaId = replicaId;
     this.clock = options.clock ?? defaultHlc();
     this.keyHash = options.keyHash;
@@ -1542,7 +1543,7 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
     return w.finish();
   }
 
-  static decode<V = unknown>(bytes: Uint8Array, replicaId = 'decoded', options: ORMapOptions = {}): ORMap<V> {
+  static decode<V = unknown>(bytes: Uint8Array, replicaId = decodedReplicaId(), options: ORMapOptions = {}): ORMap<V> {
     return ORMap.decodeAt<V>(bytes, replicaId, options, 0);
   }
 

@@ -54,6 +54,7 @@ import { CausalContext, DotList, SMALL_DOTS, assertDistinctDots, inverseMap, mer
 import { CODEC_VERSION, CRDT_TYPE, type Crdt } from './types.js';
 import { disposeInstance } from './dispose.js';
 import { nextElem, readHeader } from './g-set.js';
+import { checkReplicaId, decodedReplicaId } from './replicas.js';
 
 export { readHeader };
 
@@ -149,7 +150,7 @@ export class ORSet<T = unknown> implements Crdt<ORSet<T>> {
   onMerged: (() => void) | undefined;
 
   constructor(replicaId: string) {
-    this.me = this.ctx.intern(replicaId);
+    this.me = this.ctx.intern(checkReplicaId(replicaId));
     this.replicaId = replicaId;
   }
 
@@ -527,7 +528,7 @@ export class ORSet<T = unknown> implements Crdt<ORSet<T>> {
     return w.finish();
   }
 
-  static decode<T = unknown>(bytes: Uint8Array, replicaId = 'decoded'): ORSet<T> {
+  static decode<T = unknown>(bytes: Uint8Array, replicaId = decodedReplicaId()): ORSet<T> {
     const rd = new Reader(bytes);
     readHeader(rd, CRDT_TYPE.ORSet);
     const s = new ORSet<T>(replicaId);

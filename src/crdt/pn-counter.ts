@@ -5,6 +5,7 @@
  */
 import { SlotCounter } from './slot-counter.js';
 import { CRDT_TYPE, type Crdt } from './types.js';
+import { decodedReplicaId } from './replicas.js';
 
 export class PNCounter extends SlotCounter implements Crdt<PNCounter> {
   readonly typeTag: number = CRDT_TYPE.PNCounter;
@@ -17,8 +18,8 @@ export class PNCounter extends SlotCounter implements Crdt<PNCounter> {
     return new PNCounter(replicaId) as this;
   }
 
-  /** Add n (any safe integer; negative n decrements). RangeError for a non-integer or past MAX_SAFE_INTEGER. */
-  increment(n: number): void {
+  /** Add n (any safe integer, default 1; negative n decrements). RangeError for a non-integer or past MAX_SAFE_INTEGER. */
+  increment(n = 1): void {
     if (n >= 0) this.add(0, n);
     else if (n < 0) this.add(1, -n);
     else throw new RangeError(`increment must be an integer, got ${n}`);
@@ -35,8 +36,8 @@ export class PNCounter extends SlotCounter implements Crdt<PNCounter> {
     return this.total0 - this.total1;
   }
 
-  /** Decode canonical bytes (DecodeError on any malformed input); `replicaId` is the local replica for further edits (default 'decoded'). */
-  static decode(bytes: Uint8Array, replicaId = 'decoded'): PNCounter {
+  /** Decode canonical bytes (DecodeError on any malformed input); `replicaId` is the local replica for further edits (default: a new id, see `decodedReplicaId`). */
+  static decode(bytes: Uint8Array, replicaId = decodedReplicaId()): PNCounter {
     return SlotCounter.decodeInto(new PNCounter(replicaId), bytes);
   }
 }

@@ -4,6 +4,20 @@
  * merges two instances' arrays, `mapFrom` maps the other's table into this one.
  */
 
+import { ValidationError } from '../errors.js';
+import { MAX_REPLICA_ID_LENGTH } from './causal-context.js';
+
+/**
+ * Every CRDT constructor's check of its replica id: a non-empty string of at most MAX_REPLICA_ID_LENGTH
+ * characters, else ValidationError (as SyncEngine checks its own).
+ */
+export function checkReplicaId(replicaId: unknown): string {
+  if (typeof replicaId !== 'string' || replicaId.length === 0 || replicaId.length > MAX_REPLICA_ID_LENGTH) {
+    throw new ValidationError(`replicaId must be a non-empty string of at most ${MAX_REPLICA_ID_LENGTH} characters, got ${typeof replicaId === 'string' ? `${replicaId.length} characters` : typeof replicaId}`);
+  }
+  return replicaId;
+}
+
 /** Tables up to this size are searched linearly (faster than a Map for a handful of short ids). */
 const LINEAR_MAX = 8;
 
@@ -115,4 +129,25 @@ export function scratchF64b(n: number): Float64Array {
 export function scratchU32(n: number): Uint32Array {
   if (scratchMap.length < n) scratchMap = new Uint32Array(Math.max(n, scratchMap.length * 2));
   return scratchMap;
+}
+
+/** A random 48-bit nonce per process (per module instance), in hex: what makes `decodedReplicaId` unique. */
+let nonce: string | undefined;
+let decodedCount = 0;
+
+/**
+ * The replica id of an instance decoded without one (`T.decode(bytes)`): `decoded-<process nonce>-<n>`, a new
+ * id per call. Two instances decoded without an id used to share one ('decoded'), so writes made on both were
+ * taken for one replica's and merged away (two +1 increments counted once, concurrent adds dropped). Pass your
+ * own replica id to `decode` to write as a known replica (and to get the same bytes on every run).
+ */
+export function decodedReplicaId(): string {
+  if (nonce === undefined) {
+    const words = new Uint32Array(2);
+    const c = (globalThis as { crypto?: { getRandomValues?: (a: Uint32Array) => unknown } }).crypto;
+    if (c?.getRandomValues) c.getRandomValues(words);
+    else for (let i = 0; i < 2; i++) words[i] = Math.floor(Math.random() * 2 ** 32);
+    nonce = words[0].toString(16).padStart(8, '0') + (words[1] & 0xffff).toString(16).padStart(4, '0');
+  }
+  return `decoded-${nonce}-${(++decodedCount).toString(36)}`;
 }

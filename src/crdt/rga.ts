@@ -70,6 +70,7 @@ import { checkReplicaId, readHeader } from './g-set.js';
 import { CODEC_VERSION, CRDT_TYPE, type Crdt } from './types.js';
 import { disposeInstance } from './dispose.js';
 import { getKernel } from '../kernel/index.js';
+import { decodedReplicaId } from './replicas.js';
 
 /** An op's identity: (replica, counter), counter >= 1. */
 export interface Dot {
@@ -516,8 +517,8 @@ export class RGA<T = unknown> implements Crdt<RGA<T>> {
     return w.finish();
   }
 
-  /** Decode canonical bytes (DecodeError on any malformed input); `replicaId` is the local replica for further edits (default 'decoded'). */
-  static decode<T = unknown>(bytes: Uint8Array, replicaId = 'decoded'): RGA<T> {
+  /** Decode canonical bytes (DecodeError on any malformed input); `replicaId` is the local replica for further edits (default: a new id, see `decodedReplicaId`). */
+  static decode<T = unknown>(bytes: Uint8Array, replicaId = decodedReplicaId()): RGA<T> {
     const r = new Reader(bytes);
     readHeader(r, CRDT_TYPE.RGA);
     const floor = VectorClock.read(r);

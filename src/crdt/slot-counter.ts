@@ -13,9 +13,9 @@
  *   replicas whose slots are all zero are omitted.
  */
 import { Reader, Writer, outputCopy } from '../codec/binary.js';
-import { DecodeError, ValidationError } from '../errors.js';
+import { DecodeError } from '../errors.js';
 import { getKernel } from '../kernel/index.js';
-import { ReplicaTable, growF64, scratchF64, scratchF64b, scratchU32 } from './replicas.js';
+import { ReplicaTable, checkReplicaId, growF64, scratchF64, scratchF64b, scratchU32 } from './replicas.js';
 import { CODEC_VERSION } from './types.js';
 import { disposeInstance } from './dispose.js';
 
@@ -43,8 +43,7 @@ export abstract class SlotCounter {
   onLocalChange: (() => void) | undefined;
 
   protected constructor(replicaId: string, readonly width: 1 | 2) {
-    if (typeof replicaId !== 'string') throw new ValidationError('replicaId must be a string');
-    this.replicaId = replicaId;
+    this.replicaId = checkReplicaId(replicaId);
     this.table = new ReplicaTable();
     this.table.intern(replicaId);
     this.slots = new Float64Array(4 * width);

@@ -20,6 +20,7 @@ import { DecodeError } from '../errors.js';
 import { AddSet, type ElemOrder, orderSize, orderValues, readElems, readHeader, writeOrder } from './g-set.js';
 import { CODEC_VERSION, CRDT_TYPE, type Crdt } from './types.js';
 import { disposeInstance } from './dispose.js';
+import { decodedReplicaId } from './replicas.js';
 
 export class TwoPSet<T = unknown> extends AddSet<T> implements Crdt<TwoPSet<T>> {
   readonly typeTag: number = CRDT_TYPE.TwoPSet;
@@ -137,8 +138,8 @@ export class TwoPSet<T = unknown> extends AddSet<T> implements Crdt<TwoPSet<T>> 
     return w.finish();
   }
 
-  /** Decode canonical bytes (DecodeError on any malformed input); `replicaId` is the local replica for further edits (default 'decoded'). */
-  static decode<T = unknown>(bytes: Uint8Array, replicaId = 'decoded'): TwoPSet<T> {
+  /** Decode canonical bytes (DecodeError on any malformed input); `replicaId` is the local replica for further edits (default: a new id, see `decodedReplicaId`). */
+  static decode<T = unknown>(bytes: Uint8Array, replicaId = decodedReplicaId()): TwoPSet<T> {
     const r = new Reader(bytes);
     readHeader(r, CRDT_TYPE.TwoPSet);
     const s = new TwoPSet<T>(replicaId);

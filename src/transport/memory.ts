@@ -58,6 +58,13 @@ interface NodeState {
   stats: NodeNetStats;
 }
 
+/** A probability option (default 0): a number in [0, 1], else RangeError (as a bad `latencyMs` is). */
+function probability(name: string, p: number | undefined): number {
+  if (p === undefined) return 0;
+  if (typeof p !== 'number' || !(p >= 0 && p <= 1)) throw new RangeError(`${name} must be a probability in [0, 1], got ${String(p)}`);
+  return p;
+}
+
 export class MemoryNetwork<S extends Scheduler = VirtualScheduler> {
   private sched: S;
   /** A scheduler option was given: the network never changes it. */
@@ -88,10 +95,12 @@ export class MemoryNetwork<S extends Scheduler = VirtualScheduler> {
     this.seed = options.seed ?? 1;
     this.random = new Random(this.seed);
     this.latency = latencyRange(options.latencyMs ?? [1, 10]);
-    this.loss = options.loss ?? 0;
-    this.duplicate = options.duplicate ?? 0;
-    this.reorder = options.reorder ?? 0;
-    this.maxMessageBytes = options.maxMessageBytes ?? 64 * 1024 * 1024;
+    this.loss = probability('loss', options.loss);
+    this.duplicate = probability('duplicate', options.duplicate);
+    this.reorder = probability('reorder', options.reorder);
+    const max = options.maxMessageBytes ?? 64 * 1024 * 1024;
+    if (!Number.isSafeInteger(max) || max < 1) throw new RangeError(`maxMessageBytes must be a positive integer, got ${max}`);
+    this.maxMessageBytes = max;
     this.trace = options.trace ? [] : undefined;
   }
 
@@ -135,10 +144,15 @@ export class MemoryNetwork<S extends Scheduler = VirtualScheduler> {
 
   /** Set the default latency range and fault rates (e.g. to make a run quiet before checking convergence). */
   configure(o: { latencyMs?: [number, number] | number; loss?: number; duplicate?: number; reorder?: number }): void {
-    if (o.latencyMs !== undefined) this.latency = latencyRange(o.latencyMs);
-    if (o.loss !== undefined) this.loss = o.loss;
-    if (o.duplicate !== undefined) this.duplicate = o.duplicate;
-    if (o.reorder !== undefined) this.reorder = o.reorder;
+    // everything checked before anything changes
+    const latency = o.latencyMs !== undefined ? latencyRange(o.latencyMs) : this.latency;
+    const loss = o.loss !== undefined ? probability('loss', o.loss) : this.loss;
+    const duplicate = o.duplicate !== undefined ? probability('duplicate', o.duplicate) : this.duplicate;
+    const reorder = o.reorder !== undefined ? probability('reorder', o.reorder) : this.reorder;
+    this.latency = latency;
+    this.loss = loss;
+    this.duplicate = duplicate;
+    this.reorder = reorder;
   }
 
   /** Split the nodes into groups; nodes not listed form one more group together. */

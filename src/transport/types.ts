@@ -7,8 +7,11 @@ import type { Scheduler } from '../time/scheduler.js';
 export type MessageHandler = (fromPeerId: string, bytes: Uint8Array) => void;
 
 export interface Transport {
-  /** This node's id on the transport (empty until `bind` for a transport created without one). */
-  readonly id: string;
+  /**
+   * This node's id on the transport (empty until `bind` for a transport created without one). Optional for a
+   * transport of your own: the engine never reads it (it names itself by its replicaId).
+   */
+  readonly id?: string;
   /**
    * Called by SyncEngine with its replicaId before start(); a transport created without an id takes it.
    * A transport whose id was given explicitly refuses (ValidationError) a different one.
@@ -40,9 +43,10 @@ export interface Transport {
   readonly address: string;
   /**
    * Send bytes to a peer. Best effort: it may be dropped (loss, peer down, back-pressure); it never throws for a
-   * down peer. Returns false when the message was dropped locally (unknown peer, queue full, too large).
+   * down peer. Returns false when the message was dropped locally (unknown peer, queue full, too large); a
+   * transport of your own may return nothing (the engine does not look: delivery is best effort either way).
    */
-  send(peerId: string, bytes: Uint8Array): boolean;
+  send(peerId: string, bytes: Uint8Array): boolean | void;
   /** Register the handler for incoming messages (one handler; a later call replaces it). */
   onMessage(fn: MessageHandler): void;
   /** Tell the transport where a peer lives (used by transports that dial out). */

@@ -251,6 +251,15 @@ function validId(id: unknown): id is string {
   return typeof id === 'string' && id.length > 0 && id.length <= 256;
 }
 
+/**
+ * A peer address as the transport dials it: `ws://` / `wss://` URLs as given, and a bare `HOST:PORT` (the seed
+ * system's form, e.g. `192.168.1.10:8080`, `[::1]:7101`) as `ws://HOST:PORT`. Anything else is returned as is
+ * (and refused where it is used).
+ */
+export function peerAddress(address: string): string {
+  return /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/.test(address) ? `ws://${address}` : address;
+}
+
 export class WebSocketTransport implements Transport {
   /** Set by the `id` option or by `bind()`; undefined until then. */
   private localId: string | undefined;
@@ -472,6 +481,7 @@ export class WebSocketTransport implements Transport {
       this.link(peerId);
       return;
     }
+    if (typeof address === 'string') address = peerAddress(address);
     if (typeof address !== 'string' || !/^wss?:\/\//.test(address)) throw new TransportError(`bad peer address ${String(address)}`);
     const p = this.link(peerId);
     if (p.address === address && (p.out || p.redial)) return;

@@ -74,6 +74,8 @@ describe('node arguments', () => {
     expect(parseListen('localhost:80')).toEqual({ host: 'localhost', port: 80 });
     expect(() => parseListen('127.0.0.1:70000')).toThrow(UsageError);
     expect(parsePeer('n1=wss://example.org:443')).toEqual({ id: 'n1', address: 'wss://example.org:443' });
+    expect(parsePeer('n2=127.0.0.1:7102')).toEqual({ id: 'n2', address: 'ws://127.0.0.1:7102' });
+    expect(parsePeer('n3=[::1]:7103')).toEqual({ id: 'n3', address: 'ws://[::1]:7103' });
   });
 });
 
@@ -157,5 +159,38 @@ describe('PartitionableTransport', () => {
     t.send('b', Uint8Array.of(1));
     deliver('b', Uint8Array.of(1));
     expect([sent, got]).toEqual([['c', 'b'], ['c', 'b']]);
+  });
+
+  it("passes every optional member of the Transport contract through to the wrapped transport", () => {
+    const calls: string[] = [];
+    const scheduler = { now: () => 0 } as unknown as Parameters<NonNullable<Transport['useScheduler']>>[0];
+    const check = (b: Uint8Array) => b.length > 0;
+    const inner: Transport = {
+      id: 'a',
+      address: 'mem://a',
+      seed: 42,
+      scheduler,
+      send: () => undefined, // a transport of your own may return nothing
+      onMessage: () => {},
+      bind: (id) => void calls.push(`bind ${id}`),
+      authenticateWith: (fn) => void calls.push(`auth ${fn === check}`),
+      useScheduler: (s) => (calls.push(`scheduler ${s === scheduler}`), true),
+      connect: (p, a) => void calls.push(`connect ${p} ${a}`),
+      disconnect: (p) => void calls.push(`disconnect ${p}`),
+      start: async () => {},
+      stop: async () => {},
+    };
+    const t = new PartitionableTransport(inner);
+    t.bind('a');
+    t.authenticateWith(check);
+    expect(t.useScheduler(scheduler)).toBe(true);
+    t.connect('b', 'ws://b');
+    t.disconnect('b');
+    expect(calls).toEqual(['bind a', 'auth true', 'scheduler true', 'connect b ws://b', 'disconnect b']);
+    expect([t.id, t.address, t.seed, t.scheduler === scheduler]).toEqual(['a', 'mem://a', 42, true]);
+    expect(t.send('b', Uint8Array.of(1))).toBe(true); // not dropped by the firewall
+    // every optional member of the interface has a pass-through (a new one would need one too)
+    const members = ['bind', 'authenticateWith', 'useScheduler', 'connect', 'disconnect', 'seed', 'scheduler', 'id', 'address', 'send', 'onMessage', 'start', 'stop'];
+    for (const m of members) expect(m in t, m).toBe(true);
   });
 });

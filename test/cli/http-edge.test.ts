@@ -33,6 +33,7 @@ function config(over: Partial<NodeConfig> = {}): NodeConfig {
     antiEntropyIntervalMs: 300,
     gossipFanout: 3,
     apiTokenFile: join(dir, 'token'),
+    clusterKeyFile: join(dir, 'key'),
     heartbeatIntervalMs: 60_000,
     logLevel: 'debug',
     ...over,
@@ -71,6 +72,7 @@ async function until(what: string, pred: () => boolean, ms = 5000): Promise<void
 
 beforeAll(async () => {
   writeFileSync(join(dir, 'token'), TOKEN + '\n');
+  writeFileSync(join(dir, 'key'), 'sekret\n'); // short on purpose too
   const stopSignal = new Promise<void>((r) => (stop = r));
   done = runNode(config(), { write: (l) => lines.push(l.trimEnd()), stopSignal });
   await until('listening', () => lines.some((l) => l.includes('"msg":"listening"')), 20_000);
@@ -125,9 +127,11 @@ describe('HTTP edge cases', () => {
     expect((await api(base, 'PUT', '/vms/vm-t?write=majority&timeoutMs=2147483647', vm, auth)).status).toBe(204);
   });
 
-  it('accepts the bearer scheme in any case, and a short token (with a warning at start-up)', async () => {
+  it('accepts the bearer scheme in any case, and a short token and cluster key (with warnings at start-up)', async () => {
     const warn = records().find((r) => r.msg.startsWith('API token is short'));
     expect(warn?.level).toBe('warn');
+    const keyWarn = records().find((r) => r.msg.startsWith('cluster key is short'));
+    expect([keyWarn?.level, keyWarn?.chars]).toEqual(['warn', 6]);
     const vm = { id: 'vm-case', status: 'running' };
     for (const scheme of ['bearer', 'BEARER', 'Bearer', 'bEaReR']) {
       expect((await api(base, 'PUT', '/vms/vm-case', vm, { authorization: `${scheme} ${TOKEN}` })).status, scheme).toBe(204);

@@ -176,6 +176,37 @@ describe('a node under hostile peer input', () => {
   });
 });
 
+describe('a node with a cluster key', () => {
+  it('sends no replication traffic to an inbound socket that only said HELLO with a peer id', async () => {
+    // its one peer is down: a raw socket claiming that peer's id must not become its send path (the CLI wraps
+    // the transport in its firewall, which has to pass the engine's authenticator through)
+    const lonely = await startNode({
+      id: 'lonely',
+      region: 'eu-west',
+      dataDir: join(dir, 'lonely'),
+      peers: [{ id: 'ghost', address: 'ws://127.0.0.1:1' }],
+      args: ['--api-token-file', join(dir, 'token'), '--cluster-key-file', join(dir, 'key')],
+    });
+    const ws = new WebSocket(lonely.address);
+    ws.on('error', () => {});
+    let data = 0;
+    ws.on('message', (d: Buffer) => {
+      if (d[0] === FRAME_DATA) data++;
+    });
+    await new Promise<void>((r) => ws.once('open', () => r()));
+    ws.send(Buffer.from(encodeHello('ghost', '')));
+    await new Promise((r) => setTimeout(r, 200));
+    const auth = { authorization: `Bearer ${TOKEN}` };
+    for (let i = 0; i < 3; i++) expect((await api(lonely.http, 'PUT', `/vms/secret-${i}`, { id: `secret-${i}`, status: 'running' }, auth)).status).toBe(204);
+    // eager push, gossip every 100 ms and anti-entropy every 300 ms would all have used the socket by now
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(data).toBe(0);
+    ws.terminate();
+    lonely.proc.kill('SIGKILL');
+    await lonely.exited;
+  });
+});
+
 describe('the HTTP API', () => {
   const auth = { authorization: `Bearer ${TOKEN}` };
 

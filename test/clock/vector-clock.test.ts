@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { VectorClock } from '../../src/clock/vector-clock.js';
+import { ValidationError } from '../../src/errors.js';
 import { DecodeError } from '../../src/errors.js';
 import { backend, initSync, isWasmReady, useBackend } from '../../src/kernel/index.js';
 import { loadWasmSync } from '../../src/kernel/node-load.js';
@@ -30,6 +31,18 @@ const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 
 describe('clock/vector-clock', () => {
   const opts = { seed: SEED, numRuns: runs(1000) };
+
+  it('the constructor takes what VectorClock.from takes, and refuses anything else (ValidationError; RangeError for a bad counter)', () => {
+    expect(new VectorClock({ p: 3, q: 1 }).toJSON()).toEqual({ p: 3, q: 1 });
+    expect(new VectorClock(new Map([['p', 2]])).get('p')).toBe(2);
+    expect(new VectorClock([['a', 1], ['b', 4]]).entries()).toEqual([['a', 1], ['b', 4]]);
+    const src = new VectorClock({ z: 9 });
+    const copy = new VectorClock(src);
+    copy.increment('z');
+    expect([src.get('z'), copy.get('z')]).toEqual([9, 10]);
+    for (const bad of [5, 'p', true]) expect(() => new VectorClock(bad as never)).toThrow(ValidationError);
+    for (const bad of [{ p: -1 }, { p: 1.5 }, { p: Number.NaN }]) expect(() => new VectorClock(bad)).toThrow(RangeError); // as set() does
+  });
 
   it('increment, get, merge, compare on a small example', () => {
     const a = new VectorClock();

@@ -24,11 +24,12 @@ describe('crdt/pn-counter', () => {
     a.decrement(3);
     b.increment(-5);
     b.decrement();
+    b.increment(); // default 1, as GCounter's
     a.merge(b);
     b.merge(a);
-    expect(a.value()).toBe(1);
-    expect(b.value()).toBe(1);
-    expect(PNCounter.decode(a.encode()).value()).toBe(1);
+    expect(a.value()).toBe(2);
+    expect(b.value()).toBe(2);
+    expect(PNCounter.decode(a.encode()).value()).toBe(2);
   });
 
   it('rejects bad amounts with RangeError and changes nothing', () => {

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { HLC } from '../../src/clock/hlc.js';
 import { GCounter } from '../../src/crdt/g-counter.js';
 import { GSet } from '../../src/crdt/g-set.js';
@@ -265,6 +265,38 @@ describe('SyncEngine: writes and propagation', () => {
     expect(() => a.addPeer('a')).toThrow(ValidationError);
     expect(() => new SyncEngine({ replicaId: '', transport: sim.network.transport('z') })).toThrow(ValidationError);
     await sim.stop();
+  });
+});
+
+describe('SyncEngine: a transport of your own', () => {
+  it('runs on the members DESIGN lists (no id, a send that returns nothing)', async () => {
+    // two engines joined by a hand-written in-process pipe: only address, send, onMessage, start and stop
+    const handlers = new Map<string, (from: string, bytes: Uint8Array) => void>();
+    const pipe = (self: string): import('../../src/transport/types.js').Transport => ({
+      address: `pipe://${self}`,
+      send(peer, bytes) {
+        const copy = bytes.slice();
+        setTimeout(() => handlers.get(peer)?.(self, copy), 1);
+      },
+      onMessage: (fn) => void handlers.set(self, fn),
+      start: async () => {},
+      stop: async () => {},
+    });
+    const a = new SyncEngine({ replicaId: 'a', transport: pipe('a') });
+    const b = new SyncEngine({ replicaId: 'b', transport: pipe('b') });
+    for (const [e, other] of [[a, 'b'], [b, 'a']] as const) {
+      e.register('c', new GCounter(e.replicaId));
+      e.addPeer(other, `pipe://${other}`);
+      await e.start();
+    }
+    try {
+      await a.update<GCounter>('c', (c) => c.increment(2));
+      await b.update<GCounter>('c', (c) => c.increment(5));
+      await vi.waitFor(() => expect([value(a), value(b)]).toEqual([7, 7]), { timeout: 5000, interval: 10 });
+    } finally {
+      await a.stop();
+      await b.stop();
+    }
   });
 });
 

@@ -48,6 +48,17 @@ describe('MemoryNetwork latency option', () => {
       expect(() => new MemoryNetwork({ latencyMs: [10, 5] })).toThrow(RangeError);
       expect(() => new MemoryNetwork({ latencyMs: -1 })).toThrow(RangeError);
       expect(() => fixed.configure({ latencyMs: [Number.NaN, 1] })).toThrow(RangeError);
+      // probabilities in [0, 1]; a bad configure changes nothing
+      for (const bad of [2, -0.1, Number.NaN, '0.5' as unknown as number]) {
+        expect(() => new MemoryNetwork({ loss: bad })).toThrow(RangeError);
+        expect(() => new MemoryNetwork({ duplicate: bad })).toThrow(RangeError);
+        expect(() => new MemoryNetwork({ reorder: bad })).toThrow(RangeError);
+      }
+      expect(() => new MemoryNetwork({ maxMessageBytes: 0 })).toThrow(RangeError);
+      expect(() => fixed.configure({ loss: 0.5, reorder: 7 })).toThrow(RangeError);
+      expect([fixed.loss, fixed.reorder]).toEqual([0, 0]);
+      fixed.configure({ loss: 1, duplicate: 0.25 });
+      expect([fixed.loss, fixed.duplicate]).toEqual([1, 0.25]);
     });
   });
 });

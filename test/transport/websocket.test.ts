@@ -3,7 +3,7 @@ import { createServer, type Server } from 'node:http';
 import { connect as netConnect, type AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { decodeHello, encodeHello, FRAME_DATA, WebSocketTransport } from '../../src/transport/websocket.js';
+import { decodeHello, encodeHello, FRAME_DATA, peerAddress, WebSocketTransport } from '../../src/transport/websocket.js';
 import { DecodeError, TransportError, ValidationError } from '../../src/errors.js';
 import { GCounter } from '../../src/crdt/g-counter.js';
 import { SyncEngine } from '../../src/sync/engine.js';
@@ -84,6 +84,23 @@ describe('WebSocketTransport', () => {
     const t = new WebSocketTransport({ id: 'x' });
     expect(() => t.connect('p', 'http://127.0.0.1:1')).toThrow(TransportError);
     expect(() => t.connect('p', '')).not.toThrow(); // known peer, reached only over its own connection
+  });
+
+  it('takes a bare HOST:PORT peer address (the seed system\'s form) as ws://HOST:PORT', async () => {
+    expect(peerAddress('192.168.1.10:8080')).toBe('ws://192.168.1.10:8080');
+    expect(peerAddress('[::1]:7101')).toBe('ws://[::1]:7101');
+    expect(peerAddress('node-b.example:443')).toBe('ws://node-b.example:443');
+    for (const same of ['ws://h:1', 'wss://h:1/x', 'http://h:1', 'h', 'h:', 'h:123456', '']) expect(peerAddress(same)).toBe(same);
+    const a = transport('a');
+    const b = transport('b');
+    const gb = inbox(b);
+    await a.start();
+    await b.start();
+    a.connect('b', `127.0.0.1:${portOf(b)}`);
+    a.send('b', Uint8Array.of(4, 2));
+    await waitFor(() => gb.length === 1, 'message over a HOST:PORT address');
+    expect(gb[0]).toEqual(['a', [4, 2]]);
+    expect(() => a.connect('c', 'h:123456')).toThrow(TransportError);
   });
 
   it('delivers messages both ways over one dialled connection', async () => {

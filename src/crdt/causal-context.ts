@@ -132,9 +132,21 @@ export class CausalContext {
 
   /** A fresh dot counter for replica r (one past everything seen from r), added to the context. */
   next(r: number): number {
+    const c = this.checkNext(r);
+    this.add(r, c);
+    return c;
+  }
+
+  /**
+   * The counter `next(r)` would take, or RangeError when there is none: a peer may claim this replica's dots
+   * up to MAX_SAFE_INTEGER (after a restore from an old backup, peers hold dots the replica forgot, and it must
+   * not reuse them, so such claims count), and a counter past it would break every encoding after it (it used
+   * to be taken, and the process died in a timer). Writers call this before they change anything.
+   */
+  checkNext(r: number): number {
     const cl = this.cloud[r];
     const c = (cl !== undefined && cl.length > 0 ? cl[cl.length - 1] : this.vv[r]) + 1;
-    this.add(r, c);
+    if (c > Number.MAX_SAFE_INTEGER) throw new RangeError(`dot counters of replica ${this.ids[r]} are exhausted (its dots were claimed up to ${Number.MAX_SAFE_INTEGER})`);
     return c;
   }
 

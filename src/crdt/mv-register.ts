@@ -54,6 +54,7 @@ export class MVRegister<T = unknown> implements Crdt<MVRegister<T>> {
   /** Replace every observed value with v. */
   set(v: T): void {
     const bytes = encodeValue(v);
+    this.ctx.checkNext(this.me);
     for (const e of this.entries) this.removed.push(e.r, e.c);
     const c = this.ctx.next(this.me);
     this.entries = [{ r: this.me, c, bytes }];

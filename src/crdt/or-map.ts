@@ -355,6 +355,7 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
     // a short string goes straight into the arena (no intermediate bytes); anything else is encoded first,
     // so a value msgpack cannot carry throws before any change
     const bytes = typeof value === 'string' && value.length < 0x20 ? undefined : encodeValue(value);
+    this.ctx.checkNext(this.me);
     const h = this.head.getHashed(key, hk);
     if (h !== undefined && this.nextRow[h] < 0) {
       // the common overwrite (one surviving dot): the same as retiring it and adding a row, which would
@@ -515,6 +516,7 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
   }
 
   private nestedWrite(kind: number, key: string, nk: string): void {
+    this.ctx.checkNext(this.me);
     const hk = indexHash(key);
     const ts = this.retire(key, hk);
     const c = this.ctx.next(this.me);

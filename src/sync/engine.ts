@@ -744,10 +744,10 @@ export class SyncEngine {
 
   /** A timer for the recovery's deadline: when it fires before a moved deadline, it waits for that one. */
   private armRecoveryTimer(): void {
-    this.recoveryTimer = this.scheduler.setTimeout(() => {
+    this.recoveryTimer = this.scheduler.setTimeout(() => this.safely('recovery timer', () => {
       if (this.scheduler.now() < this.recoveryDeadline) this.armRecoveryTimer();
       else this.finishRecovery(false);
-    }, Math.max(0, this.recoveryDeadline - this.scheduler.now()));
+    }), Math.max(0, this.recoveryDeadline - this.scheduler.now()));
   }
 
   private finishRecovery(ok: boolean): void {
@@ -866,7 +866,7 @@ export class SyncEngine {
     if (this.sweepTimer !== undefined || this.stopped) return;
     this.sweepTimer = this.scheduler.setTimeout(() => {
       this.sweepTimer = undefined;
-      if (!this.stopped) this.sweep();
+      if (!this.stopped) this.safely('sweep', () => this.sweep());
     }, this.flushDelayMs);
   }
 
@@ -1280,7 +1280,7 @@ export class SyncEngine {
     if (this.flushTimer !== undefined || this.stopped) return;
     this.flushTimer = this.scheduler.setTimeout(() => {
       this.flushTimer = undefined;
-      this.doFlush();
+      this.safely('flush', () => this.doFlush());
     }, this.flushDelayMs);
   }
 
@@ -1390,10 +1390,23 @@ export class SyncEngine {
     // first run at a random phase, then periodic (replicas do not tick in lockstep)
     const first = this.scheduler.setTimeout(() => {
       if (this.stopped) return;
-      fn();
-      this.timers.push(this.scheduler.setInterval(() => !this.stopped && fn(), ms));
+      this.safely('timer', fn);
+      this.timers.push(this.scheduler.setInterval(() => !this.stopped && this.safely('timer', fn), ms));
     }, this.random.float() * ms);
     this.timers.push(first);
+  }
+
+  /**
+   * Run a timer's work: an error there is logged and the engine goes on (the next tick tries again). Nothing a
+   * peer sends should make one throw, but one that did would otherwise be an uncaught exception in a timer
+   * callback, which ends a Node process.
+   */
+  private safely(what: string, fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      this.logger?.error?.(`${what} failed: ${(err as Error)?.message ?? String(err)}`, err);
+    }
   }
 
   private gossipTick(): void {
@@ -1445,7 +1458,7 @@ export class SyncEngine {
     if (this.retryTimer !== undefined || this.stopped) return;
     this.retryTimer = this.scheduler.setTimeout(() => {
       this.retryTimer = undefined;
-      this.retryWrites();
+      this.safely('write retry', () => this.retryWrites());
       if (this.pendingWrites.size) this.scheduleRetry();
     }, this.writeRetryMs);
   }

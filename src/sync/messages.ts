@@ -163,8 +163,13 @@ export function decodeDigest(bytes: Uint8Array): DigestPayload {
   const seen = readVector(r);
   const n = r.count(11);
   const objects: DigestObject[] = [];
+  // each object once: every listed object may be answered with its whole state, so a digest naming one object
+  // a thousand times (4.8 KB) would cost a thousand answers
+  const names = new Set<string>();
   for (let i = 0; i < n; i++) {
     const o: DigestObject = { name: readName(r), typeTag: r.u8(), lo: r.u32(), hi: r.u32(), keyed: false };
+    if (names.has(o.name)) throw new DecodeError(`digest lists ${o.name} twice`);
+    names.add(o.name);
     const k = r.u8();
     if (k > 7 || k === 2 || k === 6) throw new DecodeError('bad digest object flags');
     o.keyed = (k & 1) !== 0;

@@ -91,6 +91,11 @@ describe('envelope', () => {
     const withMembers = encodeDigest({ session: 1, seen: [], objects: [], members: [5, 6] });
     expect(() => decodeDigest(withMembers.map((b, i) => (i === 3 ? 2 : b)))).toThrow(DecodeError);
     expect(() => decodeDigest(withMembers.subarray(0, withMembers.length - 1))).toThrow(DecodeError);
+    // an object listed twice (each listing may be answered with a whole state: 1,000 listings in 4.8 KB made
+    // 1,000 answers) is a DecodeError
+    const twice = { name: 'vms', typeTag: 8, lo: 0, hi: 0, keyed: true };
+    expect(() => decodeDigest(encodeDigest({ session: 2, seen: [], objects: [twice, { ...twice, typeTag: 9 }] }))).toThrow(/twice/);
+    expect(decodeDigest(encodeDigest({ session: 2, seen: [], objects: [twice, { ...twice, name: 'vms2' }] })).objects.length).toBe(2);
     expect(decodeDigest(digest).objects).toEqual([
       { name: 'x', typeTag: 1, lo: 5, hi: 6, keyed: true },
       { name: 'm', typeTag: 8, lo: 1, hi: 2, keyed: true, context: new Uint8Array([1, 1, 97, 3, 0]) },

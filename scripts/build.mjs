@@ -2,7 +2,7 @@
 // Build: AssemblyScript kernels (debug + release) -> build/*.wasm, esbuild bundles -> build/dist/,
 // tsc declarations -> build/types/. `--if-needed` skips when build/.stamp is newer than every input.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -40,6 +40,9 @@ if (existsSync(join(root, 'assembly', 'index.ts'))) {
 }
 
 // 2. bundles
+// the browser entry carries the release kernels in base64 (6 KB), so `await init()` needs no URL or loader
+const wasmFile = join(build, 'release.wasm');
+const wasmDefine = { __ASYNC_STATE_SYNC_WASM__: JSON.stringify(existsSync(wasmFile) ? readFileSync(wasmFile).toString('base64') : '') };
 // `node`, `browser` and `slim` share chunks, hence one kernel module instance: a library on `./slim` uses the wasm
 // that the application loaded through the main entry (or through `init()` on slim). `js` is built on its own,
 // without shared chunks, so it has a private kernel module whose backend stays the pure-TS one even when the main
@@ -66,6 +69,7 @@ if (shared.length) {
   const result = await esbuild.build({
     ...bundleOptions,
     entryPoints: Object.fromEntries(shared.map((e) => [e, join(root, 'src', `${e}.ts`)])),
+    define: wasmDefine,
     splitting: true,
     chunkNames: 'chunks/[name]-[hash]',
     metafile: true,
@@ -83,9 +87,10 @@ if (existsSync(join(root, 'src', 'js.ts'))) {
   await esbuild.build({ ...bundleOptions, entryPoints: { js: join(root, 'src', 'js.ts') }, splitting: false });
 }
 if (existsSync(join(root, 'src', 'browser.ts'))) {
-  // self-contained browser bundle (dependencies included, wasm fetched by init())
+  // self-contained browser bundle (dependencies and the wasm kernels included)
   await esbuild.build({
     entryPoints: { 'async-state-sync.browser': join(root, 'src', 'browser.ts') },
+    define: wasmDefine,
     outdir: join(build, 'dist'),
     bundle: true,
     format: 'esm',

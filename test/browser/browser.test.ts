@@ -18,12 +18,36 @@ const types: Record<string, string> = { '.js': 'text/javascript', '.wasm': 'appl
 let server: Server;
 let browser: Browser;
 let base: string;
+let wasmRequests = 0;
 
 beforeAll(async () => {
   const bundle = join(root, 'build/dist/async-state-sync.browser.js');
   if (!existsSync(bundle)) throw new Error(`missing ${bundle}: run npm run build`);
+  // an application bundled from the package's browser entry by a bundler that knows nothing of wasm (no
+  // loader, no copied file): what a user's esbuild/webpack/vite build of `import ... from 'async-state-sync'` is
+  const esbuild = await import('esbuild');
+  const app = await esbuild.build({
+    stdin: { contents: `export { init, backend, GCounter } from ${JSON.stringify(join(root, 'build/dist/browser.js'))};`, resolveDir: root, loader: 'js' },
+    bundle: true,
+    format: 'esm',
+    platform: 'browser',
+    write: false,
+    logLevel: 'silent',
+  });
+  const appJs = app.outputFiles[0]!.text;
   server = createServer(async (req, res) => {
     const url = new URL(req.url ?? '/', 'http://x');
+    if (url.pathname.endsWith('.wasm')) wasmRequests++;
+    // /bare/: the standalone bundle and the application, with no wasm file anywhere beside them
+    if (url.pathname === '/bare/app.js' || url.pathname === '/bare/async-state-sync.browser.js') {
+      res.writeHead(200, { 'content-type': 'text/javascript' });
+      res.end(url.pathname === '/bare/app.js' ? appJs : await readFile(join(root, 'build/dist/async-state-sync.browser.js')));
+      return;
+    }
+    if (url.pathname.startsWith('/bare/')) {
+      res.writeHead(404).end();
+      return;
+    }
     if (url.pathname === '/') {
       res.writeHead(200, { 'content-type': 'text/html' });
       res.end('<!doctype html><meta charset="utf-8"><title>async-state-sync</title><body></body>');
@@ -120,6 +144,28 @@ describe('browser bundle', () => {
     expect(parsed.size).toBe(199);
     expect(parsed.counter).toBe(39);
     expect(parsed.set).toEqual(['y']);
+    expect((page as unknown as { errors: string[] }).errors).toEqual([]);
+    await page.close();
+  });
+
+  it('init() loads the kernels built into the bundle: no wasm file served or fetched, bundled by a bundler knowing nothing of wasm', async () => {
+    const page = await openPage();
+    const before = wasmRequests;
+    const got = await inPage<string[]>(page, `
+      const out = [];
+      for (const path of ['/bare/async-state-sync.browser.js', '/bare/app.js']) {
+        const lib = await import(path);
+        const was = lib.backend();
+        await lib.init();
+        const g = new lib.GCounter('a');
+        g.increment(3);
+        out.push(was + '->' + lib.backend() + ':' + g.value());
+      }
+      return out;
+    `);
+    // each bundle has its own kernel module: both start on js and switch to wasm
+    expect(got).toEqual(['js->wasm:3', 'js->wasm:3']);
+    expect(wasmRequests).toBe(before);
     expect((page as unknown as { errors: string[] }).errors).toEqual([]);
     await page.close();
   });

@@ -23,7 +23,8 @@
  * (413). A request target that is not a valid path (e.g. `http://[::1`), bad JSON or an invalid value is a 400
  * and changes nothing; `timeoutMs` is at most `MAX_TIMEOUT_MS` (2^31-1 ms, the longest timer Node keeps; 400
  * beyond); a consistency wait that times out is a 504 (the write is applied locally and still propagates).
- * A client that goes away mid-request is logged at debug level (nothing to answer); only failures of the
+ * Every error answer is JSON `{ error, code }`: the library's code (`E_VALIDATION`, `E_RANGE`, `E_TIMEOUT`, ...)
+ * or the HTTP layer's (HTTP_ERROR_CODES). A client that goes away mid-request is logged at debug level (nothing to answer); only failures of the
  * node itself are logged as errors (500).
  */
 import { timingSafeEqual } from 'node:crypto';
@@ -56,6 +57,16 @@ export interface HttpContext {
   logger?: JsonLogger;
   startedAt?: number;
 }
+
+/** The `code` of the JSON body of an answer the HTTP layer itself refuses (as the library errors carry theirs). */
+export const HTTP_ERROR_CODES: Readonly<Record<number, string>> = {
+  400: 'E_BAD_REQUEST',
+  401: 'E_AUTH',
+  403: 'E_FORBIDDEN',
+  404: 'E_NOT_FOUND',
+  405: 'E_METHOD',
+  413: 'E_TOO_LARGE',
+};
 
 class HttpError extends Error {
   constructor(
@@ -361,7 +372,7 @@ export function createHttpHandler(ctx: HttpContext): (req: IncomingMessage, res:
         res.destroy();
         return;
       }
-      if (e instanceof HttpError) json(res, e.status, { error: e.message }, e.headers);
+      if (e instanceof HttpError) json(res, e.status, { error: e.message, code: HTTP_ERROR_CODES[e.status] ?? 'E_HTTP' }, e.headers);
       else if (e instanceof ValidationError) json(res, 400, { error: e.message, code: e.code });
       // a value out of bounds (a counter past Number.MAX_SAFE_INTEGER, tagged E_RANGE by the cluster API): the
       // request's fault, nothing changed; any other RangeError (a stack overflow, say) is ours: 500 and a log
@@ -390,7 +401,7 @@ export function createHttpHandler(ctx: HttpContext): (req: IncomingMessage, res:
       if (path === '/healthz') return json(res, 200, { status: 'ok', nodeId: ctx.nodeId, region: ctx.region, uptimeSeconds: Math.round((Date.now() - startedAt) / 1000) });
       if (/^\/vms\/[^/]+$/.test(path)) {
         const vm = ctx.cluster.getVMState(pathId(path.slice(5)));
-        return vm ? json(res, 200, vm) : json(res, 404, { error: 'no such VM' });
+        return vm ? json(res, 200, vm) : json(res, 404, { error: 'no such VM', code: HTTP_ERROR_CODES[404] });
       }
       // write-only paths: the method is wrong, not the path (as for any other method there)
       if (/^\/counters\/[^/]+$/.test(path)) throw new HttpError(405, 'method not allowed', { allow: 'POST' });

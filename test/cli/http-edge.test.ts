@@ -121,9 +121,9 @@ describe('HTTP edge cases', () => {
     for (const t of ['99999999999999999999', '2147483648', '9'.repeat(400)]) {
       const r = await api(base, 'PUT', `/vms/vm-t?write=majority&timeoutMs=${t}`, vm, auth);
       expect(r.status, t).toBe(400);
-      expect(r.text).toContain('timeoutMs must be at most 2147483647');
+      expect(r.body).toEqual({ error: 'timeoutMs must be at most 2147483647', code: 'E_BAD_REQUEST' });
     }
-    expect((await api(base, 'GET', '/vms/vm-t')).status).toBe(404);
+    expect((await api(base, 'GET', '/vms/vm-t')).body).toEqual({ error: 'no such VM', code: 'E_NOT_FOUND' });
     expect((await api(base, 'PUT', '/vms/vm-t?write=majority&timeoutMs=2147483647', vm, auth)).status).toBe(204);
   });
 
@@ -168,11 +168,13 @@ describe('HTTP edge cases', () => {
     const r401 = await fetch(`${base}/vms/vm-w`, { method: 'PUT', body: '{}' });
     expect(r401.status).toBe(401);
     expect(r401.headers.get('www-authenticate')).toMatch(/^Bearer /);
+    expect(((await r401.json()) as { code: string }).code).toBe('E_AUTH'); // every error answer has a code
     for (const [method, path, allow] of [['POST', '/state', 'GET, HEAD'], ['PUT', '/metrics', 'GET, HEAD'], ['DELETE', '/healthz', 'GET, HEAD'], ['POST', '/', 'GET, HEAD'], ['PATCH', '/vms/vm-w', 'GET, HEAD, PUT, DELETE'], ['GET', '/counters/c', 'POST'], ['PUT', '/counters/c', 'POST'], ['GET', '/assignments/vm-w', 'PUT'], ['GET', '/nothing', undefined]] as const) {
       const r = await fetch(`${base}${path}`, { method, headers: { authorization: `Bearer ${TOKEN}` } });
-      if (allow === undefined) expect(r.status, `${method} ${path}`).toBe(404);
+      const code = ((await r.json()) as { code: string }).code;
+      if (allow === undefined) expect([r.status, code], `${method} ${path}`).toEqual([404, 'E_NOT_FOUND']);
       else {
-        expect(r.status, `${method} ${path}`).toBe(405);
+        expect([r.status, code], `${method} ${path}`).toEqual([405, 'E_METHOD']);
         expect(r.headers.get('allow'), `${method} ${path}`).toBe(allow);
       }
     }

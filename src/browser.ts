@@ -4,7 +4,7 @@
  * Response, bytes or a compiled module to load another build). Until then the pure-TS backend serves, so
  * nothing fails for want of wasm.
  */
-import { init as initFrom } from './kernel/index.js';
+import { init as initFrom, isWasmReady } from './kernel/index.js';
 
 export * from './index.js';
 
@@ -13,7 +13,7 @@ declare const __ASYNC_STATE_SYNC_WASM__: string | undefined;
 
 /** The built-in kernels' bytes, or undefined when this module runs unbuilt (then `init()` fetches the default URL). */
 function builtIn(): Uint8Array | undefined {
-  if (typeof __ASYNC_STATE_SYNC_WASM__ !== 'string') return undefined;
+  if (typeof __ASYNC_STATE_SYNC_WASM__ !== 'string' || __ASYNC_STATE_SYNC_WASM__ === '') return undefined;
   const s = atob(__ASYNC_STATE_SYNC_WASM__);
   const out = new Uint8Array(s.length);
   for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
@@ -26,5 +26,6 @@ function builtIn(): Uint8Array | undefined {
  * once loaded does nothing. A failure is a NotInitializedError, and the current backend keeps serving.
  */
 export async function init(source?: Parameters<typeof initFrom>[0]): Promise<void> {
+  if (source === undefined && isWasmReady()) return; // loaded: nothing to do (and a useBackend('js') stays)
   return initFrom(source ?? builtIn());
 }

@@ -378,6 +378,11 @@ export function createHttpHandler(ctx: HttpContext): (req: IncomingMessage, res:
       // request's fault, nothing changed; any other RangeError (a stack overflow, say) is ours: 500 and a log
       else if (e instanceof RangeError && (e as { code?: unknown }).code === 'E_RANGE') json(res, 400, { error: e.message, code: 'E_RANGE' });
       else if (e instanceof TimeoutError) json(res, 504, { error: e.message, code: e.code });
+      else if (e instanceof RangeError && (e as { code?: unknown }).code === 'E_EXHAUSTED') {
+        // this replica cannot record writes any more (a peer claimed its dots or a key's timestamp up to the top)
+        ctx.logger?.error('write refused: replica exhausted', { method: req.method, url: truncate(req.url), error: e });
+        json(res, 503, { error: e.message, code: 'E_EXHAUSTED' });
+      }
       else {
         ctx.logger?.error('http handler failed', { method: req.method, url: truncate(req.url), error: e });
         json(res, 500, { error: e instanceof CrdtError ? e.message : 'internal error', code: e instanceof CrdtError ? e.code : undefined });

@@ -236,7 +236,8 @@ export class NovaCronIntegration {
       names = this.metadata.increment(name, n);
     } catch (e) {
       // DESIGN: counters past Number.MAX_SAFE_INTEGER throw RangeError (nothing changed)
-      if (e instanceof RangeError) throw Object.assign(new RangeError(`counter ${name}: ${e.message}`), { code: 'E_RANGE' });
+      // (a write this replica cannot record, E_EXHAUSTED, keeps its own code: it is not the request's fault)
+      if (e instanceof RangeError && (e as { code?: unknown }).code === undefined) throw Object.assign(new RangeError(`counter ${name}: ${e.message}`), { code: 'E_RANGE' });
       throw e;
     }
     await this.commit(names, o);

@@ -29,6 +29,15 @@ export function kernel(): Kernel {
 /** Replica ids are strings of at most this many UTF-16 units. */
 export const MAX_REPLICA_ID_LENGTH = 1024;
 
+/**
+ * The RangeError of a write that cannot be recorded (code `E_EXHAUSTED`): this replica's dot counters or a key's
+ * timestamps reached MAX_SAFE_INTEGER. Nothing changed; unlike a counter overflow (`E_RANGE`, the request's
+ * fault), no write of this replica to that CRDT can succeed until it takes a new replica id.
+ */
+export function exhausted(message: string): RangeError {
+  return Object.assign(new RangeError(message), { code: 'E_EXHAUSTED' as const });
+}
+
 /** A context indexes its ids with a Map from this many on (see `CausalContext.index`). */
 const INDEX_FROM = 8;
 
@@ -146,7 +155,7 @@ export class CausalContext {
   checkNext(r: number): number {
     const cl = this.cloud[r];
     const c = (cl !== undefined && cl.length > 0 ? cl[cl.length - 1] : this.vv[r]) + 1;
-    if (c > Number.MAX_SAFE_INTEGER) throw new RangeError(`dot counters of replica ${this.ids[r]} are exhausted (its dots were claimed up to ${Number.MAX_SAFE_INTEGER})`);
+    if (c > Number.MAX_SAFE_INTEGER) throw exhausted(`dot counters of replica ${this.ids[r]} are exhausted (its dots were claimed up to ${Number.MAX_SAFE_INTEGER})`);
     return c;
   }
 

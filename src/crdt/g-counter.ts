@@ -40,7 +40,7 @@ export class GCounter extends SlotCounter implements Crdt<GCounter> {
     return this.total0;
   }
 
-  /** Decode canonical bytes; `replicaId` is the local replica for further increments (default: a new id, see `decodedReplicaId`). */
+  /** Decode canonical bytes; `replicaId` is the local replica for further increments (default 'decoded', see `decodedReplicaId`). */
   static decode(bytes: Uint8Array, replicaId = decodedReplicaId()): GCounter {
     return SlotCounter.decodeInto(new GCounter(replicaId), bytes);
   }

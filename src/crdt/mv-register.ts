@@ -42,6 +42,8 @@ export class MVRegister<T = unknown> implements Crdt<MVRegister<T>> {
   private merged: CausalContext | undefined;
   /** @internal called after every local mutation (ORMap uses it for nested values). */
   onLocalChange: (() => void) | undefined;
+  /** @internal called before every local mutation, which it may refuse by throwing (a parent ORMap checks it can record the write). */
+  beforeLocalChange: (() => void) | undefined;
   /** @internal called after a `merge` that changed this instance (ORMap: a merge into a nested value's handle
    * is a local write of the map's key, like a mutation). */
   onMerged: (() => void) | undefined;
@@ -55,6 +57,7 @@ export class MVRegister<T = unknown> implements Crdt<MVRegister<T>> {
   set(v: T): void {
     const bytes = encodeValue(v);
     this.ctx.checkNext(this.me);
+    this.beforeLocalChange?.();
     for (const e of this.entries) this.removed.push(e.r, e.c);
     const c = this.ctx.next(this.me);
     this.entries = [{ r: this.me, c, bytes }];

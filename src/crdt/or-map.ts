@@ -71,7 +71,7 @@ import { Reader, Writer, varuintSize } from '../codec/binary.js';
 import { decodeValue, encodeValue, isWellFormedString } from '../codec/value.js';
 import { latin1 } from '../codec/msgpack.js';
 import { HLC } from '../clock/hlc.js';
-import { CausalContext, DotList, hashStringsMany, inverseMap, kernel, mergeDots, rangesHave, assertDistinctDots, withOneMore } from './causal-context.js';
+import { CausalContext, exhausted, DotList, hashStringsMany, inverseMap, kernel, mergeDots, rangesHave, assertDistinctDots, withOneMore } from './causal-context.js';
 import { MVRegister } from './mv-register.js';
 import { ORSet, copyContext, readHeader } from './or-set.js';
 import { PNCounter } from './pn-counter.js';
@@ -80,6 +80,16 @@ import { CODEC_VERSION, CRDT_TYPE, type Crdt } from './types.js';
 import { disposeInstance } from './dispose.js';
 import { EXPANSION_RATIO, Expander, MAX_CHUNK, ValueColumnWriter, decodeChunkSize } from './value-column.js';
 import { checkReplicaId, decodedReplicaId } from './replicas.js';
+
+/**
+ * A local write's timestamp: above the key's current ones, so it wins; RangeError (before anything changes)
+ * when that passes MAX_SAFE_INTEGER, which only a peer's row stamped at the very top can cause (it would make
+ * every encoding after it throw).
+ */
+function checkedTs(ts: number): number {
+  if (ts > Number.MAX_SAFE_INTEGER) throw exhausted('no timestamp above the key\'s current one (a peer stamped it MAX_SAFE_INTEGER)');
+  return ts;
+}
 
 /** Empty columns shared by every map until its first row (length 0: nothing is ever written to them). */
 const NO_U32 = new Uint32Array(0);
@@ -252,6 +262,8 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
   private changed: Set<string> | undefined;
   /** @internal called after every local mutation (a parent ORMap uses it for nested maps). */
   onLocalChange: (() => void) | undefined;
+  /** @internal called before every local mutation, which it may refuse by throwing (a parent ORMap checks it can record the write). */
+  beforeLocalChange: (() => void) | undefined;
   /** @internal called after a `merge` that changed this map (a parent ORMap uses it for nested maps). */
   onMerged: (() => void) | undefined;
 
@@ -356,12 +368,13 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
     // so a value msgpack cannot carry throws before any change
     const bytes = typeof value === 'string' && value.length < 0x20 ? undefined : encodeValue(value);
     this.ctx.checkNext(this.me);
+    this.beforeLocalChange?.();
     const h = this.head.getHashed(key, hk);
     if (h !== undefined && this.nextRow[h] < 0) {
       // the common overwrite (one surviving dot): the same as retiring it and adding a row, which would
       // reuse this very row, without taking the key out of the index and putting it back
       let ts = this.clock.now();
-      if (this.ts[h] >= ts) ts = this.ts[h] + 1;
+      if (this.ts[h] >= ts) ts = checkedTs(this.ts[h] + 1);
       this.removed.push(this.rep[h], this.ctr[h]);
       const oldLen = this.vlen[h]; // 0 for a nested dot
       this.vlen[h] = 0;
@@ -444,6 +457,7 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
   delete(key: string): boolean {
     let row = this.head.get(key) ?? -1;
     if (row < 0) return false;
+    this.beforeLocalChange?.();
     this.head.delete(key); // before the rows are freed: the index compares keys through them
     while (row >= 0) {
       const next: number = this.nextRow[row];
@@ -511,8 +525,21 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
    */
   private hook(kind: number, key: string, inst: NestedCrdt): void {
     const nk = String.fromCharCode(48 + kind) + key;
-    const hooked = inst as { onLocalChange: (() => void) | undefined; onMerged: (() => void) | undefined };
+    const hooked = inst as { onLocalChange: (() => void) | undefined; onMerged: (() => void) | undefined; beforeLocalChange: (() => void) | undefined };
     hooked.onLocalChange = hooked.onMerged = () => this.nestedWrite(kind, key, nk);
+    hooked.beforeLocalChange = () => this.checkWrite(key);
+  }
+
+  /**
+   * Throw (RangeError) unless a local write of `key` can be recorded: a dot and a timestamp above the key's
+   * current ones, and whatever this map's own parent needs. A nested value calls it before it changes.
+   */
+  private checkWrite(key: string): void {
+    this.ctx.checkNext(this.me);
+    let ts = 0;
+    for (let r = this.head.get(key) ?? -1; r >= 0; r = this.nextRow[r]) if (this.ts[r] >= ts) ts = this.ts[r] + 1;
+    checkedTs(ts);
+    this.beforeLocalChange?.();
   }
 
   private nestedWrite(kind: number, key: string, nk: string): void {
@@ -531,10 +558,12 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
     let ts = this.clock.now();
     let row = this.head.getHashed(key, hk) ?? -1;
     if (row < 0) return ts;
+    // the timestamp first (it may have none: RangeError), then the changes
+    for (let r = row; r >= 0; r = this.nextRow[r]) if (this.ts[r] >= ts) ts = this.ts[r] + 1;
+    checkedTs(ts);
     this.head.deleteHashed(key, hk);
     while (row >= 0) {
       const next: number = this.nextRow[row];
-      if (this.ts[row] >= ts) ts = this.ts[row] + 1;
       this.removed.push(this.rep[row], this.ctr[row]);
       this.freeRow(row);
       row = next;

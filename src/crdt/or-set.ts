@@ -145,6 +145,8 @@ export class ORSet<T = unknown> implements Crdt<ORSet<T>> {
   private merged: CausalContext | undefined;
   /** @internal called after every local mutation (ORMap uses it for nested values). */
   onLocalChange: (() => void) | undefined;
+  /** @internal called before every local mutation, which it may refuse by throwing (a parent ORMap checks it can record the write). */
+  beforeLocalChange: (() => void) | undefined;
   /** @internal called after a `merge` that changed this instance (ORMap: a merge into a nested value's handle
    * is a local write of the map's key, like a mutation). */
   onMerged: (() => void) | undefined;
@@ -195,6 +197,7 @@ export class ORSet<T = unknown> implements Crdt<ORSet<T>> {
   add(x: T): void {
     if (typeof x === 'string') {
       const k = wellFormedString(x);
+      this.beforeLocalChange?.();
       const d = this.dirtyStrs;
       // a repeated write of the last written element is listed once
       if (this.addIn(this.strs, k) || d.length === 0 || d[d.length - 1] !== k) {
@@ -203,6 +206,7 @@ export class ORSet<T = unknown> implements Crdt<ORSet<T>> {
       }
     } else {
       const k = valueIdentityKey(x); // the canonical bytes as a key, without a byte array (ValidationError first)
+      this.beforeLocalChange?.();
       const d = this.dirtyObjs;
       if (this.addIn(this.objs, k) || d.length === 0 || d[d.length - 1] !== k) {
         d.push(k);
@@ -237,6 +241,7 @@ export class ORSet<T = unknown> implements Crdt<ORSet<T>> {
     const k = typeof x === 'string' ? wellFormedString(x) : valueIdentityKey(x);
     const d = table.get(k);
     if (d === undefined) return false;
+    this.beforeLocalChange?.();
     this.retire(d);
     table.delete(k);
     this.sorted = undefined;

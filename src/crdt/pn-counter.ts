@@ -36,7 +36,7 @@ export class PNCounter extends SlotCounter implements Crdt<PNCounter> {
     return this.total0 - this.total1;
   }
 
-  /** Decode canonical bytes (DecodeError on any malformed input); `replicaId` is the local replica for further edits (default: a new id, see `decodedReplicaId`). */
+  /** Decode canonical bytes (DecodeError on any malformed input); `replicaId` is the local replica for further edits (default 'decoded', see `decodedReplicaId`). */
   static decode(bytes: Uint8Array, replicaId = decodedReplicaId()): PNCounter {
     return SlotCounter.decodeInto(new PNCounter(replicaId), bytes);
   }

@@ -517,7 +517,7 @@ export class RGA<T = unknown> implements Crdt<RGA<T>> {
     return w.finish();
   }
 
-  /** Decode canonical bytes (DecodeError on any malformed input); `replicaId` is the local replica for further edits (default: a new id, see `decodedReplicaId`). */
+  /** Decode canonical bytes (DecodeError on any malformed input); `replicaId` is the local replica for further edits (default 'decoded', see `decodedReplicaId`). */
   static decode<T = unknown>(bytes: Uint8Array, replicaId = decodedReplicaId()): RGA<T> {
     const r = new Reader(bytes);
     readHeader(r, CRDT_TYPE.RGA);

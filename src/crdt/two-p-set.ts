@@ -138,7 +138,7 @@ export class TwoPSet<T = unknown> extends AddSet<T> implements Crdt<TwoPSet<T>> 
     return w.finish();
   }
 
-  /** Decode canonical bytes (DecodeError on any malformed input); `replicaId` is the local replica for further edits (default: a new id, see `decodedReplicaId`). */
+  /** Decode canonical bytes (DecodeError on any malformed input); `replicaId` is the local replica for further edits (default 'decoded', see `decodedReplicaId`). */
   static decode<T = unknown>(bytes: Uint8Array, replicaId = decodedReplicaId()): TwoPSet<T> {
     const r = new Reader(bytes);
     readHeader(r, CRDT_TYPE.TwoPSet);

@@ -744,7 +744,7 @@ export class SyncEngine {
 
   /** A timer for the recovery's deadline: when it fires before a moved deadline, it waits for that one. */
   private armRecoveryTimer(): void {
-    this.recoveryTimer = this.scheduler.setTimeout(() => this.safely('recovery timer', () => {
+    this.recoveryTimer = this.later(() => this.safely('recovery timer', () => {
       if (this.scheduler.now() < this.recoveryDeadline) this.armRecoveryTimer();
       else this.finishRecovery(false);
     }), Math.max(0, this.recoveryDeadline - this.scheduler.now()));
@@ -864,7 +864,7 @@ export class SyncEngine {
 
   private scheduleSweep(): void {
     if (this.sweepTimer !== undefined || this.stopped) return;
-    this.sweepTimer = this.scheduler.setTimeout(() => {
+    this.sweepTimer = this.later(() => {
       this.sweepTimer = undefined;
       if (!this.stopped) this.safely('sweep', () => this.sweep());
     }, this.flushDelayMs);
@@ -917,7 +917,7 @@ export class SyncEngine {
       this.pendingWrites.set(seq, w);
       this.scheduleRetry();
       const limitMs = timeoutMs ?? 5000;
-      w.timer = this.scheduler.setTimeout(() => {
+      w.timer = this.later(() => {
         if (!this.pendingWrites.delete(seq)) return;
         this.s.timedOut++;
         reject(new TimeoutError(`write ${name}#${seq}: ${w.acks.size + 1} of ${needed} replicas within ${limitMs} ms`));
@@ -961,7 +961,7 @@ export class SyncEngine {
         answered: new Set(),
         resolve,
         reject,
-        timer: this.scheduler.setTimeout(() => {
+        timer: this.later(() => {
           this.pendingReads.delete(reqId);
           reject(new TimeoutError(`read ${name}: ${r.answered.size + 1} of ${needed + 1} replicas within ${timeoutMs} ms`));
         }, timeoutMs),
@@ -1278,7 +1278,7 @@ export class SyncEngine {
 
   private scheduleFlush(): void {
     if (this.flushTimer !== undefined || this.stopped) return;
-    this.flushTimer = this.scheduler.setTimeout(() => {
+    this.flushTimer = this.later(() => {
       this.flushTimer = undefined;
       this.safely('flush', () => this.doFlush());
     }, this.flushDelayMs);
@@ -1388,12 +1388,17 @@ export class SyncEngine {
 
   private every(ms: number, fn: () => void): void {
     // first run at a random phase, then periodic (replicas do not tick in lockstep)
-    const first = this.scheduler.setTimeout(() => {
+    const first = this.later(() => {
       if (this.stopped) return;
       this.safely('timer', fn);
       this.timers.push(this.scheduler.setInterval(() => !this.stopped && this.safely('timer', fn), ms));
     }, this.random.float() * ms);
     this.timers.push(first);
+  }
+
+  /** A one-shot timer on the scheduler whose work runs through `safely` (every timer of the engine is one). */
+  private later(fn: () => void, ms: number): ReturnType<Scheduler['setTimeout']> {
+    return this.scheduler.setTimeout(() => this.safely('timer', fn), ms);
   }
 
   /**
@@ -1456,7 +1461,7 @@ export class SyncEngine {
 
   private scheduleRetry(): void {
     if (this.retryTimer !== undefined || this.stopped) return;
-    this.retryTimer = this.scheduler.setTimeout(() => {
+    this.retryTimer = this.later(() => {
       this.retryTimer = undefined;
       this.safely('write retry', () => this.retryWrites());
       if (this.pendingWrites.size) this.scheduleRetry();
@@ -1480,7 +1485,7 @@ export class SyncEngine {
     this.probe = {
       peer: p.id,
       nonce,
-      timer: this.scheduler.setTimeout(() => {
+      timer: this.later(() => {
         this.probe = undefined;
         this.missed(p.id);
       }, this.probeTimeoutMs),
@@ -1527,7 +1532,9 @@ export class SyncEngine {
 
   private receive(from: string, bytes: Uint8Array, inner = false, released = false): void {
     if (this.stopped) return;
-    if (!inner) this.sweep();
+    // a direct write's commit (sweep) must not throw out of the transport's handler: logged, and the message
+    // is still handled
+    if (!inner) this.safely('sweep', () => this.sweep());
     try {
       this.s.bytesReceived += bytes?.length ?? 0;
       if (!(bytes instanceof Uint8Array) || bytes.length > this.maxMessageBytes) {
@@ -1895,7 +1902,7 @@ export class SyncEngine {
       peer,
       started: this.scheduler.now(),
       keys: 0,
-      timer: this.scheduler.setTimeout(() => this.failSession(session), this.aeTimeoutMs),
+      timer: this.later(() => this.failSession(session), this.aeTimeoutMs),
     };
     this.sessions.set(id, session);
     this.noteSpoke(id, peer);
@@ -2126,6 +2133,14 @@ export class SyncEngine {
     let keys = 0;
     let onlyStates = true;
     let pendingAnswer = false;
+    // what this message is answered with, each once: a peer repeating an item (200 copies of one tree item in
+    // 55 KB drew 8 MB of answers) gets one answer per object and kind, one per tree node
+    const answered = new Set<string>();
+    const firstTime = (key: string): boolean => {
+      if (answered.has(key)) return false;
+      answered.add(key);
+      return true;
+    };
     for (const it of p.items) {
       const e = this.entries.get(it.name);
       if (!e) {
@@ -2139,11 +2154,13 @@ export class SyncEngine {
         // a final one is not answered: no hash (an answer in parts would rehash the state once per item)
         if (it.final) continue;
         const [lo, hi] = this.hashOf(e);
-        if ((lo !== it.lo || hi !== it.hi) && (member || !isCollectable(e.crdt))) out.push(...this.stateItems(e, true));
+        if ((lo !== it.lo || hi !== it.hi) && (member || !isCollectable(e.crdt)) && firstTime(`s/${e.name}`)) out.push(...this.stateItems(e, true));
       } else if (it.kind === ITEM_TREE) {
         onlyStates = false;
         if (!isKeyed(e.crdt)) continue;
-        keys += this.answerTree(e, it, out);
+        const nodes = it.nodes.filter((n) => firstTime(`t/${e.name}/${it.depth}/${n.prefix}`));
+        if (nodes.length === 0) continue;
+        keys += this.answerTree(e, nodes.length === it.nodes.length ? it : { ...it, nodes }, out, firstTime);
       } else if (it.kind === ITEM_SCOPED) {
         if (!isScoped(e.crdt) || this.spoke.get(p.session)?.peer !== from) {
           // not an answer to what this incarnation said (see `spoke`): anti-entropy repairs it later
@@ -2157,6 +2174,7 @@ export class SyncEngine {
         const [lo, hi] = this.hashOf(e);
         if (lo === it.lo && hi === it.hi) continue; // we now hold exactly the sender's state
         onlyStates = false;
+        if (!firstTime(`c/${e.name}`)) continue;
         if (!it.final) {
           // answer with what the sender's context lacks; it checks the hashes again
           const bytes = (e.crdt.deltaSince(theirs) as Crdt).encode();
@@ -2173,10 +2191,8 @@ export class SyncEngine {
         this.mergeInto(e, theirs, from);
         const tree = this.treeOf(e);
         const differing: number[] = [];
-        const named = new Set<number>(); // each bucket once (a peer may repeat one)
         for (const b of it.buckets) {
-          if (named.has(b.prefix)) continue;
-          named.add(b.prefix);
+          if (!firstTime(`l/${e.name}/${it.depth}/${b.prefix}`)) continue; // each bucket once (a peer may repeat one)
           const n = tree.node(it.depth, b.prefix);
           keys += n.count;
           if (n.lo !== b.lo || n.hi !== b.hi) differing.push(b.prefix);
@@ -2204,7 +2220,7 @@ export class SyncEngine {
       // (a peer that keeps sending parts of an answer that never completes cannot hold it open forever)
       this.scheduler.clearTimeout(mine.timer);
       const left = mine.started + SESSION_MAX_TIMEOUTS * this.aeTimeoutMs - this.scheduler.now();
-      mine.timer = this.scheduler.setTimeout(() => this.failSession(mine), Math.max(0, Math.min(this.aeTimeoutMs, left)));
+      mine.timer = this.later(() => this.failSession(mine), Math.max(0, Math.min(this.aeTimeoutMs, left)));
     }
     this.s.aeKeys += keys;
     if (out.length) this.s.aeBytesSent += this.sendSync(from, p.session, [], out);
@@ -2215,7 +2231,7 @@ export class SyncEngine {
   }
 
   /** Compare the peer's children with ours; descend into differing ones or send their slices. Returns keys touched. */
-  private answerTree(e: Entry, it: TreeItem, out: SyncItem[]): number {
+  private answerTree(e: Entry, it: TreeItem, out: SyncItem[], firstTime: (key: string) => boolean): number {
     const tree = this.treeOf(e);
     const childDepth = it.depth + TREE_FANOUT_BITS;
     const slices: number[] = [];
@@ -2236,7 +2252,7 @@ export class SyncEngine {
     if (it.depth === 0 && !anyDiff) {
       // every key agrees but the objects' hashes differ (e.g. causal context only): whole states, or when
       // too big for one message, the retired dots (see stateItems)
-      out.push(...this.stateItems(e, false));
+      if (firstTime(`s/${e.name}`)) out.push(...this.stateItems(e, false));
       return 0;
     }
     if (descend.length) out.push(...this.treeItems(e.name, childDepth, descend));

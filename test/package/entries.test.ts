@@ -119,4 +119,21 @@ describe('package entries', () => {
     expect(r.value).toBe((200 * 201) / 2 + 5);
     expect(r.size).toBe(800);
   });
+  it('the browser entry\'s init() loads its built-in kernels once: a second call compiles nothing and keeps useBackend', () => {
+    const r = JSON.parse(
+      run(`
+        const L = await import('./build/dist/browser.js');
+        const before = L.backend();
+        let compiles = 0;
+        const orig = WebAssembly.compile;
+        WebAssembly.compile = (...a) => (compiles++, orig(...a));
+        await L.init();
+        const first = compiles;
+        L.useBackend('js');
+        await L.init();
+        console.log(JSON.stringify({ before, first, again: compiles - first, backend: L.backend() }));
+      `),
+    );
+    expect(r).toEqual({ before: 'js', first: 1, again: 0, backend: 'js' });
+  });
 });

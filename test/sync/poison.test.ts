@@ -12,7 +12,9 @@ import { ORMap } from '../../src/crdt/or-map.js';
 import { ORSet } from '../../src/crdt/or-set.js';
 import { SyncEngine } from '../../src/sync/engine.js';
 import { MSG, encodeEnvelope } from '../../src/sync/envelope.js';
-import { encodeDelta } from '../../src/sync/messages.js';
+import { ITEM_TREE, encodeDelta, encodeNonce, encodeSync, type SyncItem } from '../../src/sync/messages.js';
+import { MemoryStorage } from '../../src/storage/memory.js';
+import { NovaCronIntegration } from '../../src/cluster/integration.js';
 import { MemoryNetwork } from '../../src/transport/memory.js';
 
 const TOP = Number.MAX_SAFE_INTEGER;
@@ -37,9 +39,9 @@ describe('dot counters claimed up to MAX_SAFE_INTEGER', () => {
     expect(m.encode()).toEqual(before);
     expect(ORMap.decode(before).get('a')).toBe(1); // and its encodings stay valid
     expect(m.takeDelta()?.encode()).toBeDefined();
-    // a write through a nested handle throws too (the nested value has changed by then: it tells the map after)
+    // a write through a nested handle is refused before the nested value changes
     expect(() => m.counter('n').increment(1)).toThrow(RangeError);
-    expect(ORMap.decode(m.encode()).has('n')).toBe(false);
+    expect(m.encode()).toEqual(before);
 
     const s = new ORSet<string>('victim');
     const si = s.ctx.intern('victim');
@@ -56,6 +58,70 @@ describe('dot counters claimed up to MAX_SAFE_INTEGER', () => {
     expect(() => r.set('w')).toThrow(RangeError);
     expect(r.encode()).toEqual(rBefore);
     expect(r.values()).toEqual(['v']);
+  });
+});
+
+describe('a write this replica cannot record', () => {
+  it('nested values already there keep their value, and the error says E_EXHAUSTED', () => {
+    const m = new ORMap<unknown>('victim');
+    m.counter('n').increment(1);
+    m.register('r').set('v1');
+    m.map('inner').setLWW('f', 1);
+    m.orSet('s').add('a');
+    m.takeDelta();
+    m.merge(ORMap.decode(claiming('victim', TOP).encode()));
+    const before = m.encode();
+    const errs: unknown[] = [];
+    for (const write of [() => m.counter('n').increment(5), () => m.register('r').set('v2'), () => m.map('inner').setLWW('f', 2), () => m.map('inner').delete('f'), () => m.orSet('s').add('b'), () => m.orSet('s').remove('a'), () => m.setLWW('k', 1), () => m.delete('n')]) {
+      try {
+        write();
+      } catch (e) {
+        errs.push(e);
+      }
+    }
+    // delete takes no dot: it is the one write that goes through
+    expect(errs.length).toBe(7);
+    for (const e of errs) expect([e instanceof RangeError, (e as { code?: string }).code]).toEqual([true, 'E_EXHAUSTED']);
+    expect([m.counter('n').value(), m.register('r').values(), (m.get('inner') as ORMap<unknown>).get('f'), m.orSet('s').values()]).toEqual([1, ['v1'], 1, ['a']]);
+    expect(ORMap.decode(before).has('n')).toBe(true);
+  });
+
+  it('a row a peer stamped MAX_SAFE_INTEGER: overwriting it is refused before anything changes', () => {
+    const evil = new ORMap<unknown>('evil');
+    evil.setLWW('a', 1);
+    evil.counter('c').increment(1);
+    const ts = (evil as unknown as { ts: Float64Array }).ts;
+    ts[0] = TOP; // a hostile peer can send this (decode takes it)
+    ts[1] = TOP;
+    const m = new ORMap<unknown>('victim');
+    m.merge(ORMap.decode(evil.encode()));
+    const before = m.encode();
+    for (const write of [() => m.setLWW('a', 2), () => m.counter('c').increment(1)]) {
+      let err: unknown;
+      try {
+        write();
+      } catch (e) {
+        err = e;
+      }
+      expect((err as { code?: string }).code).toBe('E_EXHAUSTED');
+    }
+    expect(m.encode()).toEqual(before); // and encodings still work
+    m.setLWW('b', 3); // other keys are fine
+    expect(ORMap.decode(m.encode()).get('b')).toBe(3);
+  });
+
+  it('the cluster API keeps E_EXHAUSTED apart from a counter overflow (E_RANGE, the request\'s fault)', async () => {
+    const net = new MemoryNetwork({ seed: 1 });
+    const n = new NovaCronIntegration({ nodeId: 'a', region: 'r', transport: net.transport('a') });
+    await n.start();
+    await n.incrementCounter('c', 1);
+    n.metadata.counters.merge(ORMap.decode(claiming('a', TOP).encode()));
+    const err = await n.incrementCounter('c', 5).catch((e: unknown) => e);
+    expect([err instanceof RangeError, (err as { code?: string }).code]).toEqual([true, 'E_EXHAUSTED']);
+    expect(n.getCounter('c')).toBe(1);
+    const big = await n.incrementCounter('d', TOP).then(() => n.incrementCounter('d', 1)).catch((e: unknown) => e);
+    expect((big as { code?: string }).code).toBe('E_EXHAUSTED'); // no dot for d either: the map is exhausted
+    await n.stop();
   });
 });
 
@@ -89,6 +155,76 @@ describe('an engine sent a poisoned delta', () => {
     expect(errors).toEqual([]);
     await a.stop();
     await b.stop();
+  });
+
+  it('an error in the session-timeout retry (a peer that never answers) is logged, not thrown', async () => {
+    const net = new MemoryNetwork({ seed: 3, latencyMs: [1, 2] });
+    const errors: string[] = [];
+    const a = new SyncEngine({ replicaId: 'a', transport: net.transport('a'), gossip: { intervalMs: 100 }, antiEntropy: { intervalMs: 300 }, logger: { error: (m: string) => void errors.push(m) } });
+    const broken = new GCounter('a');
+    let failing = false;
+    const encode = broken.encode.bind(broken);
+    broken.encode = () => {
+      if (failing) throw new RangeError('value out of range');
+      return encode();
+    };
+    a.register('c', broken);
+    a.addPeer('b', 'b'); // never answers: every session times out and is retried from its timer
+    await a.start();
+    net.scheduler.advance(350);
+    failing = true;
+    broken.increment(1);
+    expect(() => net.scheduler.advance(3000)).not.toThrow();
+    expect(errors.some((m) => m.includes('value out of range'))).toBe(true);
+    await a.stop();
+  });
+
+  it('a direct write whose commit throws does not throw out of the transport handler', async () => {
+    const net = new MemoryNetwork({ seed: 9, latencyMs: [1, 1] });
+    const errors: string[] = [];
+    const a = new SyncEngine({ replicaId: 'a', transport: net.transport('a'), storage: new MemoryStorage(), flushDelayMs: 50, gossip: { intervalMs: 60_000 }, antiEntropy: { intervalMs: 60_000 }, logger: { error: (m: string) => void errors.push(m), warn: () => {} } });
+    const broken = new GCounter('a');
+    let failing = false;
+    const takeDelta = broken.takeDelta.bind(broken);
+    broken.takeDelta = () => {
+      if (failing) throw new RangeError('delta out of range');
+      return takeDelta();
+    };
+    a.register('c', broken);
+    await a.start();
+    const evil = net.transport('evil');
+    await evil.start();
+    failing = true;
+    broken.increment(2); // a direct write: the engine commits it on its next sweep (a message's arrival is one)
+    evil.send('a', encodeEnvelope({ type: MSG.PING, flags: 0, origin: 'evil', epoch: 1, counter: 2, hops: 0, payload: encodeNonce(7) }, undefined));
+    expect(() => net.scheduler.advance(5)).not.toThrow();
+    expect(errors.some((m) => m.includes('delta out of range'))).toBe(true);
+    await a.stop().catch(() => {});
+  });
+
+  it('a SYNC repeating one tree item 200 times is answered once', async () => {
+    async function answerBytes(repeat: number): Promise<number> {
+      const net = new MemoryNetwork({ seed: 9, latencyMs: [1, 1] });
+      const a = new SyncEngine({ replicaId: 'a', transport: net.transport('a'), gossip: { intervalMs: 60_000 }, antiEntropy: { intervalMs: 60_000 } });
+      const m = new ORMap<unknown>('a');
+      for (let i = 0; i < 2000; i++) m.setLWW(`vm-${i}`, { status: 'running', n: i, pad: 'x'.repeat(40) });
+      a.register('m', m);
+      await a.start();
+      const evil = net.transport('evil');
+      let got = 0;
+      evil.onMessage((_f, b) => void (got += b.length));
+      await evil.start();
+      const zero = Array.from({ length: 16 }, () => ({ count: 0, lo: 0, hi: 0 }));
+      const item: SyncItem = { kind: ITEM_TREE, name: 'm', depth: 4, nodes: Array.from({ length: 16 }, (_, p) => ({ prefix: p, children: zero })) };
+      const payload = encodeSync({ session: 1, seen: [], items: Array.from({ length: repeat }, () => item) });
+      evil.send('a', encodeEnvelope({ type: MSG.SYNC, flags: 0, origin: 'evil', epoch: 1, counter: 1, hops: 0, payload }, undefined));
+      net.scheduler.advance(20);
+      await a.stop();
+      return got;
+    }
+    const one = await answerBytes(1);
+    expect(one).toBeGreaterThan(10_000);
+    expect(await answerBytes(200)).toBeLessThan(1.5 * one);
   });
 
   it('logs an error thrown in a timer and goes on ticking', async () => {

@@ -43,7 +43,7 @@ export class MVRegister<T = unknown> implements Crdt<MVRegister<T>> {
   /** @internal called after every local mutation (ORMap uses it for nested values). */
   onLocalChange: (() => void) | undefined;
   /** @internal called before every local mutation, which it may refuse by throwing (a parent ORMap checks it can record the write). */
-  beforeLocalChange: (() => void) | undefined;
+  beforeLocalChange: ((before: true) => void) | undefined;
   /** @internal called after a `merge` that changed this instance (ORMap: a merge into a nested value's handle
    * is a local write of the map's key, like a mutation). */
   onMerged: (() => void) | undefined;
@@ -57,7 +57,7 @@ export class MVRegister<T = unknown> implements Crdt<MVRegister<T>> {
   set(v: T): void {
     const bytes = encodeValue(v);
     this.ctx.checkNext(this.me);
-    this.beforeLocalChange?.();
+    this.beforeLocalChange?.(true);
     for (const e of this.entries) this.removed.push(e.r, e.c);
     const c = this.ctx.next(this.me);
     this.entries = [{ r: this.me, c, bytes }];
@@ -81,6 +81,7 @@ export class MVRegister<T = unknown> implements Crdt<MVRegister<T>> {
    */
   merge(other: MVRegister<T>): boolean {
     if (other === this) return false;
+    if (this.onMerged !== undefined) this.beforeLocalChange?.(true); // through a map's handle: see ORMap.hook
     const map = this.ctx.mapFrom(other.ctx);
     const inv = inverseMap(map, this.ctx.width);
     const a = new DotList(this.entries.length);

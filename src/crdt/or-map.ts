@@ -172,6 +172,8 @@ class MapCounter extends PNCounter {
   }
 
   override merge(other: this): boolean {
+    // through a handle (hooked): the map must be able to record it before anything changes
+    if (this.onMerged !== undefined) this.beforeLocalChange?.(true);
     const changed = super.merge(other);
     if (changed) this.onMerged?.();
     return changed;
@@ -263,7 +265,7 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
   /** @internal called after every local mutation (a parent ORMap uses it for nested maps). */
   onLocalChange: (() => void) | undefined;
   /** @internal called before every local mutation, which it may refuse by throwing (a parent ORMap checks it can record the write). */
-  beforeLocalChange: (() => void) | undefined;
+  beforeLocalChange: ((before: true) => void) | undefined;
   /** @internal called after a `merge` that changed this map (a parent ORMap uses it for nested maps). */
   onMerged: (() => void) | undefined;
 
@@ -368,7 +370,7 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
     // so a value msgpack cannot carry throws before any change
     const bytes = typeof value === 'string' && value.length < 0x20 ? undefined : encodeValue(value);
     this.ctx.checkNext(this.me);
-    this.beforeLocalChange?.();
+    this.beforeLocalChange?.(true);
     const h = this.head.getHashed(key, hk);
     if (h !== undefined && this.nextRow[h] < 0) {
       // the common overwrite (one surviving dot): the same as retiring it and adding a row, which would
@@ -457,7 +459,7 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
   delete(key: string): boolean {
     let row = this.head.get(key) ?? -1;
     if (row < 0) return false;
-    this.beforeLocalChange?.();
+    this.beforeLocalChange?.(true);
     this.head.delete(key); // before the rows are freed: the index compares keys through them
     while (row >= 0) {
       const next: number = this.nextRow[row];
@@ -525,26 +527,26 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
    */
   private hook(kind: number, key: string, inst: NestedCrdt): void {
     const nk = String.fromCharCode(48 + kind) + key;
-    const hooked = inst as { onLocalChange: (() => void) | undefined; onMerged: (() => void) | undefined; beforeLocalChange: (() => void) | undefined };
-    hooked.onLocalChange = hooked.onMerged = () => this.nestedWrite(kind, key, nk);
-    hooked.beforeLocalChange = () => this.checkWrite(key);
+    const hk = indexHash(key);
+    const hooked = inst as { onLocalChange: (() => void) | undefined; onMerged: (() => void) | undefined; beforeLocalChange: ((before: true) => void) | undefined };
+    // one closure for the three hooks (a nested value per key: memory counts); `before` asks for the check only
+    hooked.onLocalChange = hooked.onMerged = hooked.beforeLocalChange = (before?: true) => (before ? this.checkWrite(key, hk) : this.nestedWrite(kind, key, nk, hk));
   }
 
   /**
    * Throw (RangeError) unless a local write of `key` can be recorded: a dot and a timestamp above the key's
    * current ones, and whatever this map's own parent needs. A nested value calls it before it changes.
    */
-  private checkWrite(key: string): void {
+  private checkWrite(key: string, hk: number): void {
     this.ctx.checkNext(this.me);
     let ts = 0;
-    for (let r = this.head.get(key) ?? -1; r >= 0; r = this.nextRow[r]) if (this.ts[r] >= ts) ts = this.ts[r] + 1;
+    for (let r = this.head.getHashed(key, hk) ?? -1; r >= 0; r = this.nextRow[r]) if (this.ts[r] >= ts) ts = this.ts[r] + 1;
     checkedTs(ts);
-    this.beforeLocalChange?.();
+    this.beforeLocalChange?.(true);
   }
 
-  private nestedWrite(kind: number, key: string, nk: string): void {
+  private nestedWrite(kind: number, key: string, nk: string, hk: number): void {
     this.ctx.checkNext(this.me);
-    const hk = indexHash(key);
     const ts = this.retire(key, hk);
     const c = this.ctx.next(this.me);
     this.addRow(key, this.me, c, ts, kind, true, hk);
@@ -891,6 +893,9 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
   /** Returns false when nothing changed (no row added or retired, no new dot seen, no nested change). */
   private mergeWith(other: ORMap<V>, scoped: boolean): boolean {
     if (other === this) return false;
+    // a nested map merged into through its handle (hooked; the parent's own merges unhook it meanwhile): the
+    // parent must be able to record the write before anything changes
+    if (this.onMerged !== undefined) this.beforeLocalChange?.(true);
     const map = this.ctx.mapFrom(other.ctx);
     const inv = inverseMap(map, this.ctx.width);
     const octx = other.ctx;

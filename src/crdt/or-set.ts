@@ -146,7 +146,7 @@ export class ORSet<T = unknown> implements Crdt<ORSet<T>> {
   /** @internal called after every local mutation (ORMap uses it for nested values). */
   onLocalChange: (() => void) | undefined;
   /** @internal called before every local mutation, which it may refuse by throwing (a parent ORMap checks it can record the write). */
-  beforeLocalChange: (() => void) | undefined;
+  beforeLocalChange: ((before: true) => void) | undefined;
   /** @internal called after a `merge` that changed this instance (ORMap: a merge into a nested value's handle
    * is a local write of the map's key, like a mutation). */
   onMerged: (() => void) | undefined;
@@ -197,7 +197,7 @@ export class ORSet<T = unknown> implements Crdt<ORSet<T>> {
   add(x: T): void {
     if (typeof x === 'string') {
       const k = wellFormedString(x);
-      this.beforeLocalChange?.();
+      this.beforeLocalChange?.(true);
       const d = this.dirtyStrs;
       // a repeated write of the last written element is listed once
       if (this.addIn(this.strs, k) || d.length === 0 || d[d.length - 1] !== k) {
@@ -206,7 +206,7 @@ export class ORSet<T = unknown> implements Crdt<ORSet<T>> {
       }
     } else {
       const k = valueIdentityKey(x); // the canonical bytes as a key, without a byte array (ValidationError first)
-      this.beforeLocalChange?.();
+      this.beforeLocalChange?.(true);
       const d = this.dirtyObjs;
       if (this.addIn(this.objs, k) || d.length === 0 || d[d.length - 1] !== k) {
         d.push(k);
@@ -241,7 +241,7 @@ export class ORSet<T = unknown> implements Crdt<ORSet<T>> {
     const k = typeof x === 'string' ? wellFormedString(x) : valueIdentityKey(x);
     const d = table.get(k);
     if (d === undefined) return false;
-    this.beforeLocalChange?.();
+    this.beforeLocalChange?.(true);
     this.retire(d);
     table.delete(k);
     this.sorted = undefined;
@@ -310,6 +310,7 @@ export class ORSet<T = unknown> implements Crdt<ORSet<T>> {
    */
   merge(other: ORSet<T>): boolean {
     if (other === this) return false;
+    if (this.onMerged !== undefined) this.beforeLocalChange?.(true); // through a map's handle: see ORMap.hook
     const map = this.ctx.mapFrom(other.ctx);
     const inv = inverseMap(map, this.ctx.width);
     const octx = other.ctx;

@@ -42,7 +42,7 @@ export abstract class SlotCounter {
    */
   onLocalChange: (() => void) | undefined;
   /** @internal called before every local mutation, which it may refuse by throwing (a parent ORMap checks it can record the write). */
-  beforeLocalChange: (() => void) | undefined;
+  beforeLocalChange: ((before: true) => void) | undefined;
 
   protected constructor(replicaId: string, readonly width: 1 | 2) {
     this.replicaId = checkReplicaId(replicaId);
@@ -60,7 +60,7 @@ export abstract class SlotCounter {
     const t = (col === 0 ? this.total0 : this.total1) + n;
     if (t > MAX) throw new RangeError('counter would exceed Number.MAX_SAFE_INTEGER');
     if (n === 0) return;
-    this.beforeLocalChange?.();
+    this.beforeLocalChange?.(true);
     this.slots[col] += n;
     if (col === 0) this.total0 = t;
     else this.total1 = t;

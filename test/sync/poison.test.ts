@@ -10,6 +10,7 @@ import { GCounter } from '../../src/crdt/g-counter.js';
 import { MVRegister } from '../../src/crdt/mv-register.js';
 import { ORMap } from '../../src/crdt/or-map.js';
 import { ORSet } from '../../src/crdt/or-set.js';
+import { PNCounter } from '../../src/crdt/pn-counter.js';
 import { SyncEngine } from '../../src/sync/engine.js';
 import { MSG, encodeEnvelope } from '../../src/sync/envelope.js';
 import { ITEM_TREE, encodeDelta, encodeNonce, encodeSync, type SyncItem } from '../../src/sync/messages.js';
@@ -84,6 +85,34 @@ describe('a write this replica cannot record', () => {
     for (const e of errs) expect([e instanceof RangeError, (e as { code?: string }).code]).toEqual([true, 'E_EXHAUSTED']);
     expect([m.counter('n').value(), m.register('r').values(), (m.get('inner') as ORMap<unknown>).get('f'), m.orSet('s').values()]).toEqual([1, ['v1'], 1, ['a']]);
     expect(ORMap.decode(before).has('n')).toBe(true);
+  });
+
+  it('merges through nested handles are refused before they change anything; merges into the map itself are not', () => {
+    const m = new ORMap<unknown>('victim');
+    m.counter('n').increment(1);
+    m.register('r').set('v1');
+    m.map('inner').setLWW('f', 1);
+    m.orSet('s').add('a');
+    m.takeDelta();
+    m.merge(ORMap.decode(claiming('victim', TOP).encode()));
+    const before = m.encode();
+    const o = new ORSet<string>('o');
+    o.add('z');
+    const pc = new PNCounter('o');
+    pc.increment(9);
+    const mv = new MVRegister<string>('o');
+    mv.set('v9');
+    const im = new ORMap<unknown>('o');
+    im.setLWW('g', 2);
+    const merges = [() => m.orSet('s').merge(o), () => m.counter('n').merge(pc as never), () => m.register('r').merge(mv), () => m.map('inner').merge(im)];
+    for (const merge of merges) expect(merge).toThrow(expect.objectContaining({ code: 'E_EXHAUSTED' }));
+    expect(m.encode()).toEqual(before);
+    // a remote state merged into the map (not a local write) still goes in, nested values included
+    const remote = new ORMap<unknown>('o');
+    remote.orSet('s').add('y');
+    remote.setLWW('other', 1);
+    expect(m.merge(remote)).toBe(true);
+    expect([m.get('other'), m.orSet('s').values()]).toEqual([1, ['a', 'y']]);
   });
 
   it('a row a peer stamped MAX_SAFE_INTEGER: overwriting it is refused before anything changes', () => {

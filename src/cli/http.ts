@@ -66,6 +66,7 @@ export const HTTP_ERROR_CODES: Readonly<Record<number, string>> = {
   404: 'E_NOT_FOUND',
   405: 'E_METHOD',
   413: 'E_TOO_LARGE',
+  503: 'E_BUSY',
 };
 
 class HttpError extends Error {
@@ -139,6 +140,11 @@ export const STATE_BATCH = 500;
 export const STATE_STREAM_MIN = 2000;
 /** A streamed `/state` whose client reads nothing for this long is dropped (its socket destroyed). */
 export const STATE_STALL_MS = 60_000;
+/**
+ * Streamed `/state` answers at once, per node: another is a 503 (`E_BUSY`, `Retry-After: 1`). Each holds the
+ * id lists and takes turns of the event loop; 300 paused clients held 390 MB and delayed /healthz by 17 s.
+ */
+export const MAX_STATE_STREAMS = 4;
 
 /**
  * Answer `GET /state`. Up to STATE_STREAM_MIN VMs plus assignments: `stateDocument` in one piece (a snapshot of
@@ -148,18 +154,30 @@ export const STATE_STALL_MS = 60_000;
  * request arrives and each record is read when its piece is written: a record written meanwhile shows either
  * version, one deleted meanwhile is left out, one created after the request began is not listed. A client
  * that stops reading holds only the id lists (the pieces wait for its socket to drain) and is dropped after
- * STATE_STALL_MS without progress.
+ * STATE_STALL_MS without progress. At most MAX_STATE_STREAMS stream at once (503 E_BUSY beyond).
  */
-async function sendState(ctx: HttpContext, res: ServerResponse, headOnly: boolean): Promise<void> {
+async function sendState(ctx: HttpContext, res: ServerResponse, headOnly: boolean, streams: { active: number }): Promise<void> {
   const md = ctx.cluster.metadata;
   if (md.vms.size + md.assignments.size <= STATE_STREAM_MIN) return json(res, 200, stateDocument(ctx));
-  const vmIds = md.vms.unsortedKeys();
-  const asgIds = md.assignments.unsortedKeys();
-  res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' });
   if (headOnly) {
+    res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' });
     res.end();
     return;
   }
+  if (streams.active >= MAX_STATE_STREAMS) throw new HttpError(503, `${MAX_STATE_STREAMS} /state answers are streaming; retry shortly`, { 'retry-after': '1' });
+  streams.active++;
+  try {
+    await streamState(ctx, res);
+  } finally {
+    streams.active--;
+  }
+}
+
+async function streamState(ctx: HttpContext, res: ServerResponse): Promise<void> {
+  const md = ctx.cluster.metadata;
+  const vmIds = md.vms.unsortedKeys();
+  const asgIds = md.assignments.unsortedKeys();
+  res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' });
   const turn = async (): Promise<boolean> => {
     await new Promise<void>((resolve) => setImmediate(resolve));
     return !res.destroyed;
@@ -358,6 +376,7 @@ function truncate(target: string | undefined): string | undefined {
 export function createHttpHandler(ctx: HttpContext): (req: IncomingMessage, res: ServerResponse) => void {
   const startedAt = ctx.startedAt ?? Date.now();
   let page: string | undefined;
+  const streams = { active: 0 };
   return (req, res) => {
     void handle(req, res).catch((e: unknown) => {
       if (clientGone(req, res, e)) {
@@ -399,7 +418,7 @@ export function createHttpHandler(ctx: HttpContext): (req: IncomingMessage, res:
         page ??= dashboardHtml({ nodeId: ctx.nodeId, region: ctx.region });
         return send(res, 200, page, 'text/html; charset=utf-8');
       }
-      if (path === '/state') return await sendState(ctx, res, method === 'HEAD');
+      if (path === '/state') return await sendState(ctx, res, method === 'HEAD', streams);
       if (path === '/overview') return json(res, 200, overviewDocument(ctx, recentParam(url)));
       if (path === '/summary') return json(res, 200, summaryDocument(ctx));
       if (path === '/metrics') return send(res, 200, ctx.metrics(), 'text/plain; version=0.0.4; charset=utf-8');

@@ -286,12 +286,23 @@ export async function runNode(cfg: NodeConfig, opts: RunNodeOptions = {}): Promi
       cluster.addPeer(p.id, p.address);
     }
     const c = cluster;
+    // a heartbeat that keeps failing (a replica whose writes are refused, E_EXHAUSTED) is logged on its first
+    // failure and then once a minute with the count, not on every beat
+    let failedAt = -Infinity;
+    let failedSince = 0;
+    const beatFailed = (e: unknown): void => {
+      failedSince++;
+      if (Date.now() - failedAt < 60_000) return;
+      failedAt = Date.now();
+      log.warn('heartbeat failed', { error: e, failures: failedSince });
+      failedSince = 0;
+    };
     const beat = () => {
       // a timer callback: whatever goes wrong is logged, never thrown (an uncaught exception ends the process)
       try {
         beatOnce();
       } catch (e) {
-        log.warn('heartbeat failed', { error: e });
+        beatFailed(e);
       }
     };
     const beatOnce = () => {
@@ -306,7 +317,7 @@ export async function runNode(cfg: NodeConfig, opts: RunNodeOptions = {}): Promi
         diskUsage: 0,
         vmCount,
         lastHeartbeat: Date.now(),
-      }).catch((e: unknown) => log.warn('heartbeat failed', { error: e }));
+      }).catch(beatFailed);
     };
     beat();
     heartbeat = setInterval(beat, cfg.heartbeatIntervalMs);

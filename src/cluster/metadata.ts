@@ -136,9 +136,10 @@ export interface ClusterSummary {
   assignments: number;
   counters: Record<string, number>;
   /**
-   * 26 hex digits: for the VM records, then for the assignments, the sum modulo 2^52 of a 52-bit hash of each
-   * entry's canonical JSON. Equal on two replicas that hold the same VMs and assignments as JSON (but for
-   * collisions), whatever the order they came in; not a cryptographic digest. Values JSON cannot tell apart
+   * 26 hex digits: for the VM records, then for the assignments and counters, the sum modulo 2^52 of a 52-bit
+   * hash of each entry's canonical JSON (the counters as one entry). Equal on two replicas that hold the same
+   * VMs, assignments and counter values as JSON (but for collisions), whatever the order they came in; not a
+   * cryptographic digest. Values JSON cannot tell apart
    * (a Date and `{}`, NaN and null: only a peer writing through the CRDTs can store them, local writes are
    * validated) count as equal.
    */
@@ -364,7 +365,11 @@ export class ClusterMetadata {
       this.vmSum = sum;
     }
     const idx = this.assignmentIndex();
-    return { vms: briefs.size, nodes: this.listNodes().length, assignments: idx.size, counters: this.listCounters(), hash: hex52(this.vmSum!) + hex52(this.assignSum) };
+    const counters = this.listCounters();
+    // the counters go into the second half: two replicas whose counters differ (a merge refused past
+    // MAX_SAFE_INTEGER never converges) must not show equal digests
+    const counterPart = hash52(canonicalJson(counters));
+    return { vms: briefs.size, nodes: this.listNodes().length, assignments: idx.size, counters, hash: hex52(this.vmSum!) + hex52(add52(this.assignSum, counterPart)) };
   }
 
   /**

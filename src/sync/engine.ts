@@ -1557,6 +1557,9 @@ export class SyncEngine {
         this.s.fromRemoved++;
         return;
       }
+      // a bundle carries gossiped deltas only (what gossipTick batches): a bundle of a thousand digests or read
+      // requests (44 KB) was answered with a thousand whole states
+      if (inner && env.type !== MSG.DELTA) throw new DecodeError(`a bundle carries deltas only, not message type ${env.type}`);
       this.heard(from);
       if (this.recoveryTimer !== undefined && !inner) this.extendRecovery(); // a peer is there
       if (!released && this.unsettled > 0 && (env.type === MSG.SYNC_DIGEST || env.type === MSG.SYNC || env.type === MSG.READ_REQ)) {

@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { NovaCronIntegration } from '../../src/cluster/integration.js';
-import { STATE_BATCH, STATE_STALL_MS, STATE_STREAM_MIN, createHttpHandler, sortedInTurns, stateDocument, type HttpContext } from '../../src/cli/http.js';
+import { MAX_STATE_STREAMS, STATE_BATCH, STATE_STALL_MS, STATE_STREAM_MIN, createHttpHandler, sortedInTurns, stateDocument, type HttpContext } from '../../src/cli/http.js';
 import type { Transport } from '../../src/transport/types.js';
 
 const transport: Transport = { id: 'h', address: 'mem://h', send: () => true, onMessage() {}, start: async () => {}, stop: async () => {} };
@@ -63,10 +63,10 @@ class FakeResponse extends EventEmitter {
   }
 }
 
-function get(ctx: HttpContext, res: FakeResponse, method = 'GET'): void {
+function get(ctx: HttpContext, res: FakeResponse, method = 'GET', handler = createHttpHandler(ctx)): void {
   const req = Readable.from([]) as unknown as IncomingMessage;
   Object.assign(req, { method, url: '/state', headers: {}, socket: { remoteAddress: '127.0.0.1' } });
-  createHttpHandler(ctx)(req, res as unknown as ServerResponse);
+  handler(req, res as unknown as ServerResponse);
 }
 
 /** Resolves once `res` ended or was destroyed (bounded). */
@@ -199,6 +199,29 @@ describe('GET /state streamed', () => {
     expect(head.status).toBe(200);
     expect(head.pieces).toEqual([]);
     expect(head.ended).toBe('');
+  });
+
+  it(`streams at most ${MAX_STATE_STREAMS} answers at once: another gets 503 E_BUSY with Retry-After`, async () => {
+    const ctx = await big();
+    const handler = createHttpHandler(ctx);
+    const stuck = Array.from({ length: MAX_STATE_STREAMS }, () => new FakeResponse(() => false)); // never drain
+    for (const r of stuck) get(ctx, r, 'GET', handler);
+    await vi.waitFor(() => expect(stuck.every((r) => r.pieces.length === 1)).toBe(true), { timeout: 5000, interval: 5 });
+    const busy = new FakeResponse();
+    get(ctx, busy, 'GET', handler);
+    await settled(busy);
+    expect([busy.status, busy.headers['retry-after'], JSON.parse(busy.ended!).code]).toEqual([503, '1', 'E_BUSY']);
+    const head = new FakeResponse(); // HEAD streams nothing: answered
+    get(ctx, head, 'HEAD', handler);
+    await settled(head);
+    expect(head.status).toBe(200);
+    stuck[0]!.destroy(); // one goes away: its slot frees
+    await new Promise((r) => setTimeout(r, 20));
+    const next = new FakeResponse();
+    get(ctx, next, 'GET', handler);
+    await settled(next);
+    expect([next.status, next.ended !== undefined]).toEqual([200, true]);
+    for (const r of stuck) r.destroy();
   });
 
   it('small states stay one exact piece with a content-length', async () => {

@@ -158,10 +158,10 @@ describe('summary', () => {
 
   /** What the summary's VM and assignment parts stand for: the records and assignments as the reads list them. */
   function content(m: ClusterMetadata): string {
-    return JSON.stringify([m.listVMs().map((v) => JSON.stringify(Object.entries(v).sort())), Object.entries(m.listAssignments()).sort()]);
+    return JSON.stringify([m.listVMs().map((v) => JSON.stringify(Object.entries(v).sort())), Object.entries(m.listAssignments()).sort(), Object.entries(m.listCounters()).sort()]);
   }
 
-  it('kept up to date call by call, equals one built from scratch, and tells replicas apart exactly when their VMs or assignments differ (seeded)', () => {
+  it('kept up to date call by call, equals one built from scratch, and tells replicas apart exactly when their VMs, assignments or counters differ (seeded)', () => {
     const rng = makeRng(SEED);
     const a = new ClusterMetadata('a');
     const b = new ClusterMetadata('b');
@@ -170,16 +170,18 @@ describe('summary', () => {
     for (let step = 0; step < 500; step++) {
       const m = rng.bool() ? a : b;
       const id = rng.pick([`vm-${rng.int(40)}`, '__proto__', 'constructor']);
-      const op = rng.int(12);
+      const op = rng.int(13);
       if (op < 5) m.putVM(id, { status: rng.pick(['running', 'stopped']), cpuCores: rng.int(4), metadata: rng.bool() ? { z: 1, a: [rng.int(2)] } : undefined, updatedAt: 1000 + rng.int(5) });
       else if (op < 7) m.removeVM(id);
       else if (op < 10) m.assign(id, rng.pick(['n0', 'n1', 'n2']));
       else if (op === 10) (m.assignments as ORMap<unknown>).setLWW(id, rng.int(3)); // not an assignment
-      else (m.vms as ORMap<unknown>).setLWW(id, rng.int(3)); // not a VM record
+      else if (op === 11) (m.vms as ORMap<unknown>).setLWW(id, rng.int(3)); // not a VM record
+      else m.increment(`c${rng.int(2)}`, 1 + rng.int(3));
       if (rng.int(6) === 0) {
         const [to, from] = rng.bool() ? [a, b] : [b, a];
         to.vms.merge(from.vms);
         to.assignments.merge(from.assignments);
+        to.counters.merge(from.counters);
       }
       if (rng.int(5) === 0) {
         for (const x of [a, b]) {
@@ -200,6 +202,7 @@ describe('summary', () => {
         for (const [to, from] of [[a, b], [b, a]]) {
           to.vms.merge(from.vms);
           to.assignments.merge(from.assignments);
+          to.counters.merge(from.counters);
         }
         expect(a.summary().hash).toBe(b.summary().hash);
         same++;

@@ -13,7 +13,7 @@ import { ORSet } from '../../src/crdt/or-set.js';
 import { PNCounter } from '../../src/crdt/pn-counter.js';
 import { SyncEngine } from '../../src/sync/engine.js';
 import { MSG, encodeEnvelope } from '../../src/sync/envelope.js';
-import { ITEM_TREE, encodeDelta, encodeNonce, encodeSync, type SyncItem } from '../../src/sync/messages.js';
+import { ITEM_TREE, encodeBundle, encodeDelta, encodeDigest, encodeNonce, encodeReadReq, encodeSync, type SyncItem } from '../../src/sync/messages.js';
 import { MemoryStorage } from '../../src/storage/memory.js';
 import { NovaCronIntegration } from '../../src/cluster/integration.js';
 import { MemoryNetwork } from '../../src/transport/memory.js';
@@ -254,6 +254,39 @@ describe('an engine sent a poisoned delta', () => {
     const one = await answerBytes(1);
     expect(one).toBeGreaterThan(10_000);
     expect(await answerBytes(200)).toBeLessThan(1.5 * one);
+  });
+
+  it('a bundle carries deltas only: digests and read requests in one are dropped unanswered', async () => {
+    const net = new MemoryNetwork({ seed: 9, latencyMs: [1, 1] });
+    const a = new SyncEngine({ replicaId: 'a', transport: net.transport('a'), gossip: { intervalMs: 60_000 }, antiEntropy: { intervalMs: 60_000 } });
+    const m = new ORMap<unknown>('a');
+    for (let i = 0; i < 500; i++) m.setLWW(`vm-${i}`, { status: 'running', n: i });
+    a.register('m', m);
+    await a.start();
+    const evil = net.transport('evil');
+    let got = 0;
+    evil.onMessage((_f, b) => void (got += b.length));
+    await evil.start();
+    const empty = new ORMap<unknown>('zz');
+    const env = (type: number, counter: number, payload: Uint8Array) => encodeEnvelope({ type, flags: 0, origin: 'evil', epoch: 1, counter, hops: 0, payload }, undefined);
+    const parts: Uint8Array[] = [];
+    for (let i = 0; i < 50; i++) {
+      parts.push(env(MSG.SYNC_DIGEST, 10 + i, encodeDigest({ session: i + 1, seen: [], objects: [{ name: 'm', typeTag: empty.typeTag, lo: 0, hi: 0, keyed: true, context: empty.contextBytes() }] })));
+      parts.push(env(MSG.READ_REQ, 100 + i, encodeReadReq({ reqId: i + 1, name: 'm', lo: 0, hi: 0 })));
+    }
+    const delta = new ORMap<unknown>('evil');
+    delta.setLWW('from-evil', 1);
+    parts.push(env(MSG.DELTA, 1, encodeDelta({ writesLo: 1, writesHi: 1, deps: [], objects: [{ name: 'm', typeTag: delta.typeTag, bytes: delta.encode() }] })));
+    evil.send('a', env(MSG.BUNDLE, 1000, encodeBundle(parts)));
+    net.scheduler.advance(20);
+    expect(a.stats().errors.decode).toBe(100);
+    expect(got).toBeLessThan(1000); // an ack at most: no whole state
+    expect(m.get('from-evil')).toBe(1); // the delta in it is taken
+    // one digest on its own is still answered
+    evil.send('a', parts[0]!);
+    net.scheduler.advance(20);
+    expect(got).toBeGreaterThan(5000);
+    await a.stop();
   });
 
   it('logs an error thrown in a timer and goes on ticking', async () => {

@@ -69,8 +69,8 @@ function fmtBytes(n: number): string {
 }
 
 /**
- * A `/summary` hash shown in `n` (at most 16) hex digits of its `hash64`, so a difference in the VMs or in the
- * assignments shows either way (the demo writes no assignments: that half of the hash is all zeros).
+ * A `/summary` hash shown in `n` (at most 16) hex digits of its `hash64`, so a difference in either half (the VMs;
+ * the assignments and counters) shows whatever digits are kept.
  */
 function shortHash(h: string, n: number): string {
   const [lo, hi] = hash64(new TextEncoder().encode(h));

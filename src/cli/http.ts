@@ -141,10 +141,14 @@ export const STATE_STREAM_MIN = 2000;
 /** A streamed `/state` whose client reads nothing for this long is dropped (its socket destroyed). */
 export const STATE_STALL_MS = 60_000;
 /**
- * Streamed `/state` answers at once, per node: another is a 503 (`E_BUSY`, `Retry-After: 1`). Each holds the
- * id lists and takes turns of the event loop; 300 paused clients held 390 MB and delayed /healthz by 17 s.
+ * Streamed `/state` answers at once, per node, and per client address: another is a 503 (`E_BUSY`,
+ * `Retry-After: 1`). Each holds the id lists and takes turns of the event loop (300 paused clients held 390 MB
+ * and delayed /healthz by 17 s); the per-address limit keeps one client from taking every slot.
  */
-export const MAX_STATE_STREAMS = 4;
+export const MAX_STATE_STREAMS = 16;
+export const MAX_STATE_STREAMS_PER_ADDRESS = 2;
+/** A streamed `/state` still going after this long is cut (a client reading a piece a minute held a slot for hours). */
+export const STATE_MAX_MS = 300_000;
 
 /**
  * Answer `GET /state`. Up to STATE_STREAM_MIN VMs plus assignments: `stateDocument` in one piece (a snapshot of
@@ -154,9 +158,15 @@ export const MAX_STATE_STREAMS = 4;
  * request arrives and each record is read when its piece is written: a record written meanwhile shows either
  * version, one deleted meanwhile is left out, one created after the request began is not listed. A client
  * that stops reading holds only the id lists (the pieces wait for its socket to drain) and is dropped after
- * STATE_STALL_MS without progress. At most MAX_STATE_STREAMS stream at once (503 E_BUSY beyond).
+ * STATE_STALL_MS without progress, and any stream after STATE_MAX_MS. At most MAX_STATE_STREAMS stream at once,
+ * MAX_STATE_STREAMS_PER_ADDRESS to one client address (503 E_BUSY beyond).
  */
-async function sendState(ctx: HttpContext, res: ServerResponse, headOnly: boolean, streams: { active: number }): Promise<void> {
+interface StreamSlots {
+  active: number;
+  byAddress: Map<string, number>;
+}
+
+async function sendState(ctx: HttpContext, res: ServerResponse, headOnly: boolean, streams: StreamSlots, address: string): Promise<void> {
   const md = ctx.cluster.metadata;
   if (md.vms.size + md.assignments.size <= STATE_STREAM_MIN) return json(res, 200, stateDocument(ctx));
   if (headOnly) {
@@ -164,12 +174,19 @@ async function sendState(ctx: HttpContext, res: ServerResponse, headOnly: boolea
     res.end();
     return;
   }
-  if (streams.active >= MAX_STATE_STREAMS) throw new HttpError(503, `${MAX_STATE_STREAMS} /state answers are streaming; retry shortly`, { 'retry-after': '1' });
+  const mine = streams.byAddress.get(address) ?? 0;
+  if (streams.active >= MAX_STATE_STREAMS || mine >= MAX_STATE_STREAMS_PER_ADDRESS) {
+    throw new HttpError(503, `too many /state answers streaming${mine >= MAX_STATE_STREAMS_PER_ADDRESS ? ' to this client' : ''}; retry shortly`, { 'retry-after': '1' });
+  }
   streams.active++;
+  streams.byAddress.set(address, mine + 1);
   try {
     await streamState(ctx, res);
   } finally {
     streams.active--;
+    const left = (streams.byAddress.get(address) ?? 1) - 1;
+    if (left > 0) streams.byAddress.set(address, left);
+    else streams.byAddress.delete(address);
   }
 }
 
@@ -182,9 +199,12 @@ async function streamState(ctx: HttpContext, res: ServerResponse): Promise<void>
     await new Promise<void>((resolve) => setImmediate(resolve));
     return !res.destroyed;
   };
-  // false once the client is gone (or stalled and dropped): stop reading. A turn after the drain too: a socket
-  // that takes each write at once drains from within the write, which would chain every piece into one task
+  const started = Date.now();
+  // false once the client is gone (or stalled and dropped, or past STATE_MAX_MS): stop reading. A turn after the
+  // drain too: a socket that takes each write at once drains from within the write, which would chain every
+  // piece into one task
   const put = async (piece: string): Promise<boolean> => {
+    if (!res.destroyed && Date.now() - started > STATE_MAX_MS) res.destroy();
     if (res.destroyed) return false;
     if (!res.write(piece)) await drainedOrClosed(res);
     return await turn();
@@ -376,7 +396,7 @@ function truncate(target: string | undefined): string | undefined {
 export function createHttpHandler(ctx: HttpContext): (req: IncomingMessage, res: ServerResponse) => void {
   const startedAt = ctx.startedAt ?? Date.now();
   let page: string | undefined;
-  const streams = { active: 0 };
+  const streams: StreamSlots = { active: 0, byAddress: new Map() };
   return (req, res) => {
     void handle(req, res).catch((e: unknown) => {
       if (clientGone(req, res, e)) {
@@ -418,7 +438,7 @@ export function createHttpHandler(ctx: HttpContext): (req: IncomingMessage, res:
         page ??= dashboardHtml({ nodeId: ctx.nodeId, region: ctx.region });
         return send(res, 200, page, 'text/html; charset=utf-8');
       }
-      if (path === '/state') return await sendState(ctx, res, method === 'HEAD', streams);
+      if (path === '/state') return await sendState(ctx, res, method === 'HEAD', streams, req.socket.remoteAddress ?? '');
       if (path === '/overview') return json(res, 200, overviewDocument(ctx, recentParam(url)));
       if (path === '/summary') return json(res, 200, summaryDocument(ctx));
       if (path === '/metrics') return send(res, 200, ctx.metrics(), 'text/plain; version=0.0.4; charset=utf-8');

@@ -51,6 +51,32 @@ function readSecret(file: string, what: string, minChars: number): string {
   return v;
 }
 
+/**
+ * Logs a repeated operation's failures without a line per attempt (a heartbeat that keeps failing, say for a
+ * replica whose writes are refused, E_EXHAUSTED): the first failure of a streak at once, then at most one line a
+ * minute with the failures since and the latest error, and the streak's end ("recovered") with its length.
+ */
+export function failureStreakLog(log: Pick<JsonLogger, 'warn' | 'info'>, what: string, now: () => number = Date.now): { failed(e: unknown): void; ok(): void } {
+  let streak = 0; // failures in the current streak
+  let unlogged = 0; // of which in no log line yet
+  let loggedAt = 0;
+  return {
+    failed(e) {
+      streak++;
+      unlogged++;
+      if (streak > 1 && now() - loggedAt < 60_000) return;
+      loggedAt = now();
+      log.warn(`${what} failed`, { error: e, failures: unlogged, streak });
+      unlogged = 0;
+    },
+    ok() {
+      if (streak === 0) return;
+      log.info(`${what} recovered`, { failures: streak });
+      streak = unlogged = 0;
+    },
+  };
+}
+
 /** Build the Prometheus families of a node. */
 export function nodeMetrics(cluster: NovaCronIntegration, ws: WebSocketTransport, part: PartitionableTransport, knownPeers: string[]): MetricFamily[] {
   const t = ws.stats();
@@ -286,17 +312,7 @@ export async function runNode(cfg: NodeConfig, opts: RunNodeOptions = {}): Promi
       cluster.addPeer(p.id, p.address);
     }
     const c = cluster;
-    // a heartbeat that keeps failing (a replica whose writes are refused, E_EXHAUSTED) is logged on its first
-    // failure and then once a minute with the count, not on every beat
-    let failedAt = -Infinity;
-    let failedSince = 0;
-    const beatFailed = (e: unknown): void => {
-      failedSince++;
-      if (Date.now() - failedAt < 60_000) return;
-      failedAt = Date.now();
-      log.warn('heartbeat failed', { error: e, failures: failedSince });
-      failedSince = 0;
-    };
+    const { failed: beatFailed, ok: beatOk } = failureStreakLog(log, 'heartbeat');
     const beat = () => {
       // a timer callback: whatever goes wrong is logged, never thrown (an uncaught exception ends the process)
       try {
@@ -317,7 +333,7 @@ export async function runNode(cfg: NodeConfig, opts: RunNodeOptions = {}): Promi
         diskUsage: 0,
         vmCount,
         lastHeartbeat: Date.now(),
-      }).catch(beatFailed);
+      }).then(beatOk, beatFailed);
     };
     beat();
     heartbeat = setInterval(beat, cfg.heartbeatIntervalMs);

@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { NovaCronIntegration } from '../../src/cluster/integration.js';
-import { MAX_STATE_STREAMS, STATE_BATCH, STATE_STALL_MS, STATE_STREAM_MIN, createHttpHandler, sortedInTurns, stateDocument, type HttpContext } from '../../src/cli/http.js';
+import { MAX_STATE_STREAMS, MAX_STATE_STREAMS_PER_ADDRESS, STATE_BATCH, STATE_MAX_MS, STATE_STALL_MS, STATE_STREAM_MIN, createHttpHandler, sortedInTurns, stateDocument, type HttpContext } from '../../src/cli/http.js';
 import type { Transport } from '../../src/transport/types.js';
 
 const transport: Transport = { id: 'h', address: 'mem://h', send: () => true, onMessage() {}, start: async () => {}, stop: async () => {} };
@@ -63,9 +63,9 @@ class FakeResponse extends EventEmitter {
   }
 }
 
-function get(ctx: HttpContext, res: FakeResponse, method = 'GET', handler = createHttpHandler(ctx)): void {
+function get(ctx: HttpContext, res: FakeResponse, method = 'GET', handler = createHttpHandler(ctx), remoteAddress = '127.0.0.1'): void {
   const req = Readable.from([]) as unknown as IncomingMessage;
-  Object.assign(req, { method, url: '/state', headers: {}, socket: { remoteAddress: '127.0.0.1' } });
+  Object.assign(req, { method, url: '/state', headers: {}, socket: { remoteAddress } });
   handler(req, res as unknown as ServerResponse);
 }
 
@@ -201,27 +201,50 @@ describe('GET /state streamed', () => {
     expect(head.ended).toBe('');
   });
 
-  it(`streams at most ${MAX_STATE_STREAMS} answers at once: another gets 503 E_BUSY with Retry-After`, async () => {
+  it(`streams at most ${MAX_STATE_STREAMS_PER_ADDRESS} answers to one address and ${MAX_STATE_STREAMS} in all: another gets 503 E_BUSY with Retry-After`, async () => {
     const ctx = await big();
     const handler = createHttpHandler(ctx);
-    const stuck = Array.from({ length: MAX_STATE_STREAMS }, () => new FakeResponse(() => false)); // never drain
-    for (const r of stuck) get(ctx, r, 'GET', handler);
-    await vi.waitFor(() => expect(stuck.every((r) => r.pieces.length === 1)).toBe(true), { timeout: 5000, interval: 5 });
-    const busy = new FakeResponse();
-    get(ctx, busy, 'GET', handler);
-    await settled(busy);
-    expect([busy.status, busy.headers['retry-after'], JSON.parse(busy.ended!).code]).toEqual([503, '1', 'E_BUSY']);
+    const stuck: FakeResponse[] = [];
+    const open = async (address: string): Promise<FakeResponse> => {
+      const r = new FakeResponse(() => false); // never drains
+      get(ctx, r, 'GET', handler, address);
+      await vi.waitFor(() => expect(r.pieces.length + (r.ended !== undefined ? 1 : 0)).toBeGreaterThan(0), { timeout: 5000, interval: 5 });
+      stuck.push(r);
+      return r;
+    };
+    const busy = async (address: string): Promise<void> => {
+      const r = new FakeResponse();
+      get(ctx, r, 'GET', handler, address);
+      await settled(r);
+      expect([r.status, r.headers['retry-after'], JSON.parse(r.ended!).code]).toEqual([503, '1', 'E_BUSY']);
+    };
+    for (let i = 0; i < MAX_STATE_STREAMS_PER_ADDRESS; i++) expect((await open('10.0.0.1')).status).toBe(200);
+    await busy('10.0.0.1');
+    for (let i = 1; stuck.length < MAX_STATE_STREAMS; i++) expect((await open(`10.0.1.${i}`)).status).toBe(200);
+    await busy('10.0.9.9');
     const head = new FakeResponse(); // HEAD streams nothing: answered
-    get(ctx, head, 'HEAD', handler);
+    get(ctx, head, 'HEAD', handler, '10.0.9.9');
     await settled(head);
     expect(head.status).toBe(200);
-    stuck[0]!.destroy(); // one goes away: its slot frees
+    stuck[0]!.destroy(); // one goes away: its slot frees, for its address too
     await new Promise((r) => setTimeout(r, 20));
     const next = new FakeResponse();
-    get(ctx, next, 'GET', handler);
+    get(ctx, next, 'GET', handler, '10.0.0.1');
     await settled(next);
     expect([next.status, next.ended !== undefined]).toEqual([200, true]);
     for (const r of stuck) r.destroy();
+  });
+
+  it(`cuts a stream still going after ${STATE_MAX_MS / 1000} s (a client reading a piece a minute)`, async () => {
+    const ctx = await big();
+    vi.useFakeTimers({ toFake: ['Date'] });
+    const res = new FakeResponse((_p, n) => {
+      if (n === 3) vi.setSystemTime(Date.now() + STATE_MAX_MS + 1);
+      return true;
+    });
+    get(ctx, res);
+    await settled(res);
+    expect([res.destroyed, res.ended, res.pieces.length]).toEqual([true, undefined, 3]);
   });
 
   it('small states stay one exact piece with a content-length', async () => {

@@ -161,6 +161,9 @@ export const STATE_MAX_MS = 300_000;
  * STATE_STALL_MS without progress, and any stream after STATE_MAX_MS. At most MAX_STATE_STREAMS stream at once,
  * MAX_STATE_STREAMS_PER_ADDRESS to one client address (503 E_BUSY beyond).
  */
+/** The headers of a streamed `/state` (no content-length: chunked). */
+const STREAM_HEADERS = { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' };
+
 interface StreamSlots {
   active: number;
   byAddress: Map<string, number>;
@@ -170,7 +173,7 @@ async function sendState(ctx: HttpContext, res: ServerResponse, headOnly: boolea
   const md = ctx.cluster.metadata;
   if (md.vms.size + md.assignments.size <= STATE_STREAM_MIN) return json(res, 200, stateDocument(ctx));
   if (headOnly) {
-    res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' });
+    res.writeHead(200, STREAM_HEADERS);
     res.end();
     return;
   }
@@ -194,7 +197,7 @@ async function streamState(ctx: HttpContext, res: ServerResponse): Promise<void>
   const md = ctx.cluster.metadata;
   const vmIds = md.vms.unsortedKeys();
   const asgIds = md.assignments.unsortedKeys();
-  res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' });
+  res.writeHead(200, STREAM_HEADERS);
   const turn = async (): Promise<boolean> => {
     await new Promise<void>((resolve) => setImmediate(resolve));
     return !res.destroyed;
@@ -211,30 +214,33 @@ async function streamState(ctx: HttpContext, res: ServerResponse): Promise<void>
   };
   const vmsInOrder = await sortedInTurns(vmIds, turn);
   const asgsInOrder = vmsInOrder && (await sortedInTurns(asgIds, turn));
+  // a list's records (the text of each id's, or undefined when it is gone), STATE_BATCH per piece, comma-separated
+  const putList = async (next: () => string | undefined, record: (id: string) => string | undefined): Promise<boolean> => {
+    let sep = '';
+    for (let id = next(); id !== undefined; ) {
+      let piece = '';
+      for (let j = 0; j < STATE_BATCH && id !== undefined; j++, id = next()) {
+        const text = record(id);
+        if (text === undefined) continue;
+        piece += sep + text;
+        sep = ',';
+      }
+      if (!(await put(piece))) return false;
+    }
+    return true;
+  };
   if (!asgsInOrder || !(await put(`{"nodeId":${JSON.stringify(ctx.nodeId)},"region":${JSON.stringify(ctx.region)},"vms":[`))) return;
-  let sep = '';
-  for (let id = vmsInOrder(); id !== undefined; ) {
-    let piece = '';
-    for (let j = 0; j < STATE_BATCH && id !== undefined; j++, id = vmsInOrder()) {
-      const vm = md.getVMState(id);
-      if (vm === undefined) continue;
-      piece += sep + JSON.stringify(vm);
-      sep = ',';
-    }
-    if (!(await put(piece))) return;
-  }
+  const vmText = (id: string): string | undefined => {
+    const vm = md.getVMState(id);
+    return vm === undefined ? undefined : JSON.stringify(vm);
+  };
+  if (!(await putList(vmsInOrder, vmText))) return;
   if (!(await put(`],"nodes":${JSON.stringify(md.listNodes())},"assignments":{`))) return;
-  sep = '';
-  for (let id = asgsInOrder(); id !== undefined; ) {
-    let piece = '';
-    for (let j = 0; j < STATE_BATCH && id !== undefined; j++, id = asgsInOrder()) {
-      const node = md.getAssignment(id);
-      if (node === undefined) continue;
-      piece += `${sep}${JSON.stringify(id)}:${JSON.stringify(node)}`;
-      sep = ',';
-    }
-    if (!(await put(piece))) return;
-  }
+  const assignmentText = (id: string): string | undefined => {
+    const node = md.getAssignment(id);
+    return node === undefined ? undefined : `${JSON.stringify(id)}:${JSON.stringify(node)}`;
+  };
+  if (!(await putList(asgsInOrder, assignmentText))) return;
   res.end(`},"counters":${JSON.stringify(md.listCounters())}}`);
 }
 

@@ -5,7 +5,7 @@
  */
 import { SlotCounter } from './slot-counter.js';
 import { CRDT_TYPE, type Crdt } from './types.js';
-import { decodedReplicaId } from './replicas.js';
+import { DECODED_REPLICA_ID } from './replicas.js';
 
 export class GCounter extends SlotCounter implements Crdt<GCounter> {
   readonly typeTag: number = CRDT_TYPE.GCounter;
@@ -40,8 +40,8 @@ export class GCounter extends SlotCounter implements Crdt<GCounter> {
     return this.total0;
   }
 
-  /** Decode canonical bytes; `replicaId` is the local replica for further increments (default 'decoded', see `decodedReplicaId`). */
-  static decode(bytes: Uint8Array, replicaId = decodedReplicaId()): GCounter {
+  /** Decode canonical bytes; `replicaId` is the local replica for further increments (default 'decoded', see `DECODED_REPLICA_ID`). */
+  static decode(bytes: Uint8Array, replicaId = DECODED_REPLICA_ID): GCounter {
     return SlotCounter.decodeInto(new GCounter(replicaId), bytes);
   }
 }

@@ -34,7 +34,7 @@ import {
 import { DecodeError, ValidationError } from '../errors.js';
 import { CODEC_VERSION, CRDT_TYPE, type Crdt } from './types.js';
 import { disposeInstance } from './dispose.js';
-import { checkReplicaId, decodedReplicaId } from './replicas.js';
+import { checkReplicaId, DECODED_REPLICA_ID } from './replicas.js';
 
 /**
  * @internal An element kept by identity key: its key (the bytes, one char per byte) and, once read, its
@@ -234,8 +234,6 @@ function compareRanges(buf: Uint8Array, p: number, n: number, q: number, m: numb
   return n - m;
 }
 
-export { checkReplicaId };
-
 /**
  * The add side that GSet and TwoPSet share: the elements (strings by themselves, other values by identity key),
  * their cached canonical order, and the elements added since the last take. Subclasses keep their own state on
@@ -375,8 +373,8 @@ export class GSet<T = unknown> extends AddSet<T> implements Crdt<GSet<T>> {
     return w.finish();
   }
 
-  /** Decode canonical bytes (DecodeError on any malformed input); `replicaId` is the local replica for further edits (default 'decoded', see `decodedReplicaId`). */
-  static decode<T = unknown>(bytes: Uint8Array, replicaId = decodedReplicaId()): GSet<T> {
+  /** Decode canonical bytes (DecodeError on any malformed input); `replicaId` is the local replica for further edits (default 'decoded', see `DECODED_REPLICA_ID`). */
+  static decode<T = unknown>(bytes: Uint8Array, replicaId = DECODED_REPLICA_ID): GSet<T> {
     const r = new Reader(bytes);
     readHeader(r, CRDT_TYPE.GSet);
     const s = new GSet<T>(replicaId);

@@ -32,10 +32,10 @@ import { bytesCompare, decodeValue, encodeValue, readsBackAsGiven } from '../cod
 import { canonicalReadable, copyToSlab } from '../codec/msgpack.js';
 import { DecodeError } from '../errors.js';
 import { HLC, type Timestamp } from '../clock/hlc.js';
-import { checkReplicaId, readHeader } from './g-set.js';
+import { readHeader } from './g-set.js';
 import { CODEC_VERSION, CRDT_TYPE, type Crdt } from './types.js';
 import { disposeInstance } from './dispose.js';
-import { decodedReplicaId } from './replicas.js';
+import { checkReplicaId, DECODED_REPLICA_ID } from './replicas.js';
 
 export interface LWWRegisterOptions {
   /** The hybrid logical clock that stamps local writes (default: a process-wide HLC on Date.now). */
@@ -198,7 +198,7 @@ export class LWWRegister<T = unknown> implements Crdt<LWWRegister<T>> {
   }
 
   /** Decode canonical bytes (DecodeError on any malformed input); `replicaId` and `options.clock` as in the constructor. */
-  static decode<T = unknown>(bytes: Uint8Array, replicaId = decodedReplicaId(), options: LWWRegisterOptions = {}): LWWRegister<T> {
+  static decode<T = unknown>(bytes: Uint8Array, replicaId = DECODED_REPLICA_ID, options: LWWRegisterOptions = {}): LWWRegister<T> {
     const r = new Reader(bytes);
     readHeader(r, CRDT_TYPE.LWWRegister);
     const reg = new LWWRegister<T>(replicaId, options);

@@ -21,7 +21,7 @@ import { CausalContext, DotList, inverseMap, mergeDots } from './causal-context.
 import { copyContext, readHeader } from './or-set.js';
 import { CODEC_VERSION, CRDT_TYPE, type Crdt } from './types.js';
 import { disposeInstance } from './dispose.js';
-import { checkReplicaId, decodedReplicaId } from './replicas.js';
+import { checkReplicaId, DECODED_REPLICA_ID } from './replicas.js';
 
 interface Entry {
   r: number;
@@ -56,10 +56,10 @@ export class MVRegister<T = unknown> implements Crdt<MVRegister<T>> {
   /** Replace every observed value with v. */
   set(v: T): void {
     const bytes = encodeValue(v);
-    this.ctx.checkNext(this.me);
+    const c = this.ctx.checkNext(this.me); // taken below, once nothing can throw
     this.beforeLocalChange?.(true);
     for (const e of this.entries) this.removed.push(e.r, e.c);
-    const c = this.ctx.next(this.me);
+    this.ctx.add(this.me, c);
     this.entries = [{ r: this.me, c, bytes }];
     this.dirty = true;
     this.onLocalChange?.();
@@ -155,7 +155,7 @@ export class MVRegister<T = unknown> implements Crdt<MVRegister<T>> {
     return w.finish();
   }
 
-  static decode<T = unknown>(bytes: Uint8Array, replicaId = decodedReplicaId()): MVRegister<T> {
+  static decode<T = unknown>(bytes: Uint8Array, replicaId = DECODED_REPLICA_ID): MVRegister<T> {
     const rd = new Reader(bytes);
     readHeader(rd, CRDT_TYPE.MVRegister);
     const m = new MVRegister<T>(replicaId);

@@ -79,17 +79,7 @@ import { defaultHlc } from './lww-register.js';
 import { CODEC_VERSION, CRDT_TYPE, type Crdt } from './types.js';
 import { disposeInstance } from './dispose.js';
 import { EXPANSION_RATIO, Expander, MAX_CHUNK, ValueColumnWriter, decodeChunkSize } from './value-column.js';
-import { checkReplicaId, decodedReplicaId } from './replicas.js';
-
-/**
- * A local write's timestamp: above the key's current ones, so it wins; RangeError (before anything changes)
- * when that passes MAX_SAFE_INTEGER, which only a peer's row stamped at the very top can cause (it would make
- * every encoding after it throw).
- */
-function checkedTs(ts: number): number {
-  if (ts > Number.MAX_SAFE_INTEGER) throw exhausted('no timestamp above the key\'s current one (a peer stamped it MAX_SAFE_INTEGER)');
-  return ts;
-}
+import { checkReplicaId, DECODED_REPLICA_ID } from './replicas.js';
 
 /** Empty columns shared by every map until its first row (length 0: nothing is ever written to them). */
 const NO_U32 = new Uint32Array(0);
@@ -369,20 +359,20 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
     // a short string goes straight into the arena (no intermediate bytes); anything else is encoded first,
     // so a value msgpack cannot carry throws before any change
     const bytes = typeof value === 'string' && value.length < 0x20 ? undefined : encodeValue(value);
-    this.ctx.checkNext(this.me);
+    const c = this.ctx.checkNext(this.me); // taken (ctx.add) once nothing can throw any more
     this.beforeLocalChange?.(true);
     const h = this.head.getHashed(key, hk);
     if (h !== undefined && this.nextRow[h] < 0) {
       // the common overwrite (one surviving dot): the same as retiring it and adding a row, which would
       // reuse this very row, without taking the key out of the index and putting it back
-      let ts = this.clock.now();
-      if (this.ts[h] >= ts) ts = checkedTs(this.ts[h] + 1);
+      const ts = this.writeTs(h, this.clock.now());
       this.removed.push(this.rep[h], this.ctr[h]);
       const oldLen = this.vlen[h]; // 0 for a nested dot
       this.vlen[h] = 0;
       this.cache?.delete(h);
       this.rep[h] = this.me;
-      this.setCounter(h, this.ctx.next(this.me));
+      this.ctx.add(this.me, c);
+      this.setCounter(h, c);
       this.ts[h] = ts;
       this.kind[h] = ORMAP_KIND.LWW;
       this.markDirty(h);
@@ -395,7 +385,7 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
     }
     // a new key needs no retiring (and no second index lookup)
     const ts = h === undefined ? this.clock.now() : this.retire(key, hk);
-    const c = this.ctx.next(this.me);
+    this.ctx.add(this.me, c);
     const row = this.addRow(key, this.me, c, ts, ORMAP_KIND.LWW, true, hk);
     this.putLocal(row, value, bytes);
     this.noteLocal(key);
@@ -539,16 +529,14 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
    */
   private checkWrite(key: string, hk: number): void {
     this.ctx.checkNext(this.me);
-    let ts = 0;
-    for (let r = this.head.getHashed(key, hk) ?? -1; r >= 0; r = this.nextRow[r]) if (this.ts[r] >= ts) ts = this.ts[r] + 1;
-    checkedTs(ts);
+    this.writeTs(this.head.getHashed(key, hk) ?? -1, 0);
     this.beforeLocalChange?.(true);
   }
 
   private nestedWrite(kind: number, key: string, nk: string, hk: number): void {
-    this.ctx.checkNext(this.me);
+    const c = this.ctx.checkNext(this.me);
     const ts = this.retire(key, hk);
-    const c = this.ctx.next(this.me);
+    this.ctx.add(this.me, c);
     this.addRow(key, this.me, c, ts, kind, true, hk);
     this.touch(nk);
     this.noteLocal(key);
@@ -557,12 +545,10 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
   /** Retire every row of `key` (index hash `hk`; recorded as a local removal); returns a timestamp for the new
    * write, which the caller adds at once with `addRow`. */
   private retire(key: string, hk: number): number {
-    let ts = this.clock.now();
     let row = this.head.getHashed(key, hk) ?? -1;
-    if (row < 0) return ts;
     // the timestamp first (it may have none: RangeError), then the changes
-    for (let r = row; r >= 0; r = this.nextRow[r]) if (this.ts[r] >= ts) ts = this.ts[r] + 1;
-    checkedTs(ts);
+    const ts = this.writeTs(row, this.clock.now());
+    if (row < 0) return ts;
     this.head.deleteHashed(key, hk);
     while (row >= 0) {
       const next: number = this.nextRow[row];
@@ -573,6 +559,19 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
     return ts;
   }
 
+
+  /**
+   * A local write's timestamp for the key whose rows start at `row` (-1: none): at least `from` and above every
+   * row's, so the write wins. RangeError (E_EXHAUSTED), for the caller to throw before it changes anything, when
+   * that passes MAX_SAFE_INTEGER, which only a peer's row stamped at the very top can cause (a timestamp past it
+   * would make every encoding after it throw).
+   */
+  private writeTs(row: number, from: number): number {
+    let ts = from;
+    for (let r = row; r >= 0; r = this.nextRow[r]) if (this.ts[r] >= ts) ts = this.ts[r] + 1;
+    if (ts > Number.MAX_SAFE_INTEGER) throw exhausted('no timestamp above the key\'s current one (a peer stamped it MAX_SAFE_INTEGER)');
+    return ts;
+  }
 
   /** This map's own nested-instance map (created on first use). */
   private ownNested(): Map<string, NestedCrdt> {
@@ -1579,7 +1578,7 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
     return w.finish();
   }
 
-  static decode<V = unknown>(bytes: Uint8Array, replicaId = decodedReplicaId(), options: ORMapOptions = {}): ORMap<V> {
+  static decode<V = unknown>(bytes: Uint8Array, replicaId = DECODED_REPLICA_ID, options: ORMapOptions = {}): ORMap<V> {
     return ORMap.decodeAt<V>(bytes, replicaId, options, 0);
   }
 

@@ -54,7 +54,7 @@ import { CausalContext, DotList, SMALL_DOTS, assertDistinctDots, inverseMap, mer
 import { CODEC_VERSION, CRDT_TYPE, type Crdt } from './types.js';
 import { disposeInstance } from './dispose.js';
 import { nextElem, readHeader } from './g-set.js';
-import { checkReplicaId, decodedReplicaId } from './replicas.js';
+import { checkReplicaId, DECODED_REPLICA_ID } from './replicas.js';
 
 export { readHeader };
 
@@ -534,7 +534,7 @@ export class ORSet<T = unknown> implements Crdt<ORSet<T>> {
     return w.finish();
   }
 
-  static decode<T = unknown>(bytes: Uint8Array, replicaId = decodedReplicaId()): ORSet<T> {
+  static decode<T = unknown>(bytes: Uint8Array, replicaId = DECODED_REPLICA_ID): ORSet<T> {
     const rd = new Reader(bytes);
     readHeader(rd, CRDT_TYPE.ORSet);
     const s = new ORSet<T>(replicaId);

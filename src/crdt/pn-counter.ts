@@ -5,7 +5,7 @@
  */
 import { SlotCounter } from './slot-counter.js';
 import { CRDT_TYPE, type Crdt } from './types.js';
-import { decodedReplicaId } from './replicas.js';
+import { DECODED_REPLICA_ID } from './replicas.js';
 
 export class PNCounter extends SlotCounter implements Crdt<PNCounter> {
   readonly typeTag: number = CRDT_TYPE.PNCounter;
@@ -36,8 +36,8 @@ export class PNCounter extends SlotCounter implements Crdt<PNCounter> {
     return this.total0 - this.total1;
   }
 
-  /** Decode canonical bytes (DecodeError on any malformed input); `replicaId` is the local replica for further edits (default 'decoded', see `decodedReplicaId`). */
-  static decode(bytes: Uint8Array, replicaId = decodedReplicaId()): PNCounter {
+  /** Decode canonical bytes (DecodeError on any malformed input); `replicaId` is the local replica for further edits (default 'decoded', see `DECODED_REPLICA_ID`). */
+  static decode(bytes: Uint8Array, replicaId = DECODED_REPLICA_ID): PNCounter {
     return SlotCounter.decodeInto(new PNCounter(replicaId), bytes);
   }
 }

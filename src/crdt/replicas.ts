@@ -138,6 +138,4 @@ export function scratchU32(n: number): Uint32Array {
  * where they took 0.3 s). To write on a decoded instance, pass your replica id to `decode`: two instances decoded
  * without one and both written on are one replica to the CRDT, so merging them keeps one of their writes.
  */
-export function decodedReplicaId(): string {
-  return 'decoded';
-}
+export const DECODED_REPLICA_ID = 'decoded';

@@ -66,11 +66,11 @@ import { Reader, Writer } from '../codec/binary.js';
 import { decodeValue, encodeValue, readsBackAsGiven } from '../codec/value.js';
 import { DecodeError, ValidationError } from '../errors.js';
 import { VectorClock } from '../clock/vector-clock.js';
-import { checkReplicaId, readHeader } from './g-set.js';
+import { readHeader } from './g-set.js';
 import { CODEC_VERSION, CRDT_TYPE, type Crdt } from './types.js';
 import { disposeInstance } from './dispose.js';
 import { getKernel } from '../kernel/index.js';
-import { decodedReplicaId } from './replicas.js';
+import { checkReplicaId, DECODED_REPLICA_ID } from './replicas.js';
 
 /** An op's identity: (replica, counter), counter >= 1. */
 export interface Dot {
@@ -517,8 +517,8 @@ export class RGA<T = unknown> implements Crdt<RGA<T>> {
     return w.finish();
   }
 
-  /** Decode canonical bytes (DecodeError on any malformed input); `replicaId` is the local replica for further edits (default 'decoded', see `decodedReplicaId`). */
-  static decode<T = unknown>(bytes: Uint8Array, replicaId = decodedReplicaId()): RGA<T> {
+  /** Decode canonical bytes (DecodeError on any malformed input); `replicaId` is the local replica for further edits (default 'decoded', see `DECODED_REPLICA_ID`). */
+  static decode<T = unknown>(bytes: Uint8Array, replicaId = DECODED_REPLICA_ID): RGA<T> {
     const r = new Reader(bytes);
     readHeader(r, CRDT_TYPE.RGA);
     const floor = VectorClock.read(r);

@@ -20,7 +20,7 @@ import { DecodeError } from '../errors.js';
 import { AddSet, type ElemOrder, orderSize, orderValues, readElems, readHeader, writeOrder } from './g-set.js';
 import { CODEC_VERSION, CRDT_TYPE, type Crdt } from './types.js';
 import { disposeInstance } from './dispose.js';
-import { decodedReplicaId } from './replicas.js';
+import { DECODED_REPLICA_ID } from './replicas.js';
 
 export class TwoPSet<T = unknown> extends AddSet<T> implements Crdt<TwoPSet<T>> {
   readonly typeTag: number = CRDT_TYPE.TwoPSet;
@@ -138,8 +138,8 @@ export class TwoPSet<T = unknown> extends AddSet<T> implements Crdt<TwoPSet<T>> 
     return w.finish();
   }
 
-  /** Decode canonical bytes (DecodeError on any malformed input); `replicaId` is the local replica for further edits (default 'decoded', see `decodedReplicaId`). */
-  static decode<T = unknown>(bytes: Uint8Array, replicaId = decodedReplicaId()): TwoPSet<T> {
+  /** Decode canonical bytes (DecodeError on any malformed input); `replicaId` is the local replica for further edits (default 'decoded', see `DECODED_REPLICA_ID`). */
+  static decode<T = unknown>(bytes: Uint8Array, replicaId = DECODED_REPLICA_ID): TwoPSet<T> {
     const r = new Reader(bytes);
     readHeader(r, CRDT_TYPE.TwoPSet);
     const s = new TwoPSet<T>(replicaId);

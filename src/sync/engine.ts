@@ -744,10 +744,14 @@ export class SyncEngine {
 
   /** A timer for the recovery's deadline: when it fires before a moved deadline, it waits for that one. */
   private armRecoveryTimer(): void {
-    this.recoveryTimer = this.later(() => this.safely('recovery timer', () => {
-      if (this.scheduler.now() < this.recoveryDeadline) this.armRecoveryTimer();
-      else this.finishRecovery(false);
-    }), Math.max(0, this.recoveryDeadline - this.scheduler.now()));
+    this.recoveryTimer = this.later(
+      () => {
+        if (this.scheduler.now() < this.recoveryDeadline) this.armRecoveryTimer();
+        else this.finishRecovery(false);
+      },
+      Math.max(0, this.recoveryDeadline - this.scheduler.now()),
+      'recovery timer',
+    );
   }
 
   private finishRecovery(ok: boolean): void {
@@ -864,10 +868,14 @@ export class SyncEngine {
 
   private scheduleSweep(): void {
     if (this.sweepTimer !== undefined || this.stopped) return;
-    this.sweepTimer = this.later(() => {
-      this.sweepTimer = undefined;
-      if (!this.stopped) this.safely('sweep', () => this.sweep());
-    }, this.flushDelayMs);
+    this.sweepTimer = this.later(
+      () => {
+        this.sweepTimer = undefined;
+        if (!this.stopped) this.sweep();
+      },
+      this.flushDelayMs,
+      'sweep',
+    );
   }
 
   private commitDelta(e: Entry, delta: Crdt, level: WriteLevel, timeoutMs: number | undefined): Promise<void> {
@@ -1278,10 +1286,14 @@ export class SyncEngine {
 
   private scheduleFlush(): void {
     if (this.flushTimer !== undefined || this.stopped) return;
-    this.flushTimer = this.later(() => {
-      this.flushTimer = undefined;
-      this.safely('flush', () => this.doFlush());
-    }, this.flushDelayMs);
+    this.flushTimer = this.later(
+      () => {
+        this.flushTimer = undefined;
+        this.doFlush();
+      },
+      this.flushDelayMs,
+      'flush',
+    );
   }
 
   private doFlush(): void {
@@ -1397,8 +1409,8 @@ export class SyncEngine {
   }
 
   /** A one-shot timer on the scheduler whose work runs through `safely` (every timer of the engine is one). */
-  private later(fn: () => void, ms: number): ReturnType<Scheduler['setTimeout']> {
-    return this.scheduler.setTimeout(() => this.safely('timer', fn), ms);
+  private later(fn: () => void, ms: number, what = 'timer'): ReturnType<Scheduler['setTimeout']> {
+    return this.scheduler.setTimeout(() => this.safely(what, fn), ms);
   }
 
   /**

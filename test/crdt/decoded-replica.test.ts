@@ -1,5 +1,5 @@
 /**
- * An instance decoded without a replica id is 'decoded' (`decodedReplicaId`): merging such instances into a
+ * An instance decoded without a replica id is 'decoded' (`DECODED_REPLICA_ID`): merging such instances into a
  * replica adds that id to its table once, however many (a new id per decode grew the table by one per merge,
  * which made merges and clones cost more each time); writing on one takes your id (`decode(bytes, id)`).
  * Every constructor checks its replica id alike.

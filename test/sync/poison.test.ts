@@ -62,15 +62,21 @@ describe('dot counters claimed up to MAX_SAFE_INTEGER', () => {
   });
 });
 
+/** A map of replica 'victim' with a nested counter, register, map and OR-Set, then its dots claimed up to TOP. */
+function exhaustedWithNested(): ORMap<unknown> {
+  const m = new ORMap<unknown>('victim');
+  m.counter('n').increment(1);
+  m.register('r').set('v1');
+  m.map('inner').setLWW('f', 1);
+  m.orSet('s').add('a');
+  m.takeDelta();
+  m.merge(ORMap.decode(claiming('victim', TOP).encode()));
+  return m;
+}
+
 describe('a write this replica cannot record', () => {
   it('nested values already there keep their value, and the error says E_EXHAUSTED', () => {
-    const m = new ORMap<unknown>('victim');
-    m.counter('n').increment(1);
-    m.register('r').set('v1');
-    m.map('inner').setLWW('f', 1);
-    m.orSet('s').add('a');
-    m.takeDelta();
-    m.merge(ORMap.decode(claiming('victim', TOP).encode()));
+    const m = exhaustedWithNested();
     const before = m.encode();
     const errs: unknown[] = [];
     for (const write of [() => m.counter('n').increment(5), () => m.register('r').set('v2'), () => m.map('inner').setLWW('f', 2), () => m.map('inner').delete('f'), () => m.orSet('s').add('b'), () => m.orSet('s').remove('a'), () => m.setLWW('k', 1), () => m.delete('n')]) {
@@ -88,13 +94,7 @@ describe('a write this replica cannot record', () => {
   });
 
   it('merges through nested handles are refused before they change anything; merges into the map itself are not', () => {
-    const m = new ORMap<unknown>('victim');
-    m.counter('n').increment(1);
-    m.register('r').set('v1');
-    m.map('inner').setLWW('f', 1);
-    m.orSet('s').add('a');
-    m.takeDelta();
-    m.merge(ORMap.decode(claiming('victim', TOP).encode()));
+    const m = exhaustedWithNested();
     const before = m.encode();
     const o = new ORSet<string>('o');
     o.add('z');

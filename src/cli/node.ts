@@ -14,14 +14,14 @@
  *   the storage, exit 0. A second signal while stopping exits at once with 1. With the environment variable
  *   `ASYNC_STATE_SYNC_EXIT_WITH_PARENT=1` (set by the demo) the node also stops when its parent process dies.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { makeDirs } from '../storage/dirs.js';
 import { createServer, type Server } from 'node:http';
 import { cpus, freemem, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { NovaCronIntegration } from '../cluster/integration.js';
 import { LmdbStorage } from '../storage/lmdb.js';
-import type { Logger } from '../sync/engine.js';
+import { markRunOpen, type Logger } from '../sync/engine.js';
 import { RealScheduler } from '../time/scheduler.js';
 import { WebSocketTransport } from '../transport/websocket.js';
 import type { NodeConfig } from './args.js';
@@ -280,6 +280,7 @@ export async function runNode(cfg: NodeConfig, opts: RunNodeOptions = {}): Promi
 
   try {
     await storage.open();
+    await checkHeldReplica(cfg.dataDir, cfg.id, storage, log);
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(cfg.port, cfg.host, () => {
@@ -409,4 +410,30 @@ export async function runNode(cfg: NodeConfig, opts: RunNodeOptions = {}): Promi
   clearTimeout(watchdog);
   log.info('stopped', { code });
   return code;
+}
+
+/**
+ * `<data-dir>/node.id` names the replica whose state the data dir holds, written at the first start. When it
+ * is there but the database is empty (its file deleted, truncated, or replaced by a fresh one), the node must
+ * not start as a new replica: it would issue again the dots its peers hold for its old writes, and merging
+ * those would delete the peers' entries. The run is then marked as one that did not stop cleanly, so local
+ * writes wait for a session with a peer first (see the engine's restart recovery). A node id that differs
+ * from the one recorded is logged (the state is kept and served under the new id).
+ */
+export async function checkHeldReplica(dataDir: string, id: string, storage: LmdbStorage, log: JsonLogger): Promise<void> {
+  const file = join(dataDir, 'node.id');
+  const held = existsSync(file) ? readFileSync(file, 'utf8').trim() : undefined;
+  if (held === undefined) {
+    writeFileSync(file, `${id}\n`);
+    return;
+  }
+  if (held !== id) log.warn('data dir held another node id', { dataDir, held, id });
+  let empty = true;
+  for await (const _ of storage.entries()) {
+    empty = false;
+    break;
+  }
+  if (!empty) return;
+  log.warn('the database is empty but this data dir held a replica: local writes wait for a session with a peer first', { dataDir, held });
+  await markRunOpen(storage);
 }

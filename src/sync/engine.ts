@@ -434,6 +434,9 @@ export class SyncEngine {
   private readonly maxQueueBytes: number;
   /** Set while local writes wait to recover from peers after stored records were set aside (see beginRecovery). */
   private recovering: Promise<void> | undefined;
+  private recoveryReason = '';
+  /** The last run did not stop cleanly (see markOpen). */
+  private unclean = false;
   private endRecovery: (() => void) | undefined;
   private recoveryTimer: TimerHandle | undefined;
   /** Number of the last answer sent in parts (see sendSync). */
@@ -677,7 +680,8 @@ export class SyncEngine {
     this.loaded = this.load();
     await this.loaded;
     // before loadedFlag: a write that waited for the load must find the recovery in place (see beginRecovery)
-    if (this.setAside > 0) this.beginRecovery();
+    if (this.setAside > 0) this.beginRecovery('stored records were set aside');
+    else if (this.unclean) this.beginRecovery(UNCLEAN);
     this.loadedFlag = true;
     await this.transport.start();
     const sch = this.scheduler;
@@ -691,19 +695,37 @@ export class SyncEngine {
   }
 
   /**
+   * With a storage: mark this run open (`m/open`, durable before any local write) and say whether the last
+   * run left it open, i.e. ended without `stop()` (a crash, kill -9, power loss). Such a run may have sent
+   * peers writes that never reached the disk (an anti-entropy answer is built from memory, see the one-batch
+   * window in the README), so their dots are lost here but held by peers: the restart recovers first (see
+   * beginRecovery). `stop()` clears the mark after its last checkpoint.
+   */
+  private async markOpen(): Promise<boolean> {
+    const storage = this.storage!;
+    if ((await storage.get(OPEN_KEY)) !== undefined) return true;
+    await storage.put(OPEN_KEY, OPEN_VALUE);
+    return false;
+  }
+
+  /**
    * @internal While the engine recovers from peers after setting stored records aside (see beginRecovery):
    * the promise local writers wait for (`update` does; NovaCronIntegration's writes do); else undefined.
    */
   recovery(): Promise<void> | undefined {
+    // after an unclean stop, a replica with no peer when it first writes had nobody to lose dots to
+    if (this.recoveryReason === UNCLEAN && this.recoveryTimer === undefined && this.peers.size === 0) this.finishRecovery(true);
     return this.recovering?.then(() => {
       if (this.stopped) throw new NotInitializedError('engine stopped before the write could be applied');
     });
   }
 
   /**
-   * After a start that had to set stored records aside: this replica may have lost dots (or counter slots) it
-   * issued before, which its peers hold; a new local write could issue one of them again and peers would take
-   * it for the old one (dropped). So local writes through `update` (and NovaCronIntegration's) first wait for
+   * After a start that had to set stored records aside, or after a run that did not stop cleanly (see
+   * markOpen): this replica may have lost dots (or counter slots) it issued before, which its peers hold; a new
+   * local write could issue one of them again and peers would take it for the old one (dropped, and the map
+   * merge would then drop the new write here too). After an unclean stop, a replica that knows no peer when it
+   * first writes had nobody to lose dots to: its writes go on at once. So local writes through `update` (and NovaCronIntegration's) first wait for
    * one anti-entropy session with a peer to complete (its answer carries everything of this replica's that
    * the peer holds; an answer that withheld objects, from a peer that does not count this replica as a
    * member, does not count: `stats().antiEntropy.withheldAnswers`); failed sessions are retried at once. When
@@ -711,8 +733,9 @@ export class SyncEngine {
    * message from any peer, or RECOVER_MAX_SESSIONS in all (see extendRecovery). With no peer yet, the wait starts with the first `addPeer`. A direct mutation of a registered
    * CRDT meanwhile is not held back. `stop()` ends the wait; the waiting writes then reject.
    */
-  private beginRecovery(): void {
+  private beginRecovery(reason: string): void {
     if (this.recovering) return;
+    this.recoveryReason = reason;
     this.recovering = new Promise<void>((resolve) => {
       this.endRecovery = resolve;
     });
@@ -722,7 +745,7 @@ export class SyncEngine {
   private startRecoverySession(): void {
     if (!this.recovering || this.recoveryTimer !== undefined || this.stopped || !this.started) return;
     if (this.peers.size === 0) {
-      this.logger?.warn?.('stored records were set aside: local writes wait for a session with the first peer added');
+      if (this.recoveryReason !== UNCLEAN) this.logger?.warn?.(`${this.recoveryReason}: local writes wait for a session with the first peer added`);
       return;
     }
     this.recoveryStarted = this.scheduler.now();
@@ -758,9 +781,10 @@ export class SyncEngine {
     if (!this.recovering) return;
     this.scheduler.clearTimeout(this.recoveryTimer);
     this.recoveryTimer = undefined;
-    if (!ok) this.logger?.warn?.('stored records were set aside and no peer answered in full: local writes may reuse lost dots');
+    if (!ok) this.logger?.warn?.(`${this.recoveryReason} and no peer answered in full: local writes may reuse lost dots`);
     const end = this.endRecovery;
     this.recovering = undefined;
+    this.recoveryReason = '';
     this.endRecovery = undefined;
     end?.();
   }
@@ -800,7 +824,14 @@ export class SyncEngine {
     // a stopped engine no longer follows its objects' changes (and a restart rebuilds what it needs)
     for (const e of this.entries.values()) this.invalidate(e);
     await this.persistChain;
-    if (this.storage) await this.checkpoint(true);
+    if (this.storage) {
+      await this.checkpoint(true);
+      try {
+        await this.storage.delete(OPEN_KEY); // a clean stop (see markOpen)
+      } catch (err) {
+        this.logger?.warn?.('could not mark the stop clean: the next start recovers from a peer first', err);
+      }
+    }
     await this.transport.stop();
   }
 
@@ -1203,6 +1234,7 @@ export class SyncEngine {
     this.writeSeq = await this.loadCounter('m/seq');
     this.causalSeq = await this.loadCounter('m/cseq');
     for (const e of this.entries.values()) await this.loadEntry(e);
+    this.unclean = await this.markOpen();
     // a restart never reuses a sequence number: our own writes 1..seq are in the loaded state
     if (this.writeSeq > 0) this.writes.raise(this.replicaId, this.writeSeq);
     const vc = new VectorClock();
@@ -1234,7 +1266,7 @@ export class SyncEngine {
     this.setAside++;
     if (this.loadedFlag) {
       // an object registered after start(): recover for it now
-      this.beginRecovery();
+      this.beginRecovery('stored records were set aside');
       this.startRecoverySession();
     }
     this.logger?.error?.(`stored record ${key} is unreadable (${(err as Error)?.message ?? String(err)}); moved to q/${key}, starting without it`, err);
@@ -2505,6 +2537,19 @@ function unframeRecord(name: string, bytes: Uint8Array): Uint8Array {
 
 /** Session timeouts that the recovery after set-aside records waits for a peer at most. */
 const RECOVER_SESSIONS = 3;
+/** Storage key present while a run is open (see markOpen). */
+const OPEN_KEY = 'm/open';
+const UNCLEAN = 'the last run did not stop cleanly';
+const OPEN_VALUE = new Uint8Array([1]);
+
+/**
+ * @internal Mark a storage as holding a run that did not stop cleanly, so an engine starting on it recovers
+ * from a peer before local writes (see SyncEngine.markOpen). The CLI uses it when a data dir that held a
+ * replica comes back with an empty database.
+ */
+export function markRunOpen(storage: Storage): Promise<void> {
+  return storage.put(OPEN_KEY, OPEN_VALUE);
+}
 /** Session timeouts a recovery waits at most while peers keep answering (see extendRecovery). */
 const RECOVER_MAX_SESSIONS = 30;
 /** Session timeouts one session may last at most, however many rounds keep it going (see onSync). */

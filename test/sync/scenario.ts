@@ -148,10 +148,13 @@ export async function runScenario(seed: number): Promise<ScenarioResult> {
         return track(orsAdd, rec, e.update<ORSet<string>>('ors', (s) => s.add(x)));
       }
       case 'lww': {
-        const reg = e.get<LWWRegister<string>>('lww')!;
+        // the write's fields are read inside fn: a write may wait (a restart recovering from a peer) and
+        // run after later events
         const rec = { ...op, ts: 0, writer: id, v: tag };
-        const p = e.update<LWWRegister<string>>('lww', (r) => r.set(tag));
-        rec.ts = reg.timestamp;
+        const p = e.update<LWWRegister<string>>('lww', (r) => {
+          r.set(tag);
+          rec.ts = r.timestamp;
+        });
         return track(lww, rec, p);
       }
       case 'mv':
@@ -166,21 +169,30 @@ export async function runScenario(seed: number): Promise<ScenarioResult> {
         }
         const v = updates;
         const rec = { ...op, k, ts: 0, v };
-        const p = e.update<ORMap<number>>('map', (mm) => mm.setLWW(k, v));
-        rec.ts = m.timestamp(k)!;
+        const p = e.update<ORMap<number>>('map', (mm) => {
+          mm.setLWW(k, v);
+          rec.ts = mm.timestamp(k)!;
+        });
         return track(mapW, rec, p);
       }
       case 'rga': {
         const r = e.get<RGA<string>>('rga')!;
         if (r.length > 0 && rng.chance(0.25)) {
           const i = rng.int(r.length);
-          const v = r.get(i)!;
-          rgaDeleted.add(v);
-          track(null, op, e.update<RGA<string>>('rga', (x) => void x.delete(i)));
+          rgaDeleted.add(r.get(i)!);
+          track(
+            null,
+            op,
+            e.update<RGA<string>>('rga', (x) => {
+              if (i >= x.length) return;
+              rgaDeleted.add(x.get(i)!); // what the index names when the write runs (see 'lww')
+              x.delete(i);
+            }),
+          );
           return;
         }
         const i = rng.int(r.length + 1);
-        return track(rgaIns, { ...op, v: tag }, e.update<RGA<string>>('rga', (x) => void x.insert(i, tag)));
+        return track(rgaIns, { ...op, v: tag }, e.update<RGA<string>>('rga', (x) => void x.insert(Math.min(i, x.length), tag)));
       }
     }
   };

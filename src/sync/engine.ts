@@ -1642,7 +1642,11 @@ export class SyncEngine {
           const parts = decodeBundle(env.payload);
           for (const part of parts) {
             this.s.bytesReceived -= part.length; // counted once, with the bundle
+            // the first part that fails to decode or authenticate drops the rest of the bundle (one error
+            // counted): a bundle of many bad parts cost a decode, a throw and a catch each
+            const failed = this.s.decode + this.s.auth;
             this.receive(from, part, true);
+            if (this.s.decode + this.s.auth !== failed) return;
           }
           return;
         }

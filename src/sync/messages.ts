@@ -483,11 +483,25 @@ export function encodeBundle(parts: Uint8Array[]): Uint8Array {
   return w.finish();
 }
 
+/**
+ * The smallest DELTA envelope there is (envelope.ts, encodeDelta above), untagged: version, type and flags
+ * (3 bytes), an origin of one byte with its length (2), epoch and counter (1 each), hops (1), and the payload's
+ * length (1) around the smallest delta payload: writesLo, writesHi, an empty deps vector and an empty object
+ * list (4). A bundle carries gossiped deltas only, so a part shorter than this cannot be one.
+ */
+export const MIN_DELTA_ENVELOPE_BYTES = 13;
+
 export function decodeBundle(bytes: Uint8Array): Uint8Array[] {
   const r = new Reader(bytes);
-  const n = r.count(2);
+  // each part: its length (at least one byte) and at least MIN_DELTA_ENVELOPE_BYTES (a bundle of 1-byte parts
+  // made the engine decode, throw and catch once per input byte)
+  const n = r.count(1 + MIN_DELTA_ENVELOPE_BYTES);
   const out: Uint8Array[] = [];
-  for (let i = 0; i < n; i++) out.push(r.bytes());
+  for (let i = 0; i < n; i++) {
+    const part = r.bytes();
+    if (part.length < MIN_DELTA_ENVELOPE_BYTES) throw new DecodeError(`bundle part of ${part.length} bytes is shorter than any delta`);
+    out.push(part);
+  }
   r.done();
   return out;
 }

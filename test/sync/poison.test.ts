@@ -12,8 +12,9 @@ import { ORMap } from '../../src/crdt/or-map.js';
 import { ORSet } from '../../src/crdt/or-set.js';
 import { PNCounter } from '../../src/crdt/pn-counter.js';
 import { SyncEngine } from '../../src/sync/engine.js';
-import { MSG, encodeEnvelope } from '../../src/sync/envelope.js';
-import { ITEM_TREE, encodeBundle, encodeDelta, encodeDigest, encodeNonce, encodeReadReq, encodeSync, type SyncItem } from '../../src/sync/messages.js';
+import { MSG, decodeEnvelope, encodeEnvelope } from '../../src/sync/envelope.js';
+import { DecodeError } from '../../src/errors.js';
+import { ITEM_TREE, MIN_DELTA_ENVELOPE_BYTES, decodeBundle, encodeBundle, encodeDelta, encodeDigest, encodeNonce, encodeReadReq, encodeSync, type SyncItem } from '../../src/sync/messages.js';
 import { MemoryStorage } from '../../src/storage/memory.js';
 import { NovaCronIntegration } from '../../src/cluster/integration.js';
 import { MemoryNetwork } from '../../src/transport/memory.js';
@@ -252,22 +253,74 @@ describe('an engine sent a poisoned delta', () => {
     const empty = new ORMap<unknown>('zz');
     const env = (type: number, counter: number, payload: Uint8Array) => encodeEnvelope({ type, flags: 0, origin: 'evil', epoch: 1, counter, hops: 0, payload }, undefined);
     const parts: Uint8Array[] = [];
+    const delta = new ORMap<unknown>('evil');
+    delta.setLWW('from-evil', 1);
+    parts.push(env(MSG.DELTA, 1, encodeDelta({ writesLo: 1, writesHi: 1, deps: [], objects: [{ name: 'm', typeTag: delta.typeTag, bytes: delta.encode() }] })));
     for (let i = 0; i < 50; i++) {
       parts.push(env(MSG.SYNC_DIGEST, 10 + i, encodeDigest({ session: i + 1, seen: [], objects: [{ name: 'm', typeTag: empty.typeTag, lo: 0, hi: 0, keyed: true, context: empty.contextBytes() }] })));
       parts.push(env(MSG.READ_REQ, 100 + i, encodeReadReq({ reqId: i + 1, name: 'm', lo: 0, hi: 0 })));
     }
-    const delta = new ORMap<unknown>('evil');
-    delta.setLWW('from-evil', 1);
-    parts.push(env(MSG.DELTA, 1, encodeDelta({ writesLo: 1, writesHi: 1, deps: [], objects: [{ name: 'm', typeTag: delta.typeTag, bytes: delta.encode() }] })));
     evil.send('a', env(MSG.BUNDLE, 1000, encodeBundle(parts)));
     net.scheduler.advance(20);
-    expect(a.stats().errors.decode).toBe(100);
+    // the first digest drops the rest of the bundle: one error
+    expect(a.stats().errors.decode).toBe(1);
     expect(got()).toBeLessThan(1000); // an ack at most: no whole state
-    expect(m.get('from-evil')).toBe(1); // the delta in it is taken
+    expect(m.get('from-evil')).toBe(1); // the delta before it is taken
     // one digest on its own is still answered
-    evil.send('a', parts[0]!);
+    evil.send('a', parts[1]!);
     net.scheduler.advance(20);
     expect(got()).toBeGreaterThan(5000);
+    await a.stop();
+  });
+
+  it('MIN_DELTA_ENVELOPE_BYTES is the smallest delta envelope the encoders make; decodeBundle refuses shorter parts', () => {
+    const smallest = encodeEnvelope({ type: MSG.DELTA, flags: 0, origin: 'e', epoch: 0, counter: 0, hops: 0, payload: encodeDelta({ writesLo: 0, writesHi: 0, deps: [], objects: [] }) }, undefined);
+    expect(smallest.length).toBe(MIN_DELTA_ENVELOPE_BYTES);
+    expect(decodeEnvelope(smallest, undefined).type).toBe(MSG.DELTA);
+    expect(decodeBundle(encodeBundle([smallest, smallest]))).toEqual([smallest, smallest]);
+    expect(() => decodeBundle(encodeBundle([smallest, smallest.subarray(1)]))).toThrow(DecodeError);
+    expect(() => decodeBundle(encodeBundle([new Uint8Array(1)]))).toThrow(DecodeError);
+  });
+
+  it('a bundle of 32,000 one-byte parts is refused whole, one error counted', async () => {
+    const { net, a, evil } = await victim(10, 0);
+    const env = (type: number, counter: number, payload: Uint8Array) => encodeEnvelope({ type, flags: 0, origin: 'evil', epoch: 1, counter, hops: 0, payload }, undefined);
+    // built by hand: encodeBundle would write the same
+    const n = 32_000;
+    const payload = new Uint8Array(3 + 2 * n);
+    payload.set([0x80 | (n & 0x7f), 0x80 | ((n >> 7) & 0x7f), n >> 14]);
+    for (let i = 0; i < n; i++) payload.set([1, 0xff], 3 + 2 * i);
+    expect(() => decodeBundle(payload)).toThrow(DecodeError);
+    evil.send('a', env(MSG.BUNDLE, 1, payload));
+    net.scheduler.advance(20);
+    expect(a.stats().errors.decode).toBe(1); // was 32,000: one per part
+    await a.stop();
+  });
+
+  it('a bundle of many bad parts of delta size: the first bad part drops the rest, one error counted', async () => {
+    const { net, a, m, evil } = await victim(10, 0);
+    const env = (type: number, counter: number, payload: Uint8Array) => encodeEnvelope({ type, flags: 0, origin: 'evil', epoch: 1, counter, hops: 0, payload }, undefined);
+    const garbage = new Uint8Array(MIN_DELTA_ENVELOPE_BYTES).fill(0xff);
+    evil.send('a', env(MSG.BUNDLE, 1, encodeBundle(Array.from({ length: 5000 }, () => garbage))));
+    net.scheduler.advance(20);
+    expect(a.stats().errors.decode).toBe(1);
+    // a bad first part and valid deltas after it: the whole bundle is dropped
+    const parts = [garbage];
+    const d = new ORMap<unknown>('evil');
+    for (let i = 0; i < 3; i++) {
+      d.setLWW(`from-evil-${i}`, i);
+      const delta = d.takeDelta()!;
+      parts.push(env(MSG.DELTA, 10 + i, encodeDelta({ writesLo: i + 1, writesHi: i + 1, deps: [], objects: [{ name: 'm', typeTag: d.typeTag, bytes: delta.encode() }] })));
+    }
+    evil.send('a', env(MSG.BUNDLE, 2, encodeBundle(parts)));
+    net.scheduler.advance(20);
+    expect(a.stats().errors.decode).toBe(2);
+    expect([m.get('from-evil-0'), m.get('from-evil-1'), m.get('from-evil-2')]).toEqual([undefined, undefined, undefined]);
+    // the same deltas without the bad part go in
+    evil.send('a', env(MSG.BUNDLE, 3, encodeBundle(parts.slice(1))));
+    net.scheduler.advance(20);
+    expect(a.stats().errors.decode).toBe(2);
+    expect([m.get('from-evil-0'), m.get('from-evil-1'), m.get('from-evil-2')]).toEqual([0, 1, 2]);
     await a.stop();
   });
 

@@ -902,7 +902,12 @@ export class SyncEngine {
     this.sweepTimer = this.later(
       () => {
         this.sweepTimer = undefined;
-        if (!this.stopped) this.sweep();
+        if (this.stopped) return;
+        this.sweep();
+        // what the sweep found waited flushDelayMs already: it goes now (with storage, once durable, as
+        // flush() does), not after a second flushDelayMs on the flush timer
+        if (!this.storage) this.doFlush();
+        else void this.persistChain.then(() => !this.stopped && this.safely('flush', () => this.doFlush()));
       },
       this.flushDelayMs,
       'sweep',

@@ -1668,3 +1668,55 @@ describe('SyncEngine: CRDTs changed directly (get + mutator, no update)', () => 
     await stop();
   });
 });
+
+describe('eager push of a direct write', () => {
+  /** Engine 'a' with a registered map and a raw peer 'b' on a zero-latency network: when b's transport gets a DELTA. */
+  let deltas = 0;
+  async function pushAt(flushDelayMs: number | undefined, write: (a: SyncEngine, m: ORMap<unknown>) => void, storage = false): Promise<number> {
+    deltas = 0;
+    const net = new MemoryNetwork({ seed: 5, latencyMs: 0 });
+    const a = new SyncEngine({ replicaId: 'a', transport: net.transport('a'), storage: storage ? new MemoryStorage() : undefined, flushDelayMs, gossip: { intervalMs: 60_000 }, antiEntropy: { intervalMs: 60_000 } });
+    const m = a.register('m', new ORMap<unknown>('a'));
+    a.addPeer('b', 'b');
+    const b = net.transport('b');
+    let at = -1;
+    b.onMessage((_f, bytes) => {
+      if (decodeEnvelope(bytes, undefined).type !== MSG.DELTA) return;
+      deltas++;
+      if (at < 0) at = net.scheduler.now();
+    });
+    await b.start();
+    await a.start();
+    net.scheduler.advance(1);
+    await Promise.resolve();
+    const t0 = net.scheduler.now();
+    write(a, m);
+    for (let i = 0; i < 200 && at < 0; i++) {
+      for (let j = 0; j < 5; j++) await Promise.resolve(); // storage writes settle between ticks
+      net.scheduler.advance(1);
+    }
+    await a.stop();
+    return at - t0;
+  }
+
+  it('reaches a peer after flushDelayMs, as a write through update() does, not after twice that', async () => {
+    expect(await pushAt(undefined, (_a, m) => m.setLWW('k', 'v'))).toBe(10);
+    expect(await pushAt(undefined, (a) => a.get<ORMap<unknown>>('m')!.setLWW('k', 'v'))).toBe(10);
+    expect(await pushAt(undefined, (a) => void a.update<ORMap<unknown>>('m', (m) => m.setLWW('k', 'v')))).toBe(10);
+    expect(await pushAt(30, (_a, m) => m.setLWW('k', 'v'))).toBe(30);
+    expect(await pushAt(30, (a) => void a.update<ORMap<unknown>>('m', (m) => m.setLWW('k', 'v')))).toBe(30);
+  });
+
+  it('direct writes within flushDelayMs still go as one message', async () => {
+    const at = await pushAt(30, (_a, m) => {
+      m.setLWW('k1', 1);
+      m.setLWW('k2', 2);
+      m.delete('k1');
+    });
+    expect([at, deltas]).toEqual([30, 1]);
+  });
+
+  it('with storage, a direct write goes once durable after flushDelayMs, not after a second flushDelayMs', async () => {
+    expect(await pushAt(30, (_a, m) => m.setLWW('k', 'v'), true)).toBe(30);
+  });
+});

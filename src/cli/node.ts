@@ -25,7 +25,7 @@ import { markRunOpen, type Logger } from '../sync/engine.js';
 import { RealScheduler } from '../time/scheduler.js';
 import { WebSocketTransport } from '../transport/websocket.js';
 import type { NodeConfig } from './args.js';
-import { createHttpHandler } from './http.js';
+import { HTTP_ERROR_CODES, createHttpHandler } from './http.js';
 import { DataDirLockedError, lockDataDir, type DirLock } from './lock.js';
 import { createLogger, type JsonLogger } from './log.js';
 import { renderMetrics, type MetricFamily } from './metrics.js';
@@ -259,10 +259,13 @@ export async function runNode(cfg: NodeConfig, opts: RunNodeOptions = {}): Promi
     socket.destroy();
   });
   let handler: ((req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => void) | undefined;
+  // no handler: not started yet, or stopping (a request on a keep-alive connection the close left open); an
+  // error body like every other, with its code, and when to try again (here or, when stopping, elsewhere)
+  let closing = false;
   server.on('request', (req, res) => {
     if (handler) return handler(req, res);
-    res.writeHead(503, { 'content-type': 'application/json' });
-    res.end('{"error":"starting"}');
+    res.writeHead(503, { 'content-type': 'application/json', 'retry-after': '1', ...(closing ? { connection: 'close' } : {}) });
+    res.end(JSON.stringify({ error: closing ? 'stopping' : 'starting', code: HTTP_ERROR_CODES[503] }));
   });
   const ws = new WebSocketTransport({
     id: cfg.id,
@@ -391,6 +394,7 @@ export async function runNode(cfg: NodeConfig, opts: RunNodeOptions = {}): Promi
   let code = 0;
   clearInterval(heartbeat);
   handler = undefined;
+  closing = true;
   server.close();
   try {
     await cluster.stop();

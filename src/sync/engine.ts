@@ -966,6 +966,7 @@ export class SyncEngine {
         this.s.timedOut++;
         reject(new TimeoutError(`write ${name}#${seq}: ${w.acks.size + 1} of ${needed} replicas within ${limitMs} ms`));
       }, limitMs);
+      this.scheduler.ref?.(w.timer); // a caller awaits it: the process must live to reject (engine timers are unref'd)
       durable.then(
         () => {
           w.durable = true;
@@ -1010,6 +1011,7 @@ export class SyncEngine {
           reject(new TimeoutError(`read ${name}: ${r.answered.size + 1} of ${needed + 1} replicas within ${timeoutMs} ms`));
         }, timeoutMs),
       };
+      this.scheduler.ref?.(r.timer); // as a write's wait: the process lives until the read answers or times out
       this.pendingReads.set(reqId, r);
       for (const p of this.peers.live()) this.sendTo(p.id, MSG.READ_REQ, payload, 0);
       if (this.peers.live().length < needed) for (const p of this.peers.all()) if (p.state === 'dead') this.sendTo(p.id, MSG.READ_REQ, payload, 0);

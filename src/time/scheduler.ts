@@ -13,9 +13,14 @@ export interface Scheduler {
   clearTimeout(handle: TimerHandle | undefined): void;
   setInterval(fn: () => void, ms: number): TimerHandle;
   clearInterval(handle: TimerHandle | undefined): void;
+  /**
+   * Optional: make a timer from `setTimeout` keep the process alive until it fires or is cleared (the engine's
+   * timers are unref'd; one a caller awaits, such as a consistency wait's timeout, must not be).
+   */
+  ref?(handle: TimerHandle | undefined): void;
 }
 
-/** Host timers (`globalThis.setTimeout`) and `Date.now()`. Timers are unref'd on Node so they never hold a process open. */
+/** Host timers (`globalThis.setTimeout`) and `Date.now()`. Timers are unref'd on Node so they never hold a process open, unless `ref` is called on one. */
 export class RealScheduler implements Scheduler {
   now(): number {
     return Date.now();
@@ -35,6 +40,10 @@ export class RealScheduler implements Scheduler {
   }
   clearInterval(handle: TimerHandle | undefined): void {
     if (handle !== undefined) globalThis.clearInterval(handle as never);
+  }
+  ref(handle: TimerHandle | undefined): void {
+    const r = (handle as { ref?: () => void } | undefined)?.ref;
+    if (typeof r === 'function') r.call(handle);
   }
 }
 
@@ -80,6 +89,9 @@ export class ScopedScheduler implements Scheduler {
     if (handle === undefined) return;
     this.intervals.delete(handle);
     this.inner.clearInterval(handle);
+  }
+  ref(handle: TimerHandle | undefined): void {
+    if (handle !== undefined && this.live.has(handle)) this.inner.ref?.(handle);
   }
   /** Number of live timers and intervals (for bound checks in tests). */
   get size(): number {

@@ -15,10 +15,12 @@
  *   Each property is read once, in that order. The sorted order and the encoded keys of the last key set seen
  *   at each depth are kept, so records of one shape skip the sort and the key encoding (the keys are then
  *   written as 32-bit words).
- * - arrays: an undefined element is nil, a hole is msgpackr's "undefined" (fixext 1, type 0, data 0).
+ * - arrays: an undefined element and a hole are nil. (Before, a hole was msgpackr's "undefined" extension
+ *   (fixext 1, type 0, data 0), which the ORMap value reader and the canonical check of ORSet refuse.)
  * - Uint8Array (and subclasses such as Buffer): bin8/bin16/bin32.
  * - Date: timestamp extension -1: 32-bit seconds when the milliseconds are 0 and 0 <= s < 2^32, 64-bit form
- *   when 0 < s < 2^34, fixext 1 (0xff, 0xff) for an invalid date, else the 96-bit form.
+ *   when 0 < s < 2^34, else the 96-bit form. An invalid date (NaN time) is refused (ValidationError): msgpackr's
+ *   form for it (fixext 1, 0xff, 0xff) is refused by the ORMap value reader.
  * - undefined (other than as an object property) is nil; values nested deeper than 64 levels are refused.
  *
  * Anything else (functions, symbols, bigints, class instances, over-deep values) and the rare shapes whose
@@ -364,16 +366,8 @@ function writeArray(a: unknown[], depth: number): void {
     pos += 4;
   }
   for (let i = 0; i < n; i++) {
-    const x = a[i];
-    if (x === undefined && !(i in a)) {
-      // a hole: the reference copy keeps it, and msgpackr writes it as its "undefined" extension
-      ensure(3);
-      buf[pos++] = 0xd4;
-      buf[pos++] = 0;
-      buf[pos++] = 0;
-      continue;
-    }
-    write(x, depth + 1);
+    // a hole reads as undefined and is written as nil, like an undefined element (the reference path fills it)
+    write(a[i], depth + 1);
   }
 }
 
@@ -559,9 +553,10 @@ function writeBin(v: Uint8Array): void {
 }
 
 function writeDate(d: Date): void {
+  const seconds = d.getTime() / 1000;
+  if (Number.isNaN(seconds)) throw UNSUPPORTED; // an invalid date: the reference path refuses it
   ensure(15);
   const b = buf;
-  const seconds = d.getTime() / 1000;
   const ms = d.getMilliseconds();
   if (ms === 0 && seconds >= 0 && seconds < 0x100000000) {
     b[pos++] = 0xd6;
@@ -574,10 +569,6 @@ function writeDate(d: Date): void {
     view.setUint32(pos, ms * 4000000 + ((seconds / 0x100000000) >> 0));
     view.setUint32(pos + 4, seconds);
     pos += 8;
-  } else if (Number.isNaN(seconds)) {
-    b[pos++] = 0xd4;
-    b[pos++] = 0xff;
-    b[pos++] = 0xff;
   } else {
     b[pos++] = 0xc7;
     b[pos++] = 12;
@@ -907,3 +898,4 @@ function mapKey(b: Uint8Array, p: number, to: number): number {
     && b[p + 5] === 0x74 && b[p + 6] === 0x6f && b[p + 7] === 0x5f && b[p + 8] === 0x5f) return -1;
   return e;
 }
+

@@ -38,8 +38,18 @@ function canonical(v: unknown, depth: number): unknown {
     if (typeof v === 'bigint') throw new ValidationError('cannot encode a bigint');
     return v;
   }
-  if (v instanceof Date || v instanceof Uint8Array) return v;
-  if (Array.isArray(v)) return v.map((x) => canonical(x, depth + 1));
+  if (v instanceof Date) {
+    if (Number.isNaN(v.getTime())) throw new ValidationError('cannot encode an invalid Date');
+    return v;
+  }
+  if (v instanceof Uint8Array) return v;
+  if (Array.isArray(v)) {
+    // a hole is read as undefined, so written as nil (Array.prototype.map would keep it a hole, which msgpackr
+    // writes as its "undefined" extension: bytes the ORMap value reader and ORSet's canonical check refuse)
+    const out = new Array<unknown>(v.length);
+    for (let i = 0; i < v.length; i++) out[i] = canonical(v[i], depth + 1);
+    return out;
+  }
   const proto = Object.getPrototypeOf(v);
   if (proto !== Object.prototype && proto !== null) {
     throw new ValidationError(`cannot encode an instance of ${(v as object).constructor?.name ?? 'unknown'}`);

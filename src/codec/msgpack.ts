@@ -28,8 +28,11 @@
  * dates or byte arrays with an unusual prototype or constructor) make `writeCanonical` throw; the caller then
  * runs the reference path, which gives those values their historical bytes or their ValidationError.
  *
- * Reading. `readCanonical` decodes the common subset (see there) and throws on anything else; the caller then
- * decodes with msgpackr, so results and errors stay msgpackr's. `canonicalReadable` tells, without building
+ * Reading. `readCanonical` decodes the common subset (see there), nested no deeper than the writer writes, and
+ * throws on anything else; the caller then decodes with msgpackr, so results and errors stay msgpackr's, once
+ * `unpackable` has refused, without recursion, what is nested deeper (msgpackr's recursive unpack has no depth
+ * limit of its own: it refused a deep value only when the JS stack ran out, so at some call depths and not at
+ * others). `canonicalReadable` tells, without building
  * anything, whether `readCanonical` would read given bytes: a holder of value bytes (LWWRegister.decode) can
  * validate them at once and decode them on first read.
  *
@@ -611,7 +614,7 @@ let rpos = 0;
 let rend = 0;
 
 function read(depth: number): unknown {
-  if (rpos >= rend || depth > 512) throw UNSUPPORTED;
+  if (rpos >= rend || depth > MAX_DEPTH) throw UNSUPPORTED; // deeper than the writer goes: refused by decodeValue
   const b = rsrc;
   const t = b[rpos++];
   if (t < 0x80) return t;
@@ -799,14 +802,14 @@ function readMap(n: number, depth: number): Record<string, unknown> {
  * True exactly when `readCanonical(b.subarray(from, to))` returns a value rather than throwing (a
  * differential test holds them together), found without building the value: a holder of canonical bytes may
  * then validate them now and decode them on first read, knowing that read cannot fail. One loop over the
- * bytes with the open containers on a fixed stack (the reader nests at most 512 deep).
+ * bytes with the open containers on a fixed stack (the reader nests at most MAX_DEPTH deep).
  */
 export function canonicalReadable(b: Uint8Array, from: number, to: number): boolean {
   const rem = openLeft, isMap = openIsMap;
   let p = from;
   let level = 0; // nesting level of the next item (the reader's `depth`)
   for (;;) {
-    if (p >= to || level > 512) return false;
+    if (p >= to || level > MAX_DEPTH) return false;
     const t = b[p++];
     let n = -1; // children of a container, -1 for a scalar
     let map = false;
@@ -871,9 +874,9 @@ export function canonicalReadable(b: Uint8Array, from: number, to: number): bool
   }
 }
 
-/** Remaining children and kind of each open container, by the level of its children (1..513). */
-const openLeft = new Int32Array(520);
-const openIsMap = new Uint8Array(520);
+/** Remaining children and kind of each open container, by the level of its children (1..MAX_DEPTH + 1). */
+const openLeft = new Int32Array(MAX_DEPTH + 2);
+const openIsMap = new Uint8Array(MAX_DEPTH + 2);
 
 /** Every byte of b[from, to) is ASCII. */
 function ascii(b: Uint8Array, from: number, to: number): boolean {
@@ -899,3 +902,86 @@ function mapKey(b: Uint8Array, p: number, to: number): number {
   return e;
 }
 
+/**
+ * Whether msgpack bytes may be handed to msgpackr's (recursive) unpack: 'deep' when an item sits deeper than
+ * the writer ever goes (MAX_DEPTH, the same count as the writer's and `readCanonical`'s depth), 'ext' for an
+ * extension other than the timestamp (-1) and msgpackr's "undefined" (0) (no writer makes one, and msgpackr reads
+ * some of them, such as its Set, Error and RegExp forms, by reading further items), else 'ok'. One loop with the
+ * open containers counted on a fixed stack, no recursion: the answer, hence what `decodeValue` does with the
+ * bytes, is the same at any JS stack depth. Truncated or malformed bytes give 'ok' (msgpackr then refuses them
+ * having nested no deeper than this loop went).
+ */
+export function unpackable(b: Uint8Array): 'ok' | 'deep' | 'ext' {
+  const rem = scanLeft;
+  const to = b.length;
+  let p = 0;
+  let level = 0;
+  for (;;) {
+    if (level > MAX_DEPTH) return 'deep'; // first: truncated deep bytes are refused here, not by msgpackr's stack
+    if (p >= to) return 'ok';
+    const t = b[p++];
+    let n = 0; // items in a container (map entries count twice)
+    if (t < 0x80 || t >= 0xe0) {
+      // fixint
+    } else if (t < 0x90) n = (t & 0x0f) * 2;
+    else if (t < 0xa0) n = t & 0x0f;
+    else if (t < 0xc0) p += t & 0x1f;
+    else {
+      switch (t) {
+        case 0xc0: case 0xc1: case 0xc2: case 0xc3: break;
+        case 0xc4: case 0xd9: if (p + 1 > to) return 'ok'; p += 1 + b[p]; break;
+        case 0xc5: case 0xda: if (p + 2 > to) return 'ok'; p += 2 + ((b[p] << 8) | b[p + 1]); break;
+        case 0xc6: case 0xdb: if (p + 4 > to) return 'ok'; p += 4 + view32(b, p); break;
+        case 0xca: case 0xce: case 0xd2: p += 4; break;
+        case 0xcb: case 0xcf: case 0xd3: p += 8; break;
+        case 0xcc: case 0xd0: p += 1; break;
+        case 0xcd: case 0xd1: p += 2; break;
+        case 0xd4: case 0xd5: case 0xd6: case 0xd7: case 0xd8: case 0xc7: case 0xc8: case 0xc9: {
+          let len: number;
+          if (t >= 0xd4) len = 1 << (t - 0xd4);
+          else {
+            const w = t === 0xc7 ? 1 : t === 0xc8 ? 2 : 4;
+            if (p + w > to) return 'ok';
+            len = w === 1 ? b[p] : w === 2 ? (b[p] << 8) | b[p + 1] : view32(b, p);
+            p += w;
+          }
+          if (p >= to) return 'ok';
+          const type = b[p++];
+          if (type !== 0xff && type !== 0) return 'ext';
+          p += len;
+          break;
+        }
+        case 0xdc: case 0xde:
+          if (p + 2 > to) return 'ok';
+          n = ((b[p] << 8) | b[p + 1]) * (t === 0xde ? 2 : 1);
+          p += 2;
+          break;
+        case 0xdd: case 0xdf:
+          if (p + 4 > to) return 'ok';
+          n = view32(b, p) * (t === 0xdf ? 2 : 1);
+          p += 4;
+          break;
+        default:
+          return 'ok';
+      }
+    }
+    if (n > 0) {
+      level++;
+      rem[level] = n;
+      continue;
+    }
+    // the item is done: close every container it finishes
+    for (;;) {
+      if (level === 0) return 'ok';
+      if (--rem[level] > 0) break;
+      level--;
+    }
+  }
+}
+
+/** Items left in each open container, by the level of its items (1..MAX_DEPTH + 1). */
+const scanLeft = new Float64Array(MAX_DEPTH + 2);
+
+function view32(b: Uint8Array, p: number): number {
+  return b[p] * 16777216 + ((b[p + 1] << 16) | (b[p + 2] << 8) | b[p + 3]);
+}

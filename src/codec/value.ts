@@ -6,7 +6,9 @@
  *   equal bytes whatever their key insertion order. Sets use these bytes as element identity.
  * - A value's bytes are produced once, by the replica that wrote it, and carried as bytes from then on
  *   (never re-encoded), so every replica holds identical bytes.
- * - `decodeValue` throws `DecodeError` on malformed bytes.
+ * - `decodeValue` throws `DecodeError` on malformed bytes, on a value nested deeper than the writer writes (64
+ *   levels below the top) and on msgpack extensions other than the timestamp and msgpackr's "undefined", the
+ *   same at any depth of the JS stack.
  *
  * The canonical form was first defined by `encodeValueReference` (a sorted copy of the value packed by msgpackr
  * with the options below); stored states and set identities depend on its exact bytes. `encodeValue` writes the
@@ -17,7 +19,7 @@
  */
 import { Packr } from 'msgpackr';
 import { DecodeError, ValidationError } from '../errors.js';
-import { latin1, readCanonical, writeCanonical, writeCanonicalKey } from './msgpack.js';
+import { latin1, readCanonical, unpackable, writeCanonical, writeCanonicalKey } from './msgpack.js';
 
 const packr = new Packr({
   useRecords: false,
@@ -149,6 +151,11 @@ export function decodeValue(bytes: Uint8Array): unknown {
  */
 export function decodeValueReference(bytes: Uint8Array): unknown {
   if (bytes.length === 0) throw new DecodeError('empty value');
+  // checked without recursion before msgpackr's recursive unpack, so the answer does not depend on how deep in
+  // the JS stack decode is called (msgpackr alone refused a deep value only when the stack ran out)
+  const u = unpackable(bytes);
+  if (u === 'deep') throw new DecodeError('value nested deeper than 64 levels');
+  if (u === 'ext') throw new DecodeError('unsupported msgpack extension');
   let v: unknown;
   try {
     v = packr.unpack(bytes.slice());

@@ -581,7 +581,8 @@ export class DotList {
 // keeps the class's hidden class alive across full GCs (see hiddenClassAnchors)
 hiddenClassAnchors.push(new DotList(0));
 
-function cmpDots(K1: Uint32Array, R1: Uint32Array, C1: Float64Array, i: number, K2: Uint32Array, R2: Uint32Array, C2: Float64Array, j: number): number {
+/** @internal order of two DotList entries (key, replica, counter). */
+export function cmpDots(K1: Uint32Array, R1: Uint32Array, C1: Float64Array, i: number, K2: Uint32Array, R2: Uint32Array, C2: Float64Array, j: number): number {
   const h1 = K1[2 * i + 1], h2 = K2[2 * j + 1];
   if (h1 !== h2) return h1 < h2 ? -1 : 1;
   const l1 = K1[2 * i], l2 = K2[2 * j];

@@ -76,7 +76,8 @@ export class MVRegister<T = unknown> implements Crdt<MVRegister<T>> {
   /**
    * Join `other` into this. Returns true when the state changed: one of my values was dropped (fewer of my
    * entries survive; the kernel returns a subset of them), a value of the other survived (its dot is not
-   * among mine: a dot in both is reported as mine), or the context gained a dot. Otherwise the entries and
+   * among mine: a dot in both is reported as mine, unless the other holds it with larger value bytes), or the
+   * context gained a dot. Otherwise the entries and
    * the context, hence the encoding, are as they were.
    */
   merge(other: MVRegister<T>): boolean {
@@ -91,14 +92,32 @@ export class MVRegister<T = unknown> implements Crdt<MVRegister<T>> {
     a.sort();
     b.sort();
     const { out, n } = mergeDots(a, this.ctx, b, other.ctx, inv, map);
+    // A dot on both sides normally carries the same value, but a replica restored from an old backup can
+    // reissue a dot its peers hold for another value: both sides then keep the larger bytes (as LWWRegister's
+    // tie-break), so merge stays commutative and the replicas converge. twin[i]: b's index of a's dot i, or -1.
+    const twin = new Int32Array(a.n).fill(-1);
+    for (let i = 0, j = 0; i < a.n && j < b.n; ) {
+      const d = a.replicas[i] - b.replicas[j] || a.counters[i] - b.counters[j];
+      if (d < 0) i++;
+      else if (d > 0) j++;
+      else twin[i++] = j++;
+    }
     const next: Entry[] = [];
     let kept = 0;
     let gained = false;
     for (let k = 0; k < n; k++) {
       const v = out[k];
       if (v >= 0) {
-        next.push(this.entries[a.refs[v]]);
-        kept++;
+        const mine = this.entries[a.refs[v]];
+        const j = twin[v];
+        const theirs = j < 0 ? undefined : other.entries[b.refs[j]].bytes;
+        if (theirs !== undefined && bytesCompare(theirs, mine.bytes) > 0) {
+          gained = true;
+          next.push({ r: mine.r, c: mine.c, bytes: theirs.slice() });
+        } else {
+          next.push(mine);
+          kept++;
+        }
       } else {
         gained = true;
         const j = -(v + 1);

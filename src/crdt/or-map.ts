@@ -71,7 +71,7 @@ import { Reader, Writer, varuintSize } from '../codec/binary.js';
 import { decodeValue, encodeValue, isWellFormedString } from '../codec/value.js';
 import { latin1 } from '../codec/msgpack.js';
 import { HLC } from '../clock/hlc.js';
-import { CausalContext, exhausted, DotList, hashStringsMany, inverseMap, kernel, mergeDots, rangesHave, assertDistinctDots, withOneMore } from './causal-context.js';
+import { CausalContext, exhausted, DotList, hashStringsMany, inverseMap, cmpDots, kernel, mergeDots, rangesHave, assertDistinctDots, withOneMore } from './causal-context.js';
 import { MVRegister } from './mv-register.js';
 import { ORSet, copyContext, readHeader } from './or-set.js';
 import { PNCounter } from './pn-counter.js';
@@ -95,6 +95,9 @@ const SMALL_ROWS = 8;
  * dot lists, context columns and call cost more than the rows they serve. Tests lower it to compare paths.
  */
 export const mergeTuning = { smallRows: 32 };
+
+/** Node's native byte-range compare (`Buffer.prototype.compare`, a memcmp; it takes any Uint8Array), else undefined (browsers). */
+const nativeCompare = (globalThis as { Buffer?: { prototype: { compare: (this: Uint8Array, target: Uint8Array, ts: number, te: number, ss: number, se: number) => number } } }).Buffer?.prototype.compare;
 
 /**
  * `arr` with `x` appended: a new array of exactly the size while short (a push would reserve 17 more slots,
@@ -980,7 +983,9 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
    * Small maps: the merge's losers (my rows: the other's context covers the dot and the other does not hold
    * it under the same key; in a scoped merge only rows of the other's keys) and winners (the other's rows whose
    * dot this context has not seen), by direct lookups. The same rows as the kernel path (a dot held by both
-   * stays mine; a dot both have seen and neither holds under that key goes), without its dot lists.
+   * under the same key stays mine unless the other's row has the larger payload, see theirsWins; a dot both
+   * have seen and neither holds under that key goes, so a dot held under different keys on the two sides, a
+   * reissued dot, goes on both and never ends up under two keys), without its dot lists.
    */
   private smallMergeRows(other: ORMap<V>, map: Int32Array, inv: Int32Array, scoped: boolean, losers: number[], winners: number[]): void {
     const octx = other.ctx;
@@ -991,7 +996,13 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
         const o = inv[this.rep[row]];
         if (o < 0 || !octx.has(o, this.ctr[row])) continue;
         if (scoped && !other.head.has(key)) continue;
-        if (!other.holds(key, o, this.ctr[row])) losers.push(row);
+        const src = other.rowOf(key, o, this.ctr[row]);
+        if (src < 0) losers.push(row);
+        else if (this.theirsWins(other, src, row)) {
+          // the same dot with another payload (see theirsWins): the other's row replaces mine
+          losers.push(row);
+          winners.push(src);
+        }
       }
     }
     for (const [, first] of other.head) {
@@ -1084,6 +1095,21 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
       else winners.push(b.refs[-(v + 1)]);
     }
     for (let i = 0; i < a.n; i++) if (keep[i] !== 1) losers.push(a.refs[i]);
+    // a dot kept here that the other holds too (same key): the larger payload wins on both sides (theirsWins).
+    // A and B are sorted alike, so one walk finds the shared dots (none when A is empty)
+    for (let i = 0, j = 0; i < a.n && j < b.n; ) {
+      const d = cmpDots(a.keys, a.replicas, a.counters, i, b.keys, b.replicas, b.counters, j);
+      if (d < 0) i++;
+      else if (d > 0) j++;
+      else {
+        if (keep[i] === 1 && this.theirsWins(other, b.refs[j], a.refs[i])) {
+          losers.push(a.refs[i]);
+          winners.push(b.refs[j]);
+        }
+        i++;
+        j++;
+      }
+    }
   }
 
   // ===================================================================================================
@@ -1379,7 +1405,36 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
   }
 
   private holds(key: string, r: number, c: number): boolean {
-    for (let row = this.head.get(key) ?? -1; row >= 0; row = this.nextRow[row]) if (this.rep[row] === r && this.ctr[row] === c) return true;
+    return this.rowOf(key, r, c) >= 0;
+  }
+
+  /** The row of `key` holding dot (r, c), or -1. */
+  private rowOf(key: string, r: number, c: number): number {
+    for (let row = this.head.get(key) ?? -1; row >= 0; row = this.nextRow[row]) if (this.rep[row] === r && this.ctr[row] === c) return row;
+    return -1;
+  }
+
+  /**
+   * True when the other's row `src` carries a larger payload than my row `row` holding the same dot under the
+   * same key: (timestamp, kind, value length, value bytes). Normally a dot has one payload, but a replica
+   * restored from an old backup (or crashed inside the durability window) can reissue a dot its peers hold,
+   * for another write; both sides then keep the larger payload so merge stays commutative (LWWRegister's
+   * tie-break). Cheap fields first: the bytes are compared only when all else is equal.
+   */
+  private theirsWins(other: ORMap<V>, src: number, row: number): boolean {
+    const ts = other.ts[src], mts = this.ts[row];
+    if (ts !== mts) return ts > mts;
+    const k = other.kind[src], mk = this.kind[row];
+    if (k !== mk) return k > mk;
+    if (k !== ORMAP_KIND.LWW) return false;
+    const len = other.vlen[src], mlen = this.vlen[row];
+    if (len !== mlen) return len > mlen;
+    // in place (no views): a shared dot mostly carries the same bytes, read to the end (natively on Node
+    // past 32 bytes, where the call costs less than the loop)
+    const x = other.chunks[other.vchunk[src]], y = this.chunks[this.vchunk[row]];
+    const xo = other.voff[src], yo = this.voff[row];
+    if (len > 32 && nativeCompare !== undefined) return nativeCompare.call(x, y, yo, yo + len, xo, xo + len) > 0;
+    for (let i = 0; i < len; i++) if (x[xo + i] !== y[yo + i]) return x[xo + i] > y[yo + i];
     return false;
   }
 

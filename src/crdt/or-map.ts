@@ -898,6 +898,8 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
     // a nested map merged into through its handle (hooked; the parent's own merges unhook it meanwhile): the
     // parent must be able to record the write before anything changes
     if (this.onMerged !== undefined) this.beforeLocalChange?.(true);
+    // a nested merge that would throw (a counter past MAX_SAFE_INTEGER) throws here, before anything changes
+    if (other.nested.size > 0) this.checkNestedMerges(other);
     const map = this.ctx.mapFrom(other.ctx);
     const inv = inverseMap(map, this.ctx.width);
     const octx = other.ctx;
@@ -943,8 +945,8 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
     if (m === undefined) (this.merged ??= new CausalContext()).absorb(octx);
     else for (const [, first] of other.head) for (let r = first; r >= 0; r = other.nextRow[r]) m.add(m.intern(octx.ids[other.rep[r]]), other.ctr[r]);
 
-    // nested states: grow-only join. One can throw (a counter past MAX_SAFE_INTEGER, which changes nothing)
-    // after the rows, the context and other nested states were merged: what changed is reported all the same
+    // nested states: grow-only join. checkNestedMerges found that none throws; should one throw all the same,
+    // what changed is reported
     try {
       for (const [nk, inst] of other.nested) {
         this.touch(nk);
@@ -977,6 +979,21 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
       }
     }
     return changed;
+  }
+
+  /**
+   * Throw, before a merge changes anything, the error a nested merge of `other` would throw: a counter whose
+   * merged total would pass MAX_SAFE_INTEGER (RangeError), in nested maps too (recursively). Only the other's
+   * nested values that this map holds too are checked (merging into an empty one cannot throw); ORSet and
+   * MVRegister merges (unhooked, as here) do not throw. Changes nothing observable.
+   */
+  private checkNestedMerges(other: ORMap<V>): void {
+    for (const [nk, inst] of other.nested) {
+      const mine = this.nested.get(nk);
+      if (mine === undefined) continue;
+      if (mine instanceof PNCounter) mine.checkMerge(inst as PNCounter);
+      else if (mine instanceof ORMap && (inst as ORMap<unknown>).nested.size > 0) mine.checkNestedMerges(inst as ORMap<unknown>);
+    }
   }
 
   /**

@@ -89,6 +89,34 @@ export abstract class SlotCounter {
     d[r] = 1;
   }
 
+  /**
+   * @internal Throw merge's RangeError when merging `other` would take a column total past MAX_SAFE_INTEGER;
+   * changes nothing observable (the other's replicas may be interned, with zero slots, which encode omits). A
+   * parent ORMap checks its nested counters with it before its merge changes anything.
+   */
+  checkMerge(other: this): void {
+    // a slot-wise max is at most the sum of both: past MAX only when the sums of the totals are
+    if (this.total0 + other.total0 <= MAX && this.total1 + other.total1 <= MAX) return;
+    const w = this.width;
+    const ot = other.table;
+    const on = ot.size;
+    const map = this.table.mapFrom(ot, scratchU32(on));
+    const a = this.slots, os = other.slots;
+    let t0 = this.total0;
+    let t1 = this.total1;
+    for (let j = 0; j < on; j++) {
+      const i = map[j] * w;
+      for (let c = 0; c < w; c++) {
+        const d = os[j * w + c] - (i + c < a.length ? a[i + c] : 0);
+        if (d > 0) {
+          if (c === 0) t0 += d;
+          else t1 += d;
+        }
+      }
+    }
+    if (t0 > MAX || t1 > MAX) throw new RangeError('merged counter would exceed Number.MAX_SAFE_INTEGER');
+  }
+
   /** Slot-wise max with `other` (a full state or a delta). RangeError (nothing changes) past MAX_SAFE_INTEGER. */
   merge(other: this): boolean {
     const w = this.width;

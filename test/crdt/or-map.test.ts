@@ -228,7 +228,7 @@ describe('crdt/or-map', () => {
     expect(a.takeDelta()).toBeNull();
   });
 
-  it('a merge that throws in a nested counter (past MAX_SAFE_INTEGER) still reports the keys it changed before', () => {
+  it('a merge that throws in a nested counter (past MAX_SAFE_INTEGER) changes nothing and reports nothing', () => {
     const a = new ORMap<unknown>('a');
     a.counter('junk').increment(Number.MAX_SAFE_INTEGER - 1);
     a.takeChangedKeys(); // tracking on
@@ -236,16 +236,17 @@ describe('crdt/or-map', () => {
     const merged: number[] = [];
     a.onChange((keys) => changes.push(keys));
     const parent = new ORMap<unknown>('p');
-    parent.map('r'); // a's parent: a merge through the handle is reported there too
+    parent.map('r');
     const evil = new ORMap<unknown>('evil');
     evil.setLWW('vm-1', 'visible');
     evil.counter('junk').increment(5);
+    const before = Buffer.from(a.encode()).toString('hex');
     expect(() => a.merge(evil)).toThrow(RangeError);
-    expect(a.get('vm-1')).toBe('visible');
-    // junk's row (evil's write of it) was merged too; its counter state was not
-    expect(changes).toEqual([['junk', 'vm-1']]);
-    expect(a.takeChangedKeys()).toEqual(['junk', 'vm-1']);
-    // through a parent's handle: the parent hears of it (a local write of its key)
+    expect(Buffer.from(a.encode()).toString('hex')).toBe(before);
+    expect(a.get('vm-1')).toBeUndefined();
+    expect(changes).toEqual([]);
+    expect(a.takeChangedKeys()).toEqual([]);
+    // through a parent's handle: refused before anything changes, the parent hears of nothing
     const h = parent.map('r') as ORMap<unknown>;
     h.counter('junk').increment(Number.MAX_SAFE_INTEGER - 1);
     parent.takeDelta();
@@ -253,13 +254,15 @@ describe('crdt/or-map', () => {
     const evil2 = new ORMap<unknown>('evil2');
     evil2.setLWW('x', 1);
     evil2.counter('junk').increment(5);
+    const parentBefore = Buffer.from(parent.encode()).toString('hex');
     expect(() => h.merge(evil2)).toThrow(RangeError);
-    expect(h.get('x')).toBe(1);
-    expect(merged).toEqual([1]);
-    expect(parent.takeDelta()).not.toBeNull();
+    expect(h.get('x')).toBeUndefined();
+    expect(merged).toEqual([]);
+    expect(parent.takeDelta()).toBeNull();
+    expect(Buffer.from(parent.encode()).toString('hex')).toBe(parentBefore);
   });
 
-  it('a merge that throws two levels down still reports the key whose nested map it changed in part', () => {
+  it('a merge that would throw two levels down changes nothing, not even the nested map', () => {
     const a = new ORMap<unknown>('a');
     (a.map('k') as ORMap<unknown>).setLWW('f', 1);
     const b = ORMap.decode<unknown>(a.encode(), 'b');
@@ -276,10 +279,49 @@ describe('crdt/or-map', () => {
     a.takeChangedKeys(); // tracking on
     const heard: string[][] = [];
     a.onChange((keys) => heard.push(keys));
+    const before = Buffer.from(a.encode()).toString('hex');
     expect(() => a.merge(ORMap.decode(b.encode(), 'w') as ORMap<unknown>)).toThrow(RangeError);
-    expect((a.map('k') as ORMap<unknown>).get('g')).toBe(2); // merged before the counter threw
-    expect(heard).toEqual([['k']]);
-    expect(a.takeChangedKeys()).toEqual(['k']);
+    expect(Buffer.from(a.encode()).toString('hex')).toBe(before);
+    expect((a.map('k') as ORMap<unknown>).get('g')).toBeUndefined();
+    expect(heard).toEqual([]);
+    expect(a.takeChangedKeys()).toEqual([]);
+  });
+
+  it('a merge whose nested counter would overflow leaves the encoding byte-identical (repro)', () => {
+    const hex = (s: string): Uint8Array => Uint8Array.from(s.match(/../g)!.map((x) => parseInt(x, 16)));
+    const toHex = (x: Uint8Array): string => Buffer.from(x).toString('hex');
+    // a: counter c = 5 from r0; b: key k = 'v' and counter c = 2^53 - 3 from r1
+    const aHex = '010801027230010001000163010101808080daf2cf97060001010163080102010272300500';
+    const bHex = '01080102723102000200016300016b010101000201808080daf2cf9706010002a176010101630f010201027231fdffffffffffff0f00';
+    const a = ORMap.decode(hex(aHex));
+    expect(() => a.merge(ORMap.decode(hex(bHex)))).toThrow(/exceed Number.MAX_SAFE_INTEGER/);
+    expect(toHex(a.encode())).toBe(aHex);
+    expect(a.has('k')).toBe(false);
+    // the same one level down: the counter inside a nested map
+    const outerA = new ORMap<unknown>('r0');
+    (outerA.map('m') as ORMap<unknown>).counter('c').increment(5);
+    const outerB = new ORMap<unknown>('r1');
+    outerB.setLWW('k', 'v');
+    (outerB.map('m') as ORMap<unknown>).setLWW('f', 1);
+    (outerB.map('m') as ORMap<unknown>).counter('c').increment(Number.MAX_SAFE_INTEGER - 3);
+    const x = ORMap.decode(outerA.encode(), 'r0');
+    const xBefore = toHex(x.encode());
+    expect(() => x.merge(ORMap.decode(outerB.encode(), 'r1'))).toThrow(RangeError);
+    expect(toHex(x.encode())).toBe(xBefore);
+    expect(x.has('k')).toBe(false);
+    expect((x.map('m') as ORMap<unknown>).get('f')).toBeUndefined();
+    // totals whose sum passes 2^53 but whose slot-wise max does not (the same replica's slot on both sides)
+    const big = ORMap.decode(outerB.encode(), 'r1');
+    const again = ORMap.decode(outerB.encode(), 'r3');
+    (again.map('m') as ORMap<unknown>).setLWW('g', 2);
+    expect(big.merge(again)).toBe(true);
+    expect(((big.map('m') as ORMap<unknown>).counter('c')).value()).toBe(Number.MAX_SAFE_INTEGER - 3);
+    // a counter that stays in range merges as before
+    const y = ORMap.decode(outerA.encode(), 'r0');
+    const ok = new ORMap<unknown>('r2');
+    (ok.map('m') as ORMap<unknown>).counter('c').increment(7);
+    expect(y.merge(ok)).toBe(true);
+    expect(((y.map('m') as ORMap<unknown>).counter('c')).value()).toBe(12);
   });
 
   it('every change listener hears of a change, and a parent of a merge, though one throws', () => {

@@ -12,6 +12,7 @@
  * - The module imports `lmdb` lazily in `open()`, so importing it costs nothing where it is not used.
  */
 import { makeDirs } from './dirs.js';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import { StorageError } from '../errors.js';
 import type { Storage, StorageBatchOp } from './types.js';
@@ -92,6 +93,7 @@ export class LmdbStorage implements Storage {
       try {
         const { open } = await import('lmdb');
         makeDirs(this.path);
+        checkDataFile(join(this.path, 'data.mdb'));
         const db = open({
           path: join(this.path, 'data.mdb'),
           encoding: 'binary',
@@ -180,5 +182,43 @@ export class LmdbStorage implements Storage {
       await db.flushed;
       await db.close();
     }
+  }
+}
+
+/** LMDB's meta page: magic at byte 24, page size (the free DB's md_pad) at 48, last page at 144, txn id at 152. */
+const META_MAGIC = 0xbeefc0de;
+const META_BYTES = 160;
+
+/**
+ * Refuse a damaged `data.mdb` before LMDB maps it: the native open crashes the whole process on a file whose
+ * meta pages are zeroed (SIGSEGV) or that is shorter than the pages its meta names (SIGBUS, on first read),
+ * where a StorageError lets the caller say what is wrong. A missing or empty file is a new database. Checked:
+ * both meta pages carry LMDB's magic, the page size is a power of two from 4 KiB to 64 KiB, and the file
+ * holds every page up to the newer meta's last page.
+ */
+export function checkDataFile(file: string): void {
+  let fd: number;
+  try {
+    fd = openSync(file, 'r');
+  } catch {
+    return; // no file yet: LMDB creates it
+  }
+  try {
+    const size = fstatSync(fd).size;
+    if (size === 0) return;
+    const damaged = (why: string) => new StorageError(`${file} is damaged (${why}); move it aside to start empty and recover from peers`);
+    const head = Buffer.alloc(META_BYTES);
+    if (readSync(fd, head, 0, META_BYTES, 0) < META_BYTES) throw damaged(`${size} bytes, shorter than a meta page`);
+    const pageSize = head.readUInt32LE(48);
+    if (head.readUInt32LE(24) !== META_MAGIC || pageSize < 4096 || pageSize > 65536 || (pageSize & (pageSize - 1)) !== 0) throw damaged('first meta page unreadable');
+    if (size < 2 * pageSize) throw damaged(`${size} bytes, shorter than its two meta pages`);
+    const second = Buffer.alloc(META_BYTES);
+    readSync(fd, second, 0, META_BYTES, pageSize);
+    if (second.readUInt32LE(24) !== META_MAGIC) throw damaged('second meta page unreadable');
+    const newer = second.readBigUInt64LE(152) > head.readBigUInt64LE(152) ? second : head;
+    const pages = Number(newer.readBigUInt64LE(144)) + 1;
+    if (pages * pageSize > size) throw damaged(`${size} bytes, its meta names ${pages} pages of ${pageSize}`);
+  } finally {
+    closeSync(fd);
   }
 }

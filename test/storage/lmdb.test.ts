@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, openSync, closeSync, rmSync, statSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -128,4 +128,47 @@ describe('LmdbStorage', () => {
     for (let i = 0; i < acked; i++) expect(keys[i]).toBe('w/' + String(i).padStart(8, '0'));
     await s.close();
   });
+
+  it('a damaged data file is a StorageError at open, where LMDB itself would crash the process (SIGSEGV, SIGBUS)', async () => {
+    const damage: Array<[string, (file: string) => void]> = [
+      ['zeroed first meta page', (f) => zero(f, 0, 4096)],
+      ['zeroed second meta page', (f) => zero(f, 4096, 4096)],
+      ['zeroed whole file', (f) => zero(f, 0, statSync(f).size)],
+      ['truncated to half', (f) => truncateSync(f, Math.floor(statSync(f).size / 2))],
+      ['truncated to 8 KiB', (f) => truncateSync(f, 8192)],
+      ['truncated to 100 bytes', (f) => truncateSync(f, 100)],
+    ];
+    for (const [what, fn] of damage) {
+      const d = dir();
+      const s = new LmdbStorage({ path: d });
+      for (let i = 0; i < 300; i++) await s.put(`k${i}`, new Uint8Array(200).fill(i % 256));
+      await s.close();
+      fn(join(d, 'data.mdb'));
+      const again = new LmdbStorage({ path: d });
+      await expect(again.get('k1'), what).rejects.toThrow(/data\.mdb is damaged/);
+      await expect(again.open(), what).rejects.toThrow(StorageError);
+    }
+    // an empty file is a new database, and a healthy one reopens
+    const d = dir();
+    const s = new LmdbStorage({ path: d });
+    await s.put('k', Uint8Array.of(1));
+    await s.close();
+    const back = new LmdbStorage({ path: d });
+    expect(await back.get('k')).toEqual(Uint8Array.of(1));
+    await back.close();
+    const e = dir();
+    new LmdbStorage({ path: e }); // makes nothing until used
+    await (await import('node:fs/promises')).mkdir(e, { recursive: true });
+    writeFileSync(join(e, 'data.mdb'), '');
+    const empty = new LmdbStorage({ path: e });
+    await empty.put('k', Uint8Array.of(2));
+    expect(await empty.get('k')).toEqual(Uint8Array.of(2));
+    await empty.close();
+  });
 });
+
+function zero(file: string, at: number, n: number): void {
+  const fd = openSync(file, 'r+');
+  writeSync(fd, new Uint8Array(n), 0, n, at);
+  closeSync(fd);
+}

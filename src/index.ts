@@ -101,5 +101,8 @@ export {
   type VMState,
   type NodeStatus,
   type ClusterSnapshot,
+  type TimeInput,
+  type VMStateInput,
+  type NodeStatusInput,
   type WriteOptions,
 } from './cluster/index.js';

@@ -29,7 +29,7 @@ import type { Random } from '../time/random.js';
 import { RealScheduler, type Scheduler } from '../time/scheduler.js';
 import type { Transport } from '../transport/types.js';
 import { ClusterMetadata, OVERVIEW_RECENT, type ClusterOverview, type ClusterState, type ClusterSummary } from './metadata.js';
-import { checkId, checkWriteOptions, type ClusterSnapshot, type NodeStatus, type VMState, type WriteOptions } from './types.js';
+import { checkId, checkWriteOptions, type ClusterSnapshot, type NodeStatus, type NodeStatusInput, type VMState, type VMStateInput, type WriteOptions } from './types.js';
 
 export interface NovaCronIntegrationOptions {
   nodeId: string;
@@ -156,7 +156,7 @@ export class NovaCronIntegration {
   // ---- VMs ----
 
   /** Write a VM's state (validated). Resolves once durable (and replicated per `opts.write`). */
-  async updateVMState(vmId: string, state: VMState, opts?: WriteOptions): Promise<void> {
+  async updateVMState(vmId: string, state: VMStateInput, opts?: WriteOptions): Promise<void> {
     const o = checkWriteOptions(opts);
     this.checkWritable();
     const recovering = this.engine.recovery(); // set aside stored records: wait for a peer first (rare)
@@ -185,7 +185,7 @@ export class NovaCronIntegration {
 
   // ---- nodes ----
 
-  async updateNodeStatus(status: NodeStatus, opts?: WriteOptions): Promise<void> {
+  async updateNodeStatus(status: NodeStatusInput, opts?: WriteOptions): Promise<void> {
     const o = checkWriteOptions(opts);
     this.checkWritable();
     const recovering = this.engine.recovery(); // set aside stored records: wait for a peer first (rare)

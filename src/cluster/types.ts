@@ -43,10 +43,19 @@ export interface NodeStatus {
   lastHeartbeat?: number;
 }
 
+/** A time on write: epoch ms, a valid `Date`, or an ISO-8601 / RFC 3339 date-time string with a zone (stored as epoch ms). */
+export type TimeInput = number | Date | string;
+
+/** A `VMState` as written (`updateVMState`, `migrateFrom`): its times may be any `TimeInput`; reads give epoch ms. */
+export type VMStateInput = Omit<VMState, 'createdAt' | 'updatedAt'> & { createdAt?: TimeInput; updatedAt?: TimeInput };
+
+/** A `NodeStatus` as written (`updateNodeStatus`, `migrateFrom`): `lastHeartbeat` may be any `TimeInput`. */
+export type NodeStatusInput = Omit<NodeStatus, 'lastHeartbeat'> & { lastHeartbeat?: TimeInput };
+
 /** An existing cluster state to import (`NovaCronIntegration.migrateFrom`). Every part is optional. */
 export interface ClusterSnapshot {
-  vms?: VMState[] | Record<string, VMState>;
-  nodes?: NodeStatus[] | Record<string, NodeStatus>;
+  vms?: VMStateInput[] | Record<string, VMStateInput>;
+  nodes?: NodeStatusInput[] | Record<string, NodeStatusInput>;
   assignments?: Record<string, string>;
   counters?: Record<string, number>;
   resources?: Record<string, unknown>;

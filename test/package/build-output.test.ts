@@ -74,6 +74,13 @@ describe('built package types', () => {
         `const t = new WebSocketTransport({ host: '127.0.0.1', port: 0 });`,
         `const s: SharedHttpServer | undefined = undefined;`,
         `void [e, t, s, NovaCronIntegration, init];`,
+        // times on write may be a Date or an ISO string; reads give epoch ms
+        `export async function times(n: NovaCronIntegration): Promise<number | undefined> {`,
+        `  await n.updateVMState('vm-1', { id: 'vm-1', status: 'running', createdAt: new Date(), updatedAt: '2026-05-01T12:00:00Z' });`,
+        `  await n.updateNodeStatus({ id: 'a', region: 'r', status: 'up', lastHeartbeat: new Date() });`,
+        `  await n.migrateFrom({ vms: [{ id: 'vm-2', status: 'stopped', createdAt: 5 }], nodes: { b: { id: 'b', region: 'r', status: 'up', lastHeartbeat: '2026-05-01T12:00:00+02:00' } } });`,
+        `  return n.getVMState('vm-1')?.createdAt;`,
+        `}`,
       ].join('\n'));
       let out = '';
       try {

@@ -898,7 +898,9 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
     // a nested map merged into through its handle (hooked; the parent's own merges unhook it meanwhile): the
     // parent must be able to record the write before anything changes
     if (this.onMerged !== undefined) this.beforeLocalChange?.(true);
-    // a nested merge that would throw (a counter past MAX_SAFE_INTEGER) throws here, before anything changes
+    // a timestamp too far ahead of this clock (ClockSkewError), or a nested merge that would throw (a counter
+    // past MAX_SAFE_INTEGER), throws here, before anything changes
+    this.receiveTimes(other);
     if (other.nested.size > 0) this.checkNestedMerges(other);
     const map = this.ctx.mapFrom(other.ctx);
     const inv = inverseMap(map, this.ctx.width);
@@ -982,6 +984,19 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
   }
 
   /**
+   * The other state's latest row timestamp (in nested maps too, with `deep`) fed to this map's HLC, as
+   * LWWRegister's merge does: a later local write then takes a larger timestamp, and one further ahead of
+   * this clock's physical time than its `maxDriftMs` throws `ClockSkewError` before the merge changes
+   * anything (the clock too). Costs one pass over the other's rows.
+   */
+  private receiveTimes(other: ORMap<unknown>, deep = false): void {
+    let max = 0;
+    for (const [, first] of other.head) for (let r = first; r >= 0; r = other.nextRow[r]) if (other.ts[r] > max) max = other.ts[r];
+    if (max > this.clock.current) this.clock.receive(max);
+    if (deep) for (const inst of other.nested.values()) if (inst instanceof ORMap) this.receiveTimes(inst as ORMap<unknown>, true);
+  }
+
+  /**
    * Throw, before a merge changes anything, the error a nested merge of `other` would throw: a counter whose
    * merged total would pass MAX_SAFE_INTEGER (RangeError), in nested maps too (recursively). Only the other's
    * nested values that this map holds too are checked (merging into an empty one cannot throw); ORSet and
@@ -989,6 +1004,7 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
    */
   private checkNestedMerges(other: ORMap<V>): void {
     for (const [nk, inst] of other.nested) {
+      if (inst instanceof ORMap) this.receiveTimes(inst as ORMap<unknown>, true);
       const mine = this.nested.get(nk);
       if (mine === undefined) continue;
       if (mine instanceof PNCounter) mine.checkMerge(inst as PNCounter);

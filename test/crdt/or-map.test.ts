@@ -600,3 +600,39 @@ describe('ORMap.getCopy', () => {
     expect(m.getCopy('c')).toBe(m.get('c'));
   });
 });
+
+describe('ORMap merge: clock drift, as LWWRegister', () => {
+  const T0 = 1_764_000_000_000;
+  const clockAt = (ms: () => number) => new HLC({ now: ms, reuse: 1 });
+  it('a row timestamped further ahead than maxDriftMs throws ClockSkewError and changes nothing; within it the local clock follows', () => {
+    let now = T0;
+    const ahead = new ORMap<string>('b', { clock: clockAt(() => now + 120_000) });
+    ahead.setLWW('k', 'future');
+    const nestedAhead = new ORMap<unknown>('b', { clock: clockAt(() => now + 120_000) });
+    nestedAhead.map('vm').setLWW('status', 'future');
+    const here = new ORMap<unknown>('a', { clock: clockAt(() => now) });
+    here.setLWW('x', 'mine');
+    const before = here.encode();
+    for (const other of [ahead, nestedAhead]) {
+      let err: unknown;
+      try {
+        here.merge(other as ORMap<unknown>);
+      } catch (e) {
+        err = e;
+      }
+      expect((err as Error)?.name).toBe('ClockSkewError');
+      expect(here.encode()).toEqual(before);
+    }
+    // 30 s ahead: merged, and a later local overwrite of the key still wins although this clock is behind
+    const near = new ORMap<string>('b', { clock: clockAt(() => now + 30_000) });
+    near.setLWW('k', 'theirs');
+    here.merge(near as ORMap<unknown>);
+    expect(here.get('k')).toBe('theirs');
+    now += 1;
+    here.setLWW('k', 'mine later');
+    const peer = new ORMap<unknown>('c', { clock: clockAt(() => now) });
+    peer.merge(near as ORMap<unknown>);
+    peer.merge(here);
+    expect(peer.get('k')).toBe('mine later');
+  });
+});

@@ -6,6 +6,7 @@
  * RangeError before it changes anything, and an error in an engine timer is logged instead of thrown.
  */
 import { describe, expect, it } from 'vitest';
+import { HLC } from '../../src/clock/hlc.js';
 import { GCounter } from '../../src/crdt/g-counter.js';
 import { MVRegister } from '../../src/crdt/mv-register.js';
 import { ORMap } from '../../src/crdt/or-map.js';
@@ -23,7 +24,7 @@ const TOP = Number.MAX_SAFE_INTEGER;
 
 /** A map whose context claims replica `victim`'s dots up to `c` (as a hostile peer can write one). */
 function claiming(victim: string, c: number): ORMap<unknown> {
-  const m = new ORMap<unknown>('x');
+  const m = new ORMap<unknown>('x', { clock: new HLC({ now: () => 0 }) }); // at time 0: behind every receiver's clock
   m.setLWW('x', 1);
   const i = m.ctx.intern(victim); // first: interning replaces the context's arrays
   m.ctx.cloud[i] = [c, c];
@@ -123,8 +124,10 @@ describe('a write this replica cannot record', () => {
     const ts = (evil as unknown as { ts: Float64Array }).ts;
     ts[0] = TOP; // a hostile peer can send this (decode takes it)
     ts[1] = TOP;
-    const m = new ORMap<unknown>('victim');
-    m.merge(ORMap.decode(evil.encode()));
+    // a merge refuses such a row (ClockSkewError: far ahead of this clock, see below); a replica can still hold
+    // one as its own state (loaded, or merged on a clock with a huge maxDriftMs)
+    expect(() => new ORMap<unknown>('victim').merge(ORMap.decode(evil.encode()))).toThrow(expect.objectContaining({ name: 'ClockSkewError' }));
+    const m = ORMap.decode<unknown>(evil.encode(), 'victim');
     const before = m.encode();
     for (const write of [() => m.setLWW('a', 2), () => m.counter('c').increment(1)]) {
       let err: unknown;

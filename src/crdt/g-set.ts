@@ -32,7 +32,7 @@ import {
   wellFormedString,
 } from '../codec/value.js';
 import { DecodeError, ValidationError } from '../errors.js';
-import { CODEC_VERSION, CRDT_TYPE, type Crdt } from './types.js';
+import { checkMergeType, CODEC_VERSION, CRDT_TYPE, type Crdt } from './types.js';
 import { disposeInstance } from './dispose.js';
 import { checkReplicaId, DECODED_REPLICA_ID } from './replicas.js';
 
@@ -347,6 +347,7 @@ export class GSet<T = unknown> extends AddSet<T> implements Crdt<GSet<T>> {
 
   /** Union with `other` (a full state or a delta). Returns true when an element was new here. */
   merge(other: GSet<T>): boolean {
+    checkMergeType(this, other);
     return this.mergeAdds(other);
   }
 

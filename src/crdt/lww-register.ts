@@ -33,7 +33,7 @@ import { canonicalReadable, copyToSlab } from '../codec/msgpack.js';
 import { DecodeError } from '../errors.js';
 import { HLC, type Timestamp } from '../clock/hlc.js';
 import { readHeader } from './g-set.js';
-import { CODEC_VERSION, CRDT_TYPE, type Crdt } from './types.js';
+import { checkMergeType, CODEC_VERSION, CRDT_TYPE, type Crdt } from './types.js';
 import { disposeInstance } from './dispose.js';
 import { checkReplicaId, DECODED_REPLICA_ID } from './replicas.js';
 
@@ -127,6 +127,7 @@ export class LWWRegister<T = unknown> implements Crdt<LWWRegister<T>> {
    * kept (equal or larger). ClockSkewError (nothing changes) if the winner is too far ahead.
    */
   merge(other: LWWRegister<T>): boolean {
+    checkMergeType(this, other);
     if (!other.has) return false;
     if (this.has) {
       if (other.ts < this.ts) return false;

@@ -19,7 +19,7 @@ import { bytesCompare, bytesEqual, decodeValue, encodeValue } from '../codec/val
 import { canonicalReadable, copyToSlab } from '../codec/msgpack.js';
 import { CausalContext, DotList, inverseMap, mergeDots } from './causal-context.js';
 import { copyContext, readHeader } from './or-set.js';
-import { CODEC_VERSION, CRDT_TYPE, type Crdt } from './types.js';
+import { checkMergeType, CODEC_VERSION, CRDT_TYPE, type Crdt } from './types.js';
 import { disposeInstance } from './dispose.js';
 import { checkReplicaId, DECODED_REPLICA_ID } from './replicas.js';
 
@@ -81,6 +81,7 @@ export class MVRegister<T = unknown> implements Crdt<MVRegister<T>> {
    * the context, hence the encoding, are as they were.
    */
   merge(other: MVRegister<T>): boolean {
+    checkMergeType(this, other);
     if (other === this) return false;
     if (this.onMerged !== undefined) this.beforeLocalChange?.(true); // through a map's handle: see ORMap.hook
     const map = this.ctx.mapFrom(other.ctx);

@@ -76,7 +76,7 @@ import { MVRegister } from './mv-register.js';
 import { ORSet, copyContext, readHeader } from './or-set.js';
 import { PNCounter } from './pn-counter.js';
 import { defaultHlc } from './lww-register.js';
-import { CODEC_VERSION, CRDT_TYPE, type Crdt } from './types.js';
+import { checkMergeType, CODEC_VERSION, CRDT_TYPE, type Crdt } from './types.js';
 import { disposeInstance } from './dispose.js';
 import { EXPANSION_RATIO, Expander, MAX_CHUNK, ValueColumnWriter, decodeChunkSize } from './value-column.js';
 import { checkReplicaId, DECODED_REPLICA_ID } from './replicas.js';
@@ -878,6 +878,7 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
 
   /** Merge another replica's state or a delta (commutative, associative, idempotent). */
   merge(other: ORMap<V>): boolean {
+    checkMergeType(this, other);
     return this.mergeWith(other, false);
   }
 

@@ -51,7 +51,7 @@ import {
   wellFormedString,
 } from '../codec/value.js';
 import { CausalContext, DotList, SMALL_DOTS, assertDistinctDots, inverseMap, mergeDots } from './causal-context.js';
-import { CODEC_VERSION, CRDT_TYPE, type Crdt } from './types.js';
+import { checkMergeType, CODEC_VERSION, CRDT_TYPE, type Crdt } from './types.js';
 import { disposeInstance } from './dispose.js';
 import { nextElem, readHeader } from './g-set.js';
 import { checkReplicaId, DECODED_REPLICA_ID } from './replicas.js';
@@ -309,6 +309,7 @@ export class ORSet<T = unknown> implements Crdt<ORSet<T>> {
    * a dot. Anything else leaves every element's dots and the context, hence the encoding, as they were.
    */
   merge(other: ORSet<T>): boolean {
+    checkMergeType(this, other);
     if (other === this) return false;
     if (this.onMerged !== undefined) this.beforeLocalChange?.(true); // through a map's handle: see ORMap.hook
     const map = this.ctx.mapFrom(other.ctx);

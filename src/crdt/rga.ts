@@ -67,7 +67,7 @@ import { decodeValue, encodeValue, readsBackAsGiven } from '../codec/value.js';
 import { DecodeError, ValidationError } from '../errors.js';
 import { VectorClock } from '../clock/vector-clock.js';
 import { readHeader } from './g-set.js';
-import { CODEC_VERSION, CRDT_TYPE, type Crdt } from './types.js';
+import { checkMergeType, CODEC_VERSION, CRDT_TYPE, type Crdt } from './types.js';
 import { disposeInstance } from './dispose.js';
 import { getKernel } from '../kernel/index.js';
 import { checkReplicaId, DECODED_REPLICA_ID } from './replicas.js';
@@ -329,6 +329,7 @@ export class RGA<T = unknown> implements Crdt<RGA<T>> {
 
   /** Union with `other` (a full state or a delta); see the module comment for the GC floor. */
   merge(other: RGA<T>): boolean {
+    checkMergeType(this, other);
     const floor = this.floor;
     let changed = false;
     const fresh: RgaInsertOp[] = [];

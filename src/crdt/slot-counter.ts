@@ -16,7 +16,7 @@ import { Reader, Writer, outputCopy } from '../codec/binary.js';
 import { DecodeError } from '../errors.js';
 import { getKernel } from '../kernel/index.js';
 import { ReplicaTable, checkReplicaId, growF64, scratchF64, scratchF64b, scratchU32 } from './replicas.js';
-import { CODEC_VERSION } from './types.js';
+import { checkMergeType, CODEC_VERSION } from './types.js';
 import { disposeInstance } from './dispose.js';
 
 export const MAX = Number.MAX_SAFE_INTEGER;
@@ -119,6 +119,7 @@ export abstract class SlotCounter {
 
   /** Slot-wise max with `other` (a full state or a delta). RangeError (nothing changes) past MAX_SAFE_INTEGER. */
   merge(other: this): boolean {
+    checkMergeType(this, other);
     const w = this.width;
     const ot = other.table;
     const on = ot.size;

@@ -18,7 +18,7 @@ import { Reader, Writer } from '../codec/binary.js';
 import { valueIdentityKey, wellFormedString } from '../codec/value.js';
 import { DecodeError } from '../errors.js';
 import { AddSet, type ElemOrder, orderSize, orderValues, readElems, readHeader, writeOrder } from './g-set.js';
-import { CODEC_VERSION, CRDT_TYPE, type Crdt } from './types.js';
+import { checkMergeType, CODEC_VERSION, CRDT_TYPE, type Crdt } from './types.js';
 import { disposeInstance } from './dispose.js';
 import { DECODED_REPLICA_ID } from './replicas.js';
 
@@ -83,6 +83,7 @@ export class TwoPSet<T = unknown> extends AddSet<T> implements Crdt<TwoPSet<T>> 
    * encoding: a new element adds an entry, a new tombstone flips a flag).
    */
   merge(other: TwoPSet<T>): boolean {
+    checkMergeType(this, other);
     let changed = this.mergeAdds(other);
     for (const s of other.removedStrs) {
       if (this.removedStrs.has(s)) continue;

@@ -1,3 +1,5 @@
+import { ValidationError } from '../errors.js';
+
 /**
  * What every CRDT shares. Types are state-based: `merge` takes a full state or a delta-state of the same type
  * (deltas are states), and is commutative, associative and idempotent.
@@ -37,3 +39,15 @@ export const CRDT_TYPE = {
 
 /** Version byte that starts every CRDT encoding. */
 export const CODEC_VERSION = 1;
+
+const TYPE_NAMES: Record<number, string> = Object.fromEntries(Object.entries(CRDT_TYPE).map(([k, v]) => [v, k]));
+
+/**
+ * A merge of another type (a GSet merged with a TwoPSet's state, which would bring back what the TwoPSet
+ * removed; an ORMap with an ORSet) is a ValidationError before anything changes: structural typing lets
+ * TypeScript pass some of them, and plain JS any.
+ */
+export function checkMergeType(self: { readonly typeTag: number }, other: unknown): void {
+  const tag = (other as { typeTag?: unknown } | null | undefined)?.typeTag;
+  if (tag !== self.typeTag) throw new ValidationError(`cannot merge ${typeof tag === 'number' ? (TYPE_NAMES[tag] ?? `type ${tag}`) : String(other)} into ${TYPE_NAMES[self.typeTag]}`);
+}

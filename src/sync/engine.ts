@@ -66,6 +66,7 @@ import { varuintSize } from '../codec/binary.js';
 import { CRDT_TYPE, type Crdt } from '../crdt/types.js';
 import { AuthError, CrdtError, DecodeError, NotInitializedError, StorageError, TimeoutError, ValidationError } from '../errors.js';
 import type { Storage, StorageBatchOp } from '../storage/types.js';
+import { withTrustedTimes } from '../clock/hlc.js';
 import { Random, hashString } from '../time/random.js';
 import { RealScheduler, type Scheduler, type TimerHandle } from '../time/scheduler.js';
 import type { Transport } from '../transport/types.js';
@@ -435,8 +436,12 @@ export class SyncEngine {
   /** Set while local writes wait to recover from peers after stored records were set aside (see beginRecovery). */
   private recovering: Promise<void> | undefined;
   private recoveryReason = '';
+  /** The recovery's session with a peer has started (see startRecoverySession). */
+  private recoverySession = false;
   /** The last run did not stop cleanly (see markOpen). */
   private unclean = false;
+  /** The last checkpoint succeeded (a stop after a failed one leaves the run marked open). */
+  private checkpointOk = true;
   private endRecovery: (() => void) | undefined;
   private recoveryTimer: TimerHandle | undefined;
   /** Number of the last answer sent in parts (see sendSync). */
@@ -713,8 +718,6 @@ export class SyncEngine {
    * the promise local writers wait for (`update` does; NovaCronIntegration's writes do); else undefined.
    */
   recovery(): Promise<void> | undefined {
-    // after an unclean stop, a replica with no peer when it first writes had nobody to lose dots to
-    if (this.recoveryReason === UNCLEAN && this.recoveryTimer === undefined && this.peers.size === 0) this.finishRecovery(true);
     return this.recovering?.then(() => {
       if (this.stopped) throw new NotInitializedError('engine stopped before the write could be applied');
     });
@@ -724,13 +727,14 @@ export class SyncEngine {
    * After a start that had to set stored records aside, or after a run that did not stop cleanly (see
    * markOpen): this replica may have lost dots (or counter slots) it issued before, which its peers hold; a new
    * local write could issue one of them again and peers would take it for the old one (dropped, and the map
-   * merge would then drop the new write here too). After an unclean stop, a replica that knows no peer when it
-   * first writes had nobody to lose dots to: its writes go on at once. So local writes through `update` (and NovaCronIntegration's) first wait for
+   * merge would then drop the new write here too). So local writes through `update` (and NovaCronIntegration's) first wait for
    * one anti-entropy session with a peer to complete (its answer carries everything of this replica's that
    * the peer holds; an answer that withheld objects, from a peer that does not count this replica as a
    * member, does not count: `stats().antiEntropy.withheldAnswers`); failed sessions are retried at once. When
    * no peer answers in full they go on (and it says so) after RECOVER_SESSIONS session timeouts without a
-   * message from any peer, or RECOVER_MAX_SESSIONS in all (see extendRecovery). With no peer yet, the wait starts with the first `addPeer`. A direct mutation of a registered
+   * message from any peer, or RECOVER_MAX_SESSIONS in all (see extendRecovery). With no peer yet, the wait starts with the first `addPeer`
+   * (peers are not stored, so none yet does not mean none before); after an unclean stop the deadline runs
+   * from the start meanwhile, so a node that never gets a peer writes after it (logged). A direct mutation of a registered
    * CRDT meanwhile is not held back. `stop()` ends the wait; the waiting writes then reject.
    */
   private beginRecovery(reason: string): void {
@@ -743,14 +747,21 @@ export class SyncEngine {
 
   /** Start the recovery session (see beginRecovery), or wait for a peer to start it with. */
   private startRecoverySession(): void {
-    if (!this.recovering || this.recoveryTimer !== undefined || this.stopped || !this.started) return;
+    if (!this.recovering || this.recoverySession || this.stopped || !this.started) return;
     if (this.peers.size === 0) {
-      if (this.recoveryReason !== UNCLEAN) this.logger?.warn?.(`${this.recoveryReason}: local writes wait for a session with the first peer added`);
+      if (this.recoveryTimer !== undefined) return;
+      this.logger?.warn?.(`${this.recoveryReason}: local writes wait for a session with the first peer added`);
+      if (this.recoveryReason === UNCLEAN) {
+        this.recoveryStarted = this.scheduler.now();
+        this.extendRecovery();
+        this.armRecoveryTimer();
+      }
       return;
     }
+    this.recoverySession = true;
     this.recoveryStarted = this.scheduler.now();
     this.extendRecovery();
-    this.armRecoveryTimer();
+    if (this.recoveryTimer === undefined) this.armRecoveryTimer();
     this.antiEntropyTick();
   }
 
@@ -784,6 +795,7 @@ export class SyncEngine {
     if (!ok) this.logger?.warn?.(`${this.recoveryReason} and no peer answered in full: local writes may reuse lost dots`);
     const end = this.endRecovery;
     this.recovering = undefined;
+    this.recoverySession = false;
     this.recoveryReason = '';
     this.endRecovery = undefined;
     end?.();
@@ -793,6 +805,8 @@ export class SyncEngine {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    // a stop before the recovery ended is not a clean one: the next start must recover still (see markOpen)
+    const unrecovered = this.recovering !== undefined;
     this.finishRecovery(true); // waiting writes reject (see recovery)
     this.started = false;
     for (const t of this.timers) {
@@ -826,7 +840,8 @@ export class SyncEngine {
     await this.persistChain;
     if (this.storage) {
       await this.checkpoint(true);
-      try {
+      if (unrecovered || !this.checkpointOk) this.logger?.warn?.('stopping with the state not recovered or not durable: the next start recovers from a peer first');
+      else try {
         await this.storage.delete(OPEN_KEY); // a clean stop (see markOpen)
       } catch (err) {
         this.logger?.warn?.('could not mark the stop clean: the next start recovers from a peer first', err);
@@ -1231,7 +1246,13 @@ export class SyncEngine {
       for (const e of this.entries.values()) if (e.dirty || (all && e.logKeys.length)) await this.snapshot(e);
     };
     const p = this.persistChain.then(work);
-    this.persistChain = p.catch((err) => this.logger?.warn?.('checkpoint failed', err));
+    this.persistChain = p.then(
+      () => void (this.checkpointOk = true),
+      (err) => {
+        this.checkpointOk = false;
+        this.logger?.warn?.('checkpoint failed', err);
+      },
+    );
     return this.persistChain;
   }
 
@@ -1315,7 +1336,7 @@ export class SyncEngine {
     let c: Crdt;
     try {
       c = this.decodeFor(e, unframeRecord(e.name, bytes));
-      e.crdt.merge(c as never);
+      withTrustedTimes(() => e.crdt.merge(c as never)); // its own timestamps, not a remote clock's
       return true;
     } catch (err) {
       await this.quarantine(key, bytes, err);

@@ -577,8 +577,11 @@ describe('SyncEngine: durability and restart', () => {
     await e2.start();
     expect(e2.get<GCounter>('c')!.value()).toBe(55);
     expect(e2.get<ORMap<string>>('m')!.get('vm-1')).toBe('running');
-    // a new write continues the sequence (no reuse of counters or write ids)
-    await e2.update<GCounter>('c', (c) => c.increment(1));
+    // a new write continues the sequence (no reuse of counters or write ids); after the crash it waits for a
+    // peer until the recovery's deadline (this engine has none)
+    const w = e2.update<GCounter>('c', (c) => c.increment(1));
+    await scheduler.run(60_000);
+    await w;
     expect(e2.get<GCounter>('c')!.value()).toBe(56);
     expect(e2.versionVector()).toEqual([['a', 12]]);
     await e2.stop();
@@ -710,18 +713,92 @@ describe('SyncEngine: durability and restart', () => {
       await c3.stop();
     });
 
-    it('after a crash, a replica with no peer when it first writes goes on at once', async () => {
-      const { network, mk } = setup();
+    it('after a crash, a replica with no peer yet waits for one; a peer added later still recovers its dots, and with none the writes go on after the deadline', async () => {
+      // peers are not stored: none yet does not mean none before (the CLI adds some later over /admin/peers)
+      const { scheduler, network, mk } = setup();
       const sc = new MemoryStorage();
-      const c = mk('c', sc, false);
+      const a = mk('a', new MemoryStorage());
+      const c = mk('c', sc);
+      await a.start();
+      await c.start();
+      await c.update<ORMap<string>>('m', (m) => m.setLWW('k1', 'v1'));
+      const rolledBack = await copyOf(sc);
+      await c.update<ORMap<string>>('m', (m) => m.setLWW('x', 'acknowledged before the crash'));
+      await scheduler.run(3000);
+      network.crash('c');
+      network.restart('c');
+      const c2 = mk('c', rolledBack, false);
+      await c2.start();
+      let done = false;
+      void c2.update<ORMap<string>>('m', (m) => m.setLWW('y', 'after the restart')).then(() => (done = true));
+      await scheduler.run(500);
+      expect(done).toBe(false);
+      c2.addPeer('a', '');
+      expect(await scheduler.runUntil(() => done, 30_000)).toBe(true);
+      await scheduler.run(10_000);
+      for (const e of [a, c2]) {
+        expect(e.get<ORMap<string>>('m')!.get('x')).toBe('acknowledged before the crash');
+        expect(e.get<ORMap<string>>('m')!.get('y')).toBe('after the restart');
+      }
+      await a.stop();
+      // no peer at all: the wait ends at the deadline
+      network.crash('c');
+      network.restart('c');
+      const c3 = mk('c', sc, false);
+      await c3.start();
+      let done3 = false;
+      void c3.update<ORMap<string>>('m', (m) => m.setLWW('z', 'alone')).then(() => (done3 = true));
+      expect(await scheduler.runUntil(() => done3, 60_000)).toBe(true);
+      await c3.stop();
+    });
+
+    it('a stop before the recovery ended leaves the run open: the next start recovers still', async () => {
+      const { scheduler, network, mk } = setup();
+      const sc = new MemoryStorage();
+      const c = mk('c', sc);
       await c.start();
       await c.update<ORMap<string>>('m', (m) => m.setLWW('k1', 'v1'));
       network.crash('c');
       network.restart('c');
-      const c2 = mk('c', sc, false);
+      const c2 = mk('c', sc); // its peer a is down: the recovery waits
       await c2.start();
-      await c2.update<ORMap<string>>('m', (m) => m.setLWW('k2', 'v2')); // resolves without the scheduler running
-      expect(c2.get<ORMap<string>>('m')!.get('k1')).toBe('v1');
+      const r2 = c2.recovery(); // rejects once the engine stops
+      expect(r2).toBeDefined();
+      void r2!.catch(() => undefined);
+      await scheduler.run(100);
+      await c2.stop();
+      network.restart('c');
+      const c3 = mk('c', sc);
+      await c3.start();
+      const r3 = c3.recovery(); // rejects once the engine stops
+      expect(r3).toBeDefined();
+      void r3!.catch(() => undefined);
+      await c3.stop();
+    });
+
+    it('a replica loads its own stored map after its clock stepped back past the drift bound', async () => {
+      let now = 1_000_000_000;
+      const scheduler = new VirtualScheduler();
+      const network = new MemoryNetwork({ seed: SEED, scheduler });
+      const st = new MemoryStorage();
+      const mk = () => {
+        const e = new SyncEngine({ replicaId: 'c', transport: network.transport('c'), scheduler, storage: st });
+        e.register('m', new ORMap<string>('c', { clock: new HLC({ now: () => now }) }));
+        return e;
+      };
+      const c = mk();
+      await c.start();
+      await c.update<ORMap<string>>('m', (m) => m.setLWW('k', 'v'));
+      await c.stop();
+      now -= 120_000;
+      network.restart('c');
+      const c2 = mk();
+      await c2.start();
+      expect(c2.stats().errors.storage).toBe(0);
+      expect(c2.get<ORMap<string>>('m')!.get('k')).toBe('v');
+      expect(c2.recovery()).toBeUndefined();
+      await c2.update<ORMap<string>>('m', (m) => m.setLWW('k', 'newer'));
+      expect(c2.get<ORMap<string>>('m')!.get('k')).toBe('newer'); // the clock moved past its own timestamps
       await c2.stop();
     });
   });

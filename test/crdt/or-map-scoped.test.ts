@@ -128,7 +128,9 @@ describe('crdt/or-map scoped anti-entropy', () => {
         const b2 = decode(b.encode());
         for (const p of parts) {
           const bytes = p.encode();
-          expect(bytes.length).toBeLessThanOrEqual(maxBytes);
+          // within the size asked, except a part holding one hidden nested state bigger than that (documented)
+          if (bytes.length > maxBytes) expect((p as unknown as { nested: Map<string, unknown> }).nested.size, `part of ${bytes.length} bytes`).toBe(1);
+          else expect(bytes.length).toBeLessThanOrEqual(maxBytes);
           const d = decode(bytes);
           expect(d.size).toBe(0);
           a2.merge(d);

@@ -901,7 +901,7 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
     if (this.onMerged !== undefined) this.beforeLocalChange?.(true);
     // a timestamp too far ahead of this clock (ClockSkewError), or a nested merge that would throw (a counter
     // past MAX_SAFE_INTEGER), throws here, before anything changes
-    this.receiveTimes(other);
+    this.receiveTimes(other, true);
     if (other.nested.size > 0) this.checkNestedMerges(other);
     const map = this.ctx.mapFrom(other.ctx);
     const inv = inverseMap(map, this.ctx.width);
@@ -1005,7 +1005,6 @@ export class ORMap<V = unknown> implements Crdt<ORMap<V>> {
    */
   private checkNestedMerges(other: ORMap<V>): void {
     for (const [nk, inst] of other.nested) {
-      if (inst instanceof ORMap) this.receiveTimes(inst as ORMap<unknown>, true);
       const mine = this.nested.get(nk);
       if (mine === undefined) continue;
       if (mine instanceof PNCounter) mine.checkMerge(inst as PNCounter);

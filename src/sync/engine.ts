@@ -709,7 +709,7 @@ export class SyncEngine {
   private async markOpen(): Promise<boolean> {
     const storage = this.storage!;
     if ((await storage.get(OPEN_KEY)) !== undefined) return true;
-    await storage.put(OPEN_KEY, OPEN_VALUE);
+    await markRunOpen(storage);
     return false;
   }
 
